@@ -1,0 +1,1 @@
+"""Readers and downloaders for the raw benchmark datasets."""
