@@ -1,0 +1,343 @@
+from __future__ import annotations
+
+import json
+import unicodedata
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from tokenizers import (
+    Tokenizer,
+    decoders,
+    models,
+    normalizers,
+    pre_tokenizers,
+    processors,
+    trainers,
+)
+from transformers import PreTrainedTokenizerFast
+
+from prettyflow.errors import InputError
+from prettyflow.io import read_parquet, read_provenance, write_parquet
+from prettyflow.priors import (
+    build_prior_table,
+    coverage_stats,
+    first_k_tokens,
+    first_tag_from_output,
+    pos_prior_text,
+    prior_provenance,
+    pseudo_prior_from_keywords,
+    pseudo_prior_words,
+)
+
+CORPUS = [
+    "The cat sat on the bed.",
+    "O gato está sentado na cama.",
+    "A dog runs in the park.",
+    "O cão corre no parque.",
+    "Ação é necessária.",
+] * 20
+
+GEMMA_DIR = Path(__file__).resolve().parents[1] / "resources" / "models" / "gemma3-270m"
+
+
+def byte_level_bpe() -> PreTrainedTokenizerFast:
+    """GPT-2/SmolLM-like: byte-level BPE, "Ġ" marks a leading space."""
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    tokenizer.post_processor = processors.ByteLevel(trim_offsets=True)
+    trainer = trainers.BpeTrainer(
+        vocab_size=320,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        special_tokens=["<|endoftext|>"],
+        show_progress=False,
+    )
+    tokenizer.train_from_iterator(CORPUS, trainer)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer, eos_token="<|endoftext|>"
+    )
+
+
+def gemma_like_bpe() -> PreTrainedTokenizerFast:
+    """Gemma-like SentencePiece BPE: spaces become "▁", byte fallback, no dummy prefix."""
+    tokenizer = Tokenizer(models.BPE(byte_fallback=True))
+    tokenizer.normalizer = normalizers.Replace(" ", "▁")
+    tokenizer.decoder = decoders.Sequence(
+        [decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse()]
+    )
+    trainer = trainers.BpeTrainer(
+        vocab_size=200, special_tokens=["<pad>", "<eos>", "<bos>"], show_progress=False
+    )
+    tokenizer.train_from_iterator(CORPUS, trainer)
+    spec = json.loads(tokenizer.to_str())
+    vocab = spec["model"]["vocab"]
+    for byte in range(256):  # SentencePiece's <0xNN> byte pieces
+        vocab.setdefault(f"<0x{byte:02X}>", len(vocab))
+    return PreTrainedTokenizerFast(
+        tokenizer_object=Tokenizer.from_str(json.dumps(spec)),
+        bos_token="<bos>", eos_token="<eos>", pad_token="<pad>",
+    )  # fmt: skip
+
+
+def llama_like_unigram() -> PreTrainedTokenizerFast:
+    """Llama-like SentencePiece Unigram: dummy "▁" prefix, unknown characters -> <unk>."""
+    tokenizer = Tokenizer(models.Unigram())
+    tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(
+        replacement="▁", prepend_scheme="first"
+    )
+    tokenizer.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="first")
+    trainer = trainers.UnigramTrainer(
+        vocab_size=150, special_tokens=["<unk>", "<s>", "</s>"], unk_token="<unk>",
+        show_progress=False,
+    )  # fmt: skip
+    tokenizer.train_from_iterator(CORPUS, trainer)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer, unk_token="<unk>", bos_token="<s>", eos_token="</s>"
+    )
+
+
+@pytest.fixture(scope="module", params=["byte_level", "gemma_like", "llama_like"])
+def tokenizer(request) -> PreTrainedTokenizerFast:
+    return {
+        "byte_level": byte_level_bpe,
+        "gemma_like": gemma_like_bpe,
+        "llama_like": llama_like_unigram,
+    }[request.param]()
+
+
+ANSWERS = [
+    "O gato está sentado na cama.",
+    "  Ação é necessária.",  # leading whitespace is not part of the prior
+    "猫 sat on the bed.",  # unseen character: bytes / byte fallback / <unk>
+    "Über 9000 cães",
+    "ã",
+]
+
+
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_first_k_tokens_is_a_prefix_of_the_answer(tokenizer, k):
+    prior_texts, prior_ids = first_k_tokens(ANSWERS, tokenizer, k)
+    for answer, prior, ids in zip(ANSWERS, prior_texts, prior_ids):
+        assert prior, answer
+        assert answer.lstrip().startswith(prior), (answer, prior)
+        assert "\ufffd" not in prior
+        assert len(ids) >= min(
+            k, len(tokenizer(answer.lstrip(), add_special_tokens=False)["input_ids"])
+        )
+        assert all(isinstance(token_id, int) for token_id in ids)
+    # More tokens never shorten the prior.
+    longer, _ = first_k_tokens(ANSWERS, tokenizer, k + 1)
+    assert all(long.startswith(short) for long, short in zip(longer, prior_texts))
+
+
+def test_first_k_tokens_two_tokens_keep_the_inner_space(tokenizer):
+    (prior,), (ids,) = first_k_tokens(["The cat sat on the bed."], tokenizer, 2)
+    assert tokenizer.decode(ids, skip_special_tokens=True).lstrip() == prior
+    (all_text,), _ = first_k_tokens(["The cat sat on the bed."], tokenizer, None)
+    assert all_text == "The cat sat on the bed."
+
+
+def test_byte_level_completes_a_character_split_into_bytes():
+    tokenizer = byte_level_bpe()
+    (prior,), (ids,) = first_k_tokens(["猫 sat"], tokenizer, 1)
+    assert prior == "猫"
+    assert len(ids) == 3  # the three UTF-8 bytes of 猫
+
+
+def test_byte_fallback_completes_a_character():
+    tokenizer = gemma_like_bpe()
+    (prior,), (ids,) = first_k_tokens(["猫 sat"], tokenizer, 1)
+    assert prior == "猫"
+    assert tokenizer.convert_ids_to_tokens(ids) == ["<0xE7>", "<0x8C>", "<0xAB>"]
+
+
+def test_unknown_token_falls_back_to_offsets():
+    tokenizer = llama_like_unigram()
+    text = "猫 sat"
+    assert (
+        tokenizer.decode(tokenizer(text, add_special_tokens=False)["input_ids"]) != text
+    )
+    prior_texts, _ = first_k_tokens([text], tokenizer, 2)
+    assert text.startswith(prior_texts[0]) and prior_texts[0].startswith("猫")
+
+
+def test_first_k_tokens_empty_none_and_all():
+    tokenizer = byte_level_bpe()
+    prior_texts, prior_ids = first_k_tokens(
+        ["", "   ", None, "O gato"], tokenizer, None
+    )
+    assert prior_texts == ["", "", "", "O gato"]
+    assert prior_ids[:3] == [[], [], []]
+    with pytest.raises(InputError, match="positive"):
+        first_k_tokens(["x"], tokenizer, 0)
+    with pytest.raises(InputError, match="row 1"):
+        first_k_tokens([3], tokenizer, 1)  # type: ignore[list-item]
+
+
+def test_real_gemma_tokenizer_prior_is_prefix_of_portuguese_output():
+    if (
+        not (GEMMA_DIR / "tokenizer.json").is_file()
+        and not (GEMMA_DIR / "tokenizer.model").is_file()
+    ):
+        pytest.skip(f"no Gemma tokenizer at {GEMMA_DIR}")
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(GEMMA_DIR)
+    outputs = [
+        "O gato está sentado na cama.",
+        "Ação é necessária já, disse o ministro.",
+        "Às vezes, a situação é difícil.",
+        "“Não”, respondeu.",
+    ]
+    for k in (1, 2):
+        prior_texts, prior_ids = first_k_tokens(outputs, tokenizer, k)
+        for output, prior, ids in zip(outputs, prior_texts, prior_ids):
+            assert prior and output.startswith(prior), (output, prior)
+            assert len(ids) >= k
+    assert first_k_tokens(outputs[:1], tokenizer, 2)[0] == ["O gato"]
+
+
+# --------------------------------------------------------------------------- #
+# Pseudo priors
+# --------------------------------------------------------------------------- #
+
+LEXICON = {"cat": "gato", "dog": "cão", "Bed": "cama", "été": "verão"}
+
+
+def test_pseudo_prior_backs_off_to_first_covered_word():
+    words = pseudo_prior_words(
+        [
+            "Zorblax the CAT sat on the bed.",  # "zorblax", "the" uncovered -> cat
+            "The dog and the cat.",
+            "Nothing here is known.",
+            "",
+            None,
+            "A BED.",  # lexicon keys are case-folded too
+        ],
+        LEXICON,
+        "en",
+    )
+    assert words == ["gato", "cão", None, None, None, "cama"]
+
+
+def test_pseudo_prior_normalizes_unicode():
+    decomposed = unicodedata.normalize("NFD", "Un ÉTÉ chaud")
+    assert pseudo_prior_words([decomposed], LEXICON, "fr") == ["verão"]
+
+
+def test_pseudo_prior_segments_chinese_by_longest_match():
+    lexicon = {
+        "小": "small",
+        "猫": "cat",
+        "小猫": "kitten",
+        "喜欢": "like",
+        "iphone": "iPhone",
+    }
+    texts = ["我的小猫喜欢鱼。", "他喜欢猫", "我的鱼", "新iPhone手机"]
+    assert pseudo_prior_words(texts, lexicon, "zh") == [
+        "kitten",
+        "like",
+        None,
+        "iPhone",
+    ]
+    # Without segmentation a clause is one word: nothing is covered.
+    assert pseudo_prior_words(texts[:2], lexicon, "en") == [None, None]
+    assert pseudo_prior_words(["他喜欢猫"], lexicon, "zh-Hans") == ["like"]
+
+
+def test_pseudo_prior_word_to_first_token():
+    tokenizer = byte_level_bpe()
+    words = pseudo_prior_words(["the cat", "xyz"], LEXICON, "en")
+    prior_texts, prior_ids = first_k_tokens(words, tokenizer, 1)
+    assert prior_texts[1] == "" and prior_ids[1] == []
+    assert prior_texts[0] and "gato".startswith(prior_texts[0])
+    assert len(prior_ids[0]) == 1
+
+
+def test_keyword_pseudo_prior_translates_word_by_word():
+    keyword_lists = [
+        ["zorblax", "black cat", "dog"],  # first covered word: "cat" inside a phrase
+        ["dog", "cat"],
+        ["unknown", "words"],
+        [],
+        None,
+    ]
+    assert pseudo_prior_from_keywords(keyword_lists, LEXICON) == [
+        "gato",
+        "cão",
+        None,
+        None,
+        None,
+    ]
+    assert pseudo_prior_from_keywords([["小猫"]], {"小猫": "kitten"}, "zh") == [
+        "kitten"
+    ]
+
+
+def test_coverage_stats():
+    assert coverage_stats(["gato", None, "", "cão"]) == {
+        "samples": 4, "covered": 2, "uncovered": 2, "coverage": 0.5,
+    }  # fmt: skip
+    assert coverage_stats([])["coverage"] == 0.0
+
+
+def test_pos_prior_text_starts_a_json_answer():
+    prior = pos_prior_text("Le", "DET")
+    assert prior == '[{"word": "Le", "tag": "DET"}'
+    assert json.loads(prior + ', {"word": "chat", "tag": "NOUN"}]')[0] == {
+        "word": "Le",
+        "tag": "DET",
+    }
+    quoted = pos_prior_text('"', "PUNCT")
+    assert json.loads(quoted + "]") == [{"word": '"', "tag": "PUNCT"}]
+    assert pos_prior_text("Le", None) == ""
+    assert pos_prior_text("Le", "DET", "{word_json}/{tag}") == '"Le"/DET'
+    with pytest.raises(InputError, match="pos_prior_template"):
+        pos_prior_text("Le", "DET", "{word}")
+
+
+def test_first_tag_from_output_uses_the_pos_parser():
+    pytest.importorskip("prettyflow.pos_output")
+    output = '[{"word": "Le", "tag": "DET"}, {"word": "chat", "tag": "NOUN"}]'
+    assert first_tag_from_output(output, ["Le", "chat"]) == "DET"
+
+
+# --------------------------------------------------------------------------- #
+# Tables
+# --------------------------------------------------------------------------- #
+
+
+def test_build_prior_table_round_trips_with_provenance(tmp_path):
+    tokenizer = byte_level_bpe()
+    prior_texts, prior_ids = first_k_tokens(["O gato", "", "Chove."], tokenizer, 2)
+    table = build_prior_table(["a", "b", "c"], prior_texts, prior_ids, "sft", 2)
+    assert list(table.columns) == [
+        "id",
+        "prior_text",
+        "prior_token_ids",
+        "prior_source",
+        "prior_k",
+    ]
+    provenance = prior_provenance("sft", 2, tokenizer, "results/decodes/sft.parquet",
+                                  coverage=coverage_stats(prior_texts))  # fmt: skip
+    assert provenance["upstream"] == ["results/decodes/sft.parquet"]
+    assert provenance["coverage"]["covered"] == 2
+    path = tmp_path / "priors.parquet"
+    write_parquet(table, path, provenance)
+    back = read_parquet(path)
+    assert back["prior_text"].tolist() == prior_texts
+    assert prior_texts[0] == "O gato" and prior_texts[1] == ""
+    assert [list(ids) for ids in back["prior_token_ids"]] == prior_ids
+    assert read_provenance(path)["k"] == 2
+
+
+def test_build_prior_table_rejects_bad_input():
+    with pytest.raises(InputError, match="one of each"):
+        build_prior_table(["a"], ["x", "y"], [[1], [2]], "sft", 2)
+    with pytest.raises(InputError, match="duplicate id"):
+        build_prior_table(["a", "a"], ["x", "y"], [[1], [2]], "sft", 2)
+    with pytest.raises(InputError, match="positive"):
+        build_prior_table(["a"], ["x"], [[1]], "sft", 0)
+    table = build_prior_table(["a"], [None], [[]], "pseudo", 1)
+    assert table["prior_text"].tolist() == [""]
