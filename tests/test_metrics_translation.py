@@ -1,0 +1,212 @@
+from __future__ import annotations
+
+import io
+import math
+from pathlib import Path
+
+import pytest
+import sentencepiece
+from sacrebleu.metrics import BLEU
+from sacrebleu.tokenizers import tokenizer_spm
+
+from prettyflow.errors import InputError, MissingResourceError
+from prettyflow.metrics.translation import (
+    FLORES101_SPM_FILENAME,
+    METRICS,
+    SPBLEU_NOT_PROVIDED,
+    score_translation,
+)
+
+HYPOTHESES = [
+    "O gato está na cama.",
+    "Eu gosto de maçãs verdes e vermelhas.",
+    "A reunião foi adiada para amanhã de manhã.",
+]
+REFERENCES = [
+    "O gato está sentado na cama.",
+    "Eu gosto de maçãs verdes.",
+    "A reunião foi adiada para amanhã.",
+]
+
+TRAINING_SENTENCES = [
+    "O gato está sentado na cama e dorme.",
+    "Eu gosto de maçãs verdes e de peras.",
+    "A reunião foi adiada para amanhã de manhã.",
+    "The cat is sitting on the bed and sleeping.",
+    "I like green apples and pears.",
+    "The meeting was postponed until tomorrow morning.",
+    "猫坐在床上睡觉。",
+    "Кошка сидит на кровати и спит.",
+]
+
+
+def train_sentencepiece(vocab_size: int, seed_sentences: list[str]) -> bytes:
+    model = io.BytesIO()
+    sentencepiece.SentencePieceTrainer.train(
+        sentence_iterator=iter(seed_sentences * 10),
+        model_writer=model,
+        vocab_size=vocab_size,
+        hard_vocab_limit=False,
+        character_coverage=1.0,
+        minloglevel=2,
+        num_threads=1,
+    )
+    return model.getvalue()
+
+
+@pytest.fixture(scope="module")
+def spm_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("spm") / "flores101.model"
+    path.write_bytes(train_sentencepiece(120, TRAINING_SENTENCES))
+    return path
+
+
+def manual_spm_bleu(model_path: Path, hypotheses: list[str], references: list[str]):
+    """BLEU on text tokenized by SentencePiece ourselves, with sacrebleu tokenization off."""
+    processor = sentencepiece.SentencePieceProcessor()
+    processor.Load(str(model_path))
+
+    def pieces(text: str) -> str:
+        return " ".join(processor.EncodeAsPieces(text))
+
+    tokenized_hypotheses = [pieces(text) for text in hypotheses]
+    tokenized_references = [pieces(text) for text in references]
+    corpus = BLEU(tokenize="none").corpus_score(tokenized_hypotheses, [tokenized_references])
+    sentence_metric = BLEU(tokenize="none", effective_order=True)
+    sentences = [
+        sentence_metric.sentence_score(hypothesis, [reference]).score
+        for hypothesis, reference in zip(tokenized_hypotheses, tokenized_references)
+    ]
+    return corpus.score, sentences
+
+
+def test_bleu_and_chrf_plus_plus_scores_and_signatures():
+    per_sample, corpus = score_translation(HYPOTHESES, REFERENCES, "pt", metrics=("bleu", "chrf++"))
+    assert list(per_sample.columns) == ["bleu", "chrf++"]
+    assert len(per_sample) == 3
+    assert corpus["bleu"]["status"] == "ok"
+    assert "tok:13a" in corpus["bleu"]["signature"]
+    assert "nw:2" in corpus["chrf++"]["signature"]  # chrF++ = chrF with word bigrams
+    assert 0 < corpus["bleu"]["score"] < 100
+    assert per_sample["chrf++"].between(0, 100).all()
+
+
+def test_identical_translation_scores_100():
+    per_sample, corpus = score_translation(REFERENCES, REFERENCES, "pt", metrics=("bleu", "chrf++"))
+    assert corpus["bleu"]["score"] == pytest.approx(100.0)
+    assert corpus["chrf++"]["score"] == pytest.approx(100.0)
+    assert per_sample["bleu"].tolist() == pytest.approx([100.0] * 3)
+
+
+def test_chinese_target_uses_zh_tokenizer():
+    hypotheses = ["猫在床上睡觉。"]
+    references = ["猫坐在床上睡觉。"]
+    _, corpus = score_translation(hypotheses, references, "zh", metrics=("bleu",))
+    assert "tok:zh" in corpus["bleu"]["signature"]
+    # With 13a the unsegmented sentence is one token and BLEU would be 0.
+    assert corpus["bleu"]["score"] > 0
+
+
+def test_spbleu_not_computed_without_model():
+    per_sample, corpus = score_translation(HYPOTHESES, REFERENCES, "pt")
+    assert corpus["spbleu"] == {
+        "score": None,
+        "signature": None,
+        "status": "not computed",
+        "reason": SPBLEU_NOT_PROVIDED,
+    }
+    assert per_sample["spbleu"].isna().all()
+    assert corpus["bleu"]["status"] == "ok"
+
+
+def test_spbleu_equals_bleu_on_manual_sentencepiece_tokens(spm_model: Path, tmp_path: Path):
+    sacrebleu_dir = tmp_path / "sacrebleu"
+    saved_dir = tokenizer_spm.SACREBLEU_DIR
+    per_sample, corpus = score_translation(
+        HYPOTHESES,
+        REFERENCES,
+        "pt",
+        metrics=("spbleu",),
+        spm_model=spm_model,
+        sacrebleu_dir=sacrebleu_dir,
+    )
+    expected_corpus, expected_sentences = manual_spm_bleu(spm_model, HYPOTHESES, REFERENCES)
+    assert corpus["spbleu"]["status"] == "ok"
+    assert corpus["spbleu"]["score"] == expected_corpus
+    assert per_sample["spbleu"].tolist() == expected_sentences
+    assert "tok:flores101" in corpus["spbleu"]["signature"]
+    assert "spm_sha256:" in corpus["spbleu"]["signature"]
+    # The model sits where sacrebleu looks; nothing else (no .lock, no partial file).
+    files = sorted(p.relative_to(sacrebleu_dir).as_posix() for p in sacrebleu_dir.rglob("*"))
+    assert files == ["models", f"models/{FLORES101_SPM_FILENAME}"]
+    assert tokenizer_spm.SACREBLEU_DIR == saved_dir  # global restored
+
+
+def test_spbleu_differs_from_plain_bleu_and_works_without_sacrebleu_dir(spm_model: Path):
+    _, corpus = score_translation(HYPOTHESES, REFERENCES, "pt", spm_model=spm_model)
+    expected_corpus, _ = manual_spm_bleu(spm_model, HYPOTHESES, REFERENCES)
+    assert corpus["spbleu"]["score"] == expected_corpus
+    assert corpus["spbleu"]["score"] != corpus["bleu"]["score"]
+
+
+def test_stale_model_in_sacrebleu_dir_is_replaced(spm_model: Path, tmp_path: Path):
+    sacrebleu_dir = tmp_path / "sacrebleu"
+    stale = sacrebleu_dir / "models" / FLORES101_SPM_FILENAME
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(train_sentencepiece(40, TRAINING_SENTENCES[:3]))
+    _, corpus = score_translation(
+        HYPOTHESES,
+        REFERENCES,
+        "pt",
+        metrics=("spbleu",),
+        spm_model=spm_model,
+        sacrebleu_dir=sacrebleu_dir,
+    )
+    expected_corpus, _ = manual_spm_bleu(spm_model, HYPOTHESES, REFERENCES)
+    assert corpus["spbleu"]["score"] == expected_corpus
+    assert stale.read_bytes() == spm_model.read_bytes()
+
+
+def test_bad_spm_file_is_a_clear_input_error(tmp_path: Path):
+    bad = tmp_path / "broken.model"
+    bad.write_bytes(b"this is not a sentencepiece model")
+    with pytest.raises(InputError) as error:
+        score_translation(
+            HYPOTHESES, REFERENCES, "pt", spm_model=bad, sacrebleu_dir=tmp_path / "sb"
+        )
+    assert str(bad) in str(error.value)
+    assert "metrics.spbleu.spm_model" in str(error.value)
+    assert not (tmp_path / "sb").exists()
+
+
+def test_missing_spm_file_says_how_to_provide_it(tmp_path: Path):
+    with pytest.raises(MissingResourceError, match="sacrebleu_tokenizer_spm.model"):
+        score_translation(HYPOTHESES, REFERENCES, "pt", spm_model=tmp_path / "absent.model")
+
+
+def test_unknown_metric_lists_known_ones():
+    with pytest.raises(InputError) as error:
+        score_translation(HYPOTHESES, REFERENCES, "pt", metrics=("bleu", "comet"))
+    message = str(error.value)
+    assert "comet" in message
+    for name in METRICS:
+        assert name in message
+
+
+@pytest.mark.parametrize(
+    ("hypotheses", "references", "expected"),
+    [
+        (["a", None], ["a", "b"], "hypothesis"),
+        (["a"], ["a", "b"], "1 hypotheses but 2 references"),
+        ([], [], "no hypotheses"),
+    ],
+)
+def test_bad_inputs(hypotheses, references, expected):
+    with pytest.raises(InputError, match=expected):
+        score_translation(hypotheses, references, "pt", metrics=("bleu",))
+
+
+def test_non_string_hypothesis_names_its_line():
+    with pytest.raises(InputError) as error:
+        score_translation(["a", "b", math.nan], ["a", "b", "c"], "pt", metrics=("bleu",))
+    assert error.value.line == 3

@@ -1,0 +1,289 @@
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from prettyflow.errors import InputError
+from prettyflow.tables import (
+    build_table,
+    render_latex,
+    render_markdown,
+    to_csv,
+    to_latex,
+    to_markdown,
+)
+
+
+def scores_from_rows(rows: dict[str, list[float | None]], subsets, metrics) -> list[dict]:
+    cells = [(subset, metric) for subset in subsets for metric in metrics]
+    return [
+        {"system": system, "subset": subset, "metric": metric, "score": value}
+        for system, values in rows.items()
+        for (subset, metric), value in zip(cells, values, strict=True)
+    ]
+
+
+# Paper, Table 1, English-centric, Llama2-7B block (spBLEU, COMET per subset).
+TABLE1_SUBSETS = ["en-zh", "en-uk", "zh-en", "uk-en"]
+TABLE1_METRICS = ["spbleu", "comet"]
+TABLE1_ROWS = {
+    "Llama2-7B-Alpaca": [13.6, 80.9, 24.0, 83.3, 23.5, 85.1, 34.4, 85.5],
+    "Llama2-7B-Chat": [7.8, 67.2, 18.1, 71.0, 18.5, 81.3, 30.4, 83.3],
+    "Llama2-7B PROMPTING": [5.9, 64.1, 11.0, 60.9, 24.3, 84.8, 34.2, 85.0],
+    "Llama2-7B": [7.7, 72.0, 0.2, 32.4, 12.0, 74.4, 9.3, 59.2],
+    "+PRETTY (SFT Prior)": [13.3, 80.0, 23.0, 83.1, 23.7, 84.9, 33.6, 85.3],
+    "+PRETTY (Pseudo Prior)": [12.0, 75.7, 18.1, 74.1, 16.9, 80.3, 27.2, 78.3],
+    "+PRETTY (Refined Prior)": [14.2, 80.5, 24.1, 83.8, 24.0, 84.9, 34.6, 85.6],
+}
+TABLE1_SFT = {
+    "Llama2-7B PROMPTING": 80.4,
+    "Llama2-7B": 52.5,
+    "+PRETTY (SFT Prior)": 98.8,
+    "+PRETTY (Pseudo Prior)": 85.4,
+    "+PRETTY (Refined Prior)": 100.9,
+}
+
+# Paper, Table 3 (POS tagging, precision and F1 per language).
+TABLE3_SUBSETS = ["fr", "zh", "pt", "ru", "ar"]
+TABLE3_METRICS = ["precision", "f1"]
+TABLE3_ROWS = {
+    "Llama2-7B-Alpaca": [48.2, 42.8, 38.6, 36.3, 40.7, 35.9, 42.3, 36.7, 34.4, 30.8],
+    "Llama2-7B": [45.0, 37.9, 39.8, 36.2, 39.8, 33.2, 42.5, 33.8, 36.5, 32.1],
+    "+PRETTY (SFT Prior)": [54.8, 50.0, 38.0, 33.5, 49.1, 45.3, 49.7, 44.1, 35.1, 31.1],
+    "+PRETTY (Refined Prior)": [59.3, 54.8, 43.0, 38.8, 54.5, 50.6, 55.3, 49.2, 44.0, 39.6],
+}
+
+# Paper, Table 2, Llama2 block (ROUGE-2, ROUGE-L, LaSE); Alpaca's Ar-Ru ROUGE-2 is 0.1.
+TABLE2_SUBSETS = ["en-zh", "en-hi", "uk-pt", "ar-ru"]
+TABLE2_METRICS = ["rouge2", "rougeL", "lase"]
+TABLE2_ROWS = {
+    "Llama2-7B-Alpaca": [7.0, 12.4, 11.9, 1.7, 10.7, 17.3, 1.5, 6.1, 5.8, 0.1, 0.5, 1.3],
+    "Llama2-7B-Chat": [6.3, 11.6, 8.7, 1.5, 11.7, 27.1, 2.5, 8.3, 7.1, 0.0, 0.3, 0.2],
+    "Llama2-7B": [9.3, 16.6, 29.2, 1.6, 10.2, 15.3, 0.8, 4.0, 1.9, 0.6, 4.1, 15.5],
+}
+
+
+def table1():
+    return build_table(
+        scores_from_rows(TABLE1_ROWS, TABLE1_SUBSETS, TABLE1_METRICS),
+        subsets=TABLE1_SUBSETS,
+        metrics=TABLE1_METRICS,
+        systems=list(TABLE1_ROWS),
+        reference_system="Llama2-7B-Alpaca",
+        sft_systems=["Llama2-7B-Chat"],
+    )
+
+
+def test_table1_mean_of_cell_ratios_reproduces_paper_sft():
+    table = table1()
+    for system, expected in TABLE1_SFT.items():
+        assert table.value(system, "%SFT") == pytest.approx(expected, abs=0.05), system
+        # no reference cell is near zero, so nothing is flagged
+        assert table.value(system, "%SFT (excl. flagged)") == table.value(system, "%SFT")
+    assert table.value("Llama2-7B-Alpaca", "Avg.", "spbleu") == pytest.approx(23.875)
+    assert table.value("Llama2-7B-Alpaca", "Avg.", "comet") == pytest.approx(83.7)
+    assert not table.markers
+    row = table.systems.index("Llama2-7B-Chat")
+    assert table.texts[row][-2:] == ["-", "-"]  # SFT rows show no %SFT
+    assert table.texts[table.systems.index("Llama2-7B")][-2] == "52.5"
+
+
+def test_table3_ratio_of_averages():
+    table = build_table(
+        scores_from_rows(TABLE3_ROWS, TABLE3_SUBSETS, TABLE3_METRICS),
+        subsets=TABLE3_SUBSETS,
+        metrics=TABLE3_METRICS,
+        systems=list(TABLE3_ROWS),
+        reference_system="Llama2-7B-Alpaca",
+        sft_ratio="ratio_of_averages",
+    )
+    assert table.value("Llama2-7B-Alpaca", "Avg.", "all") == pytest.approx(38.67)
+    assert table.value("Llama2-7B", "%SFT") == pytest.approx(97.4, abs=0.05)
+    # The paper prints 111 and 126: 43.07 / 38.67 = 111.38 and 48.91 / 38.67 = 126.48
+    # from the cells (126.4 from the rounded averages 48.9 / 38.7); both round to the
+    # paper's integers.
+    sft_prior = table.value("+PRETTY (SFT Prior)", "%SFT")
+    refined = table.value("+PRETTY (Refined Prior)", "%SFT")
+    assert sft_prior == pytest.approx(111.4, abs=0.05) and round(sft_prior) == 111
+    assert refined == pytest.approx(126.5, abs=0.05) and round(refined) == 126
+    assert all(column.group != "%SFT (excl. flagged)" for column in table.columns)
+
+
+def test_near_zero_reference_cell_is_flagged_and_excluded_in_second_column():
+    table = build_table(
+        scores_from_rows(TABLE2_ROWS, TABLE2_SUBSETS, TABLE2_METRICS),
+        subsets=TABLE2_SUBSETS,
+        metrics=TABLE2_METRICS,
+        systems=list(TABLE2_ROWS),
+        reference_system="Llama2-7B-Alpaca",
+        sft_systems=["Llama2-7B-Chat"],
+    )
+    reference = [7.0, 12.4, 11.9, 1.7, 10.7, 17.3, 1.5, 6.1, 5.8, 0.1, 0.5, 1.3]
+    system = TABLE2_ROWS["Llama2-7B"]
+    ratios = [100 * s / r for s, r in zip(system, reference)]
+    flagged = {9, 10}  # ar-ru rouge2 (0.1) and rougeL (0.5) are below 1.0
+    assert table.value("Llama2-7B", "%SFT") == pytest.approx(sum(ratios) / 12)
+    kept = [r for i, r in enumerate(ratios) if i not in flagged]
+    assert table.value("Llama2-7B", "%SFT (excl. flagged)") == pytest.approx(sum(kept) / 10)
+    alpaca = table.systems.index("Llama2-7B-Alpaca")
+    marked = {table.columns[column] for (row, column) in table.markers if row == alpaca}
+    assert {(c.group, c.metric) for c in marked} == {("ar-ru", "rouge2"), ("ar-ru", "rougeL")}
+    rouge2_note = next(f for f in table.footnotes if "ar-ru rouge2" in f)
+    assert "0.1" in rouge2_note and "Llama2-7B 600.0%" in rouge2_note
+    markdown = render_markdown(table)
+    assert "0.1†" in markdown
+
+
+def test_zero_reference_cell_makes_sft_undefined_but_excluded_value_defined():
+    rows = {"sft": [0.0, 10.0], "base": [1.0, 5.0]}
+    table = build_table(
+        scores_from_rows(rows, ["a", "b"], ["m"]),
+        subsets=["a", "b"],
+        metrics=["m"],
+        systems=["sft", "base"],
+        reference_system="sft",
+    )
+    assert table.value("base", "%SFT") is None
+    assert table.value("base", "%SFT (excl. flagged)") == pytest.approx(50.0)
+    assert any("undefined" in footnote for footnote in table.footnotes)
+
+
+def test_missing_cells_are_na_with_reason_and_left_out_of_every_row():
+    scores = scores_from_rows(TABLE1_ROWS, TABLE1_SUBSETS, TABLE1_METRICS)
+    reason = "Flores-101 SentencePiece model not provided (set metrics.spbleu.spm_model)"
+    for entry in scores:
+        if entry["metric"] == "spbleu":
+            entry["score"] = None
+            entry["reason"] = reason
+    # One system lacks a COMET cell entirely: en-zh COMET leaves every row's average.
+    scores = [
+        e
+        for e in scores
+        if not (e["system"] == "Llama2-7B" and e["subset"] == "en-zh" and e["metric"] == "comet")
+    ]
+    table = build_table(
+        scores,
+        TABLE1_SUBSETS,
+        TABLE1_METRICS,
+        list(TABLE1_ROWS),
+        reference_system="Llama2-7B-Alpaca",
+        sft_systems=["Llama2-7B-Chat"],
+    )
+    assert table.value("Llama2-7B-Alpaca", "en-zh", "spbleu") is None
+    assert table.value("Llama2-7B-Alpaca", "Avg.", "spbleu") is None
+    assert table.texts[0][0] == "n/a"
+    # COMET average over en-uk, zh-en, uk-en only, for every row alike.
+    assert table.value("Llama2-7B-Alpaca", "Avg.", "comet") == pytest.approx(
+        (83.3 + 85.1 + 85.5) / 3
+    )
+    expected = 100 * (60.9 / 83.3 + 84.8 / 85.1 + 85.0 / 85.5) / 3
+    assert table.value("Llama2-7B PROMPTING", "%SFT") == pytest.approx(expected)
+    assert any(reason in footnote for footnote in table.footnotes)
+    assert any("en-zh comet (Llama2-7B): no score" in footnote for footnote in table.footnotes)
+    assert any("left out" in note and "en-zh comet" in note for note in table.notes)
+
+
+def test_writers_are_atomic_and_render_one_decimal(tmp_path: Path):
+    table = table1()
+    to_csv(table, tmp_path / "t.csv")
+    to_markdown(table, tmp_path / "t.md")
+    to_latex(table, tmp_path / "t.tex")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.csv", "t.md", "t.tex"]
+
+    rows = list(csv.reader((tmp_path / "t.csv").open(encoding="utf-8")))
+    assert rows[0][:3] == ["system", "en-zh spbleu", "en-zh comet"]
+    assert rows[0][-2:] == ["%SFT", "%SFT (excl. flagged)"]
+    assert rows[1][0] == "Llama2-7B-Alpaca" and rows[1][1] == "13.6" and rows[1][-1] == "-"
+    assert rows[4][-2] == "52.5"
+
+    latex = (tmp_path / "t.tex").read_text(encoding="utf-8")
+    assert r"\toprule" in latex and r"\midrule" in latex and r"\bottomrule" in latex
+    assert r"\multicolumn{2}{c}{en-zh}" in latex
+    assert r"\cmidrule(lr){2-3}" in latex
+    assert r"\%SFT" in latex
+    assert "100.9" in latex
+
+    markdown = (tmp_path / "t.md").read_text(encoding="utf-8")
+    assert markdown.startswith("| Models | en-zh spbleu |")
+    assert "| 100.9 | 100.9 |" in markdown
+
+
+def test_writer_failure_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    import prettyflow.tables as tables
+
+    def broken(table):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(tables, "render_latex", broken)
+    with pytest.raises(RuntimeError):
+        tables.to_latex(table1(), tmp_path / "t.tex")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_labels_rename_display_text():
+    table = build_table(
+        scores_from_rows(TABLE1_ROWS, TABLE1_SUBSETS, TABLE1_METRICS),
+        TABLE1_SUBSETS,
+        TABLE1_METRICS,
+        list(TABLE1_ROWS),
+        reference_system="Llama2-7B-Alpaca",
+        sft_systems=["Llama2-7B-Chat"],
+        labels={
+            "en-zh": "En-Zh",
+            "spbleu": "spBL.",
+            "comet": "CoM.",
+            "Llama2-7B PROMPTING": "Llama2-7B_PROMPTING",
+        },
+    )
+    latex = render_latex(table)
+    assert r"\multicolumn{2}{c}{En-Zh}" in latex and "spBL." in latex
+    assert r"Llama2-7B\_PROMPTING" in latex
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"reference_system": "nobody"}, "reference_system"),
+        ({"sft_ratio": "median"}, "sft_ratio"),
+        ({"systems": ["Llama2-7B-Alpaca", "Llama2-7B", "Typo"]}, "no scores for system 'Typo'"),
+        ({"sft_systems": ["nobody"]}, "sft_systems"),
+    ],
+)
+def test_bad_arguments(change, expected):
+    arguments = dict(
+        scores=scores_from_rows(TABLE1_ROWS, TABLE1_SUBSETS, TABLE1_METRICS),
+        subsets=TABLE1_SUBSETS,
+        metrics=TABLE1_METRICS,
+        systems=list(TABLE1_ROWS),
+        reference_system="Llama2-7B-Alpaca",
+    )
+    arguments.update(change)
+    with pytest.raises(InputError, match=expected):
+        build_table(**arguments)
+
+
+def test_duplicate_and_non_numeric_scores_name_their_line():
+    scores = scores_from_rows({"a": [1.0], "b": [2.0]}, ["s"], ["m"])
+    with pytest.raises(InputError) as error:
+        build_table(scores + [dict(scores[0])], ["s"], ["m"], ["a", "b"], "a")
+    assert error.value.line == 3
+    scores[1]["score"] = "2.0"
+    with pytest.raises(InputError) as error:
+        build_table(scores, ["s"], ["m"], ["a", "b"], "a")
+    assert error.value.line == 2 and error.value.field == "score"
+
+
+def test_zero_reference_is_flagged_even_with_threshold_zero():
+    rows = {"sft": [0.0, 10.0], "base": [1.0, 5.0]}
+    table = build_table(
+        scores_from_rows(rows, ["a", "b"], ["m"]),
+        subsets=["a", "b"],
+        metrics=["m"],
+        systems=["sft", "base"],
+        reference_system="sft",
+        near_zero_threshold=0.0,
+    )
+    assert table.value("base", "%SFT") is None
+    assert table.value("base", "%SFT (excl. flagged)") == pytest.approx(50.0)
