@@ -1,0 +1,28 @@
+# prettyflow: PRETTY prefix-prior decoding experiments (Zhan et al., 2024).
+# Thin entry point: validate the config, include the stages, name the final targets.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+include: "rules/dictionaries.smk"
+include: "rules/models.smk"
+include: "rules/priors.smk"
+include: "rules/decode.smk"
+include: "rules/score.smk"
+include: "rules/aggregate.smk"
+
+
+rule all:
+    input:
+        plan.table_targets(),
+    default_target: True
+
+
+onsuccess:
+    print_table_locations(plan.table_targets())

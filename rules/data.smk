@@ -1,0 +1,96 @@
+# Raw benchmark files -> one Parquet table per (task, subset).
+R = plan.results
+
+
+rule download_flores:
+    output:
+        archive="resources/downloads/flores101_dataset.tar.gz",
+    params:
+        url=config["datasets"]["flores"]["url"],
+        sha256=config["datasets"]["flores"].get("sha256"),
+    log:
+        "logs/data/download_flores.log",
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=30,
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../scripts/download_flores.py"
+
+
+rule extract_flores:
+    input:
+        archive=rules.download_flores.output.archive,
+    output:
+        files=plan.flores_download_files(),
+    params:
+        destination=FLORES_DOWNLOAD_DIR,
+    log:
+        "logs/data/extract_flores.log",
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=10,
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../scripts/extract_flores.py"
+
+
+rule prepare_translation_data:
+    input:
+        unpack(flores_inputs),
+    output:
+        table=f"{R}/translation/data/{{subset}}.parquet",
+    params:
+        settings=translation_data_settings,
+    log:
+        "logs/translation/data/{subset}.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../scripts/prepare_translation_data.py"
+
+
+rule prepare_summarization_data:
+    input:
+        jsonl=crosssum_file,
+    output:
+        table=f"{R}/summarization/data/{{subset}}.parquet",
+    params:
+        settings=summarization_data_settings,
+    log:
+        "logs/summarization/data/{subset}.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../scripts/prepare_summarization_data.py"
+
+
+rule prepare_pos_data:
+    input:
+        treebank=pos_file,
+    output:
+        table=f"{R}/pos/data/{{subset}}.parquet",
+    params:
+        settings=pos_data_settings,
+    log:
+        "logs/pos/data/{subset}.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../scripts/prepare_pos_data.py"

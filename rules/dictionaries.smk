@@ -1,0 +1,38 @@
+# Bilingual word lists (MUSE, Wiktionary, PanLex exports) -> one merged table per pair.
+
+
+rule merge_dictionary:
+    input:
+        word_lists=dictionary_files,
+    output:
+        table=f"{plan.results}/dictionaries/{{pair}}.parquet",
+    params:
+        entries=dictionary_entries,
+    log:
+        "logs/dictionaries/{pair}.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../scripts/merge_dictionary.py"
+
+
+rule dictionary_statistics:
+    input:
+        tables=dictionary_tables,
+    output:
+        csv=f"{plan.results}/tables/dictionaries.csv",
+        markdown=f"{plan.results}/tables/dictionaries.md",
+    log:
+        "logs/dictionaries/statistics.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../scripts/dictionary_statistics.py"

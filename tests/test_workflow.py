@@ -1,0 +1,261 @@
+"""The whole workflow, end to end, through the real Snakemake CLI on tiny models.
+
+Tiny random models (built in the test) stand in for the foundation and SFT models,
+so decoding is gibberish but every rule, file and table is real. The demo data in
+resources/demo/ is the input.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from prettyflow.io import read_provenance
+from prettyflow.testing import build_tiny_causal_lm, build_tiny_token_classifier
+
+pytestmark = pytest.mark.workflow
+
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+
+
+def _demo_corpus(repo_root: Path) -> list[str]:
+    demo = repo_root / "resources" / "demo"
+    lines = []
+    for path in sorted((demo / "flores101_dataset" / "devtest").glob("*.devtest")):
+        lines += path.read_text(encoding="utf-8").splitlines()
+    for line in (demo / "crosssum" / "en-pt.jsonl").read_text(encoding="utf-8").splitlines():
+        record = json.loads(line)
+        lines += [record["text"], record["summary"]]
+    lines.append('[{"word": "Le", "tag": "DET"}, {"word": "chat", "tag": "NOUN"}]')
+    return lines
+
+
+def write_test_config(repo_root: Path, workdir: Path) -> Path:
+    """The shipped config with tiny local models, small subsets and absolute paths."""
+    config = yaml.safe_load((repo_root / "config.yaml").read_text(encoding="utf-8"))
+    corpus = _demo_corpus(repo_root)
+    foundation = build_tiny_causal_lm(workdir / "models" / "tiny-base", corpus, chat_template=False, seed=1)
+    sft = build_tiny_causal_lm(workdir / "models" / "tiny-chat", corpus, chat_template=True, seed=2)
+    tagger = build_tiny_token_classifier(
+        workdir / "models" / "tiny-tagger",
+        corpus,
+        ["ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "NOUN", "PRON", "PROPN", "PUNCT", "VERB"],
+    )
+
+    def absolute(path: str) -> str:
+        return str(repo_root / path)
+
+    config["results_dir"] = str(workdir / "results")
+    config["models"] = {
+        "tiny-base": {"path": str(foundation), "dtype": "float32"},
+        "tiny-chat": {"path": str(sft), "dtype": "float32"},
+    }
+    config["families"] = {"tiny": {"foundation": "tiny-base", "sft": ["tiny-chat"], "sft_reference": "tiny-chat"}}
+    datasets = config["datasets"]
+    datasets["flores"]["local_dir"] = absolute(datasets["flores"]["local_dir"])
+    datasets["flores"]["max_samples"] = 6
+    datasets["crosssum"]["files"] = {pair: absolute(p) for pair, p in datasets["crosssum"]["files"].items()}
+    datasets["crosssum"]["demonstration"] = absolute(datasets["crosssum"]["demonstration"])
+    datasets["crosssum"]["max_samples"] = 3
+    datasets["pos"]["files"] = {lang: absolute(p) for lang, p in datasets["pos"]["files"].items()}
+    datasets["pos"]["max_samples"] = 4
+    config["dictionaries"] = {
+        pair: [{**entry, "path": absolute(entry["path"])} for entry in entries]
+        for pair, entries in config["dictionaries"].items()
+    }
+    tasks = config["tasks"]
+    for task in tasks.values():
+        task["max_new_tokens"] = 12
+    # Refined priors: a file of outputs for translation, the tiny chat model as a
+    # causal "summarizer", and the tiny BERT as a tagger: three backends exercised.
+    refined_files = str(workdir / "refined-{subset}.jsonl")
+    tasks["translation"]["priors"]["refined"] = {"k": 2, "backend": "file", "options": {"path": refined_files}}
+    tasks["summarization"]["priors"]["refined"] = {
+        "k": 2,
+        "backend": "hf_causal",
+        "options": {
+            "model": str(sft),
+            "max_new_tokens": 8,
+            "chat": True,
+            "prompt_template": "Summarize in {target_language}: {source}",
+            "input": "lead_sentence",
+        },
+    }
+    tasks["pos"]["priors"]["refined"] = {"k": 1, "backend": "hf_token_classification", "options": {"model": str(tagger)}}
+    config["compute"] = {"device": "cpu", "batch_size": 4, "decode": {"threads": 1, "gpu": 0, "mem_mb": 2000, "runtime": 10}}
+    path = workdir / "config.yaml"
+    path.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def write_refined_translation_file(repo_root: Path, workdir: Path, subsets=("en-pt", "pt-en")) -> None:
+    """A 'refined model' file: the first words of the reference, one per id."""
+    flores = repo_root / "resources" / "demo" / "flores101_dataset" / "devtest"
+    stems = {"en": "eng", "pt": "por"}
+    for subset in subsets:
+        target = subset.split("-")[1]
+        lines = (flores / f"{stems[target]}.devtest").read_text(encoding="utf-8").splitlines()
+        records = [
+            {"id": f"devtest-{number:04d}", "output": " ".join(line.split()[:4])}
+            for number, line in enumerate(lines, 1)
+        ]
+        (workdir / f"refined-{subset}.jsonl").write_text(
+            "\n".join(json.dumps(r, ensure_ascii=False) for r in records) + "\n", encoding="utf-8"
+        )
+
+
+def run_snakemake(repo_root: Path, workdir: Path, config: Path, *args: str) -> subprocess.CompletedProcess:
+    command = SNAKEMAKE + [
+        "--snakefile",
+        str(repo_root / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(config),
+        "--replace-workflow-config",
+        *args,
+    ]
+    return subprocess.run(command, capture_output=True, text=True, timeout=1200)
+
+
+@pytest.fixture(scope="module")
+def finished_run(repo_root, tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("workflow")
+    config = write_test_config(repo_root, workdir)
+    write_refined_translation_file(repo_root, workdir)
+    result = run_snakemake(repo_root, workdir, config, "--cores", "2")
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-8000:]
+    return workdir, config, result
+
+
+def test_whole_chain_writes_every_table(finished_run):
+    workdir, _, result = finished_run
+    tables = workdir / "results" / "tables"
+    for task in ("translation", "summarization", "pos"):
+        for extension in ("csv", "md", "tex"):
+            assert (tables / f"{task}-tiny.{extension}").stat().st_size > 0
+    assert (tables / "pos-tiny-prior-accuracy.csv").is_file()
+    assert (tables / "dictionaries.csv").is_file()
+    assert "prettyflow: tables written to" in result.stdout + result.stderr
+
+
+def test_translation_table_has_every_system_and_sft_ratio(finished_run):
+    workdir, _, _ = finished_run
+    table = pd.read_csv(workdir / "results" / "tables" / "translation-tiny.csv", index_col=0, na_values=["n/a", "-"])
+    assert list(table.index) == [
+        "tiny-chat",
+        "tiny-base (Prompting)",
+        "tiny-base",
+        "+PRETTY (SFT Prior)",
+        "+PRETTY (Pseudo Prior)",
+        "+PRETTY (Refined Prior)",
+    ]
+    # BLEU and chrF++ computed for both directions; spBLEU n/a (no SentencePiece model).
+    assert table["En-Pt chrF++"].notna().all()
+    assert table["Pt-En BLEU"].notna().all()
+    assert table["En-Pt spBLEU"].isna().all()
+    assert table["%SFT"].iloc[0:1].isna().all() and table["%SFT"].iloc[1:].notna().all()
+    markdown = (workdir / "results" / "tables" / "translation-tiny.md").read_text(encoding="utf-8")
+    assert "SentencePiece model not provided" in markdown
+
+
+def test_decodes_carry_provenance_and_start_with_their_prior(finished_run):
+    workdir, _, _ = finished_run
+    decodes_path = workdir / "results" / "translation" / "decode" / "tiny" / "en-pt" / "prior-refined-k2.parquet"
+    decodes = pd.read_parquet(decodes_path)
+    provenance = read_provenance(decodes_path)
+    assert provenance["model"]["name"] == "tiny-base"
+    assert provenance["prior_source"] == "refined" and provenance["k"] == 2
+    assert provenance["template_name"] == "normal"
+    assert len(decodes) == 6
+    for prior, output, prompt in zip(decodes["prior_text"], decodes["output"], decodes["prompt"]):
+        assert prior and output.startswith(prior.strip())
+        assert prompt.endswith(prior)
+    prior_table = pd.read_parquet(workdir / "results" / "translation" / "priors" / "tiny" / "en-pt" / "refined-k2.parquet")
+    # The refined "model" file holds the first words of the Portuguese reference.
+    references = pd.read_parquet(workdir / "results" / "translation" / "data" / "en-pt.parquet")["reference"]
+    for prior, reference in zip(prior_table["prior_text"], references):
+        assert reference.startswith(prior)
+    assert all(1 <= len(ids) <= 4 for ids in prior_table["prior_token_ids"])
+
+
+def test_scores_record_metric_signatures(finished_run):
+    workdir, _, _ = finished_run
+    scores = json.loads((workdir / "results" / "translation" / "scores" / "tiny" / "en-pt" / "base.json").read_text())
+    assert scores["scores"]["bleu"]["signature"].startswith("nrefs:1")
+    assert scores["scores"]["spbleu"]["status"] == "not computed"
+    pos = json.loads((workdir / "results" / "pos" / "scores" / "tiny" / "fr" / "base.json").read_text())
+    assert 0 <= pos["diagnostics"]["parse_failure_rate"] <= 100
+    summary = json.loads((workdir / "results" / "summarization" / "scores" / "tiny" / "en-pt" / "base.json").read_text())
+    assert set(summary["scores"]) == {"rouge2", "rougeL", "lase"}
+
+
+def _dry_run_jobs(output: str) -> dict[str, list[str]]:
+    """rule name -> outputs of the jobs a dry run would execute."""
+    jobs: dict[str, list[str]] = {}
+    rule = None
+    for line in output.splitlines():
+        match = re.match(r"^rule (\w+):$", line.strip()) or re.match(r"^localrule (\w+):$", line.strip())
+        if match:
+            rule = match.group(1)
+            continue
+        if rule and line.strip().startswith("output:"):
+            jobs.setdefault(rule, []).extend(part.strip() for part in line.split(":", 1)[1].split(","))
+            rule = None
+    return jobs
+
+
+def test_changing_one_prior_source_reruns_only_what_depends_on_it(finished_run, repo_root):
+    workdir, config_path, _ = finished_run
+    unchanged = run_snakemake(repo_root, workdir, config_path, "-n", "--cores", "2")
+    assert "Nothing to be done" in unchanged.stdout + unchanged.stderr, unchanged.stdout[-3000:]
+
+    config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+    changed = copy.deepcopy(config)
+    # Another refined model's outputs: same content, new files.
+    for subset in ("en-pt", "pt-en"):
+        source = workdir / f"refined-{subset}.jsonl"
+        (workdir / f"refined-v2-{subset}.jsonl").write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
+    changed["tasks"]["translation"]["priors"]["refined"]["options"]["path"] = str(workdir / "refined-v2-{subset}.jsonl")
+    changed_path = workdir / "changed.yaml"
+    changed_path.write_text(yaml.safe_dump(changed, allow_unicode=True), encoding="utf-8")
+    result = run_snakemake(repo_root, workdir, changed_path, "-n", "--cores", "2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    jobs = _dry_run_jobs(result.stdout)
+    results = str(workdir / "results")
+    expected = {
+        "run_refined_model": {f"{results}/translation/refined/{s}.parquet" for s in ("en-pt", "pt-en")},
+        "build_prior": {f"{results}/translation/priors/tiny/{s}/refined-k2.parquet" for s in ("en-pt", "pt-en")},
+        "decode": {f"{results}/translation/decode/tiny/{s}/prior-refined-k2.parquet" for s in ("en-pt", "pt-en")},
+        "score": {
+            f"{results}/translation/scores/tiny/{s}/prior-refined-k2.{ext}"
+            for s in ("en-pt", "pt-en")
+            for ext in ("parquet", "json")
+        },
+        "results_table": {f"{results}/tables/translation-tiny.{ext}" for ext in ("csv", "md", "tex")},
+        "all": set(),
+    }
+    assert set(jobs) == set(expected), jobs
+    for rule, outputs in expected.items():
+        if outputs:
+            assert {str(Path(o)) for o in jobs[rule]} == outputs, (rule, jobs[rule])
+
+
+def test_invalid_config_fails_with_one_line_naming_the_key(finished_run, repo_root):
+    workdir, config_path, _ = finished_run
+    config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+    config["tasks"]["translation"]["priors"]["refined"]["k"] = "two"
+    bad = workdir / "bad.yaml"
+    bad.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
+    result = run_snakemake(repo_root, workdir, bad, "-n", "--cores", "1")
+    assert result.returncode != 0
+    lines = [line for line in (result.stdout + result.stderr).splitlines() if "invalid config" in line]
+    assert lines == ["invalid config: tasks.translation.priors.refined.k: 'two' is not of type 'integer'"]
