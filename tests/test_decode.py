@@ -1,0 +1,176 @@
+from __future__ import annotations
+
+import pytest
+import torch
+
+from prettyflow.decode import Generation, generate_greedy, render_chat_prompt
+from prettyflow.errors import InputError
+from prettyflow.models import ModelSpec, load_model_and_tokenizer
+from prettyflow.testing import build_tiny_causal_lm
+
+CORPUS = [
+    "English: The cat sits on the bed.\nPortuguese: O gato está sentado na cama.",
+    "English: Where is the station?\nPortuguese: Onde fica a estação?",
+    "Translate the following sentence from English to Portuguese.",
+    "The weather is nice today. O tempo está bom hoje.",
+] * 4
+
+PROMPTS = [
+    "English: The cat sits on the bed.\nPortuguese:",
+    "Hi",
+    "English: Where is the station? Please tell me where the station is.\nPortuguese:",
+    "The weather",
+    "Translate the following sentence from English to Portuguese.",
+]
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    directory = build_tiny_causal_lm(tmp_path_factory.mktemp("tiny-lm"), CORPUS, chat_template=True)
+    return load_model_and_tokenizer(ModelSpec("tiny", str(directory)), torch.device("cpu"), torch.float32)
+
+
+def unbounded(model, tokenizer, prompts, max_new_tokens=24, batch_size=16):
+    return generate_greedy(
+        model, tokenizer, prompts, max_new_tokens=max_new_tokens, stop_strings=(),
+        batch_size=batch_size, progress=False,
+    )
+
+
+def test_empty_prompt_list_gives_empty_result(tiny):
+    model, tokenizer = tiny
+    assert generate_greedy(model, tokenizer, [], max_new_tokens=8) == []
+
+
+def test_continuation_is_the_plain_generate_continuation_without_the_prompt(tiny):
+    model, tokenizer = tiny
+    results = unbounded(model, tokenizer, PROMPTS, max_new_tokens=12)
+    for prompt, result in zip(PROMPTS, results):
+        encoded = tokenizer(prompt, return_tensors="pt")
+        output = model.generate(**encoded, max_new_tokens=12, do_sample=False)
+        new_tokens = output[0, encoded.input_ids.shape[1] :].tolist()
+        assert result.continuation == tokenizer.decode(new_tokens, skip_special_tokens=True)
+        if tokenizer.eos_token_id in new_tokens:
+            assert result.stopped_by == "eos"
+            assert result.num_new_tokens == new_tokens.index(tokenizer.eos_token_id) + 1
+        else:
+            assert (result.stopped_by, result.num_new_tokens) == ("length", 12)
+        assert not result.continuation.startswith(prompt)
+
+
+def test_batching_and_sorting_keep_input_order_and_results(tiny):
+    model, tokenizer = tiny
+    one_by_one = unbounded(model, tokenizer, PROMPTS, batch_size=1)
+    batched = unbounded(model, tokenizer, PROMPTS, batch_size=2)
+    whole = unbounded(model, tokenizer, PROMPTS, batch_size=16)
+    assert one_by_one == batched == whole
+    # Not all the same: the order really is restored, not coincidentally constant.
+    assert len({result.continuation for result in whole}) > 1
+
+
+def test_stops_at_first_stop_string_and_cuts_it_off(tiny):
+    model, tokenizer = tiny
+    full = unbounded(model, tokenizer, PROMPTS[:1], max_new_tokens=24)[0].continuation
+    # A stop string taken from the middle of the unbounded continuation.
+    position = next(i for i in range(3, len(full)) if full[i] not in "\ufffd ")
+    stop = full[position]
+    expected = full[: full.index(stop)]
+    [result] = generate_greedy(
+        model, tokenizer, PROMPTS[:1], max_new_tokens=24, stop_strings=(stop, "never-generated"),
+        progress=False,
+    )
+    assert result.stopped_by == "stop"
+    assert result.continuation == expected
+    assert stop not in result.continuation
+    assert result.num_new_tokens < 24
+
+
+def test_batch_stops_each_row_at_its_own_stop(tiny):
+    model, tokenizer = tiny
+    fulls = unbounded(model, tokenizer, PROMPTS, max_new_tokens=16)
+    stop = fulls[0].continuation[2]
+    separately = [
+        generate_greedy(model, tokenizer, [p], max_new_tokens=16, stop_strings=(stop,), progress=False)[0]
+        for p in PROMPTS
+    ]
+    together = generate_greedy(model, tokenizer, PROMPTS, max_new_tokens=16, stop_strings=(stop,), progress=False)
+    assert together == separately
+    for full, result in zip(fulls, together):
+        cut = full.continuation.find(stop)
+        if result.stopped_by == "stop":
+            assert result.continuation == full.continuation[:cut]
+        else:
+            assert cut == -1 and result == full
+
+
+def test_eos_stops_a_row(tiny):
+    model, tokenizer = tiny
+    encoded = tokenizer(PROMPTS[0], return_tensors="pt")
+    new_tokens = model.generate(**encoded, max_new_tokens=16, do_sample=False)[0, encoded.input_ids.shape[1] :]
+    position = 3
+    eos_candidate = int(new_tokens[position])
+    position = new_tokens.tolist().index(eos_candidate)
+    saved = model.generation_config.eos_token_id
+    model.generation_config.eos_token_id = [tokenizer.eos_token_id, eos_candidate]
+    try:
+        [result] = generate_greedy(model, tokenizer, PROMPTS[:1], max_new_tokens=16, stop_strings=(), progress=False)
+    finally:
+        model.generation_config.eos_token_id = saved
+    assert result.stopped_by == "eos"
+    assert result.num_new_tokens == position + 1
+    assert result.continuation == tokenizer.decode(new_tokens[:position].tolist(), skip_special_tokens=True)
+
+
+def test_sampling_settings_of_the_checkpoint_are_ignored(tiny):
+    model, tokenizer = tiny
+    baseline = unbounded(model, tokenizer, PROMPTS)
+    config = model.generation_config
+    config.do_sample, config.temperature, config.top_k, config.repetition_penalty = True, 5.0, 3, 3.0
+    try:
+        torch.manual_seed(123)
+        first = unbounded(model, tokenizer, PROMPTS)
+        torch.manual_seed(456)
+        second = unbounded(model, tokenizer, PROMPTS)
+        assert model.generation_config is config  # restored after decoding
+    finally:
+        config.do_sample, config.temperature, config.top_k, config.repetition_penalty = False, 1.0, 50, 1.0
+    assert first == second == baseline
+
+
+def test_progress_bar_goes_to_stderr(tiny, capsys):
+    model, tokenizer = tiny
+    generate_greedy(model, tokenizer, PROMPTS, max_new_tokens=2, desc="tiny-decode", batch_size=2)
+    captured = capsys.readouterr()
+    assert "tiny-decode" in captured.err
+    assert captured.out == ""
+
+
+def test_chat_prompt_opens_the_assistant_turn_without_a_second_bos(tiny):
+    model, tokenizer = tiny
+    text, add_special_tokens = render_chat_prompt(tokenizer, "Translate: the cat", system="Be brief.")
+    assert add_special_tokens is False
+    assert text.startswith("<s><|system|>\nBe brief.")
+    assert text.endswith("<|user|>\nTranslate: the cat</s>\n<|assistant|>\n")
+    ids = tokenizer(text, add_special_tokens=add_special_tokens)["input_ids"]
+    assert ids.count(tokenizer.bos_token_id) == 1
+    [result] = generate_greedy(
+        model, tokenizer, [text], max_new_tokens=4, add_special_tokens=add_special_tokens, progress=False
+    )
+    assert isinstance(result, Generation)
+
+
+def test_chat_prompt_without_template_is_a_clear_error(tmp_path):
+    directory = build_tiny_causal_lm(tmp_path / "plain", CORPUS, chat_template=False)
+    _, tokenizer = load_model_and_tokenizer(ModelSpec("plain", str(directory)), torch.device("cpu"), torch.float32)
+    with pytest.raises(InputError, match="no chat template"):
+        render_chat_prompt(tokenizer, "hello")
+
+
+def test_bad_arguments_are_rejected(tiny):
+    model, tokenizer = tiny
+    with pytest.raises(InputError, match="max_new_tokens"):
+        generate_greedy(model, tokenizer, ["x"], max_new_tokens=0)
+    with pytest.raises(InputError, match="batch_size"):
+        generate_greedy(model, tokenizer, ["x"], max_new_tokens=1, batch_size=0)
+    with pytest.raises(InputError, match="stop strings"):
+        generate_greedy(model, tokenizer, ["x"], max_new_tokens=1, stop_strings=("",))

