@@ -19,9 +19,9 @@ include: "rules/aggregate.smk"
 
 
 rule all:
+    default_target: True
     input:
         plan.table_targets(),
-    default_target: True
 
 
 onsuccess:

@@ -8,16 +8,16 @@ rule results_table:
         csv=f"{plan.results}/tables/{{task}}-{{family}}.csv",
         markdown=f"{plan.results}/tables/{{task}}-{{family}}.md",
         latex=f"{plan.results}/tables/{{task}}-{{family}}.tex",
-    params:
-        settings=table_settings,
     log:
         "logs/tables/{task}-{family}.log",
+    conda:
+        "../envs/score.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
-    conda:
-        "../envs/score.yaml"
+    params:
+        settings=table_settings,
     script:
         "../scripts/results_table.py"
 
@@ -32,11 +32,11 @@ rule prior_accuracy_table:
         latex=f"{plan.results}/tables/pos-{{family}}-prior-accuracy.tex",
     log:
         "logs/tables/pos-{family}-prior-accuracy.log",
+    conda:
+        "../envs/score.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
-    conda:
-        "../envs/score.yaml"
     script:
         "../scripts/prior_accuracy_table.py"

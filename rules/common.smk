@@ -8,7 +8,6 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from prettyflow.config import ConfigError, validate_config
 from prettyflow.workflow import FLORES_DOWNLOAD_DIR, MODELS_DIR, TASKS, Plan
 
-
 try:
     validate_config(config, Path(workflow.basedir) / "schemas" / "config.schema.yaml")
 except ConfigError as error:
@@ -156,7 +155,9 @@ def pos_prior_tables(wildcards):
 
 
 def pos_data_tables(wildcards):
-    return [plan.data_path("pos", subset) for subset in config["tasks"]["pos"]["subsets"]]
+    return [
+        plan.data_path("pos", subset) for subset in config["tasks"]["pos"]["subsets"]
+    ]
 
 
 def dictionary_tables(wildcards):

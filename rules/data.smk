@@ -5,17 +5,17 @@ R = plan.results
 rule download_flores:
     output:
         archive="resources/downloads/flores101_dataset.tar.gz",
-    params:
-        url=config["datasets"]["flores"]["url"],
-        sha256=config["datasets"]["flores"].get("sha256"),
     log:
         "logs/data/download_flores.log",
+    conda:
+        "../envs/data.yaml"
     threads: 1
     resources:
         mem_mb=500,
         runtime=30,
-    conda:
-        "../envs/data.yaml"
+    params:
+        url=config["datasets"]["flores"]["url"],
+        sha256=config["datasets"]["flores"].get("sha256"),
     script:
         "../scripts/download_flores.py"
 
@@ -25,16 +25,14 @@ rule extract_flores:
         archive=rules.download_flores.output.archive,
     output:
         files=plan.flores_download_files(),
-    params:
-        destination=FLORES_DOWNLOAD_DIR,
     log:
         "logs/data/extract_flores.log",
+    conda:
+        "../envs/data.yaml"
     threads: 1
     resources:
         mem_mb=500,
         runtime=10,
-    conda:
-        "../envs/data.yaml"
     script:
         "../scripts/extract_flores.py"
 
@@ -44,16 +42,16 @@ rule prepare_translation_data:
         unpack(flores_inputs),
     output:
         table=f"{R}/translation/data/{{subset}}.parquet",
-    params:
-        settings=translation_data_settings,
     log:
         "logs/translation/data/{subset}.log",
+    conda:
+        "../envs/data.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
-    conda:
-        "../envs/data.yaml"
+    params:
+        settings=translation_data_settings,
     script:
         "../scripts/prepare_translation_data.py"
 
@@ -63,16 +61,16 @@ rule prepare_summarization_data:
         jsonl=crosssum_file,
     output:
         table=f"{R}/summarization/data/{{subset}}.parquet",
-    params:
-        settings=summarization_data_settings,
     log:
         "logs/summarization/data/{subset}.log",
+    conda:
+        "../envs/data.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../envs/data.yaml"
+    params:
+        settings=summarization_data_settings,
     script:
         "../scripts/prepare_summarization_data.py"
 
@@ -82,15 +80,15 @@ rule prepare_pos_data:
         treebank=pos_file,
     output:
         table=f"{R}/pos/data/{{subset}}.parquet",
-    params:
-        settings=pos_data_settings,
     log:
         "logs/pos/data/{subset}.log",
+    conda:
+        "../envs/data.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
-    conda:
-        "../envs/data.yaml"
+    params:
+        settings=pos_data_settings,
     script:
         "../scripts/prepare_pos_data.py"

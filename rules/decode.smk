@@ -1,4 +1,4 @@
-# Prefixed decoding: one job per (task, family, subset, system), one model load per job.
+# Prefixed decoding, a job per (task, family, subset, system) and one model load per job.
 
 
 rule decode:
@@ -7,16 +7,16 @@ rule decode:
         data=task_data,
     output:
         decodes=f"{plan.results}/{{task}}/decode/{{family}}/{{subset}}/{{system}}.parquet",
-    params:
-        settings=decode_settings,
     log:
         "logs/{task}/decode/{family}/{subset}/{system}.log",
+    conda:
+        "../envs/decode.yaml"
     threads: compute("decode", "threads")
     resources:
         gpu=compute("decode", "gpu"),
         mem_mb=compute("decode", "mem_mb"),
         runtime=compute("decode", "runtime"),
-    conda:
-        "../envs/decode.yaml"
+    params:
+        settings=decode_settings,
     script:
         "../scripts/decode.py"

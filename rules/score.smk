@@ -8,15 +8,15 @@ rule score:
     output:
         samples=f"{plan.results}/{{task}}/scores/{{family}}/{{subset}}/{{system}}.parquet",
         corpus=f"{plan.results}/{{task}}/scores/{{family}}/{{subset}}/{{system}}.json",
-    params:
-        settings=score_settings,
     log:
         "logs/{task}/scores/{family}/{subset}/{system}.log",
+    conda:
+        "../envs/score.yaml"
     threads: compute("score", "threads")
     resources:
         mem_mb=compute("score", "mem_mb"),
         runtime=compute("score", "runtime"),
-    conda:
-        "../envs/score.yaml"
+    params:
+        settings=score_settings,
     script:
         "../scripts/score.py"

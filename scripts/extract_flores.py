@@ -5,11 +5,12 @@ from pathlib import Path
 from prettyflow.data.download import extract_archive
 from prettyflow.errors import InputError
 from prettyflow.logs import job_log
+from prettyflow.workflow import FLORES_DOWNLOAD_DIR
 
 with job_log(snakemake.log[0]):
     extract_archive(
         snakemake.input.archive,
-        snakemake.params.destination,
+        FLORES_DOWNLOAD_DIR,
         member_root="flores101_dataset",
     )
     missing = [path for path in snakemake.output.files if not Path(path).is_file()]
