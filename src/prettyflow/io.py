@@ -20,6 +20,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from prettyflow.errors import InputError
+
 PROVENANCE_KEY = b"prettyflow.provenance"
 
 
@@ -86,3 +88,30 @@ def read_json(path: str | Path) -> Any:
 def write_text(text: str, path: str | Path) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+def read_lines(path: str | Path, what: str = "file") -> list[str]:
+    """A raw input's lines without terminators (``\\n`` or ``\\r\\n``); a UTF-8 BOM is dropped.
+
+    Undecodable bytes raise :class:`InputError` naming the file and line.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{what} not found", path=path)
+    data = path.read_bytes()
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    raw_lines = data.split(b"\n")
+    if raw_lines[-1] == b"":
+        raw_lines.pop()
+    lines = []
+    for number, raw in enumerate(raw_lines, start=1):
+        try:
+            lines.append(raw.removesuffix(b"\r").decode("utf-8"))
+        except UnicodeDecodeError as error:
+            raise InputError(
+                f"not valid UTF-8 (byte {error.start + 1} of the line: {error.reason})",
+                path=path,
+                line=number,
+            ) from None
+    return lines

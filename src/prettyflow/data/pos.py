@@ -26,15 +26,15 @@ and the field.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
+from prettyflow.data.download import sha256_of
 from prettyflow.errors import InputError
-from prettyflow.io import write_parquet
+from prettyflow.io import read_lines, write_parquet
 
 # The 17 Universal POS tags, in the order of the UD documentation.
 UPOS_TAGS: tuple[str, ...] = (
@@ -88,29 +88,6 @@ class _Sentence:
     sent_id: str | None = None
     sent_id_line: int | None = None
     text: str | None = None
-
-
-def _decode_lines(path: Path) -> list[str]:
-    """The file's lines without terminators (``\\n`` or ``\\r\\n``); a UTF-8 BOM is dropped."""
-    if not path.is_file():
-        raise InputError("POS file not found", path=path)
-    data = path.read_bytes()
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    raw_lines = data.split(b"\n")
-    if raw_lines[-1] == b"":
-        raw_lines.pop()
-    lines = []
-    for number, raw in enumerate(raw_lines, start=1):
-        try:
-            lines.append(raw.removesuffix(b"\r").decode("utf-8"))
-        except UnicodeDecodeError as error:
-            raise InputError(
-                f"not valid UTF-8 (byte {error.start + 1} of the line: {error.reason})",
-                path=path,
-                line=number,
-            ) from None
-    return lines
 
 
 def _check_tag(tag: str, path: Path, number: int, field_name: str) -> None:
@@ -274,7 +251,7 @@ def _read_pos(path: Path, lang: str, fmt: str) -> tuple[pd.DataFrame, str]:
         raise InputError(
             f"expected an ISO 639-1 code such as 'fr', got {lang!r}", field="lang"
         )
-    lines = _decode_lines(path)
+    lines = read_lines(path, "POS file")
     resolved = detect_format(lines) if fmt == "auto" else fmt
     sentences = (
         _read_conllu(path, lines) if resolved == "conllu" else _read_xglue(path, lines)
@@ -308,14 +285,6 @@ def _read_pos(path: Path, lang: str, fmt: str) -> tuple[pd.DataFrame, str]:
     return frame, resolved
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def prepare_pos(
     path: str | Path,
     lang: str,
@@ -346,7 +315,7 @@ def prepare_pos(
         "dataset": "ud-conllu" if resolved == "conllu" else "xglue-pos",
         "format": resolved,
         "file": str(path),
-        "sha256": _sha256(path),
+        "sha256": sha256_of(path),
         "lang": lang,
         "max_sentences": max_sentences,
         "rows": len(frame),
