@@ -41,6 +41,19 @@ class System:
     k: int | None = None
 
 
+def canonical(value: Any) -> Any:
+    """``value`` with every mapping's keys sorted, recursively.
+
+    Snakemake compares params by their text, so the same settings written in another
+    key order in config.yaml must give the same params (and rerun nothing).
+    """
+    if isinstance(value, Mapping):
+        return {key: canonical(value[key]) for key in sorted(value)}
+    if isinstance(value, (list, tuple)):
+        return [canonical(item) for item in value]
+    return value
+
+
 def _wildcard_alternatives(names) -> str:
     return "|".join(re.escape(name) for name in names)
 
@@ -203,7 +216,7 @@ class Plan:
         if spec.get("gguf"):
             # Weights come from the GGUF, converted once; `path` stays as provenance.
             settings["local_dir"] = self.model_dir(model)
-            settings["gguf"] = dict(spec["gguf"])
+            settings["gguf"] = canonical(spec["gguf"])
         return settings
 
     def model_inputs(self, model: str) -> list[str]:
@@ -279,7 +292,7 @@ class Plan:
         }
 
     def dictionary_entries(self, pair: str) -> list[dict[str, str]]:
-        return [dict(entry) for entry in self.config["dictionaries"][pair]]
+        return canonical(self.config["dictionaries"][pair])
 
     def refined_settings(self, task: str, subset: str) -> dict[str, Any]:
         refined = self.tasks[task]["priors"]["refined"]
@@ -287,7 +300,7 @@ class Plan:
         return {
             "subset": subset,
             "backend": refined["backend"],
-            "options": dict(refined.get("options") or {}),
+            "options": canonical(refined.get("options") or {}),
             "source_lang": source,
             "target_lang": target,
         }
@@ -381,7 +394,7 @@ class Plan:
         if task == "translation":
             settings["spm_model"] = (metric_config.get("spbleu") or {}).get("spm_model")
         if task == "summarization" and "lase" in settings["metrics"]:
-            settings["lase"] = dict(metric_config.get("lase") or {})
+            settings["lase"] = canonical(metric_config.get("lase") or {})
         return settings
 
     def table_settings(self, task: str, family: str) -> dict[str, Any]:
