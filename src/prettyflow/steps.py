@@ -580,7 +580,8 @@ def prior_accuracy_table(
     from prettyflow.io import write_text
     from prettyflow.metrics.pos import prior_tag_accuracy
 
-    gold = {read_parquet(path)["lang"].iloc[0]: read_parquet(path) for path in data_paths}
+    tables = [read_parquet(path) for path in data_paths]
+    gold = {table["lang"].iloc[0]: table for table in tables}
     rows: dict[str, dict[str, float]] = {}
     for path in prior_paths:
         prior = read_parquet(path)
