@@ -174,3 +174,22 @@ def test_bad_arguments_are_rejected(tiny):
         generate_greedy(model, tokenizer, ["x"], max_new_tokens=1, batch_size=0)
     with pytest.raises(InputError, match="stop strings"):
         generate_greedy(model, tokenizer, ["x"], max_new_tokens=1, stop_strings=("",))
+
+
+def test_finished_rows_leave_the_batch(tiny):
+    model, tokenizer = tiny
+    fulls = unbounded(model, tokenizer, PROMPTS, max_new_tokens=16)
+    stop = fulls[0].continuation[2]
+    batch_rows = []
+    hook = model.register_forward_hook(lambda module, args, kwargs, output: batch_rows.append(kwargs["input_ids"].shape[0]), with_kwargs=True)
+    try:
+        together = generate_greedy(model, tokenizer, PROMPTS, max_new_tokens=16, stop_strings=(stop,), progress=False)
+    finally:
+        hook.remove()
+    finished_early = sorted(result.num_new_tokens for result in together if result.stopped_by == "stop")
+    assert finished_early, "the stop string must end some rows early for this test to mean anything"
+    # One forward per step; after a row's last token the next forward has one row fewer.
+    assert batch_rows[0] == len(PROMPTS)
+    assert batch_rows == sorted(batch_rows, reverse=True)
+    assert batch_rows[finished_early[0]] < len(PROMPTS)
+    assert len(batch_rows) == max(result.num_new_tokens for result in together)

@@ -1,14 +1,17 @@
 """Batched greedy decoding with stop strings.
 
 Every decode of the workflow goes through :func:`generate_greedy`: prompts are
-sorted by length and decoded in left-padded batches (one ``generate`` call per
-batch), each row stops at its first stop string or EOS, and the results come
-back in input order, cut at the stop string. Greedy decoding with no sampling
-and no penalties makes a decode a function of its prompt.
+sorted by length and decoded in left-padded batches with a key/value cache; each
+row stops at its first stop string or EOS and then leaves the batch, so the
+remaining steps compute only the rows still running. Results come back in input
+order, cut at the stop string. Greedy decoding (argmax, no sampling, no
+penalties, none of the checkpoint's generation settings) makes a decode a
+function of its prompt: the same tokens as ``model.generate(do_sample=False)``.
 """
 
 from __future__ import annotations
 
+import inspect
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -53,51 +56,7 @@ def _first_stop(text: str, stop_strings: Sequence[str]) -> int | None:
     return min(found) if found else None
 
 
-class _StopStringCriteria:
-    """Marks a row finished once its decoded continuation contains a stop string.
-
-    Decoding text (rather than matching token strings) finds stop strings that
-    span tokens or sit inside a longer token, whatever the tokenizer. Rows that
-    emitted EOS are left to generate's own EOS handling.
-    """
-
-    def __init__(
-        self,
-        tokenizer: Any,
-        stop_strings: Sequence[str],
-        prompt_width: int,
-        contexts: list[list[int]],
-        eos_ids: set[int],
-    ):
-        self.tokenizer = tokenizer
-        self.stop_strings = stop_strings
-        self.prompt_width = prompt_width
-        self.contexts = contexts
-        self.eos_ids = eos_ids
-        # row -> number of new tokens when its stop string completed
-        self.stopped_at: dict[int, int] = {}
-
-    def __call__(
-        self, input_ids: torch.LongTensor, scores: Any = None, **kwargs: Any
-    ) -> torch.BoolTensor:
-        new_tokens = input_ids[:, self.prompt_width :].tolist()
-        done = torch.zeros(
-            input_ids.shape[0], dtype=torch.bool, device=input_ids.device
-        )
-        for row, tokens in enumerate(new_tokens):
-            if row in self.stopped_at:
-                done[row] = True
-                continue
-            if not self.stop_strings or any(token in self.eos_ids for token in tokens):
-                continue
-            text = _decode_continuation(self.tokenizer, self.contexts[row], tokens)
-            if _first_stop(text, self.stop_strings) is not None:
-                self.stopped_at[row] = len(tokens)
-                done[row] = True
-        return done
-
-
-def _eos_token_ids(model: Any, tokenizer: Any) -> list[int]:
+def _eos_token_ids(model: Any, tokenizer: Any) -> set[int]:
     ids: set[int] = set()
     configured = getattr(model.generation_config, "eos_token_id", None)
     if isinstance(configured, int):
@@ -106,29 +65,7 @@ def _eos_token_ids(model: Any, tokenizer: Any) -> list[int]:
         ids.update(configured)
     if tokenizer.eos_token_id is not None:
         ids.add(tokenizer.eos_token_id)
-    return sorted(ids)
-
-
-def _greedy_config(
-    model: Any, max_new_tokens: int, pad_id: int, eos_ids: list[int]
-) -> Any:
-    """A generation config holding only what greedy decoding needs.
-
-    Checkpoints ship sampling settings (temperature, top_k, repetition
-    penalties, ...) in their generation_config; none of them is carried over.
-    """
-    from transformers import GenerationConfig
-
-    return GenerationConfig(
-        do_sample=False,
-        num_beams=1,
-        max_new_tokens=max_new_tokens,
-        repetition_penalty=1.0,
-        no_repeat_ngram_size=0,
-        eos_token_id=eos_ids,
-        pad_token_id=pad_id,
-        bos_token_id=getattr(model.generation_config, "bos_token_id", None),
-    )
+    return ids
 
 
 def _left_pad(
@@ -141,6 +78,102 @@ def _left_pad(
         input_ids[index, width - len(row) :] = torch.tensor(row, dtype=torch.long)
         attention_mask[index, width - len(row) :] = 1
     return input_ids.to(device), attention_mask.to(device)
+
+
+class _Row:
+    """The new tokens of one prompt, and why (and when) they ended."""
+
+    def __init__(self, context: list[int]):
+        self.context = context
+        self.tokens: list[int] = []
+        self.stopped_by: StopReason = "length"
+
+    def add(self, token: int, eos_ids: set[int], tokenizer: Any, stops: Sequence[str]) -> bool:
+        """Append ``token``; True when the row is finished (EOS or a stop string)."""
+        self.tokens.append(token)
+        if token in eos_ids:
+            self.stopped_by = "eos"
+            return True
+        if stops:
+            text = _decode_continuation(tokenizer, self.context, self.tokens)
+            if _first_stop(text, stops) is not None:
+                self.stopped_by = "stop"
+                return True
+        return False
+
+    def generation(self, tokenizer: Any, stops: Sequence[str]) -> Generation:
+        if self.stopped_by == "eos":
+            text = _decode_continuation(tokenizer, self.context, self.tokens[:-1])
+        else:
+            text = _decode_continuation(tokenizer, self.context, self.tokens)
+        if self.stopped_by == "stop":
+            text = text[: _first_stop(text, stops)]
+        return Generation(text, len(self.tokens), self.stopped_by)
+
+
+def _forward_options(model: Any) -> tuple[bool, dict[str, Any]]:
+    """Whether ``model.forward`` takes position ids, and the prefill-only options."""
+    parameters = inspect.signature(model.forward).parameters
+    # Only the last position's logits are needed to pick the next token.
+    prefill = {"logits_to_keep": 1} if "logits_to_keep" in parameters else {}
+    return "position_ids" in parameters, prefill
+
+
+def _decode_batch(
+    model: Any,
+    tokenizer: Any,
+    rows: list[list[int]],
+    *,
+    pad_id: int,
+    eos_ids: set[int],
+    max_new_tokens: int,
+    stops: Sequence[str],
+) -> list[_Row]:
+    """Greedy continuations of one left-padded batch.
+
+    A row leaves the batch (and the key/value cache) as soon as it finishes, so
+    later steps only compute the rows still running. Positions come from the
+    attention mask, as in ``generate``: a row's tokens are numbered from 0 after
+    its padding, so its logits do not depend on the batch it is in.
+    """
+    uses_positions, prefill = _forward_options(model)
+    input_ids, attention_mask = _left_pad(rows, pad_id, model.device)
+    positions = (attention_mask.cumsum(-1) - 1).clamp(min=0)
+    states = [_Row(row[-_CONTEXT_TOKENS:]) for row in rows]
+    running = list(range(len(rows)))  # index in ``rows`` of each batch row
+    inputs: dict[str, Any] = {"input_ids": input_ids, **prefill}
+    if uses_positions:
+        inputs["position_ids"] = positions
+    next_position = positions[:, -1:] + 1
+    cache = None
+    for step in range(max_new_tokens):
+        output = model(
+            **inputs, attention_mask=attention_mask, past_key_values=cache, use_cache=True
+        )
+        cache = output.past_key_values
+        next_tokens = output.logits[:, -1, :].float().argmax(dim=-1)
+        keep = [
+            batch_row
+            for batch_row, (index, token) in enumerate(zip(running, next_tokens.tolist()))
+            if not states[index].add(token, eos_ids, tokenizer, stops)
+        ]
+        if not keep or step == max_new_tokens - 1:
+            break
+        if len(keep) < len(running):
+            selected = torch.tensor(keep, device=attention_mask.device)
+            cache.batch_select_indices(selected)
+            attention_mask = attention_mask[selected]
+            next_position = next_position[selected]
+            next_tokens = next_tokens[selected]
+            running = [running[batch_row] for batch_row in keep]
+        attention_mask = torch.cat(
+            [attention_mask, attention_mask.new_ones((len(running), 1))], dim=-1
+        )
+        inputs = {"input_ids": next_tokens[:, None]}
+        if uses_positions:
+            inputs["position_ids"] = next_position
+        next_position = next_position + 1
+    return states
 
 
 def generate_greedy(
@@ -158,11 +191,9 @@ def generate_greedy(
     """Greedy continuations of ``prompts`` (in input order), cut before the first stop string.
 
     Prompts are decoded longest first (so running out of memory shows at once)
-    in left-padded batches of ``batch_size``; a batch ends when every row has
-    produced a stop string or EOS, or after ``max_new_tokens``.
+    in left-padded batches of ``batch_size``; a row ends at its first stop
+    string or EOS, or after ``max_new_tokens``, and stops costing compute then.
     """
-    from transformers import StoppingCriteriaList
-
     if max_new_tokens < 1:
         raise InputError(
             f"max_new_tokens must be >= 1, got {max_new_tokens}", field="max_new_tokens"
@@ -197,76 +228,33 @@ def generate_greedy(
             "the tokenizer has neither a pad nor an EOS token to pad batches with"
         )
     eos_ids = _eos_token_ids(model, tokenizer)
-    greedy = _greedy_config(model, max_new_tokens, pad_id, eos_ids)
     order = sorted(range(len(prompts)), key=lambda index: (-len(encoded[index]), index))
     results: list[Generation | None] = [None] * len(prompts)
-
-    saved_config = model.generation_config
-    # generate() fills unset values from model.generation_config: swap in the
-    # greedy one so that no sampling setting of the checkpoint leaks in.
-    model.generation_config = greedy
-    try:
-        with (
-            torch.inference_mode(),
-            tqdm(
-                total=len(prompts),
-                desc=desc or "decoding",
-                unit="prompt",
-                file=sys.stderr,
-                disable=not progress,
-            ) as bar,
-        ):
-            for start in range(0, len(order), batch_size):
-                batch = order[start : start + batch_size]
-                rows = [encoded[index] for index in batch]
-                input_ids, attention_mask = _left_pad(rows, pad_id, model.device)
-                contexts = [row[-_CONTEXT_TOKENS:] for row in rows]
-                criterion = _StopStringCriteria(
-                    tokenizer, stop_strings, input_ids.shape[1], contexts, set(eos_ids)
-                )
-                output = model.generate(
-                    input_ids=input_ids,
-                    attention_mask=attention_mask,
-                    generation_config=greedy,
-                    stopping_criteria=StoppingCriteriaList([criterion]),
-                )
-                new_tokens = output[:, input_ids.shape[1] :].tolist()
-                for row, index in enumerate(batch):
-                    results[index] = _finish_row(
-                        tokenizer,
-                        contexts[row],
-                        new_tokens[row],
-                        criterion.stopped_at.get(row),
-                        stop_strings,
-                        set(eos_ids),
-                    )
-                bar.update(len(batch))
-    finally:
-        model.generation_config = saved_config
+    with (
+        torch.inference_mode(),
+        tqdm(
+            total=len(prompts),
+            desc=desc or "decoding",
+            unit="prompt",
+            file=sys.stderr,
+            disable=not progress,
+        ) as bar,
+    ):
+        for start in range(0, len(order), batch_size):
+            batch = order[start : start + batch_size]
+            rows = _decode_batch(
+                model,
+                tokenizer,
+                [encoded[index] for index in batch],
+                pad_id=pad_id,
+                eos_ids=eos_ids,
+                max_new_tokens=max_new_tokens,
+                stops=tuple(stop_strings),
+            )
+            for index, row in zip(batch, rows):
+                results[index] = row.generation(tokenizer, stop_strings)
+            bar.update(len(batch))
     return [result for result in results if result is not None]
-
-
-def _finish_row(
-    tokenizer: Any,
-    context: list[int],
-    tokens: list[int],
-    stopped_at: int | None,
-    stop_strings: Sequence[str],
-    eos_ids: set[int],
-) -> Generation:
-    if stopped_at is not None:
-        text = _decode_continuation(tokenizer, context, tokens[:stopped_at])
-        cut = _first_stop(text, stop_strings)
-        return Generation(text[:cut], stopped_at, "stop")
-    eos_at = next(
-        (position for position, token in enumerate(tokens) if token in eos_ids), None
-    )
-    if eos_at is not None:
-        text = _decode_continuation(tokenizer, context, tokens[:eos_at])
-        return Generation(text, eos_at + 1, "eos")
-    return Generation(
-        _decode_continuation(tokenizer, context, tokens), len(tokens), "length"
-    )
 
 
 def render_chat_prompt(
