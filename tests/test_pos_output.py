@@ -243,6 +243,25 @@ CASES = [
         GOOD_TAGS,
     ),
     Case(
+        "answer split into arrays after a prior closed the first one",
+        '[{"word": "Le", "tag": "DET"}], [{"word": "chat", "tag": "NOUN"}], [{"word": "dort", "tag": "VERB"}]',
+        GOOD_PAIRS,
+        GOOD_TAGS,
+    ),
+    Case(
+        "split arrays end at the first thing that is not an array",
+        '[{"word": "Le", "tag": "DET"}]\n[{"word": "chat", "tag": "NOUN"}] Note: [{"word": "dort", "tag": "VERB"}]',
+        GOOD_PAIRS[:2],
+        GOOD_TAGS[:2] + [None],
+    ),
+    Case(
+        "a truncated array after split arrays",
+        '[{"word": "Le", "tag": "DET"}], [{"word": "chat", "tag": "NOUN"}, {"word": "do',
+        GOOD_PAIRS[:2],
+        GOOD_TAGS[:2] + [None],
+        truncated=True,
+    ),
+    Case(
         "brackets in the prose before the answer",
         f"Tags [as requested] {{see below}}: {GOOD}",
         GOOD_PAIRS,

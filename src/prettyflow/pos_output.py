@@ -16,11 +16,15 @@ reads leniently and never raises:
   with any word/tag key name is only read as a word/tag object, so
   ``{"word": "Le", "id": "3"}`` gives nothing), ``[["w", "t"], ...]``,
   ``{"words": [...], "tags": [...]}`` (zipped, the shorter list decides),
-  answers wrapped in an object (``{"result": [...]}``), and objects one after
-  the other without the enclosing brackets.
+  answers wrapped in an object (``{"result": [...]}``), objects one after the
+  other without the enclosing brackets, and an answer split into arrays one
+  after the other (``[{...}], [{...}]``, as small base models write it when a
+  prior closes the first array).
 
-The first ``[`` or ``{`` from which pairs can be read is used; later arrays are
-ignored. Tags are normalised by :func:`normalize_tag`.
+The first ``[`` or ``{`` from which pairs can be read is used, with the arrays
+(or objects) that follow it separated only by commas and white space; anything
+else ends the answer, and later arrays are ignored. Tags are normalised by
+:func:`normalize_tag`.
 
 Alignment to the gold words is monotonic: the predicted words and the gold
 words are matched as a longest common subsequence over normalised words (NFC,
@@ -174,13 +178,13 @@ class _Reader:
         while self.pos < len(self.text) and self.text[self.pos].isspace():
             self.pos += 1
 
-    def at_next_object(self) -> bool:
-        """Skip spaces and commas; True when an object starts there."""
+    def at_next(self, opening: str) -> bool:
+        """Skip spaces and commas; True when a container opened by ``opening`` starts there."""
         self._skip_space()
         while not self._at_end() and self._char() == ",":
             self.pos += 1
             self._skip_space()
-        return not self._at_end() and self._char() == "{"
+        return not self._at_end() and self._char() == opening
 
     def value(self, depth: int = 0) -> tuple[Any, bool]:
         self._skip_space()
@@ -423,9 +427,11 @@ def _read_pairs(text: str) -> tuple[list[tuple[str, Any]], bool, bool]:
                 skip_until = reader.pos  # nothing inside a closed value can yield pairs
             continue
         truncated = not closed
-        if isinstance(value, _Object) and closed:
-            # Objects one after the other without enclosing brackets: keep reading them.
-            while reader.at_next_object():
+        if closed:
+            # Objects without enclosing brackets, or an answer split into arrays,
+            # one after the other: keep reading them.
+            opening = "{" if isinstance(value, _Object) else "["
+            while reader.at_next(opening):
                 following, closed = reader.value()
                 more = _pairs(following)
                 if not more:
