@@ -1,0 +1,112 @@
+"""The shipped SLURM profile against a real SLURM cluster.
+
+Runs the translation chain for one subset (en-pt, about 20 jobs) on tiny models
+through ``snakemake --profile profiles/slurm`` and checks with ``scontrol`` that the
+jobs really went through sbatch with the resources config.yaml declares.
+
+Needs a running cluster whose nodes share this machine's filesystem (the test's
+tmp folder and the venv). Start a local single-node one, as root, with
+``bash ../shared/tools/local-slurm/start-local-slurm.sh`` (.ci/run does this);
+without a cluster the test skips.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from workflow_setup import TRANSLATION_ROWS, run_snakemake, write_refined_translation_file, write_test_config
+
+pytestmark = [pytest.mark.workflow, pytest.mark.slurm]
+
+START_HINT = "start one (as root) with: bash ../shared/tools/local-slurm/start-local-slurm.sh"
+# Distinctive decode resources, so that the scontrol check can fail.
+DECODE_MEM_MB = 2345
+DECODE_RUNTIME_MINUTES = 17
+SUBMITTED = re.compile(r"has been submitted with SLURM jobid (\d+)")
+
+
+def _usable_partitions() -> list[str]:
+    """Partitions with an idle or mixed node, the default partition first."""
+    if shutil.which("sinfo") is None:
+        pytest.skip(f"no SLURM cluster (sinfo not on PATH); {START_HINT}")
+    try:
+        listing = subprocess.run(["sinfo", "-h", "-o", "%P %T"], capture_output=True, text=True, timeout=30)
+    except subprocess.TimeoutExpired:
+        pytest.skip(f"no SLURM cluster (sinfo timed out); {START_HINT}")
+    rows = [line.split() for line in listing.stdout.splitlines() if len(line.split()) == 2]
+    usable = [name for name, state in rows if state.startswith(("idle", "mixed"))]
+    if listing.returncode != 0 or not usable:
+        reason = (listing.stderr or listing.stdout).strip() or "no idle or mixed node"
+        pytest.skip(f"no running SLURM cluster ({reason}); {START_HINT}")
+    return [name.rstrip("*") for name in sorted(usable, key=lambda name: not name.endswith("*"))]
+
+
+def write_slurm_config(repo_root: Path, workdir: Path) -> Path:
+    """The tiny test config cut down to translation en-pt, with distinctive decode resources."""
+    path = write_test_config(repo_root, workdir)
+    write_refined_translation_file(repo_root, workdir, subsets=("en-pt",))
+    config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    config["tasks"] = {"translation": {**config["tasks"]["translation"], "subsets": ["en-pt"]}}
+    config["dictionaries"] = {"en-pt": config["dictionaries"]["en-pt"]}
+    config["compute"]["decode"] = {
+        "threads": 1,
+        "gpu": 0,
+        "mem_mb": DECODE_MEM_MB,
+        "runtime": DECODE_RUNTIME_MINUTES,
+    }
+    path.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def show_job(job_id: str) -> dict[str, str]:
+    """``scontrol show job`` as a dict (finished jobs stay visible for MinJobAge)."""
+    shown = subprocess.run(["scontrol", "-o", "show", "job", job_id], capture_output=True, text=True, timeout=30)
+    assert shown.returncode == 0, f"scontrol show job {job_id}: {shown.stderr}"
+    return dict(field.split("=", 1) for field in shown.stdout.split() if "=" in field)
+
+
+@pytest.fixture(scope="module")
+def slurm_run(repo_root, tmp_path_factory):
+    partitions = _usable_partitions()
+    profile = repo_root / "profiles" / "slurm"
+    overrides = ["--slurm-init-seconds-before-status-checks", "2"]
+    shipped = yaml.safe_load((profile / "config.yaml").read_text(encoding="utf-8"))["default-resources"]
+    if shipped["slurm_partition"] not in partitions:
+        # Replaces the profile's default-resources; every rule sets its own mem_mb and runtime.
+        overrides += ["--default-resources", f"slurm_partition={partitions[0]}"]
+    workdir = tmp_path_factory.mktemp("slurm")
+    config = write_slurm_config(repo_root, workdir)
+    result = run_snakemake(repo_root, workdir, config, "--profile", str(profile), "--verbose", *overrides)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-8000:]
+    return workdir, output
+
+
+def test_profile_runs_the_workflow_on_slurm(slurm_run):
+    workdir, _ = slurm_run
+    table = pd.read_csv(workdir / "results" / "tables" / "translation-tiny.csv", index_col=0, na_values=["n/a", "-"])
+    assert list(table.index) == TRANSLATION_ROWS
+    assert table["En-Pt chrF++"].notna().all()
+    assert (workdir / "results" / "tables" / "dictionaries.csv").is_file()
+
+
+def test_jobs_went_through_sbatch_with_the_configured_resources(slurm_run):
+    _, output = slurm_run
+    job_ids = SUBMITTED.findall(output)
+    # data, dictionary, its table, refined file, 3 priors, 6 decodes, 6 scores, the table
+    assert len(job_ids) == 20, output[-4000:]
+    jobs = {job_id: show_job(job_id) for job_id in job_ids}
+    assert {job["JobState"] for job in jobs.values()} == {"COMPLETED"}
+    decodes = [job for job in jobs.values() if job["Comment"].startswith("rule_decode_")]
+    assert len(decodes) == 6
+    sbatch_lines = [line for line in output.splitlines() if "sbatch call:" in line and "--comment rule_decode_" in line]
+    for job in decodes:
+        assert job["TimeLimit"] == f"00:{DECODE_RUNTIME_MINUTES}:00", (job, sbatch_lines[:1])
+        assert job["MinMemoryNode"] == f"{DECODE_MEM_MB}M", (job, sbatch_lines[:1])
+        assert job["NumCPUs"] == "1"
