@@ -6,7 +6,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from prettyflow.config import ConfigError, validate_config
-from prettyflow.workflow import FLORES_DOWNLOAD_DIR, MODELS_DIR, TASKS, Plan
+from prettyflow.workflow import (
+    FLORES_DOWNLOAD_DIR,
+    MODELS_DIR,
+    PRIORITY_MODEL,
+    PRIORITY_PRIOR,
+    PRIORITY_UPSTREAM,
+    TASKS,
+    Plan,
+)
 
 try:
     validate_config(config, Path(workflow.basedir) / "schemas" / "config.schema.yaml")
@@ -128,6 +136,10 @@ def decode_extra_inputs(wildcards):
     return plan.decode_extra_inputs(
         wildcards.task, wildcards.family, wildcards.subset, wildcards.system
     )
+
+
+def decode_priority(wildcards):
+    return plan.decode_priority(wildcards.family, wildcards.system)
 
 
 def decode_settings(wildcards):

@@ -9,6 +9,7 @@ rule decode:
         decodes=f"{plan.results}/{{task}}/decode/{{family}}/{{subset}}/{{system}}.parquet",
     log:
         "logs/{task}/decode/{family}/{subset}/{system}.log",
+    priority: decode_priority
     conda:
         "../envs/decode.yaml"
     threads: compute("decode", "threads")

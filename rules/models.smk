@@ -7,6 +7,7 @@ rule materialize_gguf:
         gguf=f"{MODELS_DIR}/gguf/{{file}}",
     log:
         "logs/models/materialize_{file}.log",
+    priority: PRIORITY_MODEL
     conda:
         "../envs/decode.yaml"
     threads: 1
@@ -26,9 +27,11 @@ rule convert_gguf:
         model=directory(f"{MODELS_DIR}/{{model}}"),
     log:
         "logs/models/convert_{model}.log",
+    priority: PRIORITY_MODEL
     conda:
         "../envs/decode.yaml"
-    threads: 2
+    # Reading a GGUF is single-threaded Python: one core leaves the other free.
+    threads: 1
     resources:
         mem_mb=6000,
         runtime=30,

@@ -9,6 +9,7 @@ rule run_refined_model:
         outputs=f"{plan.results}/{{task}}/refined/{{subset}}.parquet",
     log:
         "logs/{task}/refined/{subset}.log",
+    priority: PRIORITY_UPSTREAM
     conda:
         "../envs/decode.yaml"
     threads: compute("refined", "threads")
@@ -29,9 +30,10 @@ rule extract_keywords:
         keywords=f"{plan.results}/summarization/keywords/{{subset}}.parquet",
     log:
         "logs/summarization/keywords/{subset}.log",
+    priority: PRIORITY_UPSTREAM
     conda:
         "../envs/decode.yaml"
-    threads: 2
+    threads: 1
     resources:
         mem_mb=3000,
         runtime=20,
@@ -50,6 +52,7 @@ rule build_prior:
         prior=f"{plan.results}/{{task}}/priors/{{family}}/{{subset}}/{{source}}-k{{k}}.parquet",
     log:
         "logs/{task}/priors/{family}/{subset}/{source}-k{k}.log",
+    priority: PRIORITY_PRIOR
     conda:
         "../envs/decode.yaml"
     threads: 1

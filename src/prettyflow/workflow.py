@@ -26,6 +26,13 @@ PRIOR_LABELS = {
 }
 PRIOR_SOURCES = ("sft", "pseudo", "refined")
 MODELS_DIR = "resources/models"
+# Scheduling priorities (Snakemake runs ready jobs of higher priority first). Jobs
+# that many others wait on go first, so that on a few cores the model conversion,
+# refined models and SFT decodes overlap with other work instead of leaving one
+# chain (prior -> decode -> score) to run alone at the end.
+PRIORITY_MODEL = 3
+PRIORITY_UPSTREAM = 2
+PRIORITY_PRIOR = 1
 FLORES_DOWNLOAD_DIR = "resources/downloads/flores101_dataset"
 
 
@@ -107,6 +114,10 @@ class Plan:
 
     def sft_reference_system(self, family: str) -> str:
         return f"{SFT_PREFIX}{self.config['families'][family]['sft_reference']}"
+
+    def decode_priority(self, family: str, system: str) -> int:
+        """The SFT reference's decodes feed the SFT priors: they go before the others."""
+        return PRIORITY_UPSTREAM if system == self.sft_reference_system(family) else 0
 
     # -------------------------------------------------------------------- paths
     def data_path(self, task: str, subset: str) -> str:
