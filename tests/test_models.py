@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 import torch
@@ -163,6 +164,24 @@ def test_gguf_conversion_keeps_greedy_outputs(tiny_dir, tmp_path):
     assert provenance["gguf_sha256"] == sha256_file(gguf_path)
     assert provenance["converted_from_gguf"] == "tiny.gguf"
     assert model_provenance(gguf_spec, gguf_path.parent)["gguf_sha256"] == sha256_file(gguf_path)
+
+
+def test_gguf_conversion_parses_the_file_once(tiny_dir, tmp_path, monkeypatch):
+    import gguf
+
+    gguf_path = write_tiny_gguf(tiny_dir, tmp_path / "gguf" / "tiny.gguf")
+    parsed = []
+    original = gguf.GGUFReader
+
+    def counting_reader(path, mode="r"):
+        parsed.append(Path(path).name)
+        return original(path, mode)
+
+    monkeypatch.setattr(gguf, "GGUFReader", counting_reader)
+    convert_gguf_to_safetensors(gguf_path, tmp_path / "converted")
+    # Config, tokenizer and weights all come from one parse of the metadata.
+    assert parsed == ["tiny.gguf"]
+    assert gguf.GGUFReader is counting_reader  # restored after the conversion
 
 
 def test_gguf_path_may_be_the_file_itself(tiny_dir, tmp_path):

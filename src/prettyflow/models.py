@@ -11,6 +11,7 @@ When a resource is absent the error says how to provide it.
 from __future__ import annotations
 
 import ast
+import contextlib
 import hashlib
 import importlib
 import importlib.util
@@ -350,6 +351,33 @@ def sha256_file(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+@contextlib.contextmanager
+def _each_gguf_parsed_once():
+    """Within the block, every ``gguf.GGUFReader(path)`` for one path is the same reader.
+
+    transformers reads a GGUF's metadata separately for the config, the tokenizer
+    and the weights, and gguf's reader parses every field in Python: for Gemma 3's
+    262k-token vocabulary one parse takes about 20 s. A reader only reads its file,
+    so one per path serves them all.
+    """
+    import gguf
+
+    original = gguf.GGUFReader
+    readers: dict[tuple[str, str], Any] = {}
+
+    def shared_reader(path: Any, mode: str = "r") -> Any:
+        key = (str(Path(path).resolve()), mode)
+        if key not in readers:
+            readers[key] = original(path, mode)
+        return readers[key]
+
+    gguf.GGUFReader = shared_reader
+    try:
+        yield
+    finally:
+        gguf.GGUFReader = original
+
+
 def convert_gguf_to_safetensors(
     gguf_dir_or_file: str | Path, out_dir: str | Path
 ) -> Path:
@@ -358,10 +386,11 @@ def convert_gguf_to_safetensors(
 
     gguf_path = _find_gguf(gguf_dir_or_file)
     location = str(gguf_path.parent)
-    tokenizer = AutoTokenizer.from_pretrained(location, gguf_file=gguf_path.name)
-    gguf_model = AutoModelForCausalLM.from_pretrained(
-        location, gguf_file=gguf_path.name, dtype=torch.float32
-    )
+    with _each_gguf_parsed_once():
+        tokenizer = AutoTokenizer.from_pretrained(location, gguf_file=gguf_path.name)
+        gguf_model = AutoModelForCausalLM.from_pretrained(
+            location, gguf_file=gguf_path.name, dtype=torch.float32
+        )
     # transformers refuses to save a model loaded from GGUF (it carries a
     # quantization_config); a plain model from the same config saves normally.
     config = gguf_model.config
