@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 import torch
+import yaml
 
 from prettyflow.decode import generate_greedy
 from prettyflow.models import ModelSpec, load_model_and_tokenizer
@@ -87,6 +88,12 @@ SENTENCES = [
 ]
 
 STOP = "\n"
+CONFIG = Path(__file__).resolve().parents[1] / "config.yaml"
+
+
+def configured_batch_size() -> int:
+    """The workflow's own batch size (config.yaml, compute.batch_size)."""
+    return int(yaml.safe_load(CONFIG.read_text(encoding="utf-8"))["compute"]["batch_size"])
 
 
 def make_prompts(count: int) -> list[str]:
@@ -126,7 +133,10 @@ def main() -> int:
     parser.add_argument("--model", default="resources/models/gemma3-270m", help="model folder")
     parser.add_argument("--sentences", type=int, default=48)
     parser.add_argument("--max-new-tokens", type=int, default=32)
-    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument(
+        "--batch-size", type=int, default=configured_batch_size(),
+        help="for (b) and (c); default: compute.batch_size of config.yaml",
+    )
     args = parser.parse_args()
 
     print(f"torch threads: {torch.get_num_threads()}", flush=True)
