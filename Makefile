@@ -35,6 +35,8 @@ test-fast: install
 lint: install
 	$(BIN)/snakemake --lint
 	$(BIN)/snakefmt --check Snakefile rules
+	$(BIN)/ruff check src scripts tests benchmarks
+	$(BIN)/ruff format --check src scripts tests benchmarks
 
 benchmark: install
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/decode_speed.py

@@ -93,11 +93,16 @@ CONFIG = Path(__file__).resolve().parents[1] / "config.yaml"
 
 def configured_batch_size() -> int:
     """The workflow's own batch size (config.yaml, compute.batch_size)."""
-    return int(yaml.safe_load(CONFIG.read_text(encoding="utf-8"))["compute"]["batch_size"])
+    return int(
+        yaml.safe_load(CONFIG.read_text(encoding="utf-8"))["compute"]["batch_size"]
+    )
 
 
 def make_prompts(count: int) -> list[str]:
-    return [FEW_SHOT + f"English: {SENTENCES[i % len(SENTENCES)]}\nPortuguese:" for i in range(count)]
+    return [
+        FEW_SHOT + f"English: {SENTENCES[i % len(SENTENCES)]}\nPortuguese:"
+        for i in range(count)
+    ]
 
 
 def cut(text: str) -> str:
@@ -105,9 +110,13 @@ def cut(text: str) -> str:
     return text if position < 0 else text[:position]
 
 
-def plain_generate(model, tokenizer, prompts: list[str], max_new_tokens: int) -> list[str]:
+def plain_generate(
+    model, tokenizer, prompts: list[str], max_new_tokens: int
+) -> list[str]:
     """One generate call on ``prompts`` as one left-padded batch, as transformers' docs do it."""
-    encoded = tokenizer(prompts, return_tensors="pt", padding=True, padding_side="left").to(model.device)
+    encoded = tokenizer(
+        prompts, return_tensors="pt", padding=True, padding_side="left"
+    ).to(model.device)
     with torch.inference_mode():
         output = model.generate(
             **encoded,
@@ -124,17 +133,29 @@ def plain_generate(model, tokenizer, prompts: list[str], max_new_tokens: int) ->
         # Decode after a few prompt tokens so a leading space survives, as generate_greedy does.
         head = tokenizer.decode(context, skip_special_tokens=True)
         full = tokenizer.decode(context + tokens, skip_special_tokens=True)
-        texts.append(cut(full[len(head) :] if full.startswith(head) else tokenizer.decode(tokens, skip_special_tokens=True)))
+        texts.append(
+            cut(
+                full[len(head) :]
+                if full.startswith(head)
+                else tokenizer.decode(tokens, skip_special_tokens=True)
+            )
+        )
     return texts
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="resources/models/gemma3-270m", help="model folder")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--model", default="resources/models/gemma3-270m", help="model folder"
+    )
     parser.add_argument("--sentences", type=int, default=48)
     parser.add_argument("--max-new-tokens", type=int, default=32)
     parser.add_argument(
-        "--batch-size", type=int, default=configured_batch_size(),
+        "--batch-size",
+        type=int,
+        default=configured_batch_size(),
         help="for (b) and (c); default: compute.batch_size of config.yaml",
     )
     args = parser.parse_args()
@@ -142,18 +163,27 @@ def main() -> int:
     print(f"torch threads: {torch.get_num_threads()}", flush=True)
     started = time.perf_counter()
     model, tokenizer = load_model_and_tokenizer(
-        ModelSpec("benchmark", str(Path(args.model))), torch.device("cpu"), torch.float32
+        ModelSpec("benchmark", str(Path(args.model))),
+        torch.device("cpu"),
+        torch.float32,
     )
     print(f"loaded {args.model} in {time.perf_counter() - started:.1f}s", flush=True)
     prompts = make_prompts(args.sentences)
     # Warm-up: first calls at a new shape pay one-time costs that are not decoding.
     plain_generate(model, tokenizer, prompts[:1], 2)
-    generate_greedy(model, tokenizer, prompts[: args.batch_size], max_new_tokens=2, progress=False)
+    generate_greedy(
+        model, tokenizer, prompts[: args.batch_size], max_new_tokens=2, progress=False
+    )
 
     started = time.perf_counter()
     ours = generate_greedy(
-        model, tokenizer, prompts, max_new_tokens=args.max_new_tokens, stop_strings=(STOP,),
-        batch_size=args.batch_size, desc="prettyflow",
+        model,
+        tokenizer,
+        prompts,
+        max_new_tokens=args.max_new_tokens,
+        stop_strings=(STOP,),
+        batch_size=args.batch_size,
+        desc="prettyflow",
     )
     time_ours = time.perf_counter() - started
     useful_tokens = sum(result.num_new_tokens for result in ours)
@@ -162,12 +192,20 @@ def main() -> int:
     started = time.perf_counter()
     bare: list[str] = []
     for start in range(0, len(prompts), args.batch_size):
-        bare += plain_generate(model, tokenizer, prompts[start : start + args.batch_size], args.max_new_tokens)
+        bare += plain_generate(
+            model,
+            tokenizer,
+            prompts[start : start + args.batch_size],
+            args.max_new_tokens,
+        )
     time_bare = time.perf_counter() - started
     print(f"(b) bare batches: {time_bare:.1f}s", flush=True)
 
     started = time.perf_counter()
-    naive = [plain_generate(model, tokenizer, [prompt], args.max_new_tokens)[0] for prompt in prompts]
+    naive = [
+        plain_generate(model, tokenizer, [prompt], args.max_new_tokens)[0]
+        for prompt in prompts
+    ]
     time_naive = time.perf_counter() - started
     print(f"(a) naive: {time_naive:.1f}s", flush=True)
 
@@ -176,35 +214,54 @@ def main() -> int:
     # stop_strings (it scans the whole vocabulary on every generate call).
     started = time.perf_counter()
     single = generate_greedy(
-        model, tokenizer, prompts, max_new_tokens=args.max_new_tokens, stop_strings=(STOP,),
-        batch_size=1, desc="prettyflow, batch_size=1",
+        model,
+        tokenizer,
+        prompts,
+        max_new_tokens=args.max_new_tokens,
+        stop_strings=(STOP,),
+        batch_size=1,
+        desc="prettyflow, batch_size=1",
     )
     time_single = time.perf_counter() - started
     print(f"(a') prettyflow batch_size=1: {time_single:.1f}s", flush=True)
 
     ours_texts = [result.continuation for result in ours]
     if [result.continuation for result in single] != ours_texts:
-        print("note: batch_size=1 outputs differ from batched ones (padding numerics)", file=sys.stderr)
+        print(
+            "note: batch_size=1 outputs differ from batched ones (padding numerics)",
+            file=sys.stderr,
+        )
     differences = [
         (index, naive[index], bare[index], ours_texts[index])
         for index in range(len(prompts))
         if not naive[index] == bare[index] == ours_texts[index]
     ]
-    print(f"\n{len(prompts)} sentences, {useful_tokens} generated tokens (up to the stop), "
-          f"batch size {args.batch_size}, max {args.max_new_tokens} new tokens")
-    for label, seconds in (("(a) naive, one generate per sentence", time_naive),
-                           ("(a') generate_greedy, batch_size=1", time_single),
-                           ("(b) bare batched generate loop", time_bare),
-                           ("(c) prettyflow generate_greedy", time_ours)):
+    print(
+        f"\n{len(prompts)} sentences, {useful_tokens} generated tokens (up to the stop), "
+        f"batch size {args.batch_size}, max {args.max_new_tokens} new tokens"
+    )
+    for label, seconds in (
+        ("(a) naive, one generate per sentence", time_naive),
+        ("(a') generate_greedy, batch_size=1", time_single),
+        ("(b) bare batched generate loop", time_bare),
+        ("(c) prettyflow generate_greedy", time_ours),
+    ):
         print(f"{label:40s} {seconds:7.1f}s {useful_tokens / seconds:8.1f} tokens/s")
-    print(f"speed-up c/a: {time_naive / time_ours:.2f}   c/b: {time_bare / time_ours:.2f}   "
-          f"c/a': {time_single / time_ours:.2f}")
+    print(
+        f"speed-up c/a: {time_naive / time_ours:.2f}   c/b: {time_bare / time_ours:.2f}   "
+        f"c/a': {time_single / time_ours:.2f}"
+    )
     for index in range(min(3, len(prompts))):
-        print(f"  example {index}: {SENTENCES[index % len(SENTENCES)]!r} -> {ours_texts[index]!r}")
+        print(
+            f"  example {index}: {SENTENCES[index % len(SENTENCES)]!r} -> {ours_texts[index]!r}"
+        )
     if differences:
         print(f"\nOUTPUTS DIFFER for {len(differences)} sentences:", file=sys.stderr)
         for index, a, b, c in differences:
-            print(f"  [{index}] naive={a!r}\n       bare ={b!r}\n       ours ={c!r}", file=sys.stderr)
+            print(
+                f"  [{index}] naive={a!r}\n       bare ={b!r}\n       ours ={c!r}",
+                file=sys.stderr,
+            )
         return 1
     print("all three outputs identical")
     return 0

@@ -26,14 +26,23 @@ PROMPTS = [
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    directory = build_tiny_causal_lm(tmp_path_factory.mktemp("tiny-lm"), CORPUS, chat_template=True)
-    return load_model_and_tokenizer(ModelSpec("tiny", str(directory)), torch.device("cpu"), torch.float32)
+    directory = build_tiny_causal_lm(
+        tmp_path_factory.mktemp("tiny-lm"), CORPUS, chat_template=True
+    )
+    return load_model_and_tokenizer(
+        ModelSpec("tiny", str(directory)), torch.device("cpu"), torch.float32
+    )
 
 
 def unbounded(model, tokenizer, prompts, max_new_tokens=24, batch_size=16):
     return generate_greedy(
-        model, tokenizer, prompts, max_new_tokens=max_new_tokens, stop_strings=(),
-        batch_size=batch_size, progress=False,
+        model,
+        tokenizer,
+        prompts,
+        max_new_tokens=max_new_tokens,
+        stop_strings=(),
+        batch_size=batch_size,
+        progress=False,
     )
 
 
@@ -49,7 +58,9 @@ def test_continuation_is_the_plain_generate_continuation_without_the_prompt(tiny
         encoded = tokenizer(prompt, return_tensors="pt")
         output = model.generate(**encoded, max_new_tokens=12, do_sample=False)
         new_tokens = output[0, encoded.input_ids.shape[1] :].tolist()
-        assert result.continuation == tokenizer.decode(new_tokens, skip_special_tokens=True)
+        assert result.continuation == tokenizer.decode(
+            new_tokens, skip_special_tokens=True
+        )
         if tokenizer.eos_token_id in new_tokens:
             assert result.stopped_by == "eos"
             assert result.num_new_tokens == new_tokens.index(tokenizer.eos_token_id) + 1
@@ -76,7 +87,11 @@ def test_stops_at_first_stop_string_and_cuts_it_off(tiny):
     stop = full[position]
     expected = full[: full.index(stop)]
     [result] = generate_greedy(
-        model, tokenizer, PROMPTS[:1], max_new_tokens=24, stop_strings=(stop, "never-generated"),
+        model,
+        tokenizer,
+        PROMPTS[:1],
+        max_new_tokens=24,
+        stop_strings=(stop, "never-generated"),
         progress=False,
     )
     assert result.stopped_by == "stop"
@@ -90,10 +105,24 @@ def test_batch_stops_each_row_at_its_own_stop(tiny):
     fulls = unbounded(model, tokenizer, PROMPTS, max_new_tokens=16)
     stop = fulls[0].continuation[2]
     separately = [
-        generate_greedy(model, tokenizer, [p], max_new_tokens=16, stop_strings=(stop,), progress=False)[0]
+        generate_greedy(
+            model,
+            tokenizer,
+            [p],
+            max_new_tokens=16,
+            stop_strings=(stop,),
+            progress=False,
+        )[0]
         for p in PROMPTS
     ]
-    together = generate_greedy(model, tokenizer, PROMPTS, max_new_tokens=16, stop_strings=(stop,), progress=False)
+    together = generate_greedy(
+        model,
+        tokenizer,
+        PROMPTS,
+        max_new_tokens=16,
+        stop_strings=(stop,),
+        progress=False,
+    )
     assert together == separately
     for full, result in zip(fulls, together):
         cut = full.continuation.find(stop)
@@ -106,26 +135,42 @@ def test_batch_stops_each_row_at_its_own_stop(tiny):
 def test_eos_stops_a_row(tiny):
     model, tokenizer = tiny
     encoded = tokenizer(PROMPTS[0], return_tensors="pt")
-    new_tokens = model.generate(**encoded, max_new_tokens=16, do_sample=False)[0, encoded.input_ids.shape[1] :]
+    new_tokens = model.generate(**encoded, max_new_tokens=16, do_sample=False)[
+        0, encoded.input_ids.shape[1] :
+    ]
     position = 3
     eos_candidate = int(new_tokens[position])
     position = new_tokens.tolist().index(eos_candidate)
     saved = model.generation_config.eos_token_id
     model.generation_config.eos_token_id = [tokenizer.eos_token_id, eos_candidate]
     try:
-        [result] = generate_greedy(model, tokenizer, PROMPTS[:1], max_new_tokens=16, stop_strings=(), progress=False)
+        [result] = generate_greedy(
+            model,
+            tokenizer,
+            PROMPTS[:1],
+            max_new_tokens=16,
+            stop_strings=(),
+            progress=False,
+        )
     finally:
         model.generation_config.eos_token_id = saved
     assert result.stopped_by == "eos"
     assert result.num_new_tokens == position + 1
-    assert result.continuation == tokenizer.decode(new_tokens[:position].tolist(), skip_special_tokens=True)
+    assert result.continuation == tokenizer.decode(
+        new_tokens[:position].tolist(), skip_special_tokens=True
+    )
 
 
 def test_sampling_settings_of_the_checkpoint_are_ignored(tiny):
     model, tokenizer = tiny
     baseline = unbounded(model, tokenizer, PROMPTS)
     config = model.generation_config
-    config.do_sample, config.temperature, config.top_k, config.repetition_penalty = True, 5.0, 3, 3.0
+    config.do_sample, config.temperature, config.top_k, config.repetition_penalty = (
+        True,
+        5.0,
+        3,
+        3.0,
+    )
     try:
         torch.manual_seed(123)
         first = unbounded(model, tokenizer, PROMPTS)
@@ -133,13 +178,20 @@ def test_sampling_settings_of_the_checkpoint_are_ignored(tiny):
         second = unbounded(model, tokenizer, PROMPTS)
         assert model.generation_config is config  # restored after decoding
     finally:
-        config.do_sample, config.temperature, config.top_k, config.repetition_penalty = False, 1.0, 50, 1.0
+        (
+            config.do_sample,
+            config.temperature,
+            config.top_k,
+            config.repetition_penalty,
+        ) = False, 1.0, 50, 1.0
     assert first == second == baseline
 
 
 def test_progress_bar_goes_to_stderr(tiny, capsys):
     model, tokenizer = tiny
-    generate_greedy(model, tokenizer, PROMPTS, max_new_tokens=2, desc="tiny-decode", batch_size=2)
+    generate_greedy(
+        model, tokenizer, PROMPTS, max_new_tokens=2, desc="tiny-decode", batch_size=2
+    )
     captured = capsys.readouterr()
     assert "tiny-decode" in captured.err
     assert captured.out == ""
@@ -147,21 +199,30 @@ def test_progress_bar_goes_to_stderr(tiny, capsys):
 
 def test_chat_prompt_opens_the_assistant_turn_without_a_second_bos(tiny):
     model, tokenizer = tiny
-    text, add_special_tokens = render_chat_prompt(tokenizer, "Translate: the cat", system="Be brief.")
+    text, add_special_tokens = render_chat_prompt(
+        tokenizer, "Translate: the cat", system="Be brief."
+    )
     assert add_special_tokens is False
     assert text.startswith("<s><|system|>\nBe brief.")
     assert text.endswith("<|user|>\nTranslate: the cat</s>\n<|assistant|>\n")
     ids = tokenizer(text, add_special_tokens=add_special_tokens)["input_ids"]
     assert ids.count(tokenizer.bos_token_id) == 1
     [result] = generate_greedy(
-        model, tokenizer, [text], max_new_tokens=4, add_special_tokens=add_special_tokens, progress=False
+        model,
+        tokenizer,
+        [text],
+        max_new_tokens=4,
+        add_special_tokens=add_special_tokens,
+        progress=False,
     )
     assert isinstance(result, Generation)
 
 
 def test_chat_prompt_without_template_is_a_clear_error(tmp_path):
     directory = build_tiny_causal_lm(tmp_path / "plain", CORPUS, chat_template=False)
-    _, tokenizer = load_model_and_tokenizer(ModelSpec("plain", str(directory)), torch.device("cpu"), torch.float32)
+    _, tokenizer = load_model_and_tokenizer(
+        ModelSpec("plain", str(directory)), torch.device("cpu"), torch.float32
+    )
     with pytest.raises(InputError, match="no chat template"):
         render_chat_prompt(tokenizer, "hello")
 
@@ -181,13 +242,29 @@ def test_finished_rows_leave_the_batch(tiny):
     fulls = unbounded(model, tokenizer, PROMPTS, max_new_tokens=16)
     stop = fulls[0].continuation[2]
     batch_rows = []
-    hook = model.register_forward_hook(lambda module, args, kwargs, output: batch_rows.append(kwargs["input_ids"].shape[0]), with_kwargs=True)
+    hook = model.register_forward_hook(
+        lambda module, args, kwargs, output: batch_rows.append(
+            kwargs["input_ids"].shape[0]
+        ),
+        with_kwargs=True,
+    )
     try:
-        together = generate_greedy(model, tokenizer, PROMPTS, max_new_tokens=16, stop_strings=(stop,), progress=False)
+        together = generate_greedy(
+            model,
+            tokenizer,
+            PROMPTS,
+            max_new_tokens=16,
+            stop_strings=(stop,),
+            progress=False,
+        )
     finally:
         hook.remove()
-    finished_early = sorted(result.num_new_tokens for result in together if result.stopped_by == "stop")
-    assert finished_early, "the stop string must end some rows early for this test to mean anything"
+    finished_early = sorted(
+        result.num_new_tokens for result in together if result.stopped_by == "stop"
+    )
+    assert finished_early, (
+        "the stop string must end some rows early for this test to mean anything"
+    )
     # One forward per step; after a row's last token the next forward has one row fewer.
     assert batch_rows[0] == len(PROMPTS)
     assert batch_rows == sorted(batch_rows, reverse=True)

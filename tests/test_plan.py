@@ -10,8 +10,14 @@ from prettyflow.workflow import Plan, canonical
 
 
 def test_canonical_sorts_nested_keys():
-    assert list(canonical({"b": 1, "a": {"d": 2, "c": [{"f": 1, "e": 2}]}})) == ["a", "b"]
-    assert canonical({"b": 1, "a": {"d": 2, "c": [{"f": 1, "e": 2}]}}) == {"a": {"c": [{"e": 2, "f": 1}], "d": 2}, "b": 1}
+    assert list(canonical({"b": 1, "a": {"d": 2, "c": [{"f": 1, "e": 2}]}})) == [
+        "a",
+        "b",
+    ]
+    assert canonical({"b": 1, "a": {"d": 2, "c": [{"f": 1, "e": 2}]}}) == {
+        "a": {"c": [{"e": 2, "f": 1}], "d": 2},
+        "b": 1,
+    }
 
 
 def test_reordered_refined_options_give_identical_params(repo_root):
@@ -19,7 +25,9 @@ def test_reordered_refined_options_give_identical_params(repo_root):
     reordered = copy.deepcopy(config)
     options = {"b_option": 1, "a_option": 2}
     config["tasks"]["translation"]["priors"]["refined"]["options"] = options
-    reordered["tasks"]["translation"]["priors"]["refined"]["options"] = dict(reversed(list(options.items())))
+    reordered["tasks"]["translation"]["priors"]["refined"]["options"] = dict(
+        reversed(list(options.items()))
+    )
     first = Plan(config).refined_settings("translation", "en-pt")
     second = Plan(reordered).refined_settings("translation", "en-pt")
     assert repr(first) == repr(second)
@@ -36,4 +44,6 @@ def test_systems_follow_the_paper_order(repo_root):
         "prior-pseudo-k1",
         "prior-refined-k2",
     ]
-    assert [s.name for s in plan.systems("pos", "gemma3-270m")][-1] == "prior-refined-k1"
+    assert [s.name for s in plan.systems("pos", "gemma3-270m")][
+        -1
+    ] == "prior-refined-k1"

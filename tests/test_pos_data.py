@@ -243,13 +243,23 @@ def test_real_french_first_sentence_and_contractions(shared_data: Path) -> None:
 @pytest.mark.parametrize(
     "name, text, line",
     [
-        ("broken.conllu", "# sent_id = a\n1\tLe\tle\tDET\t_\t_\t2\tdet\t_\t_\n2\tchat\tchat\tNOUNX\t_\t_\t0\troot\t_\t_\n\n", 3),
-        ("broken.conllu", "# sent_id = a\n1\tLe\tle\tDET\t_\t_\t2\tdet\t_\t_\nx\tchat\tchat\tNOUN\t_\t_\t0\troot\t_\t_\n\n", 3),
+        (
+            "broken.conllu",
+            "# sent_id = a\n1\tLe\tle\tDET\t_\t_\t2\tdet\t_\t_\n2\tchat\tchat\tNOUNX\t_\t_\t0\troot\t_\t_\n\n",
+            3,
+        ),
+        (
+            "broken.conllu",
+            "# sent_id = a\n1\tLe\tle\tDET\t_\t_\t2\tdet\t_\t_\nx\tchat\tchat\tNOUN\t_\t_\t0\troot\t_\t_\n\n",
+            3,
+        ),
         ("broken.txt", "Le DET\nchat NOUN\nmange\n\n", 3),
         ("broken.txt", "Le DET\nchat NUON\n\n", 2),
     ],
 )
-def test_broken_files_name_the_line_and_leave_nothing_behind(tmp_path, name, text, line):
+def test_broken_files_name_the_line_and_leave_nothing_behind(
+    tmp_path, name, text, line
+):
     source = tmp_path / "in" / name
     source.parent.mkdir()
     source.write_text(text, encoding="utf-8")

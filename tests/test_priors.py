@@ -4,7 +4,6 @@ import json
 import unicodedata
 from pathlib import Path
 
-import pandas as pd
 import pytest
 from tokenizers import (
     Tokenizer,

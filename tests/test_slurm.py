@@ -20,11 +20,18 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from workflow_setup import TRANSLATION_ROWS, run_snakemake, write_refined_translation_file, write_test_config
+from workflow_setup import (
+    TRANSLATION_ROWS,
+    run_snakemake,
+    write_refined_translation_file,
+    write_test_config,
+)
 
 pytestmark = [pytest.mark.workflow, pytest.mark.slurm]
 
-START_HINT = "start one (as root) with: bash ../shared/tools/local-slurm/start-local-slurm.sh"
+START_HINT = (
+    "start one (as root) with: bash ../shared/tools/local-slurm/start-local-slurm.sh"
+)
 # Distinctive decode resources, so that the scontrol check can fail.
 DECODE_MEM_MB = 2345
 DECODE_RUNTIME_MINUTES = 17
@@ -36,15 +43,22 @@ def _usable_partitions() -> list[str]:
     if shutil.which("sinfo") is None:
         pytest.skip(f"no SLURM cluster (sinfo not on PATH); {START_HINT}")
     try:
-        listing = subprocess.run(["sinfo", "-h", "-o", "%P %T"], capture_output=True, text=True, timeout=30)
+        listing = subprocess.run(
+            ["sinfo", "-h", "-o", "%P %T"], capture_output=True, text=True, timeout=30
+        )
     except subprocess.TimeoutExpired:
         pytest.skip(f"no SLURM cluster (sinfo timed out); {START_HINT}")
-    rows = [line.split() for line in listing.stdout.splitlines() if len(line.split()) == 2]
+    rows = [
+        line.split() for line in listing.stdout.splitlines() if len(line.split()) == 2
+    ]
     usable = [name for name, state in rows if state.startswith(("idle", "mixed"))]
     if listing.returncode != 0 or not usable:
         reason = (listing.stderr or listing.stdout).strip() or "no idle or mixed node"
         pytest.skip(f"no running SLURM cluster ({reason}); {START_HINT}")
-    return [name.rstrip("*") for name in sorted(usable, key=lambda name: not name.endswith("*"))]
+    return [
+        name.rstrip("*")
+        for name in sorted(usable, key=lambda name: not name.endswith("*"))
+    ]
 
 
 def write_slurm_config(repo_root: Path, workdir: Path) -> Path:
@@ -52,7 +66,9 @@ def write_slurm_config(repo_root: Path, workdir: Path) -> Path:
     path = write_test_config(repo_root, workdir)
     write_refined_translation_file(repo_root, workdir, subsets=("en-pt",))
     config = yaml.safe_load(path.read_text(encoding="utf-8"))
-    config["tasks"] = {"translation": {**config["tasks"]["translation"], "subsets": ["en-pt"]}}
+    config["tasks"] = {
+        "translation": {**config["tasks"]["translation"], "subsets": ["en-pt"]}
+    }
     config["dictionaries"] = {"en-pt": config["dictionaries"]["en-pt"]}
     config["compute"]["decode"] = {
         "threads": 1,
@@ -60,13 +76,20 @@ def write_slurm_config(repo_root: Path, workdir: Path) -> Path:
         "mem_mb": DECODE_MEM_MB,
         "runtime": DECODE_RUNTIME_MINUTES,
     }
-    path.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    path.write_text(
+        yaml.safe_dump(config, allow_unicode=True, sort_keys=False), encoding="utf-8"
+    )
     return path
 
 
 def show_job(job_id: str) -> dict[str, str]:
     """``scontrol show job`` as a dict (finished jobs stay visible for MinJobAge)."""
-    shown = subprocess.run(["scontrol", "-o", "show", "job", job_id], capture_output=True, text=True, timeout=30)
+    shown = subprocess.run(
+        ["scontrol", "-o", "show", "job", job_id],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert shown.returncode == 0, f"scontrol show job {job_id}: {shown.stderr}"
     return dict(field.split("=", 1) for field in shown.stdout.split() if "=" in field)
 
@@ -76,13 +99,17 @@ def slurm_run(repo_root, tmp_path_factory):
     partitions = _usable_partitions()
     profile = repo_root / "profiles" / "slurm"
     overrides = ["--slurm-init-seconds-before-status-checks", "2"]
-    shipped = yaml.safe_load((profile / "config.yaml").read_text(encoding="utf-8"))["default-resources"]
+    shipped = yaml.safe_load((profile / "config.yaml").read_text(encoding="utf-8"))[
+        "default-resources"
+    ]
     if shipped["slurm_partition"] not in partitions:
         # Replaces the profile's default-resources; every rule sets its own mem_mb and runtime.
         overrides += ["--default-resources", f"slurm_partition={partitions[0]}"]
     workdir = tmp_path_factory.mktemp("slurm")
     config = write_slurm_config(repo_root, workdir)
-    result = run_snakemake(repo_root, workdir, config, "--profile", str(profile), "--verbose", *overrides)
+    result = run_snakemake(
+        repo_root, workdir, config, "--profile", str(profile), "--verbose", *overrides
+    )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-8000:]
     return workdir, output
@@ -90,7 +117,11 @@ def slurm_run(repo_root, tmp_path_factory):
 
 def test_profile_runs_the_workflow_on_slurm(slurm_run):
     workdir, _ = slurm_run
-    table = pd.read_csv(workdir / "results" / "tables" / "translation-tiny.csv", index_col=0, na_values=["n/a", "-"])
+    table = pd.read_csv(
+        workdir / "results" / "tables" / "translation-tiny.csv",
+        index_col=0,
+        na_values=["n/a", "-"],
+    )
     assert list(table.index) == TRANSLATION_ROWS
     assert table["En-Pt chrF++"].notna().all()
     assert (workdir / "results" / "tables" / "dictionaries.csv").is_file()
@@ -103,10 +134,19 @@ def test_jobs_went_through_sbatch_with_the_configured_resources(slurm_run):
     assert len(job_ids) == 20, output[-4000:]
     jobs = {job_id: show_job(job_id) for job_id in job_ids}
     assert {job["JobState"] for job in jobs.values()} == {"COMPLETED"}
-    decodes = [job for job in jobs.values() if job["Comment"].startswith("rule_decode_")]
+    decodes = [
+        job for job in jobs.values() if job["Comment"].startswith("rule_decode_")
+    ]
     assert len(decodes) == 6
-    sbatch_lines = [line for line in output.splitlines() if "sbatch call:" in line and "--comment rule_decode_" in line]
+    sbatch_lines = [
+        line
+        for line in output.splitlines()
+        if "sbatch call:" in line and "--comment rule_decode_" in line
+    ]
     for job in decodes:
-        assert job["TimeLimit"] == f"00:{DECODE_RUNTIME_MINUTES}:00", (job, sbatch_lines[:1])
+        assert job["TimeLimit"] == f"00:{DECODE_RUNTIME_MINUTES}:00", (
+            job,
+            sbatch_lines[:1],
+        )
         assert job["MinMemoryNode"] == f"{DECODE_MEM_MB}M", (job, sbatch_lines[:1])
         assert job["NumCPUs"] == "1"

@@ -16,7 +16,9 @@ from prettyflow.tables import (
 )
 
 
-def scores_from_rows(rows: dict[str, list[float | None]], subsets, metrics) -> list[dict]:
+def scores_from_rows(
+    rows: dict[str, list[float | None]], subsets, metrics
+) -> list[dict]:
     cells = [(subset, metric) for subset in subsets for metric in metrics]
     return [
         {"system": system, "subset": subset, "metric": metric, "score": value}
@@ -52,14 +54,38 @@ TABLE3_ROWS = {
     "Llama2-7B-Alpaca": [48.2, 42.8, 38.6, 36.3, 40.7, 35.9, 42.3, 36.7, 34.4, 30.8],
     "Llama2-7B": [45.0, 37.9, 39.8, 36.2, 39.8, 33.2, 42.5, 33.8, 36.5, 32.1],
     "+PRETTY (SFT Prior)": [54.8, 50.0, 38.0, 33.5, 49.1, 45.3, 49.7, 44.1, 35.1, 31.1],
-    "+PRETTY (Refined Prior)": [59.3, 54.8, 43.0, 38.8, 54.5, 50.6, 55.3, 49.2, 44.0, 39.6],
+    "+PRETTY (Refined Prior)": [
+        59.3,
+        54.8,
+        43.0,
+        38.8,
+        54.5,
+        50.6,
+        55.3,
+        49.2,
+        44.0,
+        39.6,
+    ],
 }
 
 # Paper, Table 2, Llama2 block (ROUGE-2, ROUGE-L, LaSE); Alpaca's Ar-Ru ROUGE-2 is 0.1.
 TABLE2_SUBSETS = ["en-zh", "en-hi", "uk-pt", "ar-ru"]
 TABLE2_METRICS = ["rouge2", "rougeL", "lase"]
 TABLE2_ROWS = {
-    "Llama2-7B-Alpaca": [7.0, 12.4, 11.9, 1.7, 10.7, 17.3, 1.5, 6.1, 5.8, 0.1, 0.5, 1.3],
+    "Llama2-7B-Alpaca": [
+        7.0,
+        12.4,
+        11.9,
+        1.7,
+        10.7,
+        17.3,
+        1.5,
+        6.1,
+        5.8,
+        0.1,
+        0.5,
+        1.3,
+    ],
     "Llama2-7B-Chat": [6.3, 11.6, 8.7, 1.5, 11.7, 27.1, 2.5, 8.3, 7.1, 0.0, 0.3, 0.2],
     "Llama2-7B": [9.3, 16.6, 29.2, 1.6, 10.2, 15.3, 0.8, 4.0, 1.9, 0.6, 4.1, 15.5],
 }
@@ -81,7 +107,9 @@ def test_table1_mean_of_cell_ratios_reproduces_paper_sft():
     for system, expected in TABLE1_SFT.items():
         assert table.value(system, "%SFT") == pytest.approx(expected, abs=0.05), system
         # no reference cell is near zero, so nothing is flagged
-        assert table.value(system, "%SFT (excl. flagged)") == table.value(system, "%SFT")
+        assert table.value(system, "%SFT (excl. flagged)") == table.value(
+            system, "%SFT"
+        )
     assert table.value("Llama2-7B-Alpaca", "Avg.", "spbleu") == pytest.approx(23.875)
     assert table.value("Llama2-7B-Alpaca", "Avg.", "comet") == pytest.approx(83.7)
     assert not table.markers
@@ -126,10 +154,15 @@ def test_near_zero_reference_cell_is_flagged_and_excluded_in_second_column():
     flagged = {9, 10}  # ar-ru rouge2 (0.1) and rougeL (0.5) are below 1.0
     assert table.value("Llama2-7B", "%SFT") == pytest.approx(sum(ratios) / 12)
     kept = [r for i, r in enumerate(ratios) if i not in flagged]
-    assert table.value("Llama2-7B", "%SFT (excl. flagged)") == pytest.approx(sum(kept) / 10)
+    assert table.value("Llama2-7B", "%SFT (excl. flagged)") == pytest.approx(
+        sum(kept) / 10
+    )
     alpaca = table.systems.index("Llama2-7B-Alpaca")
     marked = {table.columns[column] for (row, column) in table.markers if row == alpaca}
-    assert {(c.group, c.metric) for c in marked} == {("ar-ru", "rouge2"), ("ar-ru", "rougeL")}
+    assert {(c.group, c.metric) for c in marked} == {
+        ("ar-ru", "rouge2"),
+        ("ar-ru", "rougeL"),
+    }
     rouge2_note = next(f for f in table.footnotes if "ar-ru rouge2" in f)
     assert "0.1" in rouge2_note and "Llama2-7B 600.0%" in rouge2_note
     markdown = render_markdown(table)
@@ -152,7 +185,9 @@ def test_zero_reference_cell_makes_sft_undefined_but_excluded_value_defined():
 
 def test_missing_cells_are_na_with_reason_and_left_out_of_every_row():
     scores = scores_from_rows(TABLE1_ROWS, TABLE1_SUBSETS, TABLE1_METRICS)
-    reason = "Flores-101 SentencePiece model not provided (set metrics.spbleu.spm_model)"
+    reason = (
+        "Flores-101 SentencePiece model not provided (set metrics.spbleu.spm_model)"
+    )
     for entry in scores:
         if entry["metric"] == "spbleu":
             entry["score"] = None
@@ -161,7 +196,11 @@ def test_missing_cells_are_na_with_reason_and_left_out_of_every_row():
     scores = [
         e
         for e in scores
-        if not (e["system"] == "Llama2-7B" and e["subset"] == "en-zh" and e["metric"] == "comet")
+        if not (
+            e["system"] == "Llama2-7B"
+            and e["subset"] == "en-zh"
+            and e["metric"] == "comet"
+        )
     ]
     table = build_table(
         scores,
@@ -181,7 +220,9 @@ def test_missing_cells_are_na_with_reason_and_left_out_of_every_row():
     expected = 100 * (60.9 / 83.3 + 84.8 / 85.1 + 85.0 / 85.5) / 3
     assert table.value("Llama2-7B PROMPTING", "%SFT") == pytest.approx(expected)
     assert any(reason in footnote for footnote in table.footnotes)
-    assert any("en-zh comet (Llama2-7B): no score" in footnote for footnote in table.footnotes)
+    assert any(
+        "en-zh comet (Llama2-7B): no score" in footnote for footnote in table.footnotes
+    )
     assert any("left out" in note and "en-zh comet" in note for note in table.notes)
 
 
@@ -195,7 +236,9 @@ def test_writers_are_atomic_and_render_one_decimal(tmp_path: Path):
     rows = list(csv.reader((tmp_path / "t.csv").open(encoding="utf-8")))
     assert rows[0][:3] == ["system", "en-zh spbleu", "en-zh comet"]
     assert rows[0][-2:] == ["%SFT", "%SFT (excl. flagged)"]
-    assert rows[1][0] == "Llama2-7B-Alpaca" and rows[1][1] == "13.6" and rows[1][-1] == "-"
+    assert (
+        rows[1][0] == "Llama2-7B-Alpaca" and rows[1][1] == "13.6" and rows[1][-1] == "-"
+    )
     assert rows[4][-2] == "52.5"
 
     latex = (tmp_path / "t.tex").read_text(encoding="utf-8")
@@ -247,7 +290,10 @@ def test_labels_rename_display_text():
     [
         ({"reference_system": "nobody"}, "reference_system"),
         ({"sft_ratio": "median"}, "sft_ratio"),
-        ({"systems": ["Llama2-7B-Alpaca", "Llama2-7B", "Typo"]}, "no scores for system 'Typo'"),
+        (
+            {"systems": ["Llama2-7B-Alpaca", "Llama2-7B", "Typo"]},
+            "no scores for system 'Typo'",
+        ),
         ({"sft_systems": ["nobody"]}, "sft_systems"),
     ],
 )

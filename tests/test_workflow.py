@@ -15,7 +15,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from workflow_setup import TRANSLATION_ROWS, run_snakemake, write_refined_translation_file, write_test_config
+from workflow_setup import (
+    TRANSLATION_ROWS,
+    run_snakemake,
+    write_refined_translation_file,
+    write_test_config,
+)
 
 from prettyflow.io import read_provenance
 
@@ -45,32 +50,58 @@ def test_whole_chain_writes_every_table(finished_run):
 
 def test_translation_table_has_every_system_and_sft_ratio(finished_run):
     workdir, _, _ = finished_run
-    table = pd.read_csv(workdir / "results" / "tables" / "translation-tiny.csv", index_col=0, na_values=["n/a", "-"])
+    table = pd.read_csv(
+        workdir / "results" / "tables" / "translation-tiny.csv",
+        index_col=0,
+        na_values=["n/a", "-"],
+    )
     assert list(table.index) == TRANSLATION_ROWS
     # BLEU and chrF++ computed for both directions; spBLEU n/a (no SentencePiece model).
     assert table["En-Pt chrF++"].notna().all()
     assert table["Pt-En BLEU"].notna().all()
     assert table["En-Pt spBLEU"].isna().all()
     assert table["%SFT"].iloc[0:1].isna().all() and table["%SFT"].iloc[1:].notna().all()
-    markdown = (workdir / "results" / "tables" / "translation-tiny.md").read_text(encoding="utf-8")
+    markdown = (workdir / "results" / "tables" / "translation-tiny.md").read_text(
+        encoding="utf-8"
+    )
     assert "SentencePiece model not provided" in markdown
 
 
 def test_decodes_carry_provenance_and_start_with_their_prior(finished_run):
     workdir, _, _ = finished_run
-    decodes_path = workdir / "results" / "translation" / "decode" / "tiny" / "en-pt" / "prior-refined-k2.parquet"
+    decodes_path = (
+        workdir
+        / "results"
+        / "translation"
+        / "decode"
+        / "tiny"
+        / "en-pt"
+        / "prior-refined-k2.parquet"
+    )
     decodes = pd.read_parquet(decodes_path)
     provenance = read_provenance(decodes_path)
     assert provenance["model"]["name"] == "tiny-base"
     assert provenance["prior_source"] == "refined" and provenance["k"] == 2
     assert provenance["template_name"] == "normal"
     assert len(decodes) == 6
-    for prior, output, prompt in zip(decodes["prior_text"], decodes["output"], decodes["prompt"]):
+    for prior, output, prompt in zip(
+        decodes["prior_text"], decodes["output"], decodes["prompt"]
+    ):
         assert prior and output.startswith(prior.strip())
         assert prompt.endswith(prior)
-    prior_table = pd.read_parquet(workdir / "results" / "translation" / "priors" / "tiny" / "en-pt" / "refined-k2.parquet")
+    prior_table = pd.read_parquet(
+        workdir
+        / "results"
+        / "translation"
+        / "priors"
+        / "tiny"
+        / "en-pt"
+        / "refined-k2.parquet"
+    )
     # The refined "model" file holds the first words of the Portuguese reference.
-    references = pd.read_parquet(workdir / "results" / "translation" / "data" / "en-pt.parquet")["reference"]
+    references = pd.read_parquet(
+        workdir / "results" / "translation" / "data" / "en-pt.parquet"
+    )["reference"]
     for prior, reference in zip(prior_table["prior_text"], references):
         assert reference.startswith(prior)
     assert all(1 <= len(ids) <= 4 for ids in prior_table["prior_token_ids"])
@@ -78,12 +109,36 @@ def test_decodes_carry_provenance_and_start_with_their_prior(finished_run):
 
 def test_scores_record_metric_signatures(finished_run):
     workdir, _, _ = finished_run
-    scores = json.loads((workdir / "results" / "translation" / "scores" / "tiny" / "en-pt" / "base.json").read_text())
+    scores = json.loads(
+        (
+            workdir
+            / "results"
+            / "translation"
+            / "scores"
+            / "tiny"
+            / "en-pt"
+            / "base.json"
+        ).read_text()
+    )
     assert scores["scores"]["bleu"]["signature"].startswith("nrefs:1")
     assert scores["scores"]["spbleu"]["status"] == "not computed"
-    pos = json.loads((workdir / "results" / "pos" / "scores" / "tiny" / "fr" / "base.json").read_text())
+    pos = json.loads(
+        (
+            workdir / "results" / "pos" / "scores" / "tiny" / "fr" / "base.json"
+        ).read_text()
+    )
     assert 0 <= pos["diagnostics"]["parse_failure_rate"] <= 100
-    summary = json.loads((workdir / "results" / "summarization" / "scores" / "tiny" / "en-pt" / "base.json").read_text())
+    summary = json.loads(
+        (
+            workdir
+            / "results"
+            / "summarization"
+            / "scores"
+            / "tiny"
+            / "en-pt"
+            / "base.json"
+        ).read_text()
+    )
     assert set(summary["scores"]) == {"rouge2", "rougeL", "lase"}
 
 
@@ -92,45 +147,69 @@ def _dry_run_jobs(output: str) -> dict[str, list[str]]:
     jobs: dict[str, list[str]] = {}
     rule = None
     for line in output.splitlines():
-        match = re.match(r"^rule (\w+):$", line.strip()) or re.match(r"^localrule (\w+):$", line.strip())
+        match = re.match(r"^rule (\w+):$", line.strip()) or re.match(
+            r"^localrule (\w+):$", line.strip()
+        )
         if match:
             rule = match.group(1)
             continue
         if rule and line.strip().startswith("output:"):
-            jobs.setdefault(rule, []).extend(part.strip() for part in line.split(":", 1)[1].split(","))
+            jobs.setdefault(rule, []).extend(
+                part.strip() for part in line.split(":", 1)[1].split(",")
+            )
             rule = None
     return jobs
 
 
-def test_changing_one_prior_source_reruns_only_what_depends_on_it(finished_run, repo_root):
+def test_changing_one_prior_source_reruns_only_what_depends_on_it(
+    finished_run, repo_root
+):
     workdir, config_path, _ = finished_run
     unchanged = run_snakemake(repo_root, workdir, config_path, "-n", "--cores", "2")
-    assert "Nothing to be done" in unchanged.stdout + unchanged.stderr, unchanged.stdout[-3000:]
+    assert "Nothing to be done" in unchanged.stdout + unchanged.stderr, (
+        unchanged.stdout[-3000:]
+    )
 
     config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
     changed = copy.deepcopy(config)
     # Another refined model's outputs: same content, new files.
     for subset in ("en-pt", "pt-en"):
         source = workdir / f"refined-{subset}.jsonl"
-        (workdir / f"refined-v2-{subset}.jsonl").write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
-    changed["tasks"]["translation"]["priors"]["refined"]["options"]["path"] = str(workdir / "refined-v2-{subset}.jsonl")
+        (workdir / f"refined-v2-{subset}.jsonl").write_text(
+            source.read_text(encoding="utf-8"), encoding="utf-8"
+        )
+    changed["tasks"]["translation"]["priors"]["refined"]["options"]["path"] = str(
+        workdir / "refined-v2-{subset}.jsonl"
+    )
     changed_path = workdir / "changed.yaml"
     # Written with sorted keys: key order alone must not count as a change.
-    changed_path.write_text(yaml.safe_dump(changed, allow_unicode=True, sort_keys=True), encoding="utf-8")
+    changed_path.write_text(
+        yaml.safe_dump(changed, allow_unicode=True, sort_keys=True), encoding="utf-8"
+    )
     result = run_snakemake(repo_root, workdir, changed_path, "-n", "--cores", "2")
     assert result.returncode == 0, result.stderr[-3000:]
     jobs = _dry_run_jobs(result.stdout)
     results = str(workdir / "results")
     expected = {
-        "run_refined_model": {f"{results}/translation/refined/{s}.parquet" for s in ("en-pt", "pt-en")},
-        "build_prior": {f"{results}/translation/priors/tiny/{s}/refined-k2.parquet" for s in ("en-pt", "pt-en")},
-        "decode": {f"{results}/translation/decode/tiny/{s}/prior-refined-k2.parquet" for s in ("en-pt", "pt-en")},
+        "run_refined_model": {
+            f"{results}/translation/refined/{s}.parquet" for s in ("en-pt", "pt-en")
+        },
+        "build_prior": {
+            f"{results}/translation/priors/tiny/{s}/refined-k2.parquet"
+            for s in ("en-pt", "pt-en")
+        },
+        "decode": {
+            f"{results}/translation/decode/tiny/{s}/prior-refined-k2.parquet"
+            for s in ("en-pt", "pt-en")
+        },
         "score": {
             f"{results}/translation/scores/tiny/{s}/prior-refined-k2.{ext}"
             for s in ("en-pt", "pt-en")
             for ext in ("parquet", "json")
         },
-        "results_table": {f"{results}/tables/translation-tiny.{ext}" for ext in ("csv", "md", "tex")},
+        "results_table": {
+            f"{results}/tables/translation-tiny.{ext}" for ext in ("csv", "md", "tex")
+        },
     }
     assert set(jobs) == set(expected), jobs
     for rule, outputs in expected.items():
@@ -145,5 +224,11 @@ def test_invalid_config_fails_with_one_line_naming_the_key(finished_run, repo_ro
     bad.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
     result = run_snakemake(repo_root, workdir, bad, "-n", "--cores", "1")
     assert result.returncode != 0
-    lines = [line for line in (result.stdout + result.stderr).splitlines() if "invalid config" in line]
-    assert lines == ["invalid config: tasks.translation.priors.refined.k: 'two' is not of type 'integer'"]
+    lines = [
+        line
+        for line in (result.stdout + result.stderr).splitlines()
+        if "invalid config" in line
+    ]
+    assert lines == [
+        "invalid config: tasks.translation.priors.refined.k: 'two' is not of type 'integer'"
+    ]

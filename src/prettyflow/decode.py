@@ -88,7 +88,9 @@ class _Row:
         self.tokens: list[int] = []
         self.stopped_by: StopReason = "length"
 
-    def add(self, token: int, eos_ids: set[int], tokenizer: Any, stops: Sequence[str]) -> bool:
+    def add(
+        self, token: int, eos_ids: set[int], tokenizer: Any, stops: Sequence[str]
+    ) -> bool:
         """Append ``token``; True when the row is finished (EOS or a stop string)."""
         self.tokens.append(token)
         if token in eos_ids:
@@ -148,13 +150,18 @@ def _decode_batch(
     cache = None
     for step in range(max_new_tokens):
         output = model(
-            **inputs, attention_mask=attention_mask, past_key_values=cache, use_cache=True
+            **inputs,
+            attention_mask=attention_mask,
+            past_key_values=cache,
+            use_cache=True,
         )
         cache = output.past_key_values
         next_tokens = output.logits[:, -1, :].float().argmax(dim=-1)
         keep = [
             batch_row
-            for batch_row, (index, token) in enumerate(zip(running, next_tokens.tolist()))
+            for batch_row, (index, token) in enumerate(
+                zip(running, next_tokens.tolist())
+            )
             if not states[index].add(token, eos_ids, tokenizer, stops)
         ]
         if not keep or step == max_new_tokens - 1:

@@ -186,7 +186,9 @@ def _read_chat_template(template: str) -> str:
     return template
 
 
-def _load_arguments(spec: ModelSpec, offline: bool | None) -> tuple[str, dict[str, Any], bool]:
+def _load_arguments(
+    spec: ModelSpec, offline: bool | None
+) -> tuple[str, dict[str, Any], bool]:
     """Where to load ``spec`` from and the ``from_pretrained`` keyword arguments."""
     location, gguf_file = _locate(spec)
     is_local = Path(location).is_dir()
@@ -201,7 +203,11 @@ def _load_arguments(spec: ModelSpec, offline: bool | None) -> tuple[str, dict[st
 
 
 def _load_failure(error: Exception, offline: bool) -> str:
-    return "offline and not in the Hugging Face cache" if offline else str(error).splitlines()[0]
+    return (
+        "offline and not in the Hugging Face cache"
+        if offline
+        else str(error).splitlines()[0]
+    )
 
 
 def load_pretrained(
@@ -225,7 +231,9 @@ def load_pretrained(
     except (OSError, ValueError) as error:
         if Path(location).is_dir() and not isinstance(error, OSError):
             raise
-        raise MissingResourceError(_missing_model_message(spec, _load_failure(error, offline))) from error
+        raise MissingResourceError(
+            _missing_model_message(spec, _load_failure(error, offline))
+        ) from error
     if spec.adapter is not None:
         model = _merge_adapter(model, spec.adapter)
     if spec.chat_template is not None:
@@ -463,4 +471,6 @@ def load_tokenizer(spec: ModelSpec, offline: bool | None = None) -> Any:
     try:
         return AutoTokenizer.from_pretrained(location, **arguments)
     except OSError as error:
-        raise MissingResourceError(_missing_model_message(spec, _load_failure(error, offline))) from error
+        raise MissingResourceError(
+            _missing_model_message(spec, _load_failure(error, offline))
+        ) from error

@@ -385,9 +385,7 @@ def _pairs_from_object(obj: _Object, depth: int) -> list[tuple[str, Any]]:
     if nested:
         return nested
     if any(_key(name) in WORD_KEYS or _key(name) in TAG_KEYS for name, _ in obj.items):
-        return (
-            []
-        )  # a word/tag object without its word or tag (e.g. cut off): nothing to read
+        return []  # a word/tag object without its word or tag (e.g. cut off): nothing to read
     return [(name, value) for name, value in obj.items if isinstance(value, str)]
 
 

