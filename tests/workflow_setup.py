@@ -14,6 +14,7 @@ from pathlib import Path
 
 import yaml
 
+from prettyflow.data.pos import UPOS_TAGS
 from prettyflow.testing import build_tiny_causal_lm, build_tiny_token_classifier
 
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
@@ -55,19 +56,7 @@ def write_test_config(repo_root: Path, workdir: Path) -> Path:
     tagger = build_tiny_token_classifier(
         workdir / "models" / "tiny-tagger",
         corpus,
-        [
-            "ADJ",
-            "ADP",
-            "ADV",
-            "AUX",
-            "CCONJ",
-            "DET",
-            "NOUN",
-            "PRON",
-            "PROPN",
-            "PUNCT",
-            "VERB",
-        ],
+        list(UPOS_TAGS),
     )
 
     def absolute(path: str) -> str:
