@@ -6,7 +6,7 @@ import copy
 
 import yaml
 
-from prettyflow.workflow import Plan, canonical
+from prettyflow.workflow import PRIORITY_PRIOR, PRIORITY_UPSTREAM, Plan, canonical
 
 
 def test_canonical_sorts_nested_keys():
@@ -47,3 +47,18 @@ def test_systems_follow_the_paper_order(repo_root):
     assert [s.name for s in plan.systems("pos", "gemma3-270m")][
         -1
     ] == "prior-refined-k1"
+
+
+def test_sft_reference_decodes_are_scheduled_before_other_decodes(repo_root):
+    config = yaml.safe_load((repo_root / "config.yaml").read_text(encoding="utf-8"))
+    config["models"]["other-sft"] = dict(config["models"]["smollm2-135m-instruct"])
+    config["families"]["gemma3-270m"]["sft"].append("other-sft")
+    plan = Plan(config)
+    priorities = {
+        system.name: plan.decode_priority("gemma3-270m", system.name)
+        for system in plan.systems("translation", "gemma3-270m")
+    }
+    # Only the reference feeds the SFT priors; the other SFT model waits like the rest.
+    assert priorities.pop("sft-smollm2-135m-instruct") == PRIORITY_UPSTREAM
+    assert set(priorities.values()) == {0}
+    assert PRIORITY_UPSTREAM > PRIORITY_PRIOR > 0
