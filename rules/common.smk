@@ -1,20 +1,25 @@
-# Shared helpers: config validation, the experiment plan, and the input/params
-# functions the rules use. All logic lives in the prettyflow package.
+# Shared set-up: config validation, the experiment plan, and the input/params
+# functions the rules use. Each function only forwards wildcards to the plan
+# (prettyflow.workflow), where the logic lives and is unit-tested.
+import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+# envs/*.yaml install the checkout as ${PRETTYFLOW_ROOT} (Snakemake copies them
+# elsewhere, so a relative path would not find it).
+os.environ["PRETTYFLOW_ROOT"] = workflow.basedir
 
 from prettyflow.config import ConfigError, validate_config
 from prettyflow.workflow import (
-    FLORES_DOWNLOAD_DIR,
-    MODELS_DIR,
     PRIORITY_MODEL,
     PRIORITY_PRIOR,
     PRIORITY_UPSTREAM,
-    TASKS,
     Plan,
 )
+from prettyflow.benchmarks import BENCHMARKS
+from prettyflow.prior_sources import PRIOR_SOURCES
+from prettyflow.tasks import TASKS
 
 try:
     validate_config(config, Path(workflow.basedir) / "schemas" / "config.schema.yaml")
@@ -23,17 +28,20 @@ except ConfigError as error:
     sys.exit(str(error))
 
 plan = Plan(config)
+paths = plan.paths
 
 
 wildcard_constraints:
-    task="|".join(TASKS),
+    task=plan.wildcard_pattern(TASKS.names()),
+    benchmark=plan.wildcard_pattern(BENCHMARKS.names()),
     subset="[a-z]{2,3}(-[a-z]{2,3})?",
     pair="[a-z]{2,3}-[a-z]{2,3}",
     family=plan.wildcard_pattern(plan.families()),
     model=plan.wildcard_pattern(config["models"]),
     system=plan.wildcard_pattern(plan.all_system_names()),
-    source="sft|refined|pseudo",
+    source=plan.wildcard_pattern(PRIOR_SOURCES.names()),
     k="[0-9]+",
+    ext="csv|md|tex",
 
 
 def print_table_locations(paths):
@@ -47,130 +55,122 @@ def compute(stage, key):
 
 
 # ---------------------------------------------------------------- data
-def flores_inputs(wildcards):
-    return plan.flores_files(wildcards.subset)
+def data_inputs(w):
+    return plan.data_inputs(w.task, w.benchmark, w.subset)
 
 
-def translation_data_settings(wildcards):
-    return plan.translation_data_settings(wildcards.subset)
+def data_root(w):
+    return plan.benchmark_root(w.benchmark)
 
 
-def crosssum_file(wildcards):
-    return config["datasets"]["crosssum"]["files"][wildcards.subset]
+def data_settings(w):
+    return plan.data_settings(w.task, w.benchmark, w.subset)
 
 
-def summarization_data_settings(wildcards):
-    return plan.summarization_data_settings(wildcards.subset)
+def download_settings(w):
+    return plan.download_settings(w.benchmark)
 
 
-def pos_file(wildcards):
-    return config["datasets"]["pos"]["files"][wildcards.subset]
-
-
-def pos_data_settings(wildcards):
-    return plan.pos_data_settings(wildcards.subset)
+def task_data(w):
+    return plan.data_path(w.task, w.benchmark, w.subset)
 
 
 # -------------------------------------------------------- dictionaries
-def dictionary_files(wildcards):
-    return [entry["path"] for entry in plan.dictionary_entries(wildcards.pair)]
+def dictionary_files(w):
+    return [entry["path"] for entry in plan.dictionary_entries(w.pair)]
 
 
-def dictionary_entries(wildcards):
-    return plan.dictionary_entries(wildcards.pair)
+def dictionary_entries(w):
+    return plan.dictionary_entries(w.pair)
+
+
+def dictionary_tables(w):
+    return plan.dictionary_tables()
 
 
 # -------------------------------------------------------------- models
-def gguf_settings(wildcards):
-    return dict(config["models"][wildcards.model]["gguf"])
+def gguf_settings(w):
+    return dict(config["models"][w.model]["gguf"])
 
 
-def gguf_package(wildcards):
-    return plan.gguf_package(wildcards.file)
+def gguf_package(w):
+    return plan.gguf_package(w.file)
 
 
-def gguf_file(wildcards):
-    return plan.gguf_path(wildcards.model)
+def gguf_file(w):
+    return plan.gguf_path(w.model)
 
 
 # -------------------------------------------------------------- priors
-def task_data(wildcards):
-    return plan.data_path(wildcards.task, wildcards.subset)
+def refined_settings(w):
+    return plan.refined_settings(w.task, w.benchmark, w.subset)
 
 
-def refined_settings(wildcards):
-    return plan.refined_settings(wildcards.task, wildcards.subset)
+def refined_inputs(w):
+    return plan.refined_inputs(w.task, w.benchmark, w.subset)
 
 
-def refined_inputs(wildcards):
-    return plan.refined_inputs(wildcards.task, wildcards.subset)
+def keyword_settings(w):
+    return plan.keyword_settings(w.task)
 
 
-def keyword_settings(wildcards):
-    return plan.keyword_settings(wildcards.subset)
+def prior_inputs(w):
+    return plan.prior_inputs(w.task, w.benchmark, w.family, w.subset, w.source)
 
 
-def prior_upstream(wildcards):
-    return plan.prior_upstream(
-        wildcards.task, wildcards.family, wildcards.subset, wildcards.source
-    )
+def prior_tokenizer(w):
+    return plan.model_inputs(config["families"][w.family]["foundation"])
 
 
-def prior_tokenizer(wildcards):
-    return plan.model_inputs(config["families"][wildcards.family]["foundation"])
-
-
-def prior_settings(wildcards):
-    settings = plan.prior_settings(
-        wildcards.task, wildcards.family, wildcards.subset, wildcards.source
-    )
-    if str(settings["k"]) != wildcards.k:
-        raise ValueError(
-            f"{wildcards.task}.priors.{wildcards.source}.k is {settings['k']}, not {wildcards.k}"
-        )
-    return settings
+def prior_settings(w):
+    return plan.prior_settings(w.task, w.benchmark, w.family, w.subset, w.source, w.k)
 
 
 # -------------------------------------------------------------- decode
-def decode_extra_inputs(wildcards):
-    return plan.decode_extra_inputs(
-        wildcards.task, wildcards.family, wildcards.subset, wildcards.system
-    )
+def decode_inputs(w):
+    return plan.decode_inputs(w.task, w.benchmark, w.family, w.subset, w.system)
 
 
-def decode_priority(wildcards):
-    return plan.decode_priority(wildcards.family, wildcards.system)
+def decode_priority(w):
+    return plan.decode_priority(w.family, w.system)
 
 
-def decode_settings(wildcards):
-    return plan.decode_settings(
-        wildcards.task, wildcards.family, wildcards.subset, wildcards.system
-    )
+def decode_settings(w):
+    return plan.decode_settings(w.task, w.benchmark, w.family, w.subset, w.system)
 
 
 # --------------------------------------------------------------- score
-def score_settings(wildcards):
-    return plan.score_settings(wildcards.task, wildcards.subset)
+def score_inputs(w):
+    return plan.score_inputs(w.task, w.benchmark, w.family, w.subset, w.system)
+
+
+def score_settings(w):
+    return plan.score_settings(w.task, w.benchmark, w.subset)
+
+
+def comet_settings(w):
+    return plan.comet_settings()
 
 
 # ----------------------------------------------------------- aggregate
-def table_scores(wildcards):
-    return plan.score_jsons(wildcards.task, wildcards.family)
+def table_scores(w):
+    return plan.score_jsons(w.task, w.benchmark, w.family)
 
 
-def table_settings(wildcards):
-    return plan.table_settings(wildcards.task, wildcards.family)
+def table_settings(w):
+    return plan.table_settings(w.task, w.benchmark, w.family)
 
 
-def pos_prior_tables(wildcards):
-    return plan.prior_tables("pos", wildcards.family)
+def prior_tables(w):
+    return plan.prior_tables(w.task, w.benchmark, w.family)
 
 
-def pos_data_tables(wildcards):
+def subset_data_tables(w):
     return [
-        plan.data_path("pos", subset) for subset in config["tasks"]["pos"]["subsets"]
+        plan.data_path(w.task, w.benchmark, subset)
+        for subset in plan.subsets(w.task, w.benchmark)
     ]
 
 
-def dictionary_tables(wildcards):
-    return [plan.dictionary_path(pair) for pair in config.get("dictionaries", {})]
+def prior_labels(w):
+    return plan.prior_labels(w.task)

@@ -1,14 +1,15 @@
-# Prefixed decoding, a job per (task, family, subset, system) and one model load per job.
+# Prefixed decoding, a job per (task, benchmark, family, subset, system); one model
+# load per job.
 
 
 rule decode:
     input:
-        unpack(decode_extra_inputs),
+        unpack(decode_inputs),
         data=task_data,
     output:
-        decodes=f"{plan.results}/{{task}}/decode/{{family}}/{{subset}}/{{system}}.parquet",
+        decodes=paths.pattern("decode"),
     log:
-        "logs/{task}/decode/{family}/{subset}/{system}.log",
+        "logs/{task}/decode/{benchmark}/{family}/{subset}/{system}.log",
     priority: decode_priority
     conda:
         "../envs/decode.yaml"

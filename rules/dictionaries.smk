@@ -5,7 +5,7 @@ rule merge_dictionary:
     input:
         word_lists=dictionary_files,
     output:
-        table=f"{plan.results}/dictionaries/{{pair}}.parquet",
+        table=paths.pattern("dictionary"),
     log:
         "logs/dictionaries/{pair}.log",
     conda:
@@ -24,8 +24,8 @@ rule dictionary_statistics:
     input:
         tables=dictionary_tables,
     output:
-        csv=f"{plan.results}/tables/dictionaries.csv",
-        markdown=f"{plan.results}/tables/dictionaries.md",
+        csv=paths.pattern("dictionary_table", ext="csv"),
+        markdown=paths.pattern("dictionary_table", ext="md"),
     log:
         "logs/dictionaries/statistics.log",
     conda:

@@ -4,7 +4,7 @@
 
 rule materialize_gguf:
     output:
-        gguf=f"{MODELS_DIR}/gguf/{{file}}",
+        gguf=paths.pattern("gguf"),
     log:
         "logs/models/materialize_{file}.log",
     priority: PRIORITY_MODEL
@@ -24,7 +24,7 @@ rule convert_gguf:
     input:
         gguf=gguf_file,
     output:
-        model=directory(f"{MODELS_DIR}/{{model}}"),
+        model=directory(paths.pattern("model")),
     log:
         "logs/models/convert_{model}.log",
     priority: PRIORITY_MODEL

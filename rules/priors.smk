@@ -1,4 +1,4 @@
-# Prior tokens, one file per (task, family, subset, source, k).
+# Prior tokens, one file per (task, benchmark, family, subset, source, k).
 
 
 rule run_refined_model:
@@ -6,9 +6,9 @@ rule run_refined_model:
         data=task_data,
         local_files=refined_inputs,
     output:
-        outputs=f"{plan.results}/{{task}}/refined/{{subset}}.parquet",
+        outputs=paths.pattern("refined"),
     log:
-        "logs/{task}/refined/{subset}.log",
+        "logs/{task}/refined/{benchmark}/{subset}.log",
     priority: PRIORITY_UPSTREAM
     conda:
         "../envs/decode.yaml"
@@ -25,11 +25,11 @@ rule run_refined_model:
 
 rule extract_keywords:
     input:
-        data=f"{plan.results}/summarization/data/{{subset}}.parquet",
+        data=task_data,
     output:
-        keywords=f"{plan.results}/summarization/keywords/{{subset}}.parquet",
+        keywords=paths.pattern("keywords"),
     log:
-        "logs/summarization/keywords/{subset}.log",
+        "logs/{task}/keywords/{benchmark}/{subset}.log",
     priority: PRIORITY_UPSTREAM
     conda:
         "../envs/decode.yaml"
@@ -45,13 +45,13 @@ rule extract_keywords:
 
 rule build_prior:
     input:
-        unpack(prior_upstream),
+        unpack(prior_inputs),
         data=task_data,
         tokenizer=prior_tokenizer,
     output:
-        prior=f"{plan.results}/{{task}}/priors/{{family}}/{{subset}}/{{source}}-k{{k}}.parquet",
+        prior=paths.pattern("prior"),
     log:
-        "logs/{task}/priors/{family}/{subset}/{source}-k{k}.log",
+        "logs/{task}/priors/{benchmark}/{family}/{subset}/{source}-k{k}.log",
     priority: PRIORITY_PRIOR
     conda:
         "../envs/decode.yaml"

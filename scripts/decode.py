@@ -1,7 +1,7 @@
 """Snakemake adapter: prefixed (or plain) greedy decoding of one system on one subset."""
 
 from prettyflow.logs import job_log
-from prettyflow.steps import decode
+from prettyflow.steps.decode import decode
 
 # Device and batch size change speed, not results: they are read here, not passed
 # as params, so changing them does not rerun finished decodes.

@@ -1,7 +1,7 @@
 """Snakemake adapter: KeyBERT keywords of each source article (summarization pseudo prior)."""
 
 from prettyflow.logs import job_log
-from prettyflow.steps import extract_keywords
+from prettyflow.steps.priors import extract_keywords
 
 with job_log(snakemake.log[0]):
     extract_keywords(

@@ -1,10 +1,7 @@
-"""Snakemake adapter: merge one pair's word lists into a dictionary table."""
+"""Snakemake adapter: merge one pair's word lists (in priority order) into Parquet."""
 
-from prettyflow.dictionaries import prepare_dictionary
 from prettyflow.logs import job_log
+from prettyflow.steps.data import merge_dictionary
 
 with job_log(snakemake.log[0]):
-    prepare_dictionary(
-        [(entry["origin"], entry["path"]) for entry in snakemake.params.entries],
-        snakemake.output.table,
-    )
+    merge_dictionary(snakemake.params.entries, snakemake.output.table)

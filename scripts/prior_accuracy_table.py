@@ -1,7 +1,7 @@
-"""Snakemake adapter: accuracy of the POS prior tags against gold (the paper's Table 4)."""
+"""Snakemake adapter: accuracy of the priors themselves (the paper's Table 4)."""
 
 from prettyflow.logs import job_log
-from prettyflow.steps import prior_accuracy_table
+from prettyflow.steps.tables import prior_accuracy_table
 
 with job_log(snakemake.log[0]):
     prior_accuracy_table(
@@ -10,4 +10,5 @@ with job_log(snakemake.log[0]):
         csv_path=snakemake.output.csv,
         markdown_path=snakemake.output.markdown,
         latex_path=snakemake.output.latex,
+        labels=snakemake.params.labels,
     )

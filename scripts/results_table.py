@@ -1,7 +1,7 @@
 """Snakemake adapter: one task's results table with %SFT (CSV, Markdown, LaTeX)."""
 
 from prettyflow.logs import job_log
-from prettyflow.steps import results_table
+from prettyflow.steps.tables import results_table
 
 with job_log(snakemake.log[0]):
     results_table(

@@ -1,7 +1,7 @@
 """Snakemake adapter: outputs of the refined-prior source (a smaller task model)."""
 
 from prettyflow.logs import job_log
-from prettyflow.steps import run_refined_model
+from prettyflow.steps.priors import run_refined_model
 
 compute = {**snakemake.config["compute"], "threads": snakemake.threads}
 

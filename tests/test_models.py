@@ -19,6 +19,7 @@ from prettyflow.models import (
     resolve_device,
     resolve_dtype,
     sha256_file,
+    spec_from_settings,
 )
 from prettyflow.testing import build_tiny_causal_lm, write_tiny_gguf
 
@@ -63,6 +64,51 @@ def test_resolve_dtype():
     assert resolve_dtype("float16", CPU) == torch.float16
     with pytest.raises(InputError, match="dtype"):
         resolve_dtype("float64", CPU)
+
+
+def test_spec_from_plan_model_settings(repo_root):
+    import yaml
+
+    from prettyflow.workflow import Plan
+
+    config = yaml.safe_load((repo_root / "config.yaml").read_text(encoding="utf-8"))
+    plan = Plan(config)
+    # A GGUF model: its converted folder is loaded; the hub path is provenance only.
+    settings = plan.model_settings("gemma3-270m")
+    assert spec_from_settings(settings) == ModelSpec(
+        name="gemma3-270m",
+        path="resources/models/gemma3-270m",
+        revision=None,
+        dtype="auto",
+    )
+    # A hub or local model keeps its path, revision, adapter and chat template.
+    config["models"]["sft"] = {
+        "path": "org/model",
+        "revision": "v1",
+        "dtype": "bfloat16",
+        "adapter": "adapters/lora",
+        "chat_template": "templates/chat.jinja",
+    }
+    assert spec_from_settings(Plan(config).model_settings("sft")) == ModelSpec(
+        name="sft",
+        path="org/model",
+        revision="v1",
+        dtype="bfloat16",
+        adapter="adapters/lora",
+        chat_template="templates/chat.jinja",
+    )
+
+
+def test_spec_from_refined_backend_options():
+    options = {"model": "org/tagger", "revision": "main", "gguf_file": "m.gguf"}
+    assert spec_from_settings(options) == ModelSpec(
+        name="org/tagger", path="org/tagger", revision="main", gguf_file="m.gguf"
+    )
+    # Unset settings (None) fall back to the defaults.
+    assert spec_from_settings({"model": "x", "dtype": None}).dtype == "auto"
+    with pytest.raises(InputError, match="needs a path") as error:
+        spec_from_settings({"name": "nameless", "revision": "main"})
+    assert error.value.field == "path"
 
 
 def test_load_local_folder_ready_for_batched_decoding(tiny_dir):

@@ -1,12 +1,27 @@
-"""The plan: per-job settings are canonical, so key order in config.yaml changes nothing."""
+"""The plan: per-job settings are canonical, so key order in config.yaml changes nothing.
+
+Files are named by (task, benchmark, family, subset, ...) through prettyflow.paths,
+prior sources may list several k, and each job's settings hold only what it
+depends on (changing one prior source reruns only that source's jobs).
+"""
 
 from __future__ import annotations
 
 import copy
 
+import pytest
 import yaml
 
 from prettyflow.workflow import PRIORITY_PRIOR, PRIORITY_UPSTREAM, Plan, canonical
+
+FAMILY = "gemma3-270m"
+SFT_REFERENCE = "sft-smollm2-135m-instruct"
+
+
+@pytest.fixture
+def config(repo_root) -> dict:
+    """A fresh copy of the shipped config.yaml (tests may edit it)."""
+    return yaml.safe_load((repo_root / "config.yaml").read_text(encoding="utf-8"))
 
 
 def test_canonical_sorts_nested_keys():
@@ -20,45 +35,424 @@ def test_canonical_sorts_nested_keys():
     }
 
 
-def test_reordered_refined_options_give_identical_params(repo_root):
-    config = yaml.safe_load((repo_root / "config.yaml").read_text(encoding="utf-8"))
+def test_reordered_refined_options_give_identical_params(config):
     reordered = copy.deepcopy(config)
     options = {"b_option": 1, "a_option": 2}
     config["tasks"]["translation"]["priors"]["refined"]["options"] = options
     reordered["tasks"]["translation"]["priors"]["refined"]["options"] = dict(
         reversed(list(options.items()))
     )
-    first = Plan(config).refined_settings("translation", "en-pt")
-    second = Plan(reordered).refined_settings("translation", "en-pt")
+    first = Plan(config).refined_settings("translation", "flores", "en-pt")
+    second = Plan(reordered).refined_settings("translation", "flores", "en-pt")
     assert repr(first) == repr(second)
 
 
-def test_systems_follow_the_paper_order(repo_root):
-    plan = Plan(yaml.safe_load((repo_root / "config.yaml").read_text(encoding="utf-8")))
-    names = [system.name for system in plan.systems("translation", "gemma3-270m")]
+def test_systems_follow_the_paper_order(config):
+    plan = Plan(config)
+    names = [system.name for system in plan.systems("translation", FAMILY)]
     assert names == [
-        "sft-smollm2-135m-instruct",
+        SFT_REFERENCE,
         "prompting",
         "base",
         "prior-sft-k2",
         "prior-pseudo-k1",
         "prior-refined-k2",
     ]
-    assert [s.name for s in plan.systems("pos", "gemma3-270m")][
-        -1
-    ] == "prior-refined-k1"
+    assert [s.name for s in plan.systems("pos", FAMILY)][-1] == "prior-refined-k1"
+    labels = {
+        system.name: plan.system_label("translation", system)
+        for system in plan.systems("translation", FAMILY)
+    }
+    assert labels == {
+        SFT_REFERENCE: "smollm2-135m-instruct",
+        "prompting": "gemma3-270m (Prompting)",
+        "base": "gemma3-270m",
+        "prior-sft-k2": "+PRETTY (SFT Prior)",
+        "prior-pseudo-k1": "+PRETTY (Pseudo Prior)",
+        "prior-refined-k2": "+PRETTY (Refined Prior)",
+    }
 
 
-def test_sft_reference_decodes_are_scheduled_before_other_decodes(repo_root):
-    config = yaml.safe_load((repo_root / "config.yaml").read_text(encoding="utf-8"))
+def test_sft_reference_decodes_are_scheduled_before_other_decodes(config):
     config["models"]["other-sft"] = dict(config["models"]["smollm2-135m-instruct"])
-    config["families"]["gemma3-270m"]["sft"].append("other-sft")
+    config["families"][FAMILY]["sft"].append("other-sft")
     plan = Plan(config)
     priorities = {
-        system.name: plan.decode_priority("gemma3-270m", system.name)
-        for system in plan.systems("translation", "gemma3-270m")
+        system.name: plan.decode_priority(FAMILY, system.name)
+        for system in plan.systems("translation", FAMILY)
     }
     # Only the reference feeds the SFT priors; the other SFT model waits like the rest.
-    assert priorities.pop("sft-smollm2-135m-instruct") == PRIORITY_UPSTREAM
+    assert priorities.pop(SFT_REFERENCE) == PRIORITY_UPSTREAM
     assert set(priorities.values()) == {0}
     assert PRIORITY_UPSTREAM > PRIORITY_PRIOR > 0
+
+
+# --------------------------------------------------------------------- the grid
+
+
+def test_grid_follows_the_task_and_benchmark_config(config):
+    plan = Plan(config)
+    assert plan.grid() == [
+        ("translation", "flores", "en-pt"),
+        ("translation", "flores", "pt-en"),
+        ("translation", "wmt23", "en-pt"),
+        ("summarization", "crosssum", "en-pt"),
+        ("pos", "ud", "fr"),
+    ]
+    assert plan.metrics("translation", "wmt23") == ["bleu", "comet"]
+    assert plan.prior_sources("pos") == ["sft", "refined"]  # POS has no pseudo prior
+
+
+def test_a_benchmark_of_another_task_is_refused(config):
+    plan = Plan(config)
+    with pytest.raises(ValueError, match="'crosssum' is for summarization"):
+        plan.data_settings("translation", "crosssum", "en-pt")
+
+
+# ------------------------------------------------------------------ several k
+
+
+def test_several_k_per_source_give_a_prior_file_and_a_system_per_k(config):
+    config["tasks"]["translation"]["priors"]["sft"]["k"] = [1, 2]
+    plan = Plan(config)
+    systems = plan.systems("translation", FAMILY)
+    assert [s.name for s in systems] == [
+        SFT_REFERENCE,
+        "prompting",
+        "base",
+        "prior-sft-k1",
+        "prior-sft-k2",
+        "prior-pseudo-k1",
+        "prior-refined-k2",
+    ]
+    by_name = {s.name: s for s in systems}
+    assert (by_name["prior-sft-k1"].prior_source, by_name["prior-sft-k1"].k) == (
+        "sft",
+        1,
+    )
+    assert by_name["prior-sft-k2"].k == 2
+    # Labels say k only where a source has several.
+    labels = {s.name: plan.system_label("translation", s) for s in systems}
+    assert labels["prior-sft-k1"] == "+PRETTY (SFT Prior, k=1)"
+    assert labels["prior-sft-k2"] == "+PRETTY (SFT Prior, k=2)"
+    assert labels["prior-pseudo-k1"] == "+PRETTY (Pseudo Prior)"
+    table_labels = plan.table_settings("translation", "flores", FAMILY)["labels"]
+    assert table_labels["prior-sft-k1"] == "+PRETTY (SFT Prior, k=1)"
+    assert plan.prior_labels("translation") == {
+        "sft-k1": "SFT Prior, k=1",
+        "sft-k2": "SFT Prior, k=2",
+        "pseudo-k1": "Pseudo Prior",
+        "refined-k2": "Refined Prior",
+    }
+
+    # Two prior files of the SFT source per subset, one per k.
+    prior_dir = f"results/translation/priors/flores/{FAMILY}/en-pt"
+    tables = plan.prior_tables("translation", "flores", FAMILY)
+    assert [t for t in tables if t.startswith(prior_dir + "/")] == [
+        f"{prior_dir}/sft-k1.parquet",
+        f"{prior_dir}/sft-k2.parquet",
+        f"{prior_dir}/pseudo-k1.parquet",
+        f"{prior_dir}/refined-k2.parquet",
+    ]
+    assert len(tables) == 2 * 4  # flores has two subsets
+
+    # Each system decodes with its own prior file and k.
+    for k in (1, 2):
+        system = f"prior-sft-k{k}"
+        inputs = plan.decode_inputs("translation", "flores", FAMILY, "en-pt", system)
+        assert inputs["prior"] == f"{prior_dir}/sft-k{k}.parquet"
+        settings = plan.decode_settings(
+            "translation", "flores", FAMILY, "en-pt", system
+        )
+        assert (settings["prior_source"], settings["k"]) == ("sft", k)
+        prior = plan.prior_settings(
+            "translation", "flores", FAMILY, "en-pt", "sft", str(k)
+        )
+        assert prior["k"] == k and prior["source"] == "sft"
+    assert plan.decode_inputs("translation", "flores", FAMILY, "en-pt", "base") == {
+        "model": plan.model_inputs("gemma3-270m")
+    }
+    # A k that is not configured is not a job.
+    with pytest.raises(ValueError, match=r"does not include 3"):
+        plan.prior_settings("translation", "flores", FAMILY, "en-pt", "sft", 3)
+    score_jsons = plan.score_jsons("translation", "flores", FAMILY)
+    assert (
+        f"results/translation/scores/flores/{FAMILY}/en-pt/prior-sft-k1.json"
+        in score_jsons
+    )
+    assert "prior-sft-k1" in plan.all_system_names()
+
+
+def test_a_single_k_may_be_a_one_item_list(config):
+    as_int = Plan(copy.deepcopy(config))
+    config["tasks"]["translation"]["priors"]["sft"]["k"] = [2]
+    as_list = Plan(config)
+    assert as_list.systems("translation", FAMILY) == as_int.systems(
+        "translation", FAMILY
+    )
+    assert as_list.table_settings("translation", "flores", FAMILY) == (
+        as_int.table_settings("translation", "flores", FAMILY)
+    )
+
+
+# ------------------------------------------------------- one subset, two benchmarks
+
+
+def test_the_same_subset_on_two_benchmarks_has_its_own_files(config):
+    plan = Plan(config)
+    assert "en-pt" in plan.subsets("translation", "flores")
+    assert "en-pt" in plan.subsets("translation", "wmt23")
+    system = "prior-sft-k2"
+
+    def files(benchmark: str) -> list[str]:
+        where = ("translation", benchmark)
+        return [
+            plan.data_path(*where, "en-pt"),
+            plan.paths.path("refined", task="translation", benchmark=benchmark,
+                            subset="en-pt"),
+            plan.paths.path("prior", task="translation", benchmark=benchmark,
+                            family=FAMILY, subset="en-pt", source="sft", k=2),
+            plan.paths.path("decode", task="translation", benchmark=benchmark,
+                            family=FAMILY, subset="en-pt", system=system),
+            plan.paths.path("score_corpus", task="translation", benchmark=benchmark,
+                            family=FAMILY, subset="en-pt", system=system),
+            plan.decode_inputs(*where, FAMILY, "en-pt", system)["prior"],
+            plan.score_inputs(*where, FAMILY, "en-pt", system)["comet"],
+            plan.prior_inputs(*where, FAMILY, "en-pt", "sft")["upstream"],
+            plan.prior_inputs(*where, FAMILY, "en-pt", "refined")["upstream"],
+        ]  # fmt: skip
+
+    flores, wmt23 = files("flores"), files("wmt23")
+    assert flores[:5] == [
+        "results/translation/data/flores/en-pt.parquet",
+        "results/translation/refined/flores/en-pt.parquet",
+        f"results/translation/priors/flores/{FAMILY}/en-pt/sft-k2.parquet",
+        f"results/translation/decode/flores/{FAMILY}/en-pt/{system}.parquet",
+        f"results/translation/scores/flores/{FAMILY}/en-pt/{system}.json",
+    ]
+    assert [path.replace("/flores/", "/wmt23/") for path in flores] == wmt23
+    assert not set(flores) & set(wmt23)
+    # The tables are per benchmark too.
+    assert not set(plan.score_jsons("translation", "flores", FAMILY)) & set(
+        plan.score_jsons("translation", "wmt23", FAMILY)
+    )
+    table_targets = plan.table_targets()
+    for benchmark in ("flores", "wmt23"):
+        assert f"results/tables/translation-{benchmark}-{FAMILY}.md" in table_targets
+    # The data of each comes from its own benchmark's files.
+    assert plan.data_inputs("translation", "flores", "en-pt") != plan.data_inputs(
+        "translation", "wmt23", "en-pt"
+    )
+    assert plan.score_settings("translation", "wmt23", "en-pt")["metrics"] == [
+        "bleu",
+        "comet",
+    ]
+    assert plan.refined_settings("translation", "wmt23", "en-pt")["benchmark"] == (
+        "wmt23"
+    )
+
+
+# ---------------------------------------------------------------- prior inputs
+
+
+def test_prior_inputs_of_each_source(config):
+    plan = Plan(config)
+    where = (FAMILY, "en-pt")
+    # sft: the SFT reference model's decode of the same benchmark and subset.
+    assert plan.prior_inputs("translation", "wmt23", *where, "sft") == {
+        "upstream": f"results/translation/decode/wmt23/{FAMILY}/en-pt/"
+        f"{SFT_REFERENCE}.parquet"
+    }
+    # refined: the smaller task model's outputs (not per family).
+    assert plan.prior_inputs("translation", "flores", *where, "refined") == {
+        "upstream": "results/translation/refined/flores/en-pt.parquet"
+    }
+    # pseudo: the pair's merged dictionary; summarization adds its KeyBERT keywords.
+    assert plan.prior_inputs("translation", "flores", *where, "pseudo") == {
+        "dictionary": "results/dictionaries/en-pt.parquet"
+    }
+    assert plan.prior_inputs("summarization", "crosssum", *where, "pseudo") == {
+        "dictionary": "results/dictionaries/en-pt.parquet",
+        "keywords": "results/summarization/keywords/crosssum/en-pt.parquet",
+    }
+    assert plan.prior_inputs("pos", "ud", FAMILY, "fr", "sft") == {
+        "upstream": f"results/pos/decode/ud/{FAMILY}/fr/{SFT_REFERENCE}.parquet"
+    }
+    assert plan.prior_inputs("pos", "ud", FAMILY, "fr", "refined") == {
+        "upstream": "results/pos/refined/ud/fr.parquet"
+    }
+    # The SFT upstream is the decode of the family's reference SFT model.
+    config["models"]["other-sft"] = dict(config["models"]["smollm2-135m-instruct"])
+    config["families"][FAMILY]["sft"].append("other-sft")
+    config["families"][FAMILY]["sft_reference"] = "other-sft"
+    assert Plan(config).prior_inputs("translation", "flores", *where, "sft") == {
+        "upstream": f"results/translation/decode/flores/{FAMILY}/en-pt/"
+        "sft-other-sft.parquet"
+    }
+
+
+def test_prior_settings_name_the_source_language_and_the_foundation_tokenizer(config):
+    plan = Plan(config)
+    settings = plan.prior_settings(
+        "translation", "flores", FAMILY, "pt-en", "pseudo", 1
+    )
+    assert settings == {
+        "task": "translation",
+        "source": "pseudo",
+        "k": 1,
+        "source_lang": "pt",
+        "tokenizer": plan.model_settings("gemma3-270m"),
+    }
+    pos = plan.prior_settings("pos", "ud", FAMILY, "fr", "refined", "1")
+    assert pos["source_lang"] == "fr" and pos["k"] == 1
+
+
+def test_refined_settings_and_local_inputs(config, tmp_path):
+    plan = Plan(config)
+    assert plan.refined_settings("pos", "ud", "fr") == {
+        "task": "pos",
+        "benchmark": "ud",
+        "subset": "fr",
+        "backend": "spacy",
+        "options": {"model": "{subset}_core_news_sm"},
+        "source_lang": "fr",
+        "target_lang": "fr",
+        "languages": {"fr": "French"},
+    }
+    # A spaCy pipeline name is no local file: no input.
+    assert plan.refined_inputs("pos", "ud", "fr") == []
+    model = tmp_path / "nllb-wmt23"
+    model.mkdir()
+    config["tasks"]["translation"]["priors"]["refined"] = {
+        "k": 2,
+        "backend": "hf_seq2seq",
+        "options": {"model": str(tmp_path / "nllb-{benchmark}")},
+    }
+    plan = Plan(config)
+    assert plan.refined_inputs("translation", "wmt23", "en-pt") == [str(model)]
+    assert plan.refined_inputs("translation", "flores", "en-pt") == []  # a hub id
+    config["tasks"]["translation"]["priors"]["refined"] = {
+        "k": 2,
+        "backend": "file",
+        "options": {"path": "refined/{benchmark}/{subset}.jsonl"},
+    }
+    assert Plan(config).refined_inputs("translation", "flores", "pt-en") == [
+        "refined/flores/pt-en.jsonl"
+    ]
+
+
+# -------------------------------------------------------------- incremental rerun
+
+
+def job_settings(plan: Plan) -> dict[tuple, str]:
+    """What Snakemake compares between runs (params, inputs), per job, as text.
+
+    Keys are ``(method, *arguments)`` of the plan method the rules call.
+    """
+    jobs: dict[tuple, str] = {}
+
+    def record(method: str, *arguments) -> None:
+        jobs[(method, *arguments)] = repr(getattr(plan, method)(*arguments))
+
+    for task, benchmark, subset in plan.grid():
+        for method in ("data_settings", "data_inputs", "score_settings"):
+            record(method, task, benchmark, subset)
+        if "refined" in plan.prior_sources(task):
+            record("refined_settings", task, benchmark, subset)
+            record("refined_inputs", task, benchmark, subset)
+        for family in plan.families():
+            at = (task, benchmark, family, subset)
+            for source in plan.prior_sources(task):
+                for k in plan.prior_ks(task, source):
+                    record("prior_settings", *at, source, k)
+                    jobs[("prior_inputs", *at, source, k)] = repr(
+                        plan.prior_inputs(*at, source)
+                    )
+            for system in plan.systems(task, family):
+                for method in ("decode_settings", "decode_inputs", "score_inputs"):
+                    record(method, *at, system.name)
+    for task in plan.tasks:
+        if "pseudo" in plan.prior_sources(task):
+            record("keyword_settings", task)
+        for benchmark in plan.benchmarks(task):
+            for family in plan.families():
+                record("table_settings", task, benchmark, family)
+        record("prior_labels", task)
+    for model in plan.config["models"]:
+        record("model_settings", model)
+    record("comet_settings")
+    return jobs
+
+
+def changed_jobs(before: dict, after: dict) -> set[tuple]:
+    return {
+        key for key in before.keys() | after.keys() if before.get(key) != after.get(key)
+    }
+
+
+def is_refined_translation_job(key: tuple) -> bool:
+    """A job of the translation refined source: its model, prior, decode or score."""
+    if key[1] != "translation":
+        return False
+    if key[0] in ("refined_settings", "refined_inputs"):
+        return True
+    if key[0] in ("prior_settings", "prior_inputs"):
+        return key[5] == "refined"
+    if key[0] in ("decode_settings", "decode_inputs", "score_inputs"):
+        return key[5] == "prior-refined-k2"
+    return False
+
+
+def test_changing_refined_options_reruns_only_the_refined_system(config):
+    refined = {
+        "k": 2,
+        "backend": "hf_seq2seq",
+        "options": {
+            "model": "facebook/nllb-200-distilled-600M",
+            "language_codes": {"en": "eng_Latn", "pt": "por_Latn"},
+        },
+    }
+    config["tasks"]["translation"]["priors"]["refined"] = refined
+    before = job_settings(Plan(config))
+    changed = copy.deepcopy(config)
+    changed["tasks"]["translation"]["priors"]["refined"]["options"]["num_beams"] = 4
+    after = job_settings(Plan(changed))
+    assert before.keys() == after.keys()
+    differences = changed_jobs(before, after)
+    assert differences  # the refined model reruns ...
+    assert {
+        key for key in differences if key[0] == "refined_settings"
+    } == {  # ... for every translation benchmark and subset
+        ("refined_settings", task, benchmark, subset)
+        for task, benchmark, subset in Plan(config).grid()
+        if task == "translation"
+    }
+    # ... and nothing outside the refined source of translation changes.
+    assert all(is_refined_translation_job(key) for key in differences), sorted(
+        key for key in differences if not is_refined_translation_job(key)
+    )
+    # Summarization's refined model (same backend name elsewhere) is untouched.
+    assert not [key for key in differences if key[1] == "summarization"]
+
+    # Reordering the options' keys changes nothing at all.
+    reordered = copy.deepcopy(config)
+    options = reordered["tasks"]["translation"]["priors"]["refined"]["options"]
+    reordered["tasks"]["translation"]["priors"]["refined"]["options"] = dict(
+        reversed(list(options.items()))
+    )
+    assert job_settings(Plan(reordered)) == before
+
+
+def test_adding_a_k_keeps_every_existing_job(config):
+    before = job_settings(Plan(config))
+    config["tasks"]["translation"]["priors"]["sft"]["k"] = [2, 1]
+    after = job_settings(Plan(config))
+    differences = changed_jobs(before, after)
+    new = {key for key in differences if key not in before}
+    assert new and all(
+        ("sft", 1) == key[5:7] or key[-1] == "prior-sft-k1" for key in new
+    )
+    assert before.keys() <= after.keys()
+    # Existing jobs keep their settings; only the tables (row labels: "k=2") and
+    # the prior-accuracy labels change.
+    assert {key[0] for key in differences - new} <= {"table_settings", "prior_labels"}

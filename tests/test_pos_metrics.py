@@ -105,3 +105,56 @@ def test_prior_tag_accuracy_errors() -> None:
         prior_tag_accuracy([["DET"]], [])
     with pytest.raises(ValueError):
         prior_tag_accuracy([[]], ["DET"])
+
+
+def pos_scoring():
+    import pandas as pd
+
+    from prettyflow.metrics.scoring import Scoring
+
+    data = pd.DataFrame(
+        {
+            "id": ["a", "b", "c"],
+            "tokens": [np.array(t, dtype=object) for t in GOLD_TOKENS],
+            "tags": [np.array(t, dtype=object) for t in GOLD_TAGS],
+            "lang": ["fr"] * 3,
+        }
+    )
+    return Scoring(data=data, outputs=list(OUTPUTS), target_lang="fr")
+
+
+@pytest.mark.parametrize("name", ["precision", "f1"])
+def test_registry_scorers_are_the_corpus_scores(name) -> None:
+    from prettyflow.metrics import METRICS
+
+    expected_sentences, expected_corpus = score_pos(GOLD_TOKENS, GOLD_TAGS, OUTPUTS)
+    metric = METRICS.get(name)
+    assert metric.tasks == {"pos"}
+    per_sentence, entry = metric.load()(pos_scoring(), {})
+    assert per_sentence.columns[0] == name  # the metric's own column first
+    assert set(per_sentence.columns) == set(PER_SENTENCE_COLUMNS)
+    assert per_sentence[name].tolist() == expected_sentences[name].tolist()
+    assert entry["score"] == pytest.approx(expected_corpus[name])
+    assert entry["status"] == "ok" and entry["reason"] is None
+    assert entry["settings"]["definition"] == expected_corpus["definition"]
+
+
+def test_precision_and_f1_parse_the_outputs_once(monkeypatch) -> None:
+    import prettyflow.metrics.pos as pos
+    from prettyflow.metrics import METRICS
+    from prettyflow.tasks import TASKS
+
+    calls = []
+    original = pos.score_pos
+    monkeypatch.setattr(
+        pos, "score_pos", lambda *args: calls.append(1) or original(*args)
+    )
+    scoring = pos_scoring()
+    _, precision = METRICS.get("precision").load()(scoring, {})
+    _, f1 = METRICS.get("f1").load()(scoring, {})
+    # The POS task reports parse failures beside the scores, from the same parse.
+    diagnostics = TASKS.get("pos").diagnostics(scoring)
+    assert len(calls) == 1
+    assert precision["score"] == pytest.approx(200 / 3)
+    assert f1["score"] == pytest.approx(160 / 3)
+    assert diagnostics == {"parse_failure_rate": pytest.approx(100 / 3), "unparsed": 1}

@@ -22,12 +22,12 @@ from prettyflow.priors import (
     build_prior_table,
     coverage_stats,
     first_k_tokens,
-    first_tag_from_output,
-    pos_prior_text,
     prior_provenance,
     pseudo_prior_from_keywords,
     pseudo_prior_words,
 )
+from prettyflow.tasks.pos import first_tag_from_output, pos_prior_text
+from prettyflow.text import ZERO_WIDTH_CHARACTERS, normalize_word
 
 CORPUS = [
     "The cat sat on the bed.",
@@ -237,6 +237,17 @@ def test_pseudo_prior_normalizes_unicode():
     assert pseudo_prior_words([decomposed], LEXICON, "fr") == ["verão"]
 
 
+def test_pseudo_prior_ignores_zero_width_characters():
+    # One normaliser (prettyflow.text.normalize_word) for texts and lexicon keys.
+    assert normalize_word("C\u200ba\ufeffT") == "cat"
+    assert normalize_word(unicodedata.normalize("NFD", " Été ")) == "été"
+    hidden = "".join(f"c{ZERO_WIDTH_CHARACTERS}at")
+    assert pseudo_prior_words([f"The {hidden} sat."], LEXICON, "en") == ["gato"]
+    lexicon = {"d\u200bog": "cão"}
+    assert pseudo_prior_words(["A dog."], lexicon, "en") == ["cão"]
+    assert pseudo_prior_from_keywords([[f"black {hidden}"]], LEXICON) == ["gato"]
+
+
 def test_pseudo_prior_segments_chinese_by_longest_match():
     lexicon = {
         "小": "small",
@@ -312,6 +323,77 @@ def test_first_tag_from_output_uses_the_pos_parser():
     pytest.importorskip("prettyflow.pos_output")
     output = '[{"word": "Le", "tag": "DET"}, {"word": "chat", "tag": "NOUN"}]'
     assert first_tag_from_output(output, ["Le", "chat"]) == "DET"
+
+
+def test_pos_task_prior_is_the_first_label_of_a_tagger_or_a_model_answer():
+    import pandas as pd
+
+    from prettyflow.tasks import TASKS
+
+    tokenizer = byte_level_bpe()
+    pos = TASKS.get("pos")
+    frame = pd.DataFrame(
+        {"id": ["a", "b"], "tokens": [["Le", "chat"], ["Il", "pleut"]]}
+    )
+    tagger = pd.DataFrame({"id": ["a", "b"], "tags": [["DET", "NOUN"], []]})
+    texts, ids, columns = pos.prior_texts(frame, tagger, tokenizer, 1)
+    assert texts == [pos_prior_text("Le", "DET"), ""]
+    assert columns == {"prior_tag": ["DET", None]}
+    assert ids[1] == [] and ids[0] == list(
+        tokenizer(texts[0], add_special_tokens=False)["input_ids"]
+    )
+    answers = pd.DataFrame(
+        {
+            "id": ["a", "b"],
+            "output": ['[{"word": "Le", "tag": "DET"}]', "I cannot help."],
+        }
+    )
+    texts, _, columns = pos.prior_texts(frame, answers, tokenizer, 1)
+    assert texts == ['[{"word": "Le", "tag": "DET"}', ""]
+    assert columns == {"prior_tag": ["DET", None]}
+
+
+def test_text_tasks_prior_is_the_first_k_tokens_of_the_answer():
+    import pandas as pd
+
+    from prettyflow.tasks import TASKS
+
+    tokenizer = byte_level_bpe()
+    frame = pd.DataFrame({"id": ["a", "b"]})
+    upstream = pd.DataFrame({"id": ["a", "b"], "output": ["O gato está", ""]})
+    expected = first_k_tokens(["O gato está", ""], tokenizer, 2)
+    for task in ("translation", "summarization"):
+        texts, ids, columns = TASKS.get(task).prior_texts(frame, upstream, tokenizer, 2)
+        assert (texts, ids) == expected and columns == {}
+    assert texts[0] == "O gato" and texts[1] == ""
+
+
+# pandas 3 stores a missing text in a string column as NaN, not None: the upstream
+# tables (a pseudo source's words with None for uncovered samples, decodes read
+# from Parquet) reach Task.prior_texts with NaN where the answer is missing.
+def test_a_missing_upstream_answer_is_no_prior(tmp_path):
+    import pandas as pd
+
+    from prettyflow.prior_sources import PRIOR_SOURCES
+    from prettyflow.tasks import TASKS
+
+    tokenizer = byte_level_bpe()
+    dictionary = tmp_path / "en-pt.parquet"
+    write_parquet(
+        pd.DataFrame({"source_key": ["cat"], "target_word": ["gato"], "rank": [1]}),
+        dictionary,
+        {},
+    )
+    frame = pd.DataFrame({"id": ["a", "b"], "source": ["The cat.", "Nothing."]})
+    upstream, extra = PRIOR_SOURCES.get("pseudo").answers(
+        frame,
+        {"dictionary": str(dictionary)},
+        {"task": "translation", "source_lang": "en"},
+    )
+    assert extra["coverage"]["uncovered"] == 1
+    texts, ids, _ = TASKS.get("translation").prior_texts(frame, upstream, tokenizer, 1)
+    assert texts[1] == "" and ids[1] == []
+    assert texts[0] and "gato".startswith(texts[0])
 
 
 # --------------------------------------------------------------------------- #

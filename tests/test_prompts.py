@@ -4,19 +4,34 @@ import json
 
 import pandas as pd
 import pytest
+import yaml
 
+from prettyflow.data.pos import UPOS_TAGS
 from prettyflow.errors import InputError
 from prettyflow.prompts import (
-    PAPER_TEMPLATES,
-    UPOS_TAGS,
+    PROMPT_FIELDS,
     build_prompts,
     demonstration_block,
     join_prompt_and_prior,
     render_prompt,
     template_fields,
 )
+from prettyflow.tasks import TASKS
 
 LANGUAGES = {"en": "English", "pt": "Portuguese", "fr": "French"}
+
+
+@pytest.fixture(scope="module")
+def templates(repo_root) -> dict[str, str]:
+    """The paper's templates (appendix C.2) as shipped in config.yaml."""
+    config = yaml.safe_load((repo_root / "config.yaml").read_text(encoding="utf-8"))
+    tasks = config["tasks"]
+    return {
+        "translation_normal": tasks["translation"]["templates"]["normal"],
+        "translation_prompting": tasks["translation"]["templates"]["prompting"],
+        "summarization": tasks["summarization"]["templates"]["normal"],
+        "pos": tasks["pos"]["templates"]["normal"],
+    }
 
 
 def translation_frame() -> pd.DataFrame:
@@ -31,15 +46,17 @@ def translation_frame() -> pd.DataFrame:
     )
 
 
-def test_paper_templates_use_only_known_fields():
-    assert template_fields(PAPER_TEMPLATES["translation_prompting"]) == [
+def test_paper_templates_use_only_known_fields(templates):
+    for template in templates.values():
+        assert set(template_fields(template)) <= set(PROMPT_FIELDS)
+    assert template_fields(templates["translation_prompting"]) == [
         "source_language",
         "source_text",
         "target_language",
     ]
-    assert template_fields(PAPER_TEMPLATES["summarization"])[0] == "demonstration"
-    assert set(template_fields(PAPER_TEMPLATES["pos"])) == {"tags", "words"}
-    assert PAPER_TEMPLATES["translation_normal"].endswith("{source_text}\n")
+    assert template_fields(templates["summarization"])[0] == "demonstration"
+    assert set(template_fields(templates["pos"])) == {"tags", "words"}
+    assert templates["translation_normal"].endswith("{source_text}\n")
 
 
 def test_render_prompt_fills_fields_and_keeps_literal_braces():
@@ -68,11 +85,11 @@ def test_render_prompt_rejects_bad_templates_naming_the_key(template, expected):
     assert str(caught.value).startswith("prompts.translation: ")
 
 
-def test_render_prompt_missing_value_names_placeholder_and_key():
+def test_render_prompt_missing_value_names_placeholder_and_key(templates):
     with pytest.raises(
         InputError, match=r"prompts.pos: placeholder \{words\} has no value"
     ):
-        render_prompt(PAPER_TEMPLATES["pos"], template_name="prompts.pos", tags="NOUN")
+        render_prompt(templates["pos"], template_name="prompts.pos", tags="NOUN")
 
 
 def test_join_rule():
@@ -86,11 +103,11 @@ def test_join_rule():
         join_prompt_and_prior("a", "b", "tab")  # type: ignore[arg-type]
 
 
-def test_build_prompts_translation_prompting_puts_prior_at_answer_start():
+def test_build_prompts_translation_prompting_puts_prior_at_answer_start(templates):
     prompts = build_prompts(
         "translation",
         translation_frame(),
-        PAPER_TEMPLATES["translation_prompting"],
+        templates["translation_prompting"],
         LANGUAGES,
         ["O gato", None],
         "auto",
@@ -101,9 +118,9 @@ def test_build_prompts_translation_prompting_puts_prior_at_answer_start():
     ]
 
 
-def test_build_prompts_translation_normal_answer_on_next_line():
+def test_build_prompts_translation_normal_answer_on_next_line(templates):
     prompts = build_prompts(
-        "translation", translation_frame(), PAPER_TEMPLATES["translation_normal"], LANGUAGES,
+        "translation", translation_frame(), templates["translation_normal"], LANGUAGES,
         ["O gato", ""], "auto",
     )  # fmt: skip
     assert prompts[0] == (
@@ -113,17 +130,17 @@ def test_build_prompts_translation_normal_answer_on_next_line():
     assert prompts[1].endswith("It rains.\n")
 
 
-def test_build_prompts_reports_bad_rows_and_shapes():
+def test_build_prompts_reports_bad_rows_and_shapes(templates):
     frame = translation_frame()
     with pytest.raises(InputError, match="1 prior texts for 2 samples"):
-        build_prompts("translation", frame, PAPER_TEMPLATES["translation_prompting"],
+        build_prompts("translation", frame, templates["translation_prompting"],
                       LANGUAGES, ["x"])  # fmt: skip
     bad_language = frame.assign(target_lang=["pt", "xx"])
     with pytest.raises(InputError) as caught:
         build_prompts(
             "translation",
             bad_language,
-            PAPER_TEMPLATES["translation_prompting"],
+            templates["translation_prompting"],
             LANGUAGES,
         )
     assert caught.value.field == "target_lang"
@@ -133,8 +150,11 @@ def test_build_prompts_reports_bad_rows_and_shapes():
             "translation", frame.drop(columns="source"), "{source_text}", LANGUAGES
         )
     assert caught.value.field == "source"
-    with pytest.raises(InputError, match="task"):
+    with pytest.raises(InputError, match="unknown task 'qa'") as caught:
         build_prompts("qa", frame, "{source_text}", LANGUAGES)
+    assert caught.value.field == "task"
+    for task in TASKS:  # the registered tasks are listed
+        assert task in str(caught.value)
     # A translation template cannot use the POS word list.
     with pytest.raises(InputError, match=r"prompts.mt: placeholder \{words\}"):
         build_prompts(
@@ -142,8 +162,8 @@ def test_build_prompts_reports_bad_rows_and_shapes():
         )
 
 
-def test_summarization_demonstration_block_precedes_the_task():
-    template = PAPER_TEMPLATES["summarization"]
+def test_summarization_demonstration_block_precedes_the_task(templates):
+    template = templates["summarization"]
     demo = demonstration_block(
         {"source": "A storm hit the coast.", "reference": "Tempestade atinge a costa."},
         template,
@@ -182,15 +202,60 @@ def test_summarization_demonstration_block_precedes_the_task():
                             source_language="English", target_language="Portuguese")  # fmt: skip
 
 
-def test_build_prompts_pos_lists_tags_and_words_and_prior():
+def test_build_prompts_pos_lists_tags_and_words_and_prior(templates):
     frame = pd.DataFrame(
         {"id": ["p1"], "tokens": [["Le", "chat", "dîne", "."]],
          "tags": [["DET", "NOUN", "VERB", "PUNCT"]], "lang": ["fr"]}
     )  # fmt: skip
     prior = '[{"word": "Le", "tag": "DET"}'
-    (prompt,) = build_prompts("pos", frame, PAPER_TEMPLATES["pos"], LANGUAGES, [prior])
+    (prompt,) = build_prompts("pos", frame, templates["pos"], LANGUAGES, [prior])
     assert "labels: [" + ", ".join(UPOS_TAGS) + "]" in prompt
     words_line = prompt.split("\nInput: ")[1].split("\n")[0]
     assert json.loads(words_line) == ["Le", "chat", "dîne", "."]
     assert "dîne" in words_line  # not \u-escaped
     assert prompt.endswith('\nOutput: [{"word": "Le", "tag": "DET"}')
+
+
+def test_language_names_come_only_from_the_given_mapping(templates):
+    frame = translation_frame()
+    names = {"en": "Inglês", "pt": "Português"}
+    (prompt, _) = build_prompts(
+        "translation", frame, templates["translation_prompting"], names
+    )
+    assert prompt == "Inglês: The cat sat on the bed.\nPortuguês Translation:"
+    with pytest.raises(TypeError):
+        build_prompts("translation", frame, templates["translation_prompting"])  # type: ignore[call-arg]
+    with pytest.raises(InputError) as caught:
+        build_prompts("translation", frame, templates["translation_prompting"], {})
+    assert caught.value.field == "source_lang" and "row 1" in str(caught.value)
+
+
+def test_each_task_fills_its_own_fields(templates):
+    # The task registry says which fields a row gives: POS has no source text,
+    # translation no word list; {tags} is the UPOS set of prettyflow.data.pos.
+    pos_frame = pd.DataFrame(
+        {"id": ["p1"], "tokens": [["Le", "chat"]], "tags": [["DET", "NOUN"]],
+         "lang": ["fr"]}
+    )  # fmt: skip
+    (tags,) = build_prompts("pos", pos_frame, "{tags}", LANGUAGES)
+    assert tags.split(", ") == list(UPOS_TAGS)
+    (languages,) = build_prompts(
+        "pos", pos_frame, "{source_language}/{target_language}", LANGUAGES
+    )
+    assert languages == "French/French"
+    with pytest.raises(InputError, match=r"placeholder \{source_text\} has no value"):
+        build_prompts("pos", pos_frame, "{source_text}", LANGUAGES)
+    with pytest.raises(InputError, match="empty word list") as caught:
+        build_prompts("pos", pos_frame.assign(tokens=[[]]), "{words}", LANGUAGES)
+    assert caught.value.field == "tokens"
+    with pytest.raises(InputError) as caught:
+        build_prompts("pos", pos_frame.drop(columns="lang"), "{words}", LANGUAGES)
+    assert caught.value.field == "lang"
+    with pytest.raises(InputError, match="empty source text") as caught:
+        build_prompts(
+            "summarization",
+            translation_frame().assign(source=["  ", "x"]),
+            templates["summarization"],
+            LANGUAGES,
+        )
+    assert caught.value.field == "source"

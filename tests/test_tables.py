@@ -333,3 +333,51 @@ def test_zero_reference_is_flagged_even_with_threshold_zero():
     )
     assert table.value("base", "%SFT") is None
     assert table.value("base", "%SFT (excl. flagged)") == pytest.approx(50.0)
+
+
+def test_prior_accuracy_table_has_a_row_per_source_and_k(tmp_path, repo_root):
+    import pandas as pd
+    import yaml
+
+    from prettyflow.io import write_parquet
+    from prettyflow.priors import build_prior_table
+    from prettyflow.steps.tables import prior_accuracy_table
+    from prettyflow.workflow import Plan
+
+    config = yaml.safe_load((repo_root / "config.yaml").read_text(encoding="utf-8"))
+    config["results_dir"] = str(tmp_path / "results")
+    config["tasks"]["pos"]["priors"]["sft"]["k"] = [1, 2]
+    plan = Plan(config)
+    family = "gemma3-270m"
+    data = tmp_path / "fr.parquet"
+    write_parquet(
+        pd.DataFrame(
+            {
+                "id": ["a", "b"],
+                "tokens": [["Le", "chat"], ["Il", "dort"]],
+                "tags": [["DET", "NOUN"], ["PRON", "VERB"]],
+                "lang": ["fr", "fr"],
+            }
+        ),
+        data,
+        {},
+    )
+    first_tags = {("sft", 1): ["DET", "NOUN"], ("sft", 2): ["DET", "PRON"],
+                  ("refined", 1): [None, "PRON"]}  # fmt: skip
+    prior_paths = []
+    for path in plan.prior_tables("pos", "ud", family):
+        source, k = Path(path).stem.split("-k")
+        table = build_prior_table(["b", "a"], ["", ""], [[], []], source, int(k))
+        table["prior_tag"] = list(reversed(first_tags[source, int(k)]))
+        write_parquet(table, path, {})
+        prior_paths.append(path)
+    assert len(prior_paths) == 3
+    outputs = [tmp_path / f"table.{ext}" for ext in ("csv", "md", "tex")]
+    table = prior_accuracy_table(
+        [data], prior_paths, *outputs, labels=plan.prior_labels("pos")
+    )
+    assert table.to_dict() == {
+        "Fr": {"SFT Prior, k=1": 50.0, "SFT Prior, k=2": 100.0, "Refined Prior": 50.0}
+    }
+    assert list(table.index) == ["SFT Prior, k=1", "SFT Prior, k=2", "Refined Prior"]
+    assert "SFT Prior, k=2" in outputs[1].read_text(encoding="utf-8")

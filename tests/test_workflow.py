@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 import yaml
 from workflow_setup import (
+    COMET_PYTHON,
     TRANSLATION_ROWS,
     run_snakemake,
     write_refined_translation_file,
@@ -40,10 +41,15 @@ def finished_run(repo_root, tmp_path_factory):
 def test_whole_chain_writes_every_table(finished_run):
     workdir, _, result = finished_run
     tables = workdir / "results" / "tables"
-    for task in ("translation", "summarization", "pos"):
+    for stem in (
+        "translation-flores",
+        "translation-wmt23",
+        "summarization-crosssum",
+        "pos-ud",
+    ):
         for extension in ("csv", "md", "tex"):
-            assert (tables / f"{task}-tiny.{extension}").stat().st_size > 0
-    assert (tables / "pos-tiny-prior-accuracy.csv").is_file()
+            assert (tables / f"{stem}-tiny.{extension}").stat().st_size > 0
+    assert (tables / "pos-ud-tiny-prior-accuracy.csv").is_file()
     assert (tables / "dictionaries.csv").is_file()
     assert "prettyflow: tables written to" in result.stdout + result.stderr
 
@@ -51,7 +57,7 @@ def test_whole_chain_writes_every_table(finished_run):
 def test_translation_table_has_every_system_and_sft_ratio(finished_run):
     workdir, _, _ = finished_run
     table = pd.read_csv(
-        workdir / "results" / "tables" / "translation-tiny.csv",
+        workdir / "results" / "tables" / "translation-flores-tiny.csv",
         index_col=0,
         na_values=["n/a", "-"],
     )
@@ -61,10 +67,45 @@ def test_translation_table_has_every_system_and_sft_ratio(finished_run):
     assert table["Pt-En BLEU"].notna().all()
     assert table["En-Pt spBLEU"].isna().all()
     assert table["%SFT"].iloc[0:1].isna().all() and table["%SFT"].iloc[1:].notna().all()
-    markdown = (workdir / "results" / "tables" / "translation-tiny.md").read_text(
-        encoding="utf-8"
-    )
+    markdown = (
+        workdir / "results" / "tables" / "translation-flores-tiny.md"
+    ).read_text(encoding="utf-8")
     assert "SentencePiece model not provided" in markdown
+
+
+def test_wmt23_table_has_the_papers_table_6_layout(finished_run):
+    workdir, _, _ = finished_run
+    tables = workdir / "results" / "tables"
+    with open(tables / "translation-wmt23-tiny.csv", encoding="utf-8") as handle:
+        header = handle.readline().strip().split(",")
+    assert header == [
+        "system",
+        "En-Pt BLEU",
+        "En-Pt COMET",
+        "Avg. BLEU",
+        "Avg. COMET",
+        "%SFT",
+        "%SFT (excl. flagged)",
+    ]
+    table = pd.read_csv(
+        tables / "translation-wmt23-tiny.csv", index_col=0, na_values=["n/a", "-"]
+    )
+    assert list(table.index) == TRANSLATION_ROWS
+    assert table["En-Pt BLEU"].notna().all()
+    if COMET_PYTHON.is_file():
+        # COMET from the tiny checkpoint, computed in the COMET environment.
+        assert table["En-Pt COMET"].notna().all(), table
+    else:
+        assert table["En-Pt COMET"].isna().all()
+    data = pd.read_parquet(
+        workdir / "results" / "translation" / "data" / "wmt23" / "en-pt.parquet"
+    )
+    assert len(data) == 4 and data["id"].iloc[0] == "generaltest2023-0001"
+    # The same subset name on two benchmarks: two data tables, two decodes.
+    flores = pd.read_parquet(
+        workdir / "results" / "translation" / "data" / "flores" / "en-pt.parquet"
+    )
+    assert set(flores["source"]).isdisjoint(data["source"])
 
 
 def test_decodes_carry_provenance_and_start_with_their_prior(finished_run):
@@ -74,6 +115,7 @@ def test_decodes_carry_provenance_and_start_with_their_prior(finished_run):
         / "results"
         / "translation"
         / "decode"
+        / "flores"
         / "tiny"
         / "en-pt"
         / "prior-refined-k2.parquet"
@@ -94,13 +136,14 @@ def test_decodes_carry_provenance_and_start_with_their_prior(finished_run):
         / "results"
         / "translation"
         / "priors"
+        / "flores"
         / "tiny"
         / "en-pt"
         / "refined-k2.parquet"
     )
     # The refined "model" file holds the first words of the Portuguese reference.
     references = pd.read_parquet(
-        workdir / "results" / "translation" / "data" / "en-pt.parquet"
+        workdir / "results" / "translation" / "data" / "flores" / "en-pt.parquet"
     )["reference"]
     for prior, reference in zip(prior_table["prior_text"], references):
         assert reference.startswith(prior)
@@ -115,6 +158,7 @@ def test_scores_record_metric_signatures(finished_run):
             / "results"
             / "translation"
             / "scores"
+            / "flores"
             / "tiny"
             / "en-pt"
             / "base.json"
@@ -122,9 +166,20 @@ def test_scores_record_metric_signatures(finished_run):
     )
     assert scores["scores"]["bleu"]["signature"].startswith("nrefs:1")
     assert scores["scores"]["spbleu"]["status"] == "not computed"
+    if not COMET_PYTHON.is_file():
+        return  # no COMET environment: the tables' n/a is checked above
+    comet = json.loads(
+        (
+            workdir / "results" / "translation" / "scores" / "wmt23" / "tiny"
+            / "en-pt" / "base.json"
+        ).read_text()
+    )["scores"]["comet"]  # fmt: skip
+    assert comet["status"] == "ok" and 0 <= comet["score"] <= 100
+    assert "unbabel-comet:2.2.7" in comet["signature"]
+    assert "sha256:" in comet["signature"]
     pos = json.loads(
         (
-            workdir / "results" / "pos" / "scores" / "tiny" / "fr" / "base.json"
+            workdir / "results" / "pos" / "scores" / "ud" / "tiny" / "fr" / "base.json"
         ).read_text()
     )
     assert 0 <= pos["diagnostics"]["parse_failure_rate"] <= 100
@@ -134,6 +189,7 @@ def test_scores_record_metric_signatures(finished_run):
             / "results"
             / "summarization"
             / "scores"
+            / "crosssum"
             / "tiny"
             / "en-pt"
             / "base.json"
@@ -173,13 +229,14 @@ def test_changing_one_prior_source_reruns_only_what_depends_on_it(
     config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
     changed = copy.deepcopy(config)
     # Another refined model's outputs: same content, new files.
-    for subset in ("en-pt", "pt-en"):
-        source = workdir / f"refined-{subset}.jsonl"
-        (workdir / f"refined-v2-{subset}.jsonl").write_text(
+    runs = (("flores", "en-pt"), ("flores", "pt-en"), ("wmt23", "en-pt"))
+    for benchmark, subset in runs:
+        source = workdir / f"refined-{benchmark}-{subset}.jsonl"
+        (workdir / f"refined-v2-{benchmark}-{subset}.jsonl").write_text(
             source.read_text(encoding="utf-8"), encoding="utf-8"
         )
     changed["tasks"]["translation"]["priors"]["refined"]["options"]["path"] = str(
-        workdir / "refined-v2-{subset}.jsonl"
+        workdir / "refined-v2-{benchmark}-{subset}.jsonl"
     )
     changed_path = workdir / "changed.yaml"
     # Written with sorted keys: key order alone must not count as a change.
@@ -192,23 +249,28 @@ def test_changing_one_prior_source_reruns_only_what_depends_on_it(
     results = str(workdir / "results")
     expected = {
         "run_refined_model": {
-            f"{results}/translation/refined/{s}.parquet" for s in ("en-pt", "pt-en")
+            f"{results}/translation/refined/{b}/{s}.parquet" for b, s in runs
         },
         "build_prior": {
-            f"{results}/translation/priors/tiny/{s}/refined-k2.parquet"
-            for s in ("en-pt", "pt-en")
+            f"{results}/translation/priors/{b}/tiny/{s}/refined-k2.parquet"
+            for b, s in runs
         },
         "decode": {
-            f"{results}/translation/decode/tiny/{s}/prior-refined-k2.parquet"
-            for s in ("en-pt", "pt-en")
+            f"{results}/translation/decode/{b}/tiny/{s}/prior-refined-k2.parquet"
+            for b, s in runs
+        },
+        "score_comet": {
+            f"{results}/translation/scores/wmt23/tiny/en-pt/prior-refined-k2.comet.parquet"
         },
         "score": {
-            f"{results}/translation/scores/tiny/{s}/prior-refined-k2.{ext}"
-            for s in ("en-pt", "pt-en")
+            f"{results}/translation/scores/{b}/tiny/{s}/prior-refined-k2.{ext}"
+            for b, s in runs
             for ext in ("parquet", "json")
         },
         "results_table": {
-            f"{results}/tables/translation-tiny.{ext}" for ext in ("csv", "md", "tex")
+            f"{results}/tables/translation-{b}-tiny.{ext}"
+            for b in ("flores", "wmt23")
+            for ext in ("csv", "md", "tex")
         },
     }
     assert set(jobs) == set(expected), jobs
@@ -230,5 +292,6 @@ def test_invalid_config_fails_with_one_line_naming_the_key(finished_run, repo_ro
         if "invalid config" in line
     ]
     assert lines == [
-        "invalid config: tasks.translation.priors.refined.k: 'two' is not of type 'integer'"
+        "invalid config: tasks.translation.priors.refined.k: 'two' is not of type "
+        "'integer' or 'array'"
     ]

@@ -18,6 +18,7 @@ from prettyflow.data.pos import UPOS_TAGS
 from prettyflow.testing import build_tiny_causal_lm, build_tiny_token_classifier
 
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+COMET_PYTHON = Path(__file__).resolve().parents[1] / ".venv-comet" / "bin" / "python"
 # The rows of the translation table for the tiny family, in the paper's order.
 TRANSLATION_ROWS = [
     "tiny-chat",
@@ -75,19 +76,19 @@ def write_test_config(repo_root: Path, workdir: Path) -> Path:
         }
     }
     datasets = config["datasets"]
-    datasets["flores"]["local_dir"] = absolute(datasets["flores"]["local_dir"])
+    for local in ("flores", "wmt23"):
+        datasets[local]["local_dir"] = absolute(datasets[local]["local_dir"])
     datasets["flores"]["max_samples"] = 6
-    datasets["crosssum"]["files"] = {
-        pair: absolute(p) for pair, p in datasets["crosssum"]["files"].items()
-    }
-    datasets["crosssum"]["demonstration"] = absolute(
-        datasets["crosssum"]["demonstration"]
-    )
+    datasets["wmt23"]["max_samples"] = 4
+    for name in ("crosssum", "ud"):
+        datasets[name]["files"] = {
+            subset: absolute(p) for subset, p in datasets[name]["files"].items()
+        }
     datasets["crosssum"]["max_samples"] = 3
-    datasets["pos"]["files"] = {
-        lang: absolute(p) for lang, p in datasets["pos"]["files"].items()
-    }
-    datasets["pos"]["max_samples"] = 4
+    datasets["ud"]["max_samples"] = 4
+    config["tasks"]["summarization"]["demonstration"] = absolute(
+        config["tasks"]["summarization"]["demonstration"]
+    )
     config["dictionaries"] = {
         pair: [{**entry, "path": absolute(entry["path"])} for entry in entries]
         for pair, entries in config["dictionaries"].items()
@@ -97,7 +98,7 @@ def write_test_config(repo_root: Path, workdir: Path) -> Path:
         task["max_new_tokens"] = 12
     # Refined priors: a file of outputs for translation, the tiny chat model as a
     # causal "summarizer", and the tiny BERT as a tagger: three backends exercised.
-    refined_files = str(workdir / "refined-{subset}.jsonl")
+    refined_files = str(workdir / "refined-{benchmark}-{subset}.jsonl")
     tasks["translation"]["priors"]["refined"] = {
         "k": 2,
         "backend": "file",
@@ -119,6 +120,20 @@ def write_test_config(repo_root: Path, workdir: Path) -> Path:
         "backend": "hf_token_classification",
         "options": {"model": str(tagger)},
     }
+    # COMET through its own environment, on a tiny checkpoint built in that
+    # environment (random weights: the scores only show that the chain works).
+    # Only on WMT23, to keep the COMET jobs few; Flores shows COMET's n/a path.
+    translation = tasks["translation"]["benchmarks"]
+    translation["flores"]["metrics"] = ["spbleu", "bleu", "chrf++"]
+    translation["wmt23"]["metrics"] = ["bleu", "comet"]
+    if COMET_PYTHON.is_file():
+        checkpoint = workdir / "models" / "tiny-comet"
+        subprocess.run(
+            [str(COMET_PYTHON), "-m", "prettyflow.metrics.comet", "build-tiny",
+             str(checkpoint)],
+            check=True, capture_output=True, timeout=600,
+        )  # fmt: skip
+        config["metrics"]["comet"]["checkpoint"] = str(checkpoint)
     config["compute"] = {
         "device": "cpu",
         "batch_size": 4,
@@ -131,24 +146,34 @@ def write_test_config(repo_root: Path, workdir: Path) -> Path:
     return path
 
 
+def _reference_lines(repo_root: Path, benchmark: str, subset: str) -> list[str]:
+    demo = repo_root / "resources" / "demo"
+    target = subset.split("-")[1]
+    if benchmark == "wmt23":
+        path = (
+            demo / "wmt23" / "txt" / "references"
+            / f"generaltest2023.{subset}.ref.refA.{target}"
+        )  # fmt: skip
+    else:
+        stems = {"en": "eng", "pt": "por"}
+        path = demo / "flores101_dataset" / "devtest" / f"{stems[target]}.devtest"
+    return path.read_text(encoding="utf-8").splitlines()
+
+
 def write_refined_translation_file(
-    repo_root: Path, workdir: Path, subsets=("en-pt", "pt-en")
+    repo_root: Path,
+    workdir: Path,
+    runs=(("flores", "en-pt"), ("flores", "pt-en"), ("wmt23", "en-pt")),
 ) -> None:
-    """A 'refined model' file: the first words of the reference, one per id."""
-    flores = repo_root / "resources" / "demo" / "flores101_dataset" / "devtest"
-    stems = {"en": "eng", "pt": "por"}
-    for subset in subsets:
-        target = subset.split("-")[1]
-        lines = (
-            (flores / f"{stems[target]}.devtest")
-            .read_text(encoding="utf-8")
-            .splitlines()
-        )
+    """'Refined model' files: the first words of the reference, one per id."""
+    for benchmark, subset in runs:
+        lines = _reference_lines(repo_root, benchmark, subset)
+        prefix = "devtest" if benchmark == "flores" else "generaltest2023"
         records = [
-            {"id": f"devtest-{number:04d}", "output": " ".join(line.split()[:4])}
+            {"id": f"{prefix}-{number:04d}", "output": " ".join(line.split()[:4])}
             for number, line in enumerate(lines, 1)
         ]
-        (workdir / f"refined-{subset}.jsonl").write_text(
+        (workdir / f"refined-{benchmark}-{subset}.jsonl").write_text(
             "\n".join(json.dumps(r, ensure_ascii=False) for r in records) + "\n",
             encoding="utf-8",
         )

@@ -36,6 +36,20 @@ def _describe(error: jsonschema.ValidationError) -> str:
     if error.validator == "required":
         missing = error.message.split("'")[1] if "'" in error.message else error.message
         return f"{_key_path(list(error.absolute_path) + [missing])}: required key is missing"
+    if error.validator == "oneOf":
+        # e.g. a prior's k: an integer or a list of integers. When the value has the
+        # type of one option, that option's complaint is the useful one.
+        specific = [e for e in error.context or [] if e.validator != "type"]
+        if specific:
+            return _describe(specific[0])
+        types = [
+            option.get("type")
+            for option in error.schema.get("oneOf", [])
+            if isinstance(option, dict) and isinstance(option.get("type"), str)
+        ]
+        if types:
+            expected = " or ".join(repr(name) for name in types)
+            return f"{_key_path(error.absolute_path)}: {error.instance!r} is not of type {expected}"
     if error.validator == "propertyNames":
         return f"{_key_path(error.absolute_path)}: key {error.instance!r} is not valid: {error.message}"
     return f"{_key_path(error.absolute_path)}: {error.message}"
@@ -62,7 +76,18 @@ def _relevance(error: jsonschema.ValidationError):
     return (-len(error.absolute_path), error.validator in ("oneOf", "anyOf", "allOf"))
 
 
+def _fail(key: str, message: str) -> None:
+    raise ConfigError(f"invalid config: {key}: {message}")
+
+
 def _check_references(config: Mapping[str, Any]) -> None:
+    """What the schema cannot say: names that must exist in another section or registry."""
+    from prettyflow.benchmarks import BENCHMARKS
+    from prettyflow.metrics import METRICS
+    from prettyflow.prior_sources import PRIOR_SOURCES
+    from prettyflow.refined import REFINED_BACKENDS
+    from prettyflow.tasks import TASKS
+
     models = config["models"]
     languages = config["languages"]
     for family, spec in config["families"].items():
@@ -71,44 +96,64 @@ def _check_references(config: Mapping[str, Any]) -> None:
             (f"sft[{i}]", name) for i, name in enumerate(spec["sft"])
         ]:
             if name not in models:
-                raise ConfigError(
-                    f"invalid config: {key}.{role}: model {name!r} is not defined under models"
-                )
+                _fail(f"{key}.{role}", f"model {name!r} is not defined under models")
         if spec["sft_reference"] not in spec["sft"]:
-            raise ConfigError(
-                f"invalid config: {key}.sft_reference: {spec['sft_reference']!r} must be one of sft {spec['sft']}"
+            _fail(
+                f"{key}.sft_reference",
+                f"{spec['sft_reference']!r} must be one of sft {spec['sft']}",
             )
     datasets = config["datasets"]
-    dataset_of_task = {
-        "translation": "flores",
-        "summarization": "crosssum",
-        "pos": "pos",
-    }
-    for task, settings in config["tasks"].items():
-        key = f"tasks.{task}"
-        dataset = dataset_of_task[task]
-        if dataset not in datasets:
-            raise ConfigError(f"invalid config: datasets.{dataset}: required by {key}")
-        for subset in settings["subsets"]:
-            for lang in subset.split("-"):
-                if lang not in languages:
-                    raise ConfigError(
-                        f"invalid config: {key}.subsets: language {lang!r} of {subset!r} is not defined under languages"
-                    )
-                if task == "translation" and "flores" not in languages[lang]:
-                    raise ConfigError(
-                        f"invalid config: languages.{lang}.flores: required by {key} subset {subset!r}"
-                    )
-            if (
-                task in ("summarization", "pos")
-                and subset not in datasets[dataset]["files"]
-            ):
-                raise ConfigError(
-                    f"invalid config: datasets.{dataset}.files.{subset}: required by {key}.subsets"
+    for task_name, settings in config["tasks"].items():
+        key = f"tasks.{task_name}"
+        task = TASKS.get(task_name)
+        for source, prior in settings["priors"].items():
+            if PRIOR_SOURCES.get(source).needs_pseudo_prior and not task.pseudo_prior:
+                _fail(f"{key}.priors.{source}", f"{task_name} has no {source} prior")
+            ks = prior["k"] if isinstance(prior["k"], list) else [prior["k"]]
+            if task.max_prior_k is not None and max(ks) > task.max_prior_k:
+                _fail(
+                    f"{key}.priors.{source}.k",
+                    f"a {task_name} prior has at most {task.max_prior_k} unit(s)",
                 )
-            if "pseudo" in settings["priors"] and subset not in config.get(
-                "dictionaries", {}
-            ):
-                raise ConfigError(
-                    f"invalid config: dictionaries.{subset}: the pseudo prior of {key} needs a dictionary for {subset!r}"
+        needs_dictionary = any(
+            PRIOR_SOURCES.get(source).needs_pseudo_prior
+            for source in settings["priors"]
+        )
+        for benchmark_name, entry in settings["benchmarks"].items():
+            where = f"{key}.benchmarks.{benchmark_name}"
+            benchmark = BENCHMARKS.get(benchmark_name)
+            if benchmark.task != task_name:
+                _fail(where, f"benchmark {benchmark_name!r} is for {benchmark.task}")
+            if benchmark_name not in datasets:
+                _fail(f"datasets.{benchmark_name}", f"required by {where}")
+            for metric in entry["metrics"]:
+                if task_name not in METRICS.get(metric).tasks:
+                    _fail(f"{where}.metrics", f"{metric!r} is not a {task_name} metric")
+            for subset in entry["subsets"]:
+                for lang in dict.fromkeys(task.languages(subset)):
+                    if lang not in languages:
+                        _fail(
+                            f"{where}.subsets",
+                            f"language {lang!r} of {subset!r} is not defined under "
+                            "languages",
+                        )
+                try:
+                    benchmark.raw_files(
+                        datasets[benchmark_name], subset, languages, "."
+                    )
+                except (KeyError, ValueError) as error:
+                    _fail(f"datasets.{benchmark_name}", f"subset {subset!r}: {error}")
+                if needs_dictionary and subset not in config.get("dictionaries", {}):
+                    _fail(
+                        f"dictionaries.{subset}",
+                        f"the dictionary prior of {key} needs a dictionary for "
+                        f"{subset!r}",
+                    )
+        refined = settings["priors"].get("refined")
+        if refined is not None:
+            backend = REFINED_BACKENDS.get(refined["backend"])
+            if task.refined_kind not in backend.kinds:
+                _fail(
+                    f"{key}.priors.refined.backend",
+                    f"{refined['backend']!r} does not do {task.refined_kind}",
                 )

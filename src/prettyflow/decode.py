@@ -291,3 +291,18 @@ def render_chat_prompt(
             f"the chat template failed to render: {error}", field="chat_template"
         ) from error
     return text, False
+
+
+def chat_prompts(
+    tokenizer: Any, prompts: Sequence[str], system: str | None = None
+) -> tuple[list[str], bool]:
+    """Each prompt as one user turn in the model's chat template.
+
+    Trailing whitespace (the plain template's answer slot, e.g. a final newline)
+    is dropped: the chat template opens the answer itself. Returns the texts and
+    ``add_special_tokens`` (False: the template already holds BOS and the like).
+    """
+    texts = [
+        render_chat_prompt(tokenizer, prompt.rstrip(), system)[0] for prompt in prompts
+    ]
+    return texts, False

@@ -17,7 +17,6 @@ the paper's appendix C.4 and Table 9.
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -26,11 +25,7 @@ import pandas as pd
 from prettyflow.data.download import sha256_of
 from prettyflow.errors import InputError
 from prettyflow.io import write_parquet
-
-# Invisible characters some dictionary exports carry inside words. ZWNJ/ZWJ are
-# meaningful in a few scripts (Persian, Indic) but not in the paper's languages.
-ZERO_WIDTH_CHARACTERS = "\u200b\u200c\u200d\ufeff\u2060"
-_REMOVE_ZERO_WIDTH = str.maketrans("", "", ZERO_WIDTH_CHARACTERS)
+from prettyflow.text import clean_word, normalize_word
 
 # How Table 9 names the origins; other origins are shown as given.
 ORIGIN_DISPLAY_NAMES = {"muse": "MUSE", "wiktionary": "Wiktionary", "panlex": "PanLex"}
@@ -39,19 +34,9 @@ WORD_PAIR_COLUMNS = ("source_word", "source_key", "target_word", "origin", "line
 MERGED_COLUMNS = ("source_word", "source_key", "target_word", "sources", "rank")
 
 
-def clean_word(text: str) -> str:
-    """Zero-width characters removed, NFC, surrounding whitespace stripped."""
-    return unicodedata.normalize("NFC", text.translate(_REMOVE_ZERO_WIDTH)).strip()
-
-
 def lookup_key(word: str) -> str:
     """The case-insensitive key a word is looked up by (``source_key``)."""
-    return _key_of_clean_word(clean_word(word))
-
-
-def _key_of_clean_word(word: str) -> str:
-    # casefold can undo NFC (e.g. it expands some precomposed letters): normalise again.
-    return unicodedata.normalize("NFC", word.casefold())
+    return normalize_word(word)
 
 
 def _decoded_lines(path: Path) -> list[str]:
@@ -129,7 +114,7 @@ def read_word_pairs(path: str | Path, origin: str) -> pd.DataFrame:
         {
             "source_word": pd.Series(sources, dtype=str),
             "source_key": pd.Series(
-                [_key_of_clean_word(word) for word in sources], dtype=str
+                [normalize_word(word) for word in sources], dtype=str
             ),
             "target_word": pd.Series(targets, dtype=str),
             "origin": pd.Series([origin] * len(sources), dtype=str),

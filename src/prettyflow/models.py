@@ -18,6 +18,7 @@ import importlib.util
 import os
 import shutil
 import socket
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,29 @@ class ModelSpec:
     adapter: str | None = None
     chat_template: str | None = None
     trust_remote_code: bool = False
+
+
+def spec_from_settings(settings: Mapping[str, Any]) -> ModelSpec:
+    """A :class:`ModelSpec` from config-shaped settings.
+
+    Takes the plan's model settings (``name``, ``path``, ``revision``, ``dtype``,
+    ``adapter``, ``chat_template``, and ``local_dir`` for a converted GGUF, whose
+    folder is then loaded and ``revision`` ignored) or a refined backend's options
+    (``model`` for the path, ``gguf_file``).
+    """
+    local_dir = settings.get("local_dir")
+    path = local_dir or settings.get("path") or settings.get("model")
+    if not path:
+        raise InputError("a model needs a path (hub id or folder)", field="path")
+    return ModelSpec(
+        name=str(settings.get("name") or path),
+        path=str(path),
+        revision=None if local_dir else settings.get("revision"),
+        gguf_file=settings.get("gguf_file"),
+        dtype=settings.get("dtype") or "auto",
+        adapter=settings.get("adapter"),
+        chat_template=settings.get("chat_template"),
+    )
 
 
 def resolve_device(preference: str = "auto") -> torch.device:

@@ -41,11 +41,11 @@ than difflib (whose SequenceMatcher is a heuristic, not a longest matching).
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
 from prettyflow.data.pos import UPOS_TAGS
+from prettyflow.text import normalize_word
 
 _UPOS = frozenset(UPOS_TAGS)
 
@@ -139,11 +139,6 @@ def normalize_tag(tag: Any) -> str:
     if key in _UPOS:
         return key
     return TAG_ALIASES.get(key, text)
-
-
-def normalize_word(word: str) -> str:
-    """The form used to compare a predicted word with a gold word."""
-    return unicodedata.normalize("NFC", word).strip().casefold()
 
 
 # ---------------------------------------------------------------------------

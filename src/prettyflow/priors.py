@@ -11,14 +11,12 @@
   prior (``None`` -> ``""``): it is decoded like the foundation model alone, and
   :func:`coverage_stats` counts how often that happens.
 * POS priors are the first label (k = 1) written as the start of the JSON
-  answer: :func:`pos_prior_text`.
+  answer: :func:`prettyflow.tasks.pos.pos_prior_text`.
 """
 
 from __future__ import annotations
 
-import json
 import re
-import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -26,6 +24,7 @@ from typing import Any
 import pandas as pd
 
 from prettyflow.errors import InputError
+from prettyflow.text import normalize_word
 
 # Languages written without spaces between words: their text is segmented by
 # greedy longest match against the dictionary's source words.
@@ -40,8 +39,6 @@ _SPACELESS = re.compile(SPACELESS_CHARACTERS)
 # A word: a run of spaceless-script characters, or a run of other word characters,
 # so that "iPhone手机" is "iphone" + "手机".
 _WORD = re.compile(rf"{SPACELESS_CHARACTERS}+|(?:(?!{SPACELESS_CHARACTERS})\w)+")
-
-POS_PRIOR_TEMPLATE = '[{{"word": {word_json}, "tag": "{tag}"}}'
 
 _REPLACEMENT_CHARACTER = "\ufffd"
 
@@ -140,11 +137,6 @@ def _as_prefix(tokenizer: Any, answer: str, decoded: str, count: int) -> str:
 # --------------------------------------------------------------------------- #
 # Pseudo priors from a bilingual dictionary
 # --------------------------------------------------------------------------- #
-
-
-def normalize_word(word: str) -> str:
-    """The dictionary lookup key of a word: Unicode NFC, case-folded."""
-    return unicodedata.normalize("NFC", unicodedata.normalize("NFC", word).casefold())
 
 
 class _Lexicon:
@@ -258,45 +250,6 @@ def coverage_stats(prior_words: Sequence[str | None]) -> dict[str, int | float]:
         "uncovered": samples - covered,
         "coverage": covered / samples if samples else 0.0,
     }
-
-
-# --------------------------------------------------------------------------- #
-# POS priors
-# --------------------------------------------------------------------------- #
-
-
-def pos_prior_text(
-    first_word: str, first_tag: str | None, template: str = POS_PRIOR_TEMPLATE
-) -> str:
-    """The first label (k = 1) written as the start of the JSON answer.
-
-    With the default template: ``[{"word": "Le", "tag": "DET"}``. ``template``
-    is a ``str.format`` string with ``{word_json}`` (the word as a JSON string)
-    and ``{tag}``. No tag (``None``/``""``) gives ``""``: no prior.
-    """
-    if not first_tag:
-        return ""
-    if not isinstance(first_tag, str):
-        raise InputError(f"expected a tag string, got {first_tag!r}", field="tag")
-    try:
-        return template.format(
-            word_json=json.dumps(first_word, ensure_ascii=False), tag=first_tag
-        )
-    except (KeyError, IndexError, ValueError) as error:
-        raise InputError(
-            f"bad POS prior template ({error!r}); placeholders are {{word_json}} and {{tag}}, "
-            "literal braces are {{ and }}",
-            field="pos_prior_template",
-        ) from None
-
-
-def first_tag_from_output(output: str, words: Sequence[str]) -> str | None:
-    """The tag a model's POS answer gives the first input word (``None`` if none)."""
-    # Lazy: prettyflow.pos_output is another module of the package.
-    from prettyflow.pos_output import parse_tagging_output
-
-    tags = parse_tagging_output(output, list(words)).aligned_tags
-    return tags[0] if tags else None
 
 
 # --------------------------------------------------------------------------- #

@@ -35,7 +35,6 @@ is the line after the source text.
 
 from __future__ import annotations
 
-import json
 import string
 from collections.abc import Mapping, Sequence
 from typing import Literal
@@ -53,66 +52,8 @@ PROMPT_FIELDS: tuple[str, ...] = (
     "demonstration",
 )
 
-TASKS: tuple[str, ...] = ("translation", "summarization", "pos")
-
 SeparatorPolicy = Literal["auto", "none"]
 SEPARATOR_POLICIES: tuple[str, ...] = ("auto", "none")
-
-# The 17 Universal Dependencies POS labels, the label set of XGLUE's POS task.
-UPOS_TAGS: tuple[str, ...] = (
-    "ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM",
-    "PART", "PRON", "PROPN", "PUNCT", "SCONJ", "SYM", "VERB", "X",
-)  # fmt: skip
-
-# Names of the languages the paper uses; callers may pass their own mapping.
-LANGUAGE_NAMES: dict[str, str] = {
-    "ar": "Arabic",
-    "de": "German",
-    "en": "English",
-    "es": "Spanish",
-    "fr": "French",
-    "he": "Hebrew",
-    "hi": "Hindi",
-    "it": "Italian",
-    "ja": "Japanese",
-    "ko": "Korean",
-    "pt": "Portuguese",
-    "ru": "Russian",
-    "uk": "Ukrainian",
-    "zh": "Chinese",
-}
-
-PAPER_TEMPLATES: dict[str, str] = {
-    # C.2 "Normal": the answer is the line after the source text.
-    "translation_normal": (
-        "Translate the following sentences from {source_language} to "
-        "{target_language}. {source_text}\n"
-    ),
-    # C.2 "Prompting" (Llama2-7B_PROMPTING).
-    "translation_prompting": (
-        "{source_language}: {source_text}\n{target_language} Translation:"
-    ),
-    # C.2 cross-lingual summary, with the constant one-shot demonstration first.
-    "summarization": (
-        "{demonstration}"
-        "Please write a concise summary of the text, return your responses with "
-        "one line that cover the key points of the text.\n"
-        "Input: {source_text}\n"
-        "Output: {target_language} Summary:"
-    ),
-    # C.2 POS tagging; the answer is a JSON array of {"word": w, "tag": t}.
-    "pos": (
-        "Please provide the POS tags for each word in the input sentence. The input "
-        "will be a list of words from the sentence. The output format should be a "
-        "JSON array, where each key-value pair includes a word from the input list "
-        "and its corresponding POS tag from the set of labels: [{tags}]\n"
-        "Note: Your response should include only a JSON array, presented in the "
-        "order that the words appear in the input sentence. Each key-value pair "
-        "should contain the word and its POS label.\n"
-        "Input: {words}\n"
-        "Output:"
-    ),
-}
 
 
 def template_fields(template: str, template_name: str = "template") -> list[str]:
@@ -225,97 +166,39 @@ def demonstration_block(
     return join_prompt_and_prior(prompt, reference, separator_policy) + "\n\n"
 
 
-def _language_name(
-    languages: Mapping[str, str], code: object, row: int, column: str
-) -> str:
-    name = languages.get(code) if isinstance(code, str) else None
-    if not name:
-        raise InputError(
-            f"row {row}: no language name for code {code!r}; known codes: "
-            f"{', '.join(sorted(languages))}",
-            field=column,
-        )
-    return name
-
-
-def _require_columns(frame: pd.DataFrame, columns: Sequence[str], task: str) -> None:
-    missing = [column for column in columns if column not in frame.columns]
-    if missing:
-        raise InputError(
-            f"the {task} data has no column(s) {', '.join(missing)}; "
-            f"columns found: {', '.join(map(str, frame.columns))}",
-            field=missing[0],
-        )
-
-
 def build_prompts(
     task: str,
     frame: pd.DataFrame,
     template: str,
-    languages: Mapping[str, str] | None = None,
+    languages: Mapping[str, str],
     prior_texts: Sequence[str | None] | None = None,
     separator_policy: SeparatorPolicy = "auto",
     *,
     demonstration: str = "",
-    pos_labels: Sequence[str] = UPOS_TAGS,
     template_name: str = "template",
 ) -> list[str]:
     """One prompt per row of ``frame``, each followed by its prior text.
 
-    ``task`` is ``translation`` / ``summarization`` (columns ``source``,
-    ``source_lang``, ``target_lang``) or ``pos`` (``tokens``, ``lang``; the
-    language is both source and target). ``languages`` maps codes to names
-    (default :data:`LANGUAGE_NAMES`). ``prior_texts`` (aligned with the rows;
-    ``None`` or ``""`` = no prior) is joined by :func:`join_prompt_and_prior`.
+    ``task`` names a registered task, which says which template fields a row
+    gives (:meth:`prettyflow.tasks.Task.prompt_fields`). ``languages`` maps codes
+    to names. ``prior_texts`` (aligned with the rows; ``None`` or ``""`` = no
+    prior) is joined by :func:`join_prompt_and_prior`.
     """
-    if task not in TASKS:
-        raise InputError(
-            f"unknown task {task!r}; expected one of {', '.join(TASKS)}", field="task"
-        )
-    languages = LANGUAGE_NAMES if languages is None else languages
+    from prettyflow.tasks import TASKS
+
+    task_impl = TASKS.get(task)
     if prior_texts is not None and len(prior_texts) != len(frame):
         raise InputError(
             f"{len(prior_texts)} prior texts for {len(frame)} samples",
             field="prior_text",
         )
-    if task == "pos":
-        _require_columns(frame, ("tokens", "lang"), task)
-    else:
-        _require_columns(frame, ("source", "source_lang", "target_lang"), task)
+    task_impl.check_columns(frame)
     template_fields(template, template_name)  # fail on a bad template before any row
-    tags = ", ".join(pos_labels)
 
     prompts: list[str] = []
     for position, record in enumerate(frame.to_dict("records")):
-        row = position + 1
-        if task == "pos":
-            tokens = record["tokens"]
-            if tokens is None or len(tokens) == 0:
-                raise InputError(f"row {row}: empty word list", field="tokens")
-            language = _language_name(languages, record["lang"], row, "lang")
-            fields = {
-                "source_language": language,
-                "target_language": language,
-                "words": json.dumps(
-                    [str(token) for token in tokens], ensure_ascii=False
-                ),
-                "tags": tags,
-                "demonstration": demonstration,
-            }
-        else:
-            source = record["source"]
-            if not isinstance(source, str) or not source.strip():
-                raise InputError(f"row {row}: empty source text", field="source")
-            fields = {
-                "source_language": _language_name(
-                    languages, record["source_lang"], row, "source_lang"
-                ),
-                "target_language": _language_name(
-                    languages, record["target_lang"], row, "target_lang"
-                ),
-                "source_text": source,
-                "demonstration": demonstration,
-            }
+        fields = task_impl.prompt_fields(record, languages, position + 1)
+        fields["demonstration"] = demonstration
         prompt = render_prompt(template, template_name=template_name, **fields)
         prior = prior_texts[position] if prior_texts is not None else None
         # None (or a missing value read back from Parquet) means "no prior".

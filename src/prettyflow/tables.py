@@ -194,204 +194,259 @@ def build_table(
             f"expected a number >= 0, got {near_zero_threshold!r}",
             field="near_zero_threshold",
         )
-    if reference_system not in systems:
-        raise InputError(
-            f"{reference_system!r} is not one of the systems {systems}",
-            field="reference_system",
-        )
-    for system in sft_systems:
-        if system not in systems:
+    for name in [reference_system, *sft_systems]:
+        if name not in systems:
+            field_name = (
+                "reference_system" if name == reference_system else "sft_systems"
+            )
             raise InputError(
-                f"{system!r} is not one of the systems {systems}", field="sft_systems"
+                f"{name!r} is not one of the systems {systems}", field=field_name
             )
-    labels = dict(labels or {})
-
-    def label(name: str) -> str:
-        return labels.get(name, name)
-
     values, reasons = _collect_scores(scores, subsets, metrics, systems)
-    sft_set = {reference_system, *sft_systems}
-    cells = [(subset, metric) for subset in subsets for metric in metrics]
-    # A cell enters averages only if every system has it, so all rows average the same cells.
-    usable = [cell for cell in cells if all((s, *cell) in values for s in systems)]
-    excluded = [cell for cell in cells if cell not in usable]
-
-    columns = [Column(subset, metric) for subset, metric in cells]
-    columns += [Column(AVERAGE_GROUP, metric) for metric in metrics]
-    if sft_ratio == "ratio_of_averages":
-        columns.append(Column(AVERAGE_GROUP, ALL_METRICS))
-    columns.append(Column(SFT_GROUP, ""))
-    if sft_ratio == "mean_of_cell_ratios":
-        columns.append(Column(SFT_EXCLUDING_FLAGGED_GROUP, ""))
-
-    footnotes: list[str] = []
-    notes: list[str] = []
-    markers: dict[tuple[int, int], str] = {}
-
-    # Missing values: grouped by reason so that one footnote explains many cells.
-    missing_by_reason: dict[
-        str, dict[str, list[str]]
-    ] = {}  # reason -> metric -> places
-    for subset, metric in cells:
-        missing_systems = [s for s in systems if (s, subset, metric) not in values]
-        for reason in dict.fromkeys(
-            reasons.get((s, subset, metric), DEFAULT_MISSING_REASON)
-            for s in missing_systems
-        ):
-            who = [
-                s
-                for s in missing_systems
-                if reasons.get((s, subset, metric), DEFAULT_MISSING_REASON) == reason
-            ]
-            scope = (
-                "all systems"
-                if len(who) == len(systems)
-                else ", ".join(label(s) for s in who)
-            )
-            places = missing_by_reason.setdefault(reason, {}).setdefault(metric, [])
-            places.append(f"{label(subset)} {label(metric)} ({scope})")
-    for reason, by_metric in missing_by_reason.items():
-        where = []
-        for metric, places in by_metric.items():
-            everywhere = [f"{label(s)} {label(metric)} (all systems)" for s in subsets]
-            where += (
-                [f"{label(metric)} (all subsets, all systems)"]
-                if places == everywhere
-                else places
-            )
-        footnotes.append(f"{NOT_AVAILABLE}: {'; '.join(where)}: {reason}.")
-    if excluded:
-        notes.append(
-            "Averages and %SFT use only the cells scored for every system; left out: "
-            + ", ".join(
-                f"{label(subset)} {label(metric)}" for subset, metric in excluded
-            )
-            + "."
-        )
-
-    def cell_value(system: str, cell: tuple[str, str]) -> float:
-        return values[(system, *cell)]
-
-    def near_zero(value: float) -> bool:
-        return (
-            value == 0 or abs(value) < near_zero_threshold
-        )  # a zero is flagged at any threshold
-
-    # Near-zero reference cells (mean_of_cell_ratios only).
-    flagged = (
-        [cell for cell in usable if near_zero(cell_value(reference_system, cell))]
-        if sft_ratio == "mean_of_cell_ratios"
-        else []
+    builder = _TableBuilder(
+        subsets,
+        metrics,
+        systems,
+        reference_system,
+        {reference_system, *sft_systems},
+        sft_ratio,
+        near_zero_threshold,
+        dict(labels or {}),
+        values,
+        reasons,
     )
+    return builder.build()
 
-    def ratio(system: str, cell: tuple[str, str]) -> float | None:
-        reference = cell_value(reference_system, cell)
-        return None if reference == 0 else 100.0 * cell_value(system, cell) / reference
 
-    for cell in flagged:
-        ratios = []
-        for system in systems:
-            if system in sft_set:
-                continue
-            value = ratio(system, cell)
-            shown = (
-                "undefined (division by zero)"
-                if value is None
-                else f"{_format_number(value)}%"
-            )
-            ratios.append(f"{label(system)} {shown}")
-        footnotes.append(
-            f"{FLAG_MARKER} {label(cell[0])} {label(cell[1])}: reference {label(reference_system)} "
-            f"scores {_format_number(cell_value(reference_system, cell))}, closer to 0 than "
-            f"the near-zero threshold {near_zero_threshold:g}, so its cell ratios are unstable: "
-            + ("; ".join(ratios) if ratios else "no non-SFT system")
-            + f". {SFT_EXCLUDING_FLAGGED_GROUP} leaves this cell out."
+class _TableBuilder:
+    """The steps of :func:`build_table`, sharing its inputs."""
+
+    def __init__(
+        self,
+        subsets: list[str],
+        metrics: list[str],
+        systems: list[str],
+        reference: str,
+        sft_set: set[str],
+        sft_ratio: str,
+        near_zero_threshold: float,
+        labels: dict[str, str],
+        values: dict[tuple[str, str, str], float],
+        reasons: dict[tuple[str, str, str], str],
+    ):
+        self.subsets, self.metrics, self.systems = subsets, metrics, systems
+        self.reference, self.sft_set = reference, sft_set
+        self.sft_ratio, self.threshold = sft_ratio, near_zero_threshold
+        self.labels, self.values, self.reasons = labels, values, reasons
+        self.cells = [(subset, metric) for subset in subsets for metric in metrics]
+        # A cell enters averages only if every system has it, so all rows average
+        # the same cells.
+        self.usable = [
+            cell for cell in self.cells if all((s, *cell) in values for s in systems)
+        ]
+        self.footnotes: list[str] = []
+        self.notes: list[str] = []
+        self.undefined_sft: list[str] = []
+        # Near-zero reference cells (mean_of_cell_ratios only).
+        self.flagged = (
+            [c for c in self.usable if self._near_zero(self._value(reference, c))]
+            if sft_ratio == "mean_of_cell_ratios"
+            else []
         )
-    undefined_sft: list[str] = []
 
-    def relative(system: str) -> tuple[float | None, float | None]:
-        """(%SFT, %SFT excluding flagged cells) for a non-SFT system."""
-        if not usable:
-            return None, None
-        if sft_ratio == "ratio_of_averages":
-            reference_mean = _mean([cell_value(reference_system, c) for c in usable])
-            if reference_mean == 0:
-                undefined_sft.append(system)
-                return None, None
-            return (
-                100.0 * _mean([cell_value(system, c) for c in usable]) / reference_mean,
-                None,
+    def label(self, name: str) -> str:
+        return self.labels.get(name, name)
+
+    def _value(self, system: str, cell: tuple[str, str]) -> float:
+        return self.values[(system, *cell)]
+
+    def _near_zero(self, value: float) -> bool:
+        # A zero is flagged at any threshold.
+        return value == 0 or abs(value) < self.threshold
+
+    def _ratio(self, system: str, cell: tuple[str, str]) -> float | None:
+        reference = self._value(self.reference, cell)
+        return None if reference == 0 else 100.0 * self._value(system, cell) / reference
+
+    def build(self) -> Table:
+        columns = self._columns()
+        self._missing_footnotes()
+        self._excluded_note()
+        self._flag_footnotes()
+        markers: dict[tuple[int, int], str] = {}
+        rows_values, rows_texts = [], []
+        for row, system in enumerate(self.systems):
+            row_values, row_texts = self._row(row, system, columns, markers)
+            rows_values.append(row_values)
+            rows_texts.append(row_texts)
+        self._undefined_footnote()
+        description = (
+            "mean over cells of 100 x system / reference"
+            if self.sft_ratio == "mean_of_cell_ratios"
+            else "100 x (mean of the system's cells) / (mean of the reference's cells)"
+        )
+        self.notes.append(
+            f"{SFT_GROUP}: {description}; reference: {self.label(self.reference)}."
+        )
+        return Table(
+            systems=self.systems,
+            columns=columns,
+            values=rows_values,
+            texts=rows_texts,
+            markers=markers,
+            footnotes=self.footnotes,
+            notes=self.notes,
+            labels=self.labels,
+        )
+
+    def _columns(self) -> list[Column]:
+        columns = [Column(subset, metric) for subset, metric in self.cells]
+        columns += [Column(AVERAGE_GROUP, metric) for metric in self.metrics]
+        if self.sft_ratio == "ratio_of_averages":
+            columns.append(Column(AVERAGE_GROUP, ALL_METRICS))
+        columns.append(Column(SFT_GROUP, ""))
+        if self.sft_ratio == "mean_of_cell_ratios":
+            columns.append(Column(SFT_EXCLUDING_FLAGGED_GROUP, ""))
+        return columns
+
+    def _missing_footnotes(self) -> None:
+        """One footnote per reason, so that one footnote explains many cells."""
+        by_reason: dict[str, dict[str, list[str]]] = {}  # reason -> metric -> places
+        for subset, metric in self.cells:
+            missing = [
+                s for s in self.systems if (s, subset, metric) not in self.values
+            ]
+
+            reason_of = {
+                s: self.reasons.get((s, subset, metric), DEFAULT_MISSING_REASON)
+                for s in missing
+            }
+            for reason in dict.fromkeys(reason_of.values()):
+                who = [s for s in missing if reason_of[s] == reason]
+                scope = (
+                    "all systems"
+                    if len(who) == len(self.systems)
+                    else ", ".join(self.label(s) for s in who)
+                )
+                places = by_reason.setdefault(reason, {}).setdefault(metric, [])
+                places.append(f"{self.label(subset)} {self.label(metric)} ({scope})")
+        for reason, by_metric in by_reason.items():
+            where = []
+            for metric, places in by_metric.items():
+                everywhere = [
+                    f"{self.label(s)} {self.label(metric)} (all systems)"
+                    for s in self.subsets
+                ]
+                where += (
+                    [f"{self.label(metric)} (all subsets, all systems)"]
+                    if places == everywhere
+                    else places
+                )
+            self.footnotes.append(f"{NOT_AVAILABLE}: {'; '.join(where)}: {reason}.")
+
+    def _excluded_note(self) -> None:
+        excluded = [cell for cell in self.cells if cell not in self.usable]
+        if excluded:
+            self.notes.append(
+                "Averages and %SFT use only the cells scored for every system; "
+                "left out: "
+                + ", ".join(
+                    f"{self.label(subset)} {self.label(metric)}"
+                    for subset, metric in excluded
+                )
+                + "."
             )
-        ratios = {cell: ratio(system, cell) for cell in usable}
+
+    def _flag_footnotes(self) -> None:
+        for cell in self.flagged:
+            ratios = []
+            for system in self.systems:
+                if system in self.sft_set:
+                    continue
+                value = self._ratio(system, cell)
+                shown = (
+                    "undefined (division by zero)"
+                    if value is None
+                    else f"{_format_number(value)}%"
+                )
+                ratios.append(f"{self.label(system)} {shown}")
+            self.footnotes.append(
+                f"{FLAG_MARKER} {self.label(cell[0])} {self.label(cell[1])}: "
+                f"reference {self.label(self.reference)} scores "
+                f"{_format_number(self._value(self.reference, cell))}, closer to 0 "
+                f"than the near-zero threshold {self.threshold:g}, so its cell ratios "
+                "are unstable: "
+                + ("; ".join(ratios) if ratios else "no non-SFT system")
+                + f". {SFT_EXCLUDING_FLAGGED_GROUP} leaves this cell out."
+            )
+
+    def _relative(self, system: str) -> tuple[float | None, float | None]:
+        """(%SFT, %SFT excluding flagged cells) for a non-SFT system."""
+        if not self.usable:
+            return None, None
+        if self.sft_ratio == "ratio_of_averages":
+            reference_mean = _mean(
+                [self._value(self.reference, c) for c in self.usable]
+            )
+            if reference_mean == 0:
+                self.undefined_sft.append(system)
+                return None, None
+            system_mean = _mean([self._value(system, c) for c in self.usable])
+            return 100.0 * system_mean / reference_mean, None
+        ratios = {cell: self._ratio(system, cell) for cell in self.usable}
         if any(value is None for value in ratios.values()):
-            undefined_sft.append(system)
+            self.undefined_sft.append(system)
             everything = None
         else:
             everything = _mean(list(ratios.values()))
-        kept = [value for cell, value in ratios.items() if cell not in flagged]
-        return everything, _mean(
-            kept
-        )  # zero references are always flagged, so kept has no None
+        # Zero references are always flagged, so the kept ratios have no None.
+        kept = [value for cell, value in ratios.items() if cell not in self.flagged]
+        return everything, _mean(kept)
 
-    rows_values: list[list[float | None]] = []
-    rows_texts: list[list[str]] = []
-    for row, system in enumerate(systems):
+    def _row(
+        self,
+        row: int,
+        system: str,
+        columns: list[Column],
+        markers: dict[tuple[int, int], str],
+    ) -> tuple[list[float | None], list[str]]:
+        sft_values = (None, None) if system in self.sft_set else self._relative(system)
         row_values: list[float | None] = []
         row_texts: list[str] = []
-        if system in sft_set:
-            sft_values = (None, None)
-        else:
-            sft_values = relative(system)
         for index, column in enumerate(columns):
             text = NOT_AVAILABLE
             if column.group == AVERAGE_GROUP:
                 chosen = (
-                    usable
+                    self.usable
                     if column.metric == ALL_METRICS
-                    else [c for c in usable if c[1] == column.metric]
+                    else [c for c in self.usable if c[1] == column.metric]
                 )
-                value = _mean([cell_value(system, c) for c in chosen])
+                value = _mean([self._value(system, c) for c in chosen])
             elif column.group in (SFT_GROUP, SFT_EXCLUDING_FLAGGED_GROUP):
                 value = sft_values[0 if column.group == SFT_GROUP else 1]
-                if system in sft_set:
+                if system in self.sft_set:
                     text = NOT_APPLICABLE
             else:
                 cell = (column.group, column.metric)
-                value = values.get((system, *cell))
-                if system == reference_system and cell in flagged:
+                value = self.values.get((system, *cell))
+                if system == self.reference and cell in self.flagged:
                     markers[(row, index)] = FLAG_MARKER
             row_values.append(value)
             row_texts.append(text if value is None else _format_number(value))
-        rows_values.append(row_values)
-        rows_texts.append(row_texts)
+        return row_values, row_texts
 
-    if undefined_sft:
-        footnotes.append(
-            f"{SFT_GROUP} is undefined ({NOT_AVAILABLE}) for "
-            + ", ".join(label(s) for s in undefined_sft)
-            + f": the reference {label(reference_system)} "
-            + (
-                "averages 0."
-                if sft_ratio == "ratio_of_averages"
-                else "scores 0 in a cell."
+    def _undefined_footnote(self) -> None:
+        if self.undefined_sft:
+            self.footnotes.append(
+                f"{SFT_GROUP} is undefined ({NOT_AVAILABLE}) for "
+                + ", ".join(self.label(s) for s in self.undefined_sft)
+                + f": the reference {self.label(self.reference)} "
+                + (
+                    "averages 0."
+                    if self.sft_ratio == "ratio_of_averages"
+                    else "scores 0 in a cell."
+                )
             )
-        )
-    description = (
-        "mean over cells of 100 x system / reference"
-        if sft_ratio == "mean_of_cell_ratios"
-        else "100 x (mean of the system's cells) / (mean of the reference's cells)"
-    )
-    notes.append(f"{SFT_GROUP}: {description}; reference: {label(reference_system)}.")
-    return Table(
-        systems=systems,
-        columns=columns,
-        values=rows_values,
-        texts=rows_texts,
-        markers=markers,
-        footnotes=footnotes,
-        notes=notes,
-        labels=labels,
-    )
 
 
 # ---------------------------------------------------------------- writers

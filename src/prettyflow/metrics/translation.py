@@ -22,8 +22,8 @@ Corpus scores use the metric objects' ``corpus_score``; per-sample scores their
 ``sentence_score``. Sentence-level BLEU/spBLEU use ``effective_order=True`` (the
 sacrebleu recommendation for single sentences; it does not change corpus scores).
 
-Metrics are looked up in :data:`METRICS`, so another metric (e.g. COMET) plugs in
-by adding one function with the :data:`MetricFunction` signature.
+The workflow reaches these metrics through the registry in :mod:`prettyflow.metrics`
+(:func:`bleu`, :func:`chrf_plus_plus`, :func:`spbleu`).
 """
 
 from __future__ import annotations
@@ -160,7 +160,7 @@ def _spbleu(
     )
 
 
-METRICS: dict[str, MetricFunction] = {
+_SCORERS: dict[str, MetricFunction] = {
     "bleu": _bleu,
     "chrf++": _chrf_plus_plus,
     "spbleu": _spbleu,
@@ -244,12 +244,13 @@ def _check_metric_names(metrics: Sequence[str]) -> list[str]:
     names = list(metrics)
     if not names:
         raise InputError(
-            f"no metric requested; known metrics: {', '.join(METRICS)}", field="metrics"
+            f"no metric requested; known metrics: {', '.join(_SCORERS)}",
+            field="metrics",
         )
     for name in names:
-        if name not in METRICS:
+        if name not in _SCORERS:
             raise InputError(
-                f"unknown metric {name!r}; known metrics: {', '.join(METRICS)}",
+                f"unknown metric {name!r}; known metrics: {', '.join(_SCORERS)}",
                 field="metrics",
             )
     if len(set(names)) != len(names):
@@ -295,7 +296,7 @@ def score_translation(
     per_sample: dict[str, list[float]] = {}
     corpus: dict[str, dict[str, Any]] = {}
     for name in names:
-        result = METRICS[name](hypothesis_list, reference_list, context)
+        result = _SCORERS[name](hypothesis_list, reference_list, context)
         per_sample[name] = (
             result.sentence_scores
             if result.sentence_scores is not None
@@ -303,3 +304,37 @@ def score_translation(
         )
         corpus[name] = result.corpus_entry()
     return pd.DataFrame(per_sample, columns=names), corpus
+
+
+# --------------------------------------------------------------- registry scorers
+def _registry_scorer(name: str, scoring: Any, settings: Any):
+    spm_model = (settings or {}).get("spm_model")
+    context = TranslationContext(
+        target_lang=scoring.target_lang,
+        spm_model=None if spm_model is None else Path(spm_model),
+        sacrebleu_dir=None
+        if scoring.sacrebleu_dir is None
+        else Path(scoring.sacrebleu_dir),
+    )
+    hypotheses = _check_texts(scoring.outputs, "hypothesis")
+    result = _SCORERS[name](
+        hypotheses, _check_texts(scoring.references, "reference"), context
+    )
+    scores = (
+        result.sentence_scores
+        if result.sentence_scores is not None
+        else [math.nan] * len(hypotheses)
+    )
+    return pd.DataFrame({name: scores}), result.corpus_entry()
+
+
+def bleu(scoring: Any, settings: Any = None):
+    return _registry_scorer("bleu", scoring, settings)
+
+
+def chrf_plus_plus(scoring: Any, settings: Any = None):
+    return _registry_scorer("chrf++", scoring, settings)
+
+
+def spbleu(scoring: Any, settings: Any = None):
+    return _registry_scorer("spbleu", scoring, settings)

@@ -1,0 +1,53 @@
+"""CrossSum: one cross-lingual summarization pair per subset, one JSONL file each."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from prettyflow.benchmarks.base import Benchmark, split_subset
+from prettyflow.data.crosssum import prepare_crosssum
+
+
+class CrossSumBenchmark(Benchmark):
+    """``datasets.crosssum``: files ({subset: path}), max_samples.
+
+    (``demonstration`` is read by the decode step, not here.)
+    """
+
+    name = "crosssum"
+    task = "summarization"
+
+    def raw_files(
+        self,
+        settings: Mapping[str, Any],
+        subset: str,
+        languages: Mapping[str, Any],
+        root: str | None,
+    ) -> dict[str, str]:
+        return {"jsonl": self._subset_file(settings, subset)}
+
+    def data_settings(
+        self, settings: Mapping[str, Any], subset: str, languages: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        source, target = split_subset(subset)
+        return {
+            "file": self._subset_file(settings, subset),
+            "source_lang": source,
+            "target_lang": target,
+            "max_samples": settings.get("max_samples"),
+        }
+
+    def prepare(
+        self, root: str | None, output_path: str | Path, params: Mapping[str, Any]
+    ) -> pd.DataFrame:
+        return prepare_crosssum(
+            params["file"],
+            params["source_lang"],
+            params["target_lang"],
+            output_path=output_path,
+            max_samples=params.get("max_samples"),
+        )

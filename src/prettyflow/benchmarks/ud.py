@@ -1,0 +1,47 @@
+"""Universal Dependencies (CoNLL-U) or XGLUE POS: one language per subset."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from prettyflow.benchmarks.base import Benchmark
+from prettyflow.data.pos import prepare_pos
+
+
+class UdBenchmark(Benchmark):
+    """``datasets.ud``: files ({language: path}), max_samples (sentences)."""
+
+    name = "ud"
+    task = "pos"
+
+    def raw_files(
+        self,
+        settings: Mapping[str, Any],
+        subset: str,
+        languages: Mapping[str, Any],
+        root: str | None,
+    ) -> dict[str, str]:
+        return {"treebank": self._subset_file(settings, subset)}
+
+    def data_settings(
+        self, settings: Mapping[str, Any], subset: str, languages: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        return {
+            "file": self._subset_file(settings, subset),
+            "lang": subset,
+            "max_samples": settings.get("max_samples"),
+        }
+
+    def prepare(
+        self, root: str | None, output_path: str | Path, params: Mapping[str, Any]
+    ) -> pd.DataFrame:
+        return prepare_pos(
+            params["file"],
+            params["lang"],
+            output_path=output_path,
+            max_sentences=params.get("max_samples"),
+        )

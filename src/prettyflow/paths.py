@@ -1,0 +1,67 @@
+"""Every file the workflow writes, named once.
+
+The rules take their output patterns from :meth:`Paths.pattern` (wildcards left
+as ``{name}``) and the plan fills the same templates with :meth:`Paths.path`, so
+a rule and the plan cannot disagree on where a file is.
+"""
+
+from __future__ import annotations
+
+import string
+
+# Under the results directory.
+RESULT_TEMPLATES: dict[str, str] = {
+    "data": "{task}/data/{benchmark}/{subset}.parquet",
+    "refined": "{task}/refined/{benchmark}/{subset}.parquet",
+    "keywords": "{task}/keywords/{benchmark}/{subset}.parquet",
+    "prior": "{task}/priors/{benchmark}/{family}/{subset}/{source}-k{k}.parquet",
+    "decode": "{task}/decode/{benchmark}/{family}/{subset}/{system}.parquet",
+    "comet": "{task}/scores/{benchmark}/{family}/{subset}/{system}.comet.parquet",
+    "score_samples": "{task}/scores/{benchmark}/{family}/{subset}/{system}.parquet",
+    "score_corpus": "{task}/scores/{benchmark}/{family}/{subset}/{system}.json",
+    "table": "tables/{task}-{benchmark}-{family}.{ext}",
+    "prior_accuracy": "tables/{task}-{benchmark}-{family}-prior-accuracy.{ext}",
+    "dictionary": "dictionaries/{pair}.parquet",
+    "dictionary_table": "tables/dictionaries.{ext}",
+}
+# Outside the results directory (shared by runs with other results_dir).
+RESOURCE_TEMPLATES: dict[str, str] = {
+    "download": "resources/downloads/{benchmark}",
+    "gguf": "resources/models/gguf/{file}",
+    "model": "resources/models/{model}",
+}
+# sacrebleu's model folder (spBLEU's SentencePiece model is copied there).
+SACREBLEU_DIR = "resources/sacrebleu"
+TABLE_EXTENSIONS = ("csv", "md", "tex")
+DICTIONARY_TABLE_EXTENSIONS = ("csv", "md")
+
+
+def _fields(template: str) -> list[str]:
+    return [name for _, name, _, _ in string.Formatter().parse(template) if name]
+
+
+class Paths:
+    """File names under ``results`` (the config's ``results_dir``) and ``resources/``."""
+
+    def __init__(self, results: str):
+        self.results = results.rstrip("/")
+
+    def template(self, name: str) -> str:
+        if name in RESULT_TEMPLATES:
+            return f"{self.results}/{RESULT_TEMPLATES[name]}"
+        return RESOURCE_TEMPLATES[name]
+
+    def pattern(self, name: str, **fixed: str) -> str:
+        """The template with ``fixed`` filled in and every other field a wildcard."""
+        template = self.template(name)
+        values = {field: f"{{{field}}}" for field in _fields(template)}
+        values.update(fixed)
+        return template.format(**values)
+
+    def path(self, name: str, **values: object) -> str:
+        """One concrete file; every field must be given."""
+        template = self.template(name)
+        missing = sorted(set(_fields(template)) - set(values))
+        if missing:
+            raise KeyError(f"path {name!r} needs {', '.join(missing)}")
+        return template.format(**values)

@@ -1,0 +1,147 @@
+"""Decode step: one (task, benchmark, family, subset, system) -> greedy answers."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from prettyflow.io import read_json, read_parquet, read_provenance, write_parquet
+from prettyflow.steps.common import aligned
+
+log = logging.getLogger("prettyflow")
+
+
+def decode(
+    data_path: str | Path,
+    output_path: str | Path,
+    settings: Mapping[str, Any],
+    compute: Mapping[str, Any],
+    prior_path: str | Path | None = None,
+    demonstration_path: str | Path | None = None,
+) -> pd.DataFrame:
+    """Decode one system over one subset: prompt (+ prior) -> greedy answer."""
+    import torch
+
+    from prettyflow.decode import chat_prompts, generate_greedy
+    from prettyflow.models import (
+        load_model_and_tokenizer,
+        model_provenance,
+        resolve_device,
+        resolve_dtype,
+        spec_from_settings,
+    )
+    from prettyflow.prompts import build_prompts, demonstration_block
+
+    frame = read_parquet(data_path)
+    task = settings["task"]
+    languages = settings["languages"]
+    template_name = f"{task}.templates.{settings['template_name']}"
+    prior_texts = None
+    prior_info: dict[str, Any] = {}
+    if prior_path is not None:
+        priors = aligned(frame, read_parquet(prior_path), "the prior table", prior_path)
+        prior_texts = [text or "" for text in priors["prior_text"]]
+        prior_info = read_provenance(prior_path)
+
+    demonstration = ""
+    if demonstration_path is not None:
+        demonstration = demonstration_block(
+            read_json(demonstration_path),
+            settings["template"],
+            source_language=languages[settings["source_lang"]],
+            target_language=languages[settings["target_lang"]],
+            template_name=template_name,
+        )
+    prompts = build_prompts(
+        task,
+        frame,
+        settings["template"],
+        languages,
+        prior_texts,
+        demonstration=demonstration,
+        template_name=template_name,
+    )
+
+    torch.set_num_threads(int(compute.get("threads", 1)))
+    device = resolve_device(compute.get("device", "auto"))
+    spec = spec_from_settings(settings["model"])
+    dtype = resolve_dtype(spec.dtype, device)
+    started = time.perf_counter()
+    model, tokenizer = load_model_and_tokenizer(spec, device, dtype)
+    log.info(
+        "loaded %s on %s (%s) in %.1f s",
+        spec.name,
+        device,
+        dtype,
+        time.perf_counter() - started,
+    )
+
+    add_special_tokens = True
+    if settings["chat"]:
+        # The SFT model gets the same instruction, wrapped in its chat template.
+        prompts, add_special_tokens = chat_prompts(tokenizer, prompts)
+
+    started = time.perf_counter()
+    generations = generate_greedy(
+        model,
+        tokenizer,
+        prompts,
+        max_new_tokens=settings["max_new_tokens"],
+        stop_strings=tuple(settings["stop"]),
+        batch_size=int(compute.get("batch_size", 8)),
+        add_special_tokens=add_special_tokens,
+        desc=f"{task} {settings['system']}",
+    )
+    elapsed = time.perf_counter() - started
+    new_tokens = sum(g.num_new_tokens for g in generations)
+    log.info(
+        "decoded %d samples, %d tokens in %.1f s (%.1f tokens/s)",
+        len(prompts),
+        new_tokens,
+        elapsed,
+        new_tokens / max(elapsed, 1e-9),
+    )
+
+    priors_used = prior_texts or [""] * len(frame)
+    outputs = pd.DataFrame(
+        {
+            "id": frame["id"],
+            "prompt": prompts,
+            "prior_text": priors_used,
+            "output": [
+                (prior + g.continuation).strip()
+                for prior, g in zip(priors_used, generations)
+            ],
+            "continuation": [g.continuation for g in generations],
+            "num_new_tokens": [g.num_new_tokens for g in generations],
+            "stopped_by": [g.stopped_by for g in generations],
+        }
+    )
+    provenance = {
+        "step": "decode",
+        "task": task,
+        "benchmark": settings["benchmark"],
+        "system": settings["system"],
+        "model": model_provenance(spec, settings["model"].get("local_dir"), dtype),
+        "requested_model": dict(settings["model"]),
+        "device": str(device),
+        "dtype": str(dtype).replace("torch.", ""),
+        "template_name": settings["template_name"],
+        "template": settings["template"],
+        "chat_template": settings["chat"],
+        "prior_source": settings["prior_source"],
+        "k": settings["k"],
+        "prior": prior_info,
+        "decoding": {
+            "strategy": "greedy",
+            "max_new_tokens": settings["max_new_tokens"],
+            "stop": list(settings["stop"]),
+        },
+    }
+    write_parquet(outputs, output_path, provenance)
+    return outputs

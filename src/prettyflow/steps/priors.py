@@ -1,0 +1,114 @@
+"""Prior steps: refined-model outputs, KeyBERT keywords, prior files per (source, k)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from prettyflow.io import read_parquet, write_parquet
+
+# Refined-source options that may name the benchmark or subset ("{subset}").
+SUBSET_OPTIONS = ("path", "model")
+# Option read by the task (what the refined model is given), not by the backend.
+TASK_OPTIONS = ("input",)
+
+
+def run_refined_model(
+    data_path: str | Path,
+    output_path: str | Path,
+    settings: Mapping[str, Any],
+    compute: Mapping[str, Any],
+) -> pd.DataFrame:
+    """Outputs of the smaller task model (or a file of them), one per sample id."""
+    from prettyflow.refined import REFINED_BACKENDS, run_refined
+    from prettyflow.tasks import TASKS
+
+    task = TASKS.get(settings["task"])
+    frame = read_parquet(data_path)
+    options = dict(settings["options"])
+    for key in SUBSET_OPTIONS:  # e.g. "refined/{subset}.jsonl", "{subset}_core_news_sm"
+        if isinstance(options.get(key), str):
+            options[key] = options[key].format(
+                subset=settings["subset"], benchmark=settings["benchmark"]
+            )
+    inputs = task.refined_inputs(frame, options)
+    for key in TASK_OPTIONS:
+        options.pop(key, None)
+    accepted = REFINED_BACKENDS.get(settings["backend"]).options
+    for key in ("device", "batch_size"):
+        if key in accepted and key not in options and key in compute:
+            options[key] = compute[key]
+    ids = list(frame["id"])
+    outputs = run_refined(
+        settings["backend"],
+        task.refined_kind,
+        options,
+        inputs,
+        ids,
+        settings["source_lang"],
+        settings["target_lang"],
+        settings["languages"],
+    )
+    table = task.refined_table(ids, outputs)
+    write_parquet(table, output_path, {"step": "refined", **dict(settings)})
+    return table
+
+
+def extract_keywords(
+    data_path: str | Path, output_path: str | Path, settings: Mapping[str, Any]
+) -> pd.DataFrame:
+    from prettyflow.keywords import default_keybert_model
+    from prettyflow.keywords import extract_keywords as keybert_keywords
+
+    frame = read_parquet(data_path)
+    model = settings.get("model") or default_keybert_model()
+    keywords = keybert_keywords(
+        list(frame["source"]), model, top_n=settings.get("top_n", 5)
+    )
+    table = pd.DataFrame({"id": frame["id"], "keywords": keywords})
+    write_parquet(
+        table,
+        output_path,
+        {"step": "keywords", "model": str(model), "top_n": settings.get("top_n", 5)},
+    )
+    return table
+
+
+def build_prior(
+    data_path: str | Path,
+    output_path: str | Path,
+    settings: Mapping[str, Any],
+    inputs: Mapping[str, str],
+) -> pd.DataFrame:
+    """One prior file: (task, benchmark, family, subset, source, k) -> text and token ids.
+
+    ``inputs`` are the source's named upstream files
+    (:meth:`prettyflow.prior_sources.PriorSource.upstream`).
+    """
+    from prettyflow import priors
+    from prettyflow.models import load_tokenizer, spec_from_settings
+    from prettyflow.prior_sources import PRIOR_SOURCES
+    from prettyflow.tasks import TASKS
+
+    frame = read_parquet(data_path)
+    task = TASKS.get(settings["task"])
+    source, k = settings["source"], settings["k"]
+    tokenizer = load_tokenizer(spec_from_settings(settings["tokenizer"]))
+    upstream, extra = PRIOR_SOURCES.get(source).answers(frame, inputs, settings)
+    texts, token_ids, columns = task.prior_texts(frame, upstream, tokenizer, k)
+    table = priors.build_prior_table(list(frame["id"]), texts, token_ids, source, k)
+    for name, values in columns.items():
+        table[name] = values
+    provenance = priors.prior_provenance(
+        source,
+        k,
+        settings["tokenizer"]["name"],
+        [str(path) for path in inputs.values()],
+        task=task.name,
+        **extra,
+    )
+    write_parquet(table, output_path, provenance)
+    return table
