@@ -1,0 +1,754 @@
+"""The decision space of a foundation model and its SFT model (paper section 2.2).
+
+Both models read the same answer, the SFT model's own output, under teacher
+forcing: one forward pass per model over ``prompt + answer`` gives, at every
+answer position ``j``, the two next-token distributions for the prefix
+``prompt + answer[:j]``. Position 0 is the paper's first setup (the prefix is
+the instruction, ``X = X_ins``); position 1 is its second (one prior token,
+``X = [X_ins, y_SFT^(1)]``); later positions show whether the effect lasts.
+
+Per (sample, position) :func:`teacher_forced_positions` keeps scalars only
+(argmaxes, the rank of the SFT model's choice among the foundation model's
+candidates, chosen-token probabilities, KL/JS/cross-entropy, entropies) and the
+top-20 candidates of each model, never a full distribution. The aggregations
+below turn that frame into the numbers of Figures 2-4:
+
+- :func:`agreement_at_k`: Equation 3, the share of samples whose SFT argmax is
+  among the foundation model's top K;
+- :func:`silent_majority`: among the samples where the two argmaxes differ, the
+  share whose SFT argmax is still among the foundation model's top 20;
+- :func:`chosen_probability_summary` (Figure 3) and :func:`divergence_summary`
+  (Figure 4); :func:`by_position` for every answer position.
+
+Divergences are in nats (natural logarithm). The two models must share their
+tokenizer (:func:`shared_tokenizer`): token ids are compared directly.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+from prettyflow.errors import InputError
+
+LN2 = math.log(2.0)
+TOP_K = 20
+# Rows of (vocabulary-sized) distributions compared at once.
+_CHUNK_ROWS = 256
+SETUP_INSTRUCTION = "instruction"
+SETUP_PRIOR = "instruction + prior token"
+# The paper's two setups, by answer position.
+SETUPS = {0: SETUP_INSTRUCTION, 1: SETUP_PRIOR}
+MODELS = ("SFT", "foundation")
+
+# The column holding the rank of the SFT model's argmax among the foundation
+# model's candidates (1 = the foundation model's own top token).
+RANK = "foundation_rank_of_sft_argmax"
+DIVERGENCES = ("kl_sft_foundation", "js", "cross_entropy")
+# The probability each model gives its own argmax (Figure 3), by model.
+CHOSEN = {"SFT": "p_sft_chosen", "foundation": "p_foundation_chosen"}
+
+COLUMNS = (
+    "sample_id",
+    "position",
+    "setup",
+    "answer_length",
+    "answer_token_id",
+    "answer_token",
+    "sft_argmax",
+    "sft_argmax_token",
+    "foundation_argmax",
+    "foundation_argmax_token",
+    RANK,
+    "p_sft_chosen",
+    "p_foundation_chosen",
+    "p_foundation_of_sft_choice",
+    "p_sft_of_answer",
+    "p_foundation_of_answer",
+    "kl_sft_foundation",
+    "js",
+    "cross_entropy",
+    "entropy_sft",
+    "entropy_foundation",
+    "sft_top_ids",
+    "sft_top_logprobs",
+    "foundation_top_ids",
+    "foundation_top_logprobs",
+    "same_prompt",
+    "prefix",
+    "foundation_prompt",
+    "sft_prompt",
+)
+
+
+def setup_label(position: int) -> str:
+    """The setup of answer position ``position``.
+
+    ``instruction`` (0), ``instruction + prior token`` (1), then
+    ``instruction + j answer tokens``.
+    """
+    if position in SETUPS:
+        return SETUPS[position]
+    return f"instruction + {position} answer tokens"
+
+
+# --- divergences -------------------------------------------------------------
+
+
+def _as_log_probs(values: Any) -> torch.Tensor:
+    tensor = torch.as_tensor(values)
+    if not tensor.is_floating_point():
+        tensor = tensor.double()
+    return tensor
+
+
+def _expectation(p_log: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    """``sum_i p_i * values_i`` over the last dimension, with ``0 * anything = 0``."""
+    p = p_log.exp()
+    terms = torch.where(p > 0, p * values, torch.zeros_like(values))
+    return terms.sum(dim=-1)
+
+
+def kl(p_log: Any, q_log: Any) -> torch.Tensor:
+    """KL(p || q) in nats from normalized log-probabilities, one value per row.
+
+    A zero of ``p`` contributes nothing; a zero of ``q`` where ``p > 0`` gives
+    ``inf``. Rounding below zero is clamped to 0.
+    """
+    p_log, q_log = _as_log_probs(p_log), _as_log_probs(q_log)
+    return _expectation(p_log, p_log - q_log).clamp_min(0.0)
+
+
+def cross_entropy(p_log: Any, q_log: Any) -> torch.Tensor:
+    """H(p, q) = -sum p log q in nats (= H(p) + KL(p || q)), one value per row."""
+    p_log, q_log = _as_log_probs(p_log), _as_log_probs(q_log)
+    return _expectation(p_log, -q_log)
+
+
+def entropy(p_log: Any) -> torch.Tensor:
+    """H(p) = -sum p log p in nats, one value per row."""
+    return cross_entropy(p_log, p_log)
+
+
+def js(p_log: Any, q_log: Any) -> torch.Tensor:
+    """Jensen-Shannon divergence in nats (symmetric, in [0, ln 2]), one value per row.
+
+    The mixture ``m = (p + q) / 2`` is formed in log space (``logaddexp``), so
+    it stays exact where one of the two is zero.
+    """
+    p_log, q_log = _as_log_probs(p_log), _as_log_probs(q_log)
+    m_log = torch.logaddexp(p_log, q_log) - LN2
+    value = 0.5 * (
+        _expectation(p_log, p_log - m_log) + _expectation(q_log, q_log - m_log)
+    )
+    return value.clamp(0.0, LN2)
+
+
+# --- tokenizers --------------------------------------------------------------
+
+_SPECIAL_IDS = ("bos_token_id", "eos_token_id", "unk_token_id")
+
+
+def tokenizer_difference(
+    tok_a: Any, tok_b: Any, special_ids: Sequence[str] = _SPECIAL_IDS
+) -> str | None:
+    """Why two tokenizers cannot be compared token by token, or None when they can.
+
+    They can when ``get_vocab()`` maps the same strings to the same ids and the
+    special ids named in ``special_ids`` (BOS, EOS, UNK by default) are equal.
+    """
+    vocab_a, vocab_b = tok_a.get_vocab(), tok_b.get_vocab()
+    if vocab_a != vocab_b:
+        only_a = len(vocab_a.keys() - vocab_b.keys())
+        only_b = len(vocab_b.keys() - vocab_a.keys())
+        moved = sum(
+            1
+            for token in vocab_a.keys() & vocab_b.keys()
+            if vocab_a[token] != vocab_b[token]
+        )
+        return (
+            f"different vocabularies ({len(vocab_a)} vs {len(vocab_b)} entries; "
+            f"{only_a} only in the first, {only_b} only in the second, "
+            f"{moved} with different ids)"
+        )
+    for name in special_ids:
+        id_a, id_b = getattr(tok_a, name, None), getattr(tok_b, name, None)
+        if id_a != id_b:
+            return f"different {name}: {id_a} vs {id_b}"
+    return None
+
+
+def shared_tokenizer(
+    tok_a: Any, tok_b: Any, special_ids: Sequence[str] = _SPECIAL_IDS
+) -> bool:
+    """True when the two tokenizers have the same vocabulary and special ids.
+
+    A family whose models do not share a tokenizer cannot be analysed here
+    (token ids would mean different strings); :func:`tokenizer_difference`
+    gives the note to log.
+    """
+    return tokenizer_difference(tok_a, tok_b, special_ids) is None
+
+
+# --- per-position statistics -------------------------------------------------
+
+
+def compare_distributions(
+    sft_log: torch.Tensor,
+    foundation_log: torch.Tensor,
+    targets: torch.Tensor | None = None,
+    top_k: int = TOP_K,
+) -> dict[str, np.ndarray]:
+    """Scalars and top-k candidates for rows of next-token log-probabilities.
+
+    ``sft_log`` and ``foundation_log`` are ``(N, V)`` normalized log-probabilities
+    (``log_softmax``) of the same N prefixes; ``targets`` the N answer tokens.
+    Returns one array per statistic (length N; the ``*_top_*`` ones ``(N, k)``),
+    named as the columns of :func:`teacher_forced_positions`.
+
+    The rank of the SFT argmax is exact: 1 + the number of tokens to which the
+    foundation model gives a strictly higher probability (a tie counts in the
+    SFT token's favour).
+    """
+    if sft_log.shape != foundation_log.shape or sft_log.dim() != 2:
+        raise InputError(
+            "the two models' distributions differ in shape "
+            f"({tuple(sft_log.shape)} vs {tuple(foundation_log.shape)}): "
+            "do the models share their vocabulary?"
+        )
+    sft_max, sft_argmax = sft_log.max(dim=-1)
+    foundation_max, foundation_argmax = foundation_log.max(dim=-1)
+    foundation_of_sft = foundation_log.gather(-1, sft_argmax[:, None])[:, 0]
+    rank = (foundation_log > foundation_of_sft[:, None]).sum(dim=-1) + 1
+    k = min(top_k, sft_log.shape[-1])
+    sft_top = sft_log.topk(k, dim=-1)
+    foundation_top = foundation_log.topk(k, dim=-1)
+    values = {
+        "sft_argmax": sft_argmax,
+        "foundation_argmax": foundation_argmax,
+        RANK: rank,
+        "p_sft_chosen": sft_max.exp(),
+        "p_foundation_chosen": foundation_max.exp(),
+        "p_foundation_of_sft_choice": foundation_of_sft.exp(),
+        "kl_sft_foundation": kl(sft_log, foundation_log),
+        "js": js(sft_log, foundation_log),
+        "cross_entropy": cross_entropy(sft_log, foundation_log),
+        "entropy_sft": entropy(sft_log),
+        "entropy_foundation": entropy(foundation_log),
+        "sft_top_ids": sft_top.indices,
+        "sft_top_logprobs": sft_top.values,
+        "foundation_top_ids": foundation_top.indices,
+        "foundation_top_logprobs": foundation_top.values,
+    }
+    if targets is not None:
+        targets = targets.to(sft_log.device)[:, None]
+        values["p_sft_of_answer"] = sft_log.gather(-1, targets)[:, 0].exp()
+        values["p_foundation_of_answer"] = foundation_log.gather(-1, targets)[
+            :, 0
+        ].exp()
+    return {name: value.detach().cpu().numpy() for name, value in values.items()}
+
+
+def _compare_in_chunks(
+    sft_log: torch.Tensor,
+    foundation_log: torch.Tensor,
+    targets: torch.Tensor,
+    top_k: int,
+    rows: int = _CHUNK_ROWS,
+) -> dict[str, np.ndarray]:
+    """:func:`compare_distributions` a few hundred rows at a time (bounded memory)."""
+    chunks = [
+        compare_distributions(
+            sft_log[start : start + rows],
+            foundation_log[start : start + rows],
+            targets[start : start + rows],
+            top_k=top_k,
+        )
+        for start in range(0, len(sft_log), rows)
+    ]
+    return {
+        name: np.concatenate([chunk[name] for chunk in chunks]) for name in chunks[0]
+    }
+
+
+def _forward_parameters(model: Any) -> set[str]:
+    return set(inspect.signature(model.forward).parameters)
+
+
+def _device(model: Any) -> torch.device:
+    device = getattr(model, "device", None)
+    if device is None:
+        device = next(model.parameters()).device
+    return torch.device(device)
+
+
+@torch.inference_mode()
+def _answer_log_probs(
+    model: Any,
+    rows: list[list[int]],
+    positions: list[int],
+    pad_id: int,
+    padding_side: Literal["left", "right"],
+) -> torch.Tensor:
+    """fp32 next-token log-probabilities at the answer positions of ``rows``.
+
+    One forward pass for the whole batch.
+
+    Row ``i`` is ``prompt + answer[: positions[i] - 1]``; its last
+    ``positions[i]`` tokens (the prompt's last token, then the answer's) each
+    predict one answer token. Returns ``(sum(positions), V)``, row by row.
+    Position ids count from 0 at each row's first real token, whatever the
+    padding, so a row's logits do not depend on the batch it is in.
+    """
+    width = max(len(row) for row in rows)
+    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
+    first = []  # column of the logits predicting answer token 0, per row
+    for index, row in enumerate(rows):
+        offset = width - len(row) if padding_side == "left" else 0
+        input_ids[index, offset : offset + len(row)] = torch.tensor(row)
+        attention_mask[index, offset : offset + len(row)] = 1
+        first.append(offset + len(row) - positions[index])
+    position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)
+    parameters = _forward_parameters(model)
+    device = _device(model)
+    inputs: dict[str, Any] = {
+        "input_ids": input_ids.to(device),
+        "attention_mask": attention_mask.to(device),
+    }
+    if "position_ids" in parameters:
+        inputs["position_ids"] = position_ids.to(device)
+    if "use_cache" in parameters:
+        inputs["use_cache"] = False
+    # Only the columns from the earliest answer position on need logits.
+    keep = width - min(first)
+    if "logits_to_keep" in parameters:
+        inputs["logits_to_keep"] = keep
+    logits = model(**inputs).logits
+    shift = width - logits.shape[1]  # columns dropped on the left
+    row_index = torch.repeat_interleave(
+        torch.arange(len(rows)), torch.tensor(positions)
+    )
+    column_index = torch.cat(
+        [
+            torch.arange(start - shift, start - shift + count)
+            for start, count in zip(first, positions)
+        ]
+    )
+    selected = logits[row_index.to(logits.device), column_index.to(logits.device)]
+    return selected.float().log_softmax(dim=-1)
+
+
+def _check_lengths(named: dict[str, Sequence[Any] | None], count: int) -> None:
+    for name, values in named.items():
+        if values is not None and len(values) != count:
+            raise InputError(
+                f"{name} has {len(values)} entries but there are {count} answers",
+                field=name,
+            )
+
+
+def _batches(order: list[int], batch_size: int) -> Iterable[list[int]]:
+    for start in range(0, len(order), batch_size):
+        yield order[start : start + batch_size]
+
+
+def teacher_forced_positions(
+    foundation: Any,
+    sft: Any,
+    tokenizer: Any,
+    prompts_foundation: Sequence[Sequence[int]],
+    prompts_sft: Sequence[Sequence[int]],
+    answers_ids: Sequence[Sequence[int]],
+    *,
+    sample_ids: Sequence[Any] | None = None,
+    prompt_texts_foundation: Sequence[str] | None = None,
+    prompt_texts_sft: Sequence[str] | None = None,
+    prefix: str | None = None,
+    max_positions: int | None = None,
+    batch_size: int = 8,
+    top_k: int = TOP_K,
+    padding_side: Literal["left", "right"] = "left",
+    progress: bool = False,
+) -> pd.DataFrame:
+    """Both models' next-token choices along each SFT answer, under teacher forcing.
+
+    Sample ``i`` is read by the foundation model as ``prompts_foundation[i] +
+    answers_ids[i]`` and by the SFT model as ``prompts_sft[i] + answers_ids[i]``
+    (token ids of the shared ``tokenizer``; the SFT prompt may be in its chat
+    template, the foundation prompt plain). One forward pass per model per batch
+    of ``batch_size`` samples (length-sorted, ``padding_side`` padding, each model
+    on its own device, fp32 ``log_softmax``) gives the next-token distributions
+    at every answer position ``j`` (the prefix is the prompt + ``answer[:j]``);
+    ``max_positions`` keeps only the first positions of long answers. Samples
+    with an empty answer give no rows.
+
+    Returns one row per (sample, position), the columns of :data:`COLUMNS`, in
+    input order; ``sample_id`` defaults to the sample's index. ``prefix``
+    describes the prefix given to each model (stored in every row, like the two
+    prompt texts; decoded from the ids when not given). The columns:
+
+    - ``sample_id``, ``position`` (j), ``setup`` (:func:`setup_label`),
+      ``answer_length`` (tokens of the whole answer), ``answer_token_id`` and
+      ``answer_token`` (the answer token at j, as text);
+    - ``sft_argmax``, ``foundation_argmax`` (ids) and their ``*_token`` texts;
+      ``foundation_rank_of_sft_argmax`` (1 = the foundation's own top token;
+      agreement@K is ``rank <= K``);
+    - ``p_sft_chosen``, ``p_foundation_chosen`` (each model's probability for its
+      own argmax), ``p_foundation_of_sft_choice``, ``p_sft_of_answer``,
+      ``p_foundation_of_answer``;
+    - ``kl_sft_foundation`` = KL(SFT || foundation), ``js``, ``cross_entropy`` =
+      H(SFT, foundation), ``entropy_sft``, ``entropy_foundation`` (nats);
+    - ``sft_top_ids``, ``sft_top_logprobs``, ``foundation_top_ids``,
+      ``foundation_top_logprobs``: lists of ``top_k``, most likely first;
+    - ``same_prompt``, ``prefix``, ``foundation_prompt``, ``sft_prompt``.
+    """
+    count = len(answers_ids)
+    _check_lengths(
+        {
+            "prompts_foundation": prompts_foundation,
+            "prompts_sft": prompts_sft,
+            "sample_ids": sample_ids,
+            "prompt_texts_foundation": prompt_texts_foundation,
+            "prompt_texts_sft": prompt_texts_sft,
+        },
+        count,
+    )
+    if padding_side not in ("left", "right"):
+        raise InputError(
+            f"padding_side must be left or right, not {padding_side!r}",
+            field="padding_side",
+        )
+    if batch_size < 1:
+        raise InputError("batch_size must be at least 1", field="batch_size")
+    sample_ids = list(range(count)) if sample_ids is None else list(sample_ids)
+    answers = [
+        [int(token) for token in answer][:max_positions] for answer in answers_ids
+    ]
+    found_prompts = [[int(token) for token in prompt] for prompt in prompts_foundation]
+    sft_prompts = [[int(token) for token in prompt] for prompt in prompts_sft]
+    for index in range(count):
+        if answers[index] and not (found_prompts[index] and sft_prompts[index]):
+            raise InputError(
+                f"sample {sample_ids[index]!r} has an empty prompt: the first answer "
+                "token needs a prefix to be predicted from"
+            )
+    pad_id = tokenizer.pad_token_id
+    if pad_id is None:
+        pad_id = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else 0
+
+    texts: dict[int, str] = {}
+
+    def token_text(token: int) -> str:
+        if token not in texts:
+            texts[token] = tokenizer.decode([token])
+        return texts[token]
+
+    def prompt_text(given: Sequence[str] | None, ids: list[int], index: int) -> str:
+        if given is not None:
+            return given[index]
+        return tokenizer.decode(ids, skip_special_tokens=False)
+
+    def describe_prefix(index: int) -> str:
+        if prefix is not None:
+            return prefix
+        if found_prompts[index] == sft_prompts[index]:
+            return "the same prompt tokens for both models, then the SFT answer"
+        return (
+            "each model's own prompt (foundation_prompt, sft_prompt), "
+            "then the same SFT answer tokens"
+        )
+
+    # Per-sample columns, repeated on each of the sample's rows.
+    per_sample = {
+        "same_prompt": lambda i: found_prompts[i] == sft_prompts[i],
+        "prefix": describe_prefix,
+        "foundation_prompt": lambda i: prompt_text(
+            prompt_texts_foundation, found_prompts[i], i
+        ),
+        "sft_prompt": lambda i: prompt_text(prompt_texts_sft, sft_prompts[i], i),
+    }
+
+    todo = [index for index in range(count) if answers[index]]
+
+    # Longest first: padding stays small and running out of memory shows at once.
+    def padded_work(index: int) -> int:
+        return (
+            len(found_prompts[index])
+            + len(sft_prompts[index])
+            + 2 * len(answers[index])
+        )
+
+    todo.sort(key=padded_work, reverse=True)
+    foundation_device = _device(foundation)
+    parts: list[pd.DataFrame] = []
+    batches = list(_batches(todo, batch_size))
+    for batch in tqdm(
+        batches, disable=not progress, desc="teacher forcing", unit="batch"
+    ):
+        positions = [len(answers[index]) for index in batch]
+        found_log = _answer_log_probs(
+            foundation,
+            [found_prompts[i] + answers[i][:-1] for i in batch],
+            positions,
+            pad_id,
+            padding_side,
+        )
+        sft_log = _answer_log_probs(
+            sft,
+            [sft_prompts[i] + answers[i][:-1] for i in batch],
+            positions,
+            pad_id,
+            padding_side,
+        ).to(foundation_device)
+        targets = torch.tensor([token for i in batch for token in answers[i]])
+        stats = _compare_in_chunks(sft_log, found_log, targets, top_k)
+        del found_log, sft_log
+        part: dict[str, Any] = {
+            "_order": np.repeat(np.array(batch), positions),
+            "sample_id": [sample_ids[i] for i in batch for _ in answers[i]],
+            "position": np.concatenate([np.arange(n) for n in positions]),
+            "answer_length": np.repeat(
+                np.array([len(answers_ids[i]) for i in batch]), positions
+            ),
+            "answer_token_id": targets.numpy(),
+        }
+        for name, value in stats.items():
+            part[name] = value.tolist() if value.ndim == 2 else value
+        for name, value in per_sample.items():
+            part[name] = [
+                repeated for i in batch for repeated in [value(i)] * len(answers[i])
+            ]
+        parts.append(pd.DataFrame(part))
+    if not parts:
+        return pd.DataFrame({column: [] for column in COLUMNS})
+    frame = pd.concat(parts, ignore_index=True)
+    frame = frame.sort_values(["_order", "position"], kind="stable").reset_index(
+        drop=True
+    )
+    frame["setup"] = [setup_label(int(position)) for position in frame["position"]]
+    frame["answer_token"] = [token_text(int(t)) for t in frame["answer_token_id"]]
+    frame["sft_argmax_token"] = [token_text(int(t)) for t in frame["sft_argmax"]]
+    frame["foundation_argmax_token"] = [
+        token_text(int(t)) for t in frame["foundation_argmax"]
+    ]
+    return frame[list(COLUMNS)]
+
+
+# --- aggregations ------------------------------------------------------------
+
+
+def _at_position(frame: pd.DataFrame, position: int) -> pd.DataFrame:
+    rows = frame[frame["position"] == position]
+    if rows["sample_id"].duplicated().any():
+        raise InputError(
+            f"several rows per sample at position {position}: "
+            "aggregate one subset and family at a time"
+        )
+    return rows
+
+
+def agreement_at_k(
+    frame: pd.DataFrame, position: int, ks: Iterable[int] = range(1, TOP_K + 1)
+) -> pd.DataFrame:
+    """Equation 3: the share of samples whose SFT argmax is in the foundation's top K.
+
+    One row per K: ``setup``, ``position``, ``k``, ``n_samples`` (samples with an
+    answer position ``position``), ``n_agree`` and ``agreement`` (a share in
+    [0, 1], NaN without samples).
+    """
+    rows = _at_position(frame, position)
+    ranks = rows[RANK].to_numpy()
+    n = len(ranks)
+    records = []
+    for k in ks:
+        agree = int((ranks <= k).sum())
+        records.append(
+            {
+                "setup": setup_label(position),
+                "position": position,
+                "k": int(k),
+                "n_samples": n,
+                "n_agree": agree,
+                "agreement": agree / n if n else math.nan,
+            }
+        )
+    return pd.DataFrame(records)
+
+
+@dataclass(frozen=True)
+class SilentMajority:
+    """Among samples whose argmaxes differ, how many SFT choices the top k holds."""
+
+    setup: str
+    position: int
+    k: int
+    n_samples: int
+    n_disagree: int  # samples whose SFT argmax is not the foundation's top token
+    n_covered: int  # ... of which the SFT argmax is in the foundation's top k
+    share: float  # n_covered / n_disagree (NaN when the models never disagree)
+
+
+def silent_majority(
+    frame: pd.DataFrame, position: int, k: int = TOP_K
+) -> SilentMajority:
+    """The "silent majority": disagreements whose SFT choice is in the foundation top k.
+
+    A disagreement is a sample where the SFT argmax has rank > 1 among the
+    foundation model's candidates (the paper: 90.8% are in the top 20).
+    """
+    rows = _at_position(frame, position)
+    ranks = rows[RANK].to_numpy()
+    disagree = ranks > 1
+    covered = int((disagree & (ranks <= k)).sum())
+    n_disagree = int(disagree.sum())
+    return SilentMajority(
+        setup=setup_label(position),
+        position=position,
+        k=k,
+        n_samples=len(ranks),
+        n_disagree=n_disagree,
+        n_covered=covered,
+        share=covered / n_disagree if n_disagree else math.nan,
+    )
+
+
+def _describe(values: pd.Series) -> dict[str, float]:
+    values = values.astype(float)
+    n = int(values.count())
+    std = float(values.std(ddof=1)) if n > 1 else math.nan
+    return {
+        "n": n,
+        "mean": float(values.mean()) if n else math.nan,
+        "std": std,
+        "sem": std / math.sqrt(n) if n > 1 else math.nan,
+        "median": float(values.median()) if n else math.nan,
+        "q25": float(values.quantile(0.25)) if n else math.nan,
+        "q75": float(values.quantile(0.75)) if n else math.nan,
+        "min": float(values.min()) if n else math.nan,
+        "max": float(values.max()) if n else math.nan,
+    }
+
+
+def divergence_summary(
+    frame: pd.DataFrame,
+    positions: Iterable[int] | None = None,
+    metrics: Sequence[str] = DIVERGENCES,
+) -> pd.DataFrame:
+    """Mean, median, spread of KL(SFT||foundation), JS, cross-entropy by position.
+
+    Positions 0 and 1 are the paper's two setups (``setup`` names them); by
+    default every position in ``frame``. Columns: ``position``, ``setup``,
+    ``metric``, ``n``, ``mean``, ``std``, ``sem``, ``median``, ``q25``, ``q75``,
+    ``min``, ``max``.
+    """
+    if positions is None:
+        positions = sorted(int(p) for p in frame["position"].unique())
+    records = []
+    for position in positions:
+        rows = _at_position(frame, position)
+        for metric in metrics:
+            records.append(
+                {
+                    "position": position,
+                    "setup": setup_label(position),
+                    "metric": metric,
+                    **_describe(rows[metric]),
+                }
+            )
+    return pd.DataFrame(records)
+
+
+def chosen_probabilities(
+    frame: pd.DataFrame, positions: Iterable[int] = tuple(SETUPS)
+) -> pd.DataFrame:
+    """Figure 3's data: the probability each model gives its own argmax, per sample.
+
+    Long format: ``sample_id``, ``position``, ``setup``, ``model`` (SFT or
+    foundation), ``probability``.
+    """
+    parts = []
+    for position in positions:
+        rows = _at_position(frame, position)
+        for model, column in CHOSEN.items():
+            parts.append(
+                pd.DataFrame(
+                    {
+                        "sample_id": rows["sample_id"].to_numpy(),
+                        "position": position,
+                        "setup": setup_label(position),
+                        "model": model,
+                        "probability": rows[column].to_numpy(dtype=float),
+                    }
+                )
+            )
+    if not parts:
+        return pd.DataFrame(
+            columns=["sample_id", "position", "setup", "model", "probability"]
+        )
+    return pd.concat(parts, ignore_index=True)
+
+
+def chosen_probability_summary(
+    frame: pd.DataFrame, positions: Iterable[int] = tuple(SETUPS)
+) -> pd.DataFrame:
+    """Per setup and model, statistics of the chosen-token probability.
+
+    Columns: ``position``, ``setup``, ``model``, ``n``, ``mean``, ``std``,
+    ``sem``, ``median``, ``q25``, ``q75``, ``min``, ``max``.
+    """
+    long = chosen_probabilities(frame, positions)
+    records = []
+    for (position, model), rows in long.groupby(["position", "model"], sort=False):
+        records.append(
+            {
+                "position": int(position),
+                "setup": setup_label(int(position)),
+                "model": model,
+                **_describe(rows["probability"]),
+            }
+        )
+    return pd.DataFrame(records)
+
+
+def by_position(
+    frame: pd.DataFrame, max_position: int | None = None, k: int = TOP_K
+) -> pd.DataFrame:
+    """Every quantity against the answer position: does the prior's effect last?
+
+    One row per position (up to ``max_position``): ``n_samples``,
+    ``agreement_at_1``, ``agreement_at_{k}``, ``silent_majority_top{k}`` (shares
+    in [0, 1]), mean and SEM of KL, JS and cross-entropy, and the mean
+    chosen-token probability of each model.
+    """
+    positions = sorted(int(p) for p in frame["position"].unique())
+    if max_position is not None:
+        positions = [p for p in positions if p <= max_position]
+    records = []
+    for position in positions:
+        rows = _at_position(frame, position)
+        agreement = agreement_at_k(frame, position, ks=(1, k)).set_index("k")
+        record: dict[str, Any] = {
+            "position": position,
+            "setup": setup_label(position),
+            "n_samples": len(rows),
+            "agreement_at_1": agreement.loc[1, "agreement"],
+            f"agreement_at_{k}": agreement.loc[k, "agreement"],
+            f"silent_majority_top{k}": silent_majority(frame, position, k).share,
+        }
+        for metric in DIVERGENCES:
+            described = _describe(rows[metric])
+            record[f"{metric}_mean"] = described["mean"]
+            record[f"{metric}_sem"] = described["sem"]
+        for column in CHOSEN.values():
+            record[f"{column}_mean"] = float(rows[column].mean())
+        records.append(record)
+    return pd.DataFrame(records)

@@ -1,0 +1,542 @@
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from prettyflow.analysis.decision_space import (
+    COLUMNS,
+    LN2,
+    RANK,
+    SETUP_INSTRUCTION,
+    SETUP_PRIOR,
+    agreement_at_k,
+    by_position,
+    chosen_probabilities,
+    chosen_probability_summary,
+    compare_distributions,
+    cross_entropy,
+    divergence_summary,
+    entropy,
+    js,
+    kl,
+    shared_tokenizer,
+    silent_majority,
+    teacher_forced_positions,
+    tokenizer_difference,
+)
+from prettyflow.errors import InputError
+from prettyflow.models import ModelSpec, load_model_and_tokenizer
+from prettyflow.testing import build_tiny_causal_lm, train_byte_level_tokenizer
+
+# --- divergences on hand-computed distributions --------------------------------
+
+
+def logs(*rows):
+    return torch.tensor(rows, dtype=torch.float64).log()
+
+
+def test_kl_of_a_distribution_with_itself_is_zero():
+    p = logs([0.5, 0.25, 0.25], [1.0, 0.0, 0.0], [0.1, 0.2, 0.7])
+    assert torch.equal(kl(p, p), torch.zeros(3, dtype=torch.float64))
+    assert torch.equal(js(p, p), torch.zeros(3, dtype=torch.float64))
+
+
+def test_kl_known_values():
+    p = logs([0.5, 0.25, 0.25], [1.0, 0.0, 0.0], [0.5, 0.5, 0.0])
+    q = logs([0.25, 0.5, 0.25], [0.5, 0.5, 0.0], [1.0, 0.0, 0.0])
+    # 0.5 ln 2 + 0.25 ln 0.5 + 0; ln 2 (the zeros of p add nothing); q = 0 where p > 0.
+    expected = torch.tensor([0.25 * LN2, LN2, math.inf], dtype=torch.float64)
+    assert torch.allclose(kl(p, q), expected)
+    # KL is not symmetric: KL(q || p) of the first pair is 0.25 ln 0.5 + 0.5 ln 2.
+    assert kl(q[:1], p[:1]).item() == pytest.approx(0.25 * LN2)
+
+
+def test_js_is_symmetric_bounded_and_ln2_for_disjoint_supports():
+    p = logs([1.0, 0.0], [0.5, 0.5], [0.9, 0.1], [0.0, 1.0])
+    q = logs([0.5, 0.5], [0.5, 0.5], [0.2, 0.8], [1.0, 0.0])
+    forward, backward = js(p, q), js(q, p)
+    assert torch.allclose(forward, backward)
+    # m = (0.75, 0.25): 0.5 ln(4/3) + 0.5 * 0.5 ln(4/3).
+    assert forward[0].item() == pytest.approx(0.75 * math.log(4 / 3))
+    assert forward[1].item() == 0.0
+    assert forward[3].item() == pytest.approx(LN2)
+    random_p = torch.randn(50, 40).log_softmax(-1)
+    random_q = (5 * torch.randn(50, 40)).log_softmax(-1)
+    values = js(random_p, random_q)
+    assert bool(((values >= 0) & (values <= LN2)).all())
+
+
+def test_cross_entropy_is_entropy_plus_kl_and_known_value():
+    p = logs([0.5, 0.25, 0.25])
+    q = logs([0.25, 0.5, 0.25])
+    expected = -(0.5 * math.log(0.25) + 0.25 * math.log(0.5) + 0.25 * math.log(0.25))
+    assert cross_entropy(p, q).item() == pytest.approx(expected)
+    assert entropy(p).item() == pytest.approx(1.5 * LN2)
+    for dtype, tolerance in ((torch.float32, 1e-4), (torch.float64, 1e-10)):
+        generator = torch.Generator().manual_seed(0)
+        a = (3 * torch.randn(20, 1000, generator=generator)).log_softmax(-1)
+        b = (3 * torch.randn(20, 1000, generator=generator)).log_softmax(-1)
+        a, b = a.to(dtype), b.to(dtype)
+        assert cross_entropy(a, b).dtype == dtype
+        assert torch.allclose(
+            cross_entropy(a, b), entropy(a) + kl(a, b), atol=tolerance, rtol=0
+        )
+
+
+def test_divergences_are_batched_row_by_row_and_stable_in_fp32():
+    generator = torch.Generator().manual_seed(1)
+    # Peaked distributions over a large vocabulary: most probabilities underflow.
+    a = (40 * torch.randn(6, 32000, generator=generator)).log_softmax(-1)
+    b = (40 * torch.randn(6, 32000, generator=generator)).log_softmax(-1)
+    for function in (kl, js, cross_entropy):
+        batched = function(a, b)
+        one_by_one = torch.stack([function(a[i], b[i]) for i in range(6)])
+        assert torch.allclose(batched, one_by_one)
+        assert bool(torch.isfinite(batched).all()) and bool((batched >= 0).all())
+        in_fp64 = function(a.double(), b.double())
+        assert torch.allclose(batched.double(), in_fp64, rtol=1e-4, atol=1e-5)
+
+
+# --- agreement@K and the silent majority on constructed logits -------------------
+
+VOCAB = 200
+
+
+def constructed_frame(ranks_by_position: dict[int, list[int]]) -> pd.DataFrame:
+    """Rows whose SFT argmax has exactly the given rank in the foundation's ranking."""
+    generator = torch.Generator().manual_seed(2)
+    parts = []
+    for position, ranks in ranks_by_position.items():
+        foundation_rows, sft_rows = [], []
+        for rank in ranks:
+            order = torch.randperm(VOCAB, generator=generator)
+            foundation = torch.empty(VOCAB)
+            foundation[order] = torch.linspace(5.0, -5.0, VOCAB)  # order[0] is top
+            sft = torch.randn(VOCAB, generator=generator)
+            sft[order[rank - 1]] = 10.0  # the SFT choice, at foundation rank `rank`
+            foundation_rows.append(foundation)
+            sft_rows.append(sft)
+        stats = compare_distributions(
+            torch.stack(sft_rows).log_softmax(-1),
+            torch.stack(foundation_rows).log_softmax(-1),
+        )
+        part = {
+            name: (list(value) if value.ndim == 2 else value)
+            for name, value in stats.items()
+        }
+        part.update(sample_id=[f"s{i}" for i in range(len(ranks))], position=position)
+        parts.append(pd.DataFrame(part))
+    return pd.concat(parts, ignore_index=True)
+
+
+RANKS_0 = [1, 1, 3, 5, 20, 21, 50, 2, 1, 100]
+RANKS_1 = [1, 1, 1, 1, 2, 1, 1, 1, 30]
+
+
+def test_constructed_ranks_are_recovered_exactly():
+    frame = constructed_frame({0: RANKS_0})
+    assert frame[RANK].tolist() == RANKS_0
+
+
+def test_comparing_in_chunks_equals_comparing_at_once():
+    from prettyflow.analysis.decision_space import _compare_in_chunks
+
+    generator = torch.Generator().manual_seed(3)
+    sft = torch.randn(10, VOCAB, generator=generator).log_softmax(-1)
+    foundation = torch.randn(10, VOCAB, generator=generator).log_softmax(-1)
+    targets = torch.randint(VOCAB, (10,), generator=generator)
+    whole = compare_distributions(sft, foundation, targets)
+    chunked = _compare_in_chunks(sft, foundation, targets, top_k=20, rows=3)
+    assert whole.keys() == chunked.keys()
+    for name in whole:
+        assert np.array_equal(whole[name], chunked[name]), name
+
+
+def test_agreement_at_k_gives_exact_shares():
+    frame = constructed_frame({0: RANKS_0, 1: RANKS_1})
+    table = agreement_at_k(frame, 0).set_index("k")
+    assert list(table.index) == list(range(1, 21))
+    assert table.loc[1, "agreement"] == pytest.approx(3 / 10)
+    assert table.loc[2, "agreement"] == pytest.approx(4 / 10)
+    assert table.loc[5, "agreement"] == pytest.approx(6 / 10)
+    assert table.loc[19, "agreement"] == pytest.approx(6 / 10)
+    assert table.loc[20, "agreement"] == pytest.approx(7 / 10)
+    assert set(table["n_samples"]) == {10}
+    assert set(table["setup"]) == {SETUP_INSTRUCTION}
+    prior = agreement_at_k(frame, 1, ks=[1, 2, 20]).set_index("k")
+    assert prior["agreement"].tolist() == pytest.approx([7 / 9, 8 / 9, 8 / 9])
+    assert set(prior["setup"]) == {SETUP_PRIOR}
+
+
+def test_silent_majority_counts_disagreements_covered_by_top_20():
+    frame = constructed_frame({0: RANKS_0, 1: RANKS_1})
+    majority = silent_majority(frame, 0)
+    # Disagreements: ranks 3, 5, 20, 21, 50, 2, 100; within the top 20: 3, 5, 20, 2.
+    assert (majority.n_samples, majority.n_disagree, majority.n_covered) == (10, 7, 4)
+    assert majority.share == pytest.approx(4 / 7)
+    assert silent_majority(frame, 1).share == pytest.approx(1 / 2)
+    assert silent_majority(frame, 0, k=50).share == pytest.approx(6 / 7)
+    always = constructed_frame({0: [1, 1, 1]})
+    assert math.isnan(silent_majority(always, 0).share)
+
+
+def test_aggregations_refuse_two_rows_of_one_sample_at_one_position():
+    frame = constructed_frame({0: [1, 2]})
+    twice = pd.concat([frame, frame], ignore_index=True)
+    with pytest.raises(InputError, match="several rows per sample"):
+        agreement_at_k(twice, 0)
+
+
+def test_summaries_match_the_columns():
+    frame = constructed_frame({0: RANKS_0, 1: RANKS_1})
+    summary = divergence_summary(frame).set_index(["position", "metric"])
+    kl_0 = frame.loc[frame["position"] == 0, "kl_sft_foundation"]
+    assert summary.loc[(0, "kl_sft_foundation"), "mean"] == pytest.approx(kl_0.mean())
+    assert summary.loc[(0, "kl_sft_foundation"), "median"] == pytest.approx(
+        kl_0.median()
+    )
+    assert summary.loc[(1, "js"), "n"] == 9
+    long = chosen_probabilities(frame)
+    assert len(long) == 2 * (10 + 9)
+    chosen = chosen_probability_summary(frame).set_index(["position", "model"])
+    assert chosen.loc[(1, "SFT"), "mean"] == pytest.approx(
+        frame.loc[frame["position"] == 1, "p_sft_chosen"].mean()
+    )
+    positions = by_position(frame).set_index("position")
+    assert positions.loc[0, "agreement_at_1"] == pytest.approx(0.3)
+    assert positions.loc[0, "agreement_at_20"] == pytest.approx(0.7)
+    assert positions.loc[1, "n_samples"] == 9
+
+
+# --- tokenizers -----------------------------------------------------------------
+
+CORPUS = [
+    "English: The cat sits on the bed.\nPortuguese: O gato está sentado na cama.",
+    "English: Where is the station?\nPortuguese: Onde fica a estação?",
+    "Translate the following sentence from English to Portuguese.",
+    "The weather is nice today. O tempo está bom hoje.",
+] * 4
+
+
+def test_shared_tokenizer_compares_vocabulary_and_special_ids():
+    first = train_byte_level_tokenizer(CORPUS)
+    same = train_byte_level_tokenizer(CORPUS)
+    assert shared_tokenizer(first, same)
+    other = train_byte_level_tokenizer(["Ein ganz anderer Text, andere Wörter."] * 4)
+    assert not shared_tokenizer(first, other)
+    assert "different vocabularies" in tokenizer_difference(first, other)
+    same.eos_token = "<unk>"
+    assert not shared_tokenizer(first, same)
+    assert "eos_token_id" in tokenizer_difference(first, same)
+
+
+# --- teacher forcing on tiny models ------------------------------------------------
+
+PROMPTS = [
+    "English: The cat sits on the bed.\nPortuguese:",
+    "Hi",
+    "English: Where is the station? Please tell me where the station is.\nPortuguese:",
+    "The weather",
+    "Translate the following sentence from English to Portuguese.",
+]
+ANSWERS = ["O gato está", "Olá, tudo bem?", "O", "é bom hoje", ""]
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    root = tmp_path_factory.mktemp("decision-space")
+    loaded = []
+    for name, seed, chat in (("foundation", 0, False), ("sft", 1, True)):
+        directory = build_tiny_causal_lm(
+            root / name, CORPUS, chat_template=chat, seed=seed
+        )
+        loaded.append(
+            load_model_and_tokenizer(
+                ModelSpec(name, str(directory)), torch.device("cpu"), torch.float32
+            )
+        )
+    return loaded
+
+
+@pytest.fixture(scope="module")
+def inputs(models):
+    (_, foundation_tok), (_, sft_tok) = models
+    chat = [
+        sft_tok.apply_chat_template(
+            [{"role": "user", "content": prompt}],
+            tokenize=False,
+            add_generation_prompt=True,
+        )
+        for prompt in PROMPTS
+    ]
+    return {
+        "prompts_foundation": [foundation_tok(p).input_ids for p in PROMPTS],
+        "prompts_sft": [sft_tok(c, add_special_tokens=False).input_ids for c in chat],
+        "answers_ids": [
+            sft_tok(a, add_special_tokens=False).input_ids for a in ANSWERS
+        ],
+    }
+
+
+@pytest.fixture(scope="module")
+def frame(models, inputs):
+    (foundation, tokenizer), (sft, _) = models
+    return teacher_forced_positions(
+        foundation, sft, tokenizer, **inputs, batch_size=2, progress=False
+    )
+
+
+def last_log_probs(model, ids):
+    with torch.inference_mode():
+        logits = model(torch.tensor([ids])).logits[0, -1]
+    return logits.float().log_softmax(-1)
+
+
+def test_the_two_tiny_models_share_their_tokenizer(models):
+    (_, foundation_tok), (_, sft_tok) = models
+    assert shared_tokenizer(foundation_tok, sft_tok)
+
+
+def test_one_row_per_answer_token_in_input_order(frame, inputs):
+    assert list(frame.columns) == list(COLUMNS)
+    lengths = [len(answer) for answer in inputs["answers_ids"]]
+    assert lengths[-1] == 0 and min(lengths[:-1]) >= 1
+    expected = [(i, j) for i, n in enumerate(lengths) for j in range(n)]
+    assert list(zip(frame["sample_id"], frame["position"])) == expected
+    answers = [t for answer in inputs["answers_ids"] for t in answer]
+    assert frame["answer_token_id"].tolist() == answers
+    assert frame["answer_length"].tolist() == [lengths[i] for i, _ in expected]
+    assert frame.loc[frame["position"] == 0, "setup"].eq(SETUP_INSTRUCTION).all()
+    assert frame.loc[frame["position"] == 1, "setup"].eq(SETUP_PRIOR).all()
+
+
+@pytest.mark.parametrize("padding_side", ["left", "right"])
+@pytest.mark.parametrize("batch_size", [1, 2, 16])
+def test_positions_equal_separate_forward_passes_of_each_prefix(
+    models, inputs, padding_side, batch_size
+):
+    (foundation, tokenizer), (sft, _) = models
+    frame = teacher_forced_positions(
+        foundation,
+        sft,
+        tokenizer,
+        **inputs,
+        batch_size=batch_size,
+        padding_side=padding_side,
+    )
+    for row in frame.itertuples():
+        answer = inputs["answers_ids"][row.sample_id][: row.position]
+        f_log = last_log_probs(
+            foundation, inputs["prompts_foundation"][row.sample_id] + answer
+        )
+        s_log = last_log_probs(sft, inputs["prompts_sft"][row.sample_id] + answer)
+        for log_probs, ids, values in (
+            (f_log, row.foundation_top_ids, row.foundation_top_logprobs),
+            (s_log, row.sft_top_ids, row.sft_top_logprobs),
+        ):
+            top = log_probs.topk(20)
+            assert list(ids) == top.indices.tolist()
+            assert np.allclose(values, top.values.numpy(), atol=1e-5)
+        sft_choice = int(s_log.argmax())
+        assert row.sft_argmax == sft_choice
+        assert row.foundation_argmax == int(f_log.argmax())
+        rank = int((f_log > f_log[sft_choice]).sum()) + 1
+        assert getattr(row, RANK) == rank
+        assert row.p_foundation_of_sft_choice == pytest.approx(
+            float(f_log[sft_choice].exp()), abs=1e-6
+        )
+        assert row.p_sft_of_answer == pytest.approx(
+            float(s_log[row.answer_token_id].exp()), abs=1e-6
+        )
+        assert row.kl_sft_foundation == pytest.approx(float(kl(s_log, f_log)), abs=1e-4)
+        assert row.js == pytest.approx(float(js(s_log, f_log)), abs=1e-5)
+        assert row.cross_entropy == pytest.approx(
+            float(cross_entropy(s_log, f_log)), abs=1e-4
+        )
+        assert row.entropy_foundation == pytest.approx(float(entropy(f_log)), abs=1e-4)
+
+
+def test_one_forward_pass_per_model_per_batch(models, inputs):
+    (foundation, tokenizer), (sft, _) = models
+    calls = {"foundation": 0, "sft": 0}
+
+    def counter(name):
+        def hook(module, args, output):
+            calls[name] += 1
+
+        return hook
+
+    handles = [
+        foundation.register_forward_hook(counter("foundation")),
+        sft.register_forward_hook(counter("sft")),
+    ]
+    try:
+        teacher_forced_positions(foundation, sft, tokenizer, **inputs, batch_size=2)
+    finally:
+        for handle in handles:
+            handle.remove()
+    # Four samples with an answer (the fifth is empty), two per batch.
+    assert calls == {"foundation": 2, "sft": 2}
+
+
+def test_sft_argmax_reproduces_the_sft_models_greedy_answer(models, inputs):
+    (foundation, tokenizer), (sft, _) = models
+    answers = []
+    for ids in inputs["prompts_sft"]:
+        output = sft.generate(
+            torch.tensor([ids]),
+            attention_mask=torch.ones(1, len(ids), dtype=torch.long),
+            max_new_tokens=6,
+            do_sample=False,
+        )
+        answers.append(output[0, len(ids) :].tolist())
+    frame = teacher_forced_positions(
+        foundation,
+        sft,
+        tokenizer,
+        inputs["prompts_foundation"],
+        inputs["prompts_sft"],
+        answers,
+        batch_size=3,
+    )
+    assert len(frame) == sum(len(answer) for answer in answers)
+    assert (frame["sft_argmax"] == frame["answer_token_id"]).all()
+    assert np.allclose(frame["p_sft_chosen"], frame["p_sft_of_answer"])
+
+
+def test_same_model_as_foundation_and_sft_agrees_everywhere(models, inputs):
+    (model, tokenizer), _ = models
+    frame = teacher_forced_positions(
+        model,
+        model,
+        tokenizer,
+        inputs["prompts_foundation"],
+        inputs["prompts_foundation"],
+        inputs["answers_ids"],
+        batch_size=2,
+    )
+    assert frame["kl_sft_foundation"].abs().max() < 1e-6
+    assert frame["js"].abs().max() < 1e-6
+    assert np.allclose(frame["cross_entropy"], frame["entropy_sft"], atol=1e-5)
+    assert (frame[RANK] == 1).all()
+    for position in sorted(frame["position"].unique()):
+        assert agreement_at_k(frame, position, ks=[1])["agreement"].item() == 1.0
+    assert frame["same_prompt"].all()
+    assert frame["prefix"].str.startswith("the same prompt tokens").all()
+
+
+def test_prompts_are_recorded_and_answers_truncated(models, inputs):
+    (foundation, tokenizer), (sft, _) = models
+    frame = teacher_forced_positions(
+        foundation,
+        sft,
+        tokenizer,
+        **inputs,
+        sample_ids=["a", "b", "c", "d", "e"],
+        prompt_texts_sft=[f"chat {i}" for i in range(5)],
+        prefix="foundation: plain prompt; SFT: chat template",
+        max_positions=2,
+    )
+    lengths = [min(len(answer), 2) for answer in inputs["answers_ids"]]
+    assert lengths == [2, 2, 1, 2, 0]
+    assert frame.groupby("sample_id").size().to_dict() == dict(zip("abcd", lengths))
+    full = [len(answer) for answer in inputs["answers_ids"]]
+    assert frame.groupby("sample_id")["answer_length"].first().tolist() == full[:4]
+    first = frame[frame["sample_id"] == "a"].iloc[0]
+    assert first["foundation_prompt"] == "<s>" + PROMPTS[0]
+    assert first["sft_prompt"] == "chat 0"
+    assert not first["same_prompt"]
+    assert first["prefix"] == "foundation: plain prompt; SFT: chat template"
+
+
+def test_no_answer_tokens_give_an_empty_frame_and_no_figure(models, tmp_path):
+    from prettyflow.analysis.figures import write_agreement_figure
+
+    (foundation, tokenizer), (sft, _) = models
+    empty = teacher_forced_positions(foundation, sft, tokenizer, [[1]], [[1]], [[]])
+    assert empty.empty and list(empty.columns) == list(COLUMNS)
+    with pytest.raises(InputError, match="no answer positions"):
+        write_agreement_figure(empty, tmp_path / "agreement")
+    assert not list(tmp_path.iterdir())
+
+
+def test_mismatched_inputs_are_refused(models, inputs):
+    (foundation, tokenizer), (sft, _) = models
+    with pytest.raises(InputError, match="prompts_sft has 4 entries"):
+        teacher_forced_positions(
+            foundation,
+            sft,
+            tokenizer,
+            inputs["prompts_foundation"],
+            inputs["prompts_sft"][:4],
+            inputs["answers_ids"],
+        )
+    with pytest.raises(InputError, match="empty prompt"):
+        teacher_forced_positions(foundation, sft, tokenizer, [[]], [[1]], [[5, 6]])
+
+
+# --- figures ---------------------------------------------------------------------
+
+
+def test_figures_are_written_with_their_numbers(frame, tmp_path):
+    from prettyflow.analysis.figures import FIGURES, write_all_figures
+
+    written = write_all_figures(frame, tmp_path / "figures", label="tiny / en-pt")
+    assert set(written) == set(FIGURES)
+    for name, paths in written.items():
+        assert [path.name for path in paths] == [
+            f"{name}.png",
+            f"{name}.svg",
+            f"{name}.csv",
+        ]
+        png, svg, _ = paths
+        assert png.read_bytes().startswith(b"\x89PNG")
+        assert "<svg" in svg.read_text()
+        assert "tiny / en-pt" in svg.read_text()
+    assert not [p for p in (tmp_path / "figures").iterdir() if p.name.startswith(".")]
+
+    def read(name):
+        return pd.read_csv(tmp_path / "figures" / f"{name}.csv")
+
+    agreement = read("agreement")
+    for position in (0, 1):
+        expected = agreement_at_k(frame, position)
+        rows = agreement[
+            (agreement["quantity"] == "agreement_at_k")
+            & (agreement["position"] == position)
+        ]
+        assert rows["k"].tolist() == expected["k"].tolist()
+        assert np.allclose(rows["value"], expected["agreement"])
+        assert rows["denominator"].tolist() == expected["n_samples"].tolist()
+        majority = silent_majority(frame, position)
+        row = agreement[
+            (agreement["quantity"] == "silent_majority")
+            & (agreement["position"] == position)
+        ].iloc[0]
+        assert (row["numerator"], row["denominator"]) == (
+            majority.n_covered,
+            majority.n_disagree,
+        )
+        assert row["value"] == pytest.approx(majority.share, nan_ok=True)
+
+    pd.testing.assert_frame_equal(
+        read("divergence"), divergence_summary(frame, [0, 1]), check_dtype=False
+    )
+    pd.testing.assert_frame_equal(
+        read("chosen_probability"), chosen_probability_summary(frame), check_dtype=False
+    )
+    pd.testing.assert_frame_equal(
+        read("by_position"), by_position(frame), check_dtype=False
+    )
+
+
+def test_rewriting_a_figure_gives_the_same_svg(frame, tmp_path):
+    from prettyflow.analysis.figures import write_divergence_figure
+
+    first = write_divergence_figure(frame, tmp_path / "one")[1].read_bytes()
+    second = write_divergence_figure(frame, tmp_path / "two")[1].read_bytes()
+    assert first == second
