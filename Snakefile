@@ -16,13 +16,15 @@ include: "rules/priors.smk"
 include: "rules/decode.smk"
 include: "rules/score.smk"
 include: "rules/aggregate.smk"
+include: "rules/analysis.smk"
 
 
 rule all:
     default_target: True
     input:
         plan.table_targets(),
+        plan.decision_space_targets(),
 
 
 onsuccess:
-    print_table_locations(plan.table_targets())
+    print_table_locations(plan.table_targets() + plan.decision_space_targets())

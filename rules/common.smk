@@ -7,7 +7,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 # envs/*.yaml install the checkout as ${PRETTYFLOW_ROOT} (Snakemake copies them
-# elsewhere, so a relative path would not find it).
+# elsewhere, so a relative path would not find it); declared below so that cluster
+# jobs get it too.
 os.environ["PRETTYFLOW_ROOT"] = workflow.basedir
 
 from prettyflow.config import ConfigError, validate_config
@@ -29,6 +30,10 @@ except ConfigError as error:
 
 plan = Plan(config)
 paths = plan.paths
+
+
+envvars:
+    "PRETTYFLOW_ROOT",
 
 
 wildcard_constraints:
@@ -91,6 +96,14 @@ def dictionary_tables(w):
 # -------------------------------------------------------------- models
 def gguf_settings(w):
     return dict(config["models"][w.model]["gguf"])
+
+
+def train_inputs(w):
+    return plan.train_inputs(w.model)
+
+
+def train_settings(w):
+    return plan.train_settings(w.model)
 
 
 def gguf_package(w):
@@ -174,3 +187,20 @@ def subset_data_tables(w):
 
 def prior_labels(w):
     return plan.prior_labels(w.task)
+
+
+# ------------------------------------------------------------ analysis
+def decision_space_inputs(w):
+    return plan.decision_space_inputs(w.task, w.benchmark, w.family, w.subset)
+
+
+def decision_space_settings(w):
+    return plan.decision_space_settings(w.family)
+
+
+def decision_space_tables(w):
+    return plan.decision_space_tables(w.task, w.benchmark, w.family)
+
+
+def figure_label(w):
+    return f"{w.family} on {w.benchmark}"

@@ -39,3 +39,26 @@ rule convert_gguf:
         gguf=gguf_settings,
     script:
         "../scripts/convert_gguf.py"
+
+
+# The SFT counterpart the workflow trains itself: a LoRA adapter on a foundation
+# model from Alpaca-format instructions (paper section 2.2, Table 7).
+rule train_lora:
+    input:
+        unpack(train_inputs),
+    output:
+        adapter=directory(paths.pattern("adapter")),
+    log:
+        "logs/models/train_{model}.log",
+    priority: PRIORITY_MODEL
+    conda:
+        "../envs/decode.yaml"
+    threads: compute("train", "threads")
+    resources:
+        gpu=compute("train", "gpu"),
+        mem_mb=compute("train", "mem_mb"),
+        runtime=compute("train", "runtime"),
+    params:
+        settings=train_settings,
+    script:
+        "../scripts/train_lora.py"

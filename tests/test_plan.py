@@ -15,7 +15,7 @@ import yaml
 from prettyflow.workflow import PRIORITY_PRIOR, PRIORITY_UPSTREAM, Plan, canonical
 
 FAMILY = "gemma3-270m"
-SFT_REFERENCE = "sft-smollm2-135m-instruct"
+SFT_REFERENCE = "sft-gemma3-270m-alpaca"
 
 
 @pytest.fixture
@@ -64,7 +64,7 @@ def test_systems_follow_the_paper_order(config):
         for system in plan.systems("translation", FAMILY)
     }
     assert labels == {
-        SFT_REFERENCE: "smollm2-135m-instruct",
+        SFT_REFERENCE: "gemma3-270m-alpaca",
         "prompting": "gemma3-270m (Prompting)",
         "base": "gemma3-270m",
         "prior-sft-k2": "+PRETTY (SFT Prior)",
@@ -74,7 +74,7 @@ def test_systems_follow_the_paper_order(config):
 
 
 def test_sft_reference_decodes_are_scheduled_before_other_decodes(config):
-    config["models"]["other-sft"] = dict(config["models"]["smollm2-135m-instruct"])
+    config["models"]["other-sft"] = dict(config["models"]["gemma3-270m"])
     config["families"][FAMILY]["sft"].append("other-sft")
     plan = Plan(config)
     priorities = {
@@ -282,7 +282,7 @@ def test_prior_inputs_of_each_source(config):
         "upstream": "results/pos/refined/ud/fr.parquet"
     }
     # The SFT upstream is the decode of the family's reference SFT model.
-    config["models"]["other-sft"] = dict(config["models"]["smollm2-135m-instruct"])
+    config["models"]["other-sft"] = dict(config["models"]["gemma3-270m"])
     config["families"][FAMILY]["sft"].append("other-sft")
     config["families"][FAMILY]["sft_reference"] = "other-sft"
     assert Plan(config).prior_inputs("translation", "flores", *where, "sft") == {
@@ -456,3 +456,69 @@ def test_adding_a_k_keeps_every_existing_job(config):
     # Existing jobs keep their settings; only the tables (row labels: "k=2") and
     # the prior-accuracy labels change.
     assert {key[0] for key in differences - new} <= {"table_settings", "prior_labels"}
+
+
+def test_a_trained_model_is_its_base_plus_the_adapter_the_workflow_trains(config):
+    plan = Plan(config)
+    settings = plan.model_settings("gemma3-270m-alpaca")
+    base = plan.model_settings("gemma3-270m")
+    adapter = plan.paths.path("adapter", model="gemma3-270m-alpaca")
+    assert settings["local_dir"] == base["local_dir"]
+    assert settings["name"] == "gemma3-270m-alpaca"
+    assert settings["adapter"] == adapter
+    # Prompted in the training's (Alpaca) format, written beside the adapter.
+    assert settings["chat_template"].startswith(adapter + "/")
+    # The adapter is a DAG input of every job that loads the model.
+    assert plan.model_inputs("gemma3-270m-alpaca") == [
+        *plan.model_inputs("gemma3-270m"),
+        adapter,
+    ]
+    assert plan.trained_models() == ["gemma3-270m-alpaca"]
+    inputs = plan.decode_inputs("translation", "flores", FAMILY, "en-pt", SFT_REFERENCE)
+    assert adapter in inputs["model"]
+
+
+def test_training_settings_are_the_train_jobs_params_only(config):
+    plan = Plan(config)
+    before = plan.train_settings("gemma3-270m-alpaca")
+    assert before["training"]["lora_rank"] == 16
+    assert before["base"] == plan.model_settings("gemma3-270m")
+    changed = copy.deepcopy(config)
+    changed["models"]["gemma3-270m-alpaca"]["train"]["settings"]["lora_rank"] = 8
+    after = Plan(changed)
+    assert after.train_settings("gemma3-270m-alpaca") != before
+    # Everything downstream reruns through the adapter (an input), not its params.
+    assert after.decode_settings(
+        "translation", "flores", FAMILY, "en-pt", SFT_REFERENCE
+    ) == plan.decode_settings("translation", "flores", FAMILY, "en-pt", SFT_REFERENCE)
+
+
+def test_decision_space_runs_compare_the_foundation_with_the_sft_reference(config):
+    plan = Plan(config)
+    assert plan.decision_space_runs() == [("translation", "flores")]
+    assert plan.decision_space_targets() == [
+        plan.paths.path(
+            "decision_space_figures",
+            task="translation",
+            benchmark="flores",
+            family=FAMILY,
+        )
+    ]
+    inputs = plan.decision_space_inputs("translation", "flores", FAMILY, "pt-en")
+    assert inputs["decodes"] == plan.paths.path(
+        "decode",
+        task="translation",
+        benchmark="flores",
+        family=FAMILY,
+        subset="pt-en",
+        system=SFT_REFERENCE,
+    )
+    settings = plan.decision_space_settings(FAMILY)
+    assert settings["foundation"]["name"] == "gemma3-270m"
+    assert settings["sft"]["name"] == "gemma3-270m-alpaca"
+    assert len(plan.decision_space_tables("translation", "flores", FAMILY)) == 2
+    # A run on a benchmark the config does not use plans nothing.
+    config["analysis"]["decision_space"]["runs"].append(
+        {"task": "summarization", "benchmark": "flores"}
+    )
+    assert Plan(config).decision_space_runs() == [("translation", "flores")]

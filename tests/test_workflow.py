@@ -295,3 +295,76 @@ def test_invalid_config_fails_with_one_line_naming_the_key(finished_run, repo_ro
         "invalid config: tasks.translation.priors.refined.k: 'two' is not of type "
         "'integer' or 'array'"
     ]
+
+
+def test_the_sft_reference_is_a_lora_adapter_the_workflow_trained(finished_run):
+    workdir, _, _ = finished_run
+    adapter = workdir / "results" / "models" / "tiny-sft"
+    assert (adapter / "adapter_config.json").is_file()
+    record = json.loads((adapter / "training.json").read_text(encoding="utf-8"))
+    assert record["settings"]["lora_rank"] == 4
+    assert len(record["instructions"]["sha256"]) == 64
+    log = pd.read_csv(adapter / "training_log.csv")
+    assert len(log) >= 1 and log["loss"].notna().all()
+    decodes = workdir / "results" / "translation" / "decode" / "flores" / "tiny"
+    provenance = read_provenance(decodes / "en-pt" / "sft-tiny-sft.parquet")
+    assert provenance["model"]["adapter"] == str(adapter)
+    # Prompted in the training's Alpaca format.
+    prompt = pd.read_parquet(decodes / "en-pt" / "sft-tiny-sft.parquet")["prompt"][0]
+    assert "### Instruction:" in prompt and prompt.endswith("### Response:")
+
+
+def test_decision_space_figures_and_numbers(finished_run):
+    workdir, _, _ = finished_run
+    figures = (
+        workdir / "results" / "figures" / "decision-space" / "translation-flores-tiny"
+    )
+    for stem in ("agreement", "chosen_probability", "divergence", "by_position"):
+        for extension in ("png", "svg", "csv"):
+            assert (figures / f"{stem}.{extension}").stat().st_size > 0
+    summary = pd.read_csv(figures / "summary.csv")
+    overall = summary[summary["subset"] == "all"]
+    assert set(overall["setup"]) == {"instruction", "instruction + prior token"}
+    assert (overall["n"] == 12).all()  # 6 sentences x 2 directions
+    assert overall["agreement@1 %"].between(0, 100).all()
+    assert (overall["agreement@1 %"] <= overall["agreement@20 %"]).all()
+    assert (overall["mean kl"] >= 0).all() and (overall["mean js"] <= 0.6932).all()
+    positions = pd.read_parquet(
+        workdir / "results" / "translation" / "analysis" / "flores" / "tiny" / "en-pt"
+        / "decision-space.parquet"
+    )  # fmt: skip
+    decodes = pd.read_parquet(
+        workdir / "results" / "translation" / "decode" / "flores" / "tiny" / "en-pt"
+        / "sft-tiny-sft.parquet"
+    )  # fmt: skip
+    # One row per answer token of the SFT reference's own decodes.
+    assert len(positions) == sum(len(ids) for ids in decodes["new_token_ids"])
+    assert (positions["sft_argmax"] == positions["answer_token_id"]).all()
+
+
+def test_changing_a_training_setting_retrains_and_reruns_only_what_depends_on_it(
+    finished_run, repo_root
+):
+    workdir, config_path, _ = finished_run
+    config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+    config["models"]["tiny-sft"]["train"]["settings"]["lora_rank"] = 2
+    changed_path = workdir / "retrain.yaml"
+    changed_path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    result = run_snakemake(repo_root, workdir, changed_path, "-n", "--cores", "2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    jobs = _dry_run_jobs(result.stdout)
+    assert set(jobs) == {
+        "train_lora",
+        "decode",
+        "build_prior",
+        "score",
+        "score_comet",
+        "results_table",
+        "prior_accuracy_table",
+        "decision_space",
+        "decision_space_figures",
+    }, jobs
+    decoded = {Path(path).stem for path in jobs["decode"]}
+    # The SFT reference itself and the systems whose prior it gives; nothing else.
+    assert decoded == {"sft-tiny-sft", "prior-sft-k2", "prior-sft-k1"}, decoded
+    assert all(Path(path).stem.startswith("sft-") for path in jobs["build_prior"])

@@ -21,6 +21,7 @@ SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 COMET_PYTHON = Path(__file__).resolve().parents[1] / ".venv-comet" / "bin" / "python"
 # The rows of the translation table for the tiny family, in the paper's order.
 TRANSLATION_ROWS = [
+    "tiny-sft",
     "tiny-chat",
     "tiny-base (Prompting)",
     "tiny-base",
@@ -51,6 +52,10 @@ def write_test_config(repo_root: Path, workdir: Path) -> Path:
     foundation = build_tiny_causal_lm(
         workdir / "models" / "tiny-base", corpus, chat_template=False, seed=1
     )
+
+    def absolute(path: str) -> str:
+        return str(repo_root / path)
+
     sft = build_tiny_causal_lm(
         workdir / "models" / "tiny-chat", corpus, chat_template=True, seed=2
     )
@@ -60,19 +65,36 @@ def write_test_config(repo_root: Path, workdir: Path) -> Path:
         list(UPOS_TAGS),
     )
 
-    def absolute(path: str) -> str:
-        return str(repo_root / path)
-
     config["results_dir"] = str(workdir / "results")
+    # The SFT reference is a LoRA adapter the workflow trains on tiny-base (the
+    # shipped demo instruction set, settings scaled to seconds); tiny-chat is a
+    # second, unrelated SFT model.
     config["models"] = {
         "tiny-base": {"path": str(foundation), "dtype": "float32"},
+        "tiny-sft": {
+            "base": "tiny-base",
+            "train": {
+                "instructions": absolute(
+                    config["models"]["gemma3-270m-alpaca"]["train"]["instructions"]
+                ),
+                "settings": {
+                    "learning_rate": 1e-3,
+                    "epochs": 1,
+                    "batch_size": 16,
+                    "micro_batch_size": 8,
+                    "lora_rank": 4,
+                    "lora_alpha": 8,
+                    "max_length": 96,
+                },
+            },
+        },
         "tiny-chat": {"path": str(sft), "dtype": "float32"},
     }
     config["families"] = {
         "tiny": {
             "foundation": "tiny-base",
-            "sft": ["tiny-chat"],
-            "sft_reference": "tiny-chat",
+            "sft": ["tiny-sft", "tiny-chat"],
+            "sft_reference": "tiny-sft",
         }
     }
     datasets = config["datasets"]

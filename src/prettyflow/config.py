@@ -90,6 +90,15 @@ def _check_references(config: Mapping[str, Any]) -> None:
 
     models = config["models"]
     languages = config["languages"]
+    for name, spec in models.items():
+        if "base" in spec and spec["base"] not in models:
+            _fail(f"models.{name}.base", f"model {spec['base']!r} is not defined")
+    decision_space = (config.get("analysis") or {}).get("decision_space") or {}
+    for index, run in enumerate(decision_space.get("runs", [])):
+        key = f"analysis.decision_space.runs[{index}]"
+        benchmarks = config["tasks"].get(run["task"], {}).get("benchmarks", {})
+        if run["benchmark"] not in benchmarks:
+            _fail(key, f"no benchmark {run['benchmark']!r} under tasks.{run['task']}")
     for family, spec in config["families"].items():
         key = f"families.{family}"
         for role, name in [("foundation", spec["foundation"])] + [

@@ -36,6 +36,8 @@ class Generation:
     continuation: str
     num_new_tokens: int
     stopped_by: StopReason
+    # The generated ids, EOS excluded (what the text was decoded from).
+    token_ids: tuple[int, ...] = ()
 
 
 def _decode_continuation(
@@ -104,13 +106,11 @@ class _Row:
         return False
 
     def generation(self, tokenizer: Any, stops: Sequence[str]) -> Generation:
-        if self.stopped_by == "eos":
-            text = _decode_continuation(tokenizer, self.context, self.tokens[:-1])
-        else:
-            text = _decode_continuation(tokenizer, self.context, self.tokens)
+        ids = self.tokens[:-1] if self.stopped_by == "eos" else self.tokens
+        text = _decode_continuation(tokenizer, self.context, ids)
         if self.stopped_by == "stop":
             text = text[: _first_stop(text, stops)]
-        return Generation(text, len(self.tokens), self.stopped_by)
+        return Generation(text, len(self.tokens), self.stopped_by, tuple(ids))
 
 
 def _forward_options(model: Any) -> tuple[bool, dict[str, Any]]:

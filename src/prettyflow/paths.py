@@ -21,6 +21,9 @@ RESULT_TEMPLATES: dict[str, str] = {
     "score_corpus": "{task}/scores/{benchmark}/{family}/{subset}/{system}.json",
     "table": "tables/{task}-{benchmark}-{family}.{ext}",
     "prior_accuracy": "tables/{task}-{benchmark}-{family}-prior-accuracy.{ext}",
+    "adapter": "models/{model}",
+    "decision_space": "{task}/analysis/{benchmark}/{family}/{subset}/decision-space.parquet",
+    "decision_space_figures": "figures/decision-space/{task}-{benchmark}-{family}",
     "dictionary": "dictionaries/{pair}.parquet",
     "dictionary_table": "tables/dictionaries.{ext}",
 }

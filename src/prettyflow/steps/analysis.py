@@ -1,0 +1,179 @@
+"""Analysis steps: the decision space of section 2.2 (Equation 3, Figures 2-4)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from prettyflow.io import (
+    atomic_path,
+    read_parquet,
+    read_provenance,
+    write_parquet,
+    write_text,
+)
+
+log = logging.getLogger("prettyflow")
+
+# Stated in the output: both models see exactly these tokens before the answer.
+PREFIX = (
+    "the SFT reference model's prompt exactly as it decoded it (its chat template "
+    "around the 'normal' instruction), then the SFT model's own greedy answer tokens; "
+    "the same token prefix for both models"
+)
+
+
+def decision_space(
+    decodes_path: str | Path,
+    output_path: str | Path,
+    settings: Mapping[str, Any],
+    compute: Mapping[str, Any],
+    subset: str,
+) -> pd.DataFrame:
+    """Teacher-force the foundation and SFT models on the SFT model's decodes.
+
+    One row per (sample, answer position); position 0 is the paper's setup
+    X = instruction, position 1 X = [instruction, the SFT model's first token].
+    Models that do not share a tokenizer give an empty table whose provenance
+    says why.
+    """
+    import torch
+
+    from prettyflow.analysis.decision_space import (
+        teacher_forced_positions,
+        tokenizer_difference,
+    )
+    from prettyflow.models import (
+        load_model_and_tokenizer,
+        load_tokenizer,
+        model_provenance,
+        resolve_device,
+        resolve_dtype,
+        spec_from_settings,
+    )
+
+    torch.set_num_threads(int(compute.get("threads", 1)))
+    foundation_spec = spec_from_settings(settings["foundation"])
+    sft_spec = spec_from_settings(settings["sft"])
+    provenance: dict[str, Any] = {
+        "step": "decision_space",
+        "subset": subset,
+        "foundation": settings["foundation"]["name"],
+        "sft": settings["sft"]["name"],
+        "prefix": PREFIX,
+        "max_positions": settings.get("max_positions"),
+    }
+    difference = tokenizer_difference(
+        load_tokenizer(foundation_spec), load_tokenizer(sft_spec)
+    )
+    if difference is not None:
+        reason = f"skipped: the models do not share a tokenizer ({difference})"
+        log.warning("%s", reason)
+        write_parquet(pd.DataFrame(), output_path, {**provenance, "skipped": reason})
+        return pd.DataFrame()
+
+    decodes = read_parquet(decodes_path)
+    decode_provenance = read_provenance(decodes_path)
+    device = resolve_device(compute.get("device", "auto"))
+    foundation, tokenizer = load_model_and_tokenizer(
+        foundation_spec, device, resolve_dtype(foundation_spec.dtype, device)
+    )
+    sft, _ = load_model_and_tokenizer(
+        sft_spec, device, resolve_dtype(sft_spec.dtype, device)
+    )
+    # The decode added special tokens only when no chat template held them.
+    add_special_tokens = not decode_provenance.get("chat_template", False)
+    prompts = [
+        tokenizer(text, add_special_tokens=add_special_tokens)["input_ids"]
+        for text in decodes["prompt"]
+    ]
+    frame = teacher_forced_positions(
+        foundation,
+        sft,
+        tokenizer,
+        prompts,
+        prompts,
+        [list(ids) for ids in decodes["new_token_ids"]],
+        sample_ids=list(decodes["id"]),
+        prompt_texts_foundation=list(decodes["prompt"]),
+        prompt_texts_sft=list(decodes["prompt"]),
+        prefix=PREFIX,
+        max_positions=settings.get("max_positions"),
+        batch_size=int(compute.get("batch_size", 8)),
+    )
+    frame.insert(0, "subset", subset)
+    provenance["models"] = {
+        "foundation": model_provenance(foundation_spec),
+        "sft": model_provenance(sft_spec),
+    }
+    provenance["decodes"] = str(decodes_path)
+    write_parquet(frame, output_path, provenance)
+    return frame
+
+
+def decision_space_figures(
+    table_paths: Sequence[str | Path], output_dir: str | Path, label: str
+) -> dict[str, Any]:
+    """Figures 2-4 (PNG, SVG, CSV) over every subset, and a summary, in one folder.
+
+    The folder's ``summary.md`` gives the numbers the figures show (agreement@1,
+    @5, @20, the silent majority, mean KL/JS/cross-entropy per setup, per subset
+    and over all); when every subset was skipped it says why instead.
+    """
+    from prettyflow.analysis.decision_space import (
+        SETUPS,
+        agreement_at_k,
+        divergence_summary,
+        silent_majority,
+    )
+    from prettyflow.analysis.figures import write_all_figures
+
+    frames, notes = [], []
+    for path in table_paths:
+        frame = read_parquet(path)
+        skipped = read_provenance(path).get("skipped")
+        if skipped or frame.empty:
+            notes.append(f"{Path(path).parent.name}: {skipped or 'no answer tokens'}")
+            continue
+        frames.append(frame)
+    rows = []
+    with atomic_path(output_dir, directory=True) as tmp:
+        if frames:
+            everything = pd.concat(frames, ignore_index=True)
+            # Sample ids repeat across directions (devtest-0001 in en-pt and pt-en).
+            everything["sample_id"] = (
+                everything["subset"] + "/" + everything["sample_id"]
+            )
+            write_all_figures(everything, tmp, label=label)
+            groups = [("all", everything)] + [
+                (subset, group) for subset, group in everything.groupby("subset")
+            ]
+            for name, group in groups:
+                for position, setup in SETUPS.items():
+                    agreement = agreement_at_k(group, position, ks=(1, 5, 20))
+                    if agreement.empty:
+                        continue
+                    row = {"subset": name, "setup": setup}
+                    row["n"] = int(agreement["n_samples"].iloc[0])
+                    for _, item in agreement.iterrows():
+                        row[f"agreement@{int(item['k'])} %"] = 100 * item["agreement"]
+                    majority = silent_majority(group, position)
+                    row["silent majority %"] = 100 * majority.share
+                    summary = divergence_summary(group, positions=[position])
+                    for _, item in summary.iterrows():
+                        row[f"mean {item['metric']}"] = item["mean"]
+                    rows.append(row)
+        table = pd.DataFrame(rows)
+        if not table.empty:
+            table.to_csv(tmp / "summary.csv", index=False, float_format="%.4f")
+        lines = [f"# Decision space: {label}", "", f"Prefix: {PREFIX}.", ""]
+        if not table.empty:
+            lines += [table.round(3).to_markdown(index=False), ""]
+        lines += [f"- {note}" for note in notes]
+        write_text("\n".join(lines) + "\n", tmp / "summary.md")
+        tmp.chmod(0o755)
+    return {"rows": rows, "notes": notes}
