@@ -17,16 +17,15 @@ import importlib
 import importlib.util
 import os
 import shutil
-import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import torch
 
 from prettyflow.errors import InputError, MissingResourceError
+from prettyflow.hub import hub_is_offline
 from prettyflow.io import atomic_path, write_json
 
 # Written next to a converted model so that provenance can name the GGUF it came from.
@@ -128,23 +127,6 @@ def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
             field="dtype",
         )
     return _DTYPES[key]
-
-
-def hub_is_offline() -> bool:
-    """True when ``HF_HUB_OFFLINE`` is set or the hub's host cannot be resolved."""
-    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in (
-        "1",
-        "true",
-        "yes",
-        "on",
-    ):
-        return True
-    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname
-    try:
-        socket.getaddrinfo(host, 443)
-    except OSError:
-        return True
-    return False
 
 
 def _looks_like_local_path(path: str) -> bool:

@@ -30,19 +30,18 @@ import hashlib
 import importlib.util
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from prettyflow.hub import cached_snapshot, hf_hub_cache, hub_is_offline
 
 DEFAULT_CHECKPOINT = "Unbabel/wmt22-comet-da"
 # Relative to the working directory (the workflow's directory under Snakemake).
@@ -53,10 +52,7 @@ CHECKPOINT_FILE = Path("checkpoints") / "model.ckpt"
 RESULT_KEY = b"prettyflow.comet"
 SCALE = 100.0
 DEFAULT_SEED = 0
-# The hub's host must resolve within this many seconds, else the hub is offline.
-DNS_TIMEOUT = 1.0
 STDERR_TAIL = 3000
-_TRUE = ("1", "true", "yes", "on")
 
 
 class CometError(RuntimeError):
@@ -64,63 +60,6 @@ class CometError(RuntimeError):
 
 
 # --------------------------------------------------------------- availability
-def hub_is_offline(timeout: float = DNS_TIMEOUT) -> bool:
-    """True when ``HF_HUB_OFFLINE`` is set or the hub's host does not resolve in time.
-
-    The same test as :func:`prettyflow.models.hub_is_offline` (which imports torch),
-    with the name lookup bounded by ``timeout`` seconds.
-    """
-    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in _TRUE:
-        return True
-    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname
-    if not host:
-        return True
-    resolved: list[bool] = []
-
-    def lookup() -> None:
-        try:
-            socket.getaddrinfo(host, 443)
-        except OSError:
-            resolved.append(False)
-        else:
-            resolved.append(True)
-
-    thread = threading.Thread(target=lookup, daemon=True)
-    thread.start()
-    thread.join(timeout)
-    return not (resolved and resolved[0])
-
-
-def hf_hub_cache() -> Path:
-    """The Hugging Face hub cache folder, as huggingface_hub resolves it."""
-    if os.environ.get("HF_HUB_CACHE"):
-        return Path(os.environ["HF_HUB_CACHE"]).expanduser()
-    if os.environ.get("HF_HOME"):
-        return Path(os.environ["HF_HOME"]).expanduser() / "hub"
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
-    return base / "huggingface" / "hub"
-
-
-def cached_snapshot(repo_id: str, relative: str | Path) -> Path | None:
-    """``relative`` inside a cached snapshot of the model repo ``repo_id``, if any."""
-    repo = hf_hub_cache() / ("models--" + repo_id.replace("/", "--"))
-    snapshots = repo / "snapshots"
-    if not snapshots.is_dir():
-        return None
-    preferred = None
-    ref = repo / "refs" / "main"
-    if ref.is_file():
-        preferred = ref.read_text().strip()
-    candidates = sorted(snapshots.iterdir(), key=lambda p: p.name != preferred)
-    for snapshot in candidates:
-        # Snapshot files are symlinks into blobs/: is_file() is False when the
-        # blob is missing (an interrupted download).
-        if (snapshot / relative).is_file():
-            return snapshot
-    return None
-
-
 def is_local_checkpoint(checkpoint: str | Path) -> bool:
     """A file system path (rather than a hub id such as ``Unbabel/wmt22-comet-da``)."""
     text = str(checkpoint)
