@@ -113,12 +113,15 @@ class _Row:
         return Generation(text, len(self.tokens), self.stopped_by, tuple(ids))
 
 
-def _forward_options(model: Any) -> tuple[bool, dict[str, Any]]:
-    """Whether ``model.forward`` takes position ids, and the prefill-only options."""
+def _forward_options(model: Any) -> tuple[bool, dict[str, Any], str]:
+    """Whether ``model.forward`` takes position ids, the prefill-only options, and
+    the name of its key/value cache (``cache`` from transformers 5.x, which
+    deprecates ``past_key_values``; ``past_key_values`` before)."""
     parameters = inspect.signature(model.forward).parameters
     # Only the last position's logits are needed to pick the next token.
     prefill = {"logits_to_keep": 1} if "logits_to_keep" in parameters else {}
-    return "position_ids" in parameters, prefill
+    cache_name = "cache" if "cache" in parameters else "past_key_values"
+    return "position_ids" in parameters, prefill, cache_name
 
 
 def _decode_batch(
@@ -138,7 +141,7 @@ def _decode_batch(
     attention mask, as in ``generate``: a row's tokens are numbered from 0 after
     its padding, so its logits do not depend on the batch it is in.
     """
-    uses_positions, prefill = _forward_options(model)
+    uses_positions, prefill, cache_name = _forward_options(model)
     input_ids, attention_mask = _left_pad(rows, pad_id, model.device)
     positions = (attention_mask.cumsum(-1) - 1).clamp(min=0)
     states = [_Row(row[-_CONTEXT_TOKENS:]) for row in rows]
@@ -152,10 +155,10 @@ def _decode_batch(
         output = model(
             **inputs,
             attention_mask=attention_mask,
-            past_key_values=cache,
             use_cache=True,
+            **{cache_name: cache},
         )
-        cache = output.past_key_values
+        cache = output[cache_name]
         next_tokens = output.logits[:, -1, :].float().argmax(dim=-1)
         keep = [
             batch_row

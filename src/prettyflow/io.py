@@ -25,9 +25,20 @@ from prettyflow.errors import InputError
 PROVENANCE_KEY = b"prettyflow.provenance"
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path, directory: bool = False) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; move it onto ``path`` on success."""
+    """Yield a temporary path next to ``path``; move it onto ``path`` on success.
+
+    The output gets the permissions of a file (or folder) created normally under
+    the process's umask: temporary files are created private (0600/0700), and on a
+    shared cluster colleagues must be able to read the results.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if directory:
@@ -38,6 +49,7 @@ def atomic_path(path: str | Path, directory: bool = False) -> Iterator[Path]:
         tmp = Path(name)
     try:
         yield tmp
+        tmp.chmod((0o777 if directory else 0o666) & ~_current_umask())
         if directory and path.exists():
             shutil.rmtree(path)
         os.replace(tmp, path)

@@ -318,7 +318,6 @@ def materialize_packaged_gguf(
             written = Path(module.assemble(tmp, overwrite=True))
             if written.resolve() != tmp.resolve():
                 shutil.copyfile(written, tmp)
-            tmp.chmod(0o644)  # temporary files are created private
         return target
     if filename is None:
         raise InputError(
@@ -425,10 +424,6 @@ def convert_gguf_to_safetensors(
             },
             tmp / CONVERSION_RECORD,
         )
-        # Temporary files are created private; the model folder is for everyone to read.
-        tmp.chmod(0o755)
-        for file in tmp.iterdir():
-            file.chmod(0o644)
     return out_dir
 
 

@@ -926,10 +926,6 @@ def train_lora(
                 f"lr {settings.learning_rate:g}, batch {settings.batch_size}"
             ),
         )
-        # Temporary folders are created private; the adapter is for everyone to read.
-        tmp.chmod(0o755)
-        for file in tmp.iterdir():
-            file.chmod(0o644)
     LOGGER.info(
         "adapter written to %s (%d steps, loss %.4f -> %.4f, %.0f s)",
         output_dir,

@@ -175,5 +175,4 @@ def decision_space_figures(
             lines += [table.round(3).to_markdown(index=False), ""]
         lines += [f"- {note}" for note in notes]
         write_text("\n".join(lines) + "\n", tmp / "summary.md")
-        tmp.chmod(0o755)
     return {"rows": rows, "notes": notes}
