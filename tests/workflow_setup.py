@@ -84,7 +84,7 @@ def write_test_config(repo_root: Path, workdir: Path) -> Path:
                     "micro_batch_size": 8,
                     "lora_rank": 4,
                     "lora_alpha": 8,
-                    "max_length": 96,
+                    "max_length": 512,
                 },
             },
         },
