@@ -111,10 +111,10 @@ def test_every_task_has_a_refined_backend_of_its_kind():
         ), name
 
 
-def test_prior_sources_know_their_name_and_label():
+def test_prior_sources_know_their_name_and_title():
     for name, source in PRIOR_SOURCES.items():
         assert source.name == name
-        assert source.label.startswith("+PRETTY (") and source.label.endswith(")")
+        assert source.title.endswith(" Prior") and "PRETTY" not in source.title
 
 
 # ------------------------------------------------------------------- the Registry

@@ -34,7 +34,7 @@ class PriorContext:
 
 class PriorSource:
     name: str
-    label: str  # the paper's row label
+    title: str  # "SFT Prior": the paper's row is "+PRETTY (SFT Prior)"
     # Whether the source needs a task that defines it (Task.pseudo_prior).
     needs_pseudo_prior: bool = False
 
@@ -62,7 +62,7 @@ class PriorSource:
 
 class SftPrior(PriorSource):
     name = "sft"
-    label = "+PRETTY (SFT Prior)"
+    title = "SFT Prior"
 
     def upstream(self, paths, context):
         return {
@@ -79,7 +79,7 @@ class SftPrior(PriorSource):
 
 class RefinedPrior(PriorSource):
     name = "refined"
-    label = "+PRETTY (Refined Prior)"
+    title = "Refined Prior"
 
     def upstream(self, paths, context):
         return {
@@ -94,7 +94,7 @@ class RefinedPrior(PriorSource):
 
 class PseudoPrior(PriorSource):
     name = "pseudo"
-    label = "+PRETTY (Pseudo Prior)"
+    title = "Pseudo Prior"
     needs_pseudo_prior = True
 
     def upstream(self, paths, context):

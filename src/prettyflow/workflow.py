@@ -142,10 +142,10 @@ class Plan:
 
     def system_label(self, task: str, system: System) -> str:
         if system.prior_source:
-            label = PRIOR_SOURCES.get(system.prior_source).label
+            title = PRIOR_SOURCES.get(system.prior_source).title
             if len(self.prior_ks(task, system.prior_source)) > 1:
-                label = f"{label[:-1]}, k={system.k})"
-            return label
+                title = f"{title}, k={system.k}"
+            return f"+PRETTY ({title})"
         if system.chat:
             return system.model
         return SYSTEM_LABELS[system.name].format(foundation=system.model)
@@ -586,7 +586,7 @@ class Plan:
         """Row labels of the prior-accuracy table, keyed ``<source>-k<k>``."""
         labels = {}
         for source in self.prior_sources(task):
-            name = PRIOR_SOURCES.get(source).label.removeprefix("+PRETTY (")[:-1]
+            name = PRIOR_SOURCES.get(source).title
             for k in self.prior_ks(task, source):
                 several = len(self.prior_ks(task, source)) > 1
                 labels[f"{source}-k{k}"] = f"{name}, k={k}" if several else name
