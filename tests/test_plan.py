@@ -495,14 +495,18 @@ def test_training_settings_are_the_train_jobs_params_only(config):
 
 def test_decision_space_runs_compare_the_foundation_with_the_sft_reference(config):
     plan = Plan(config)
-    assert plan.decision_space_runs() == [("translation", "flores")]
+    assert plan.decision_space_runs() == [
+        ("translation", "flores"),
+        ("translation", "wmt23"),
+    ]
     assert plan.decision_space_targets() == [
         plan.paths.path(
             "decision_space_figures",
             task="translation",
-            benchmark="flores",
+            benchmark=benchmark,
             family=FAMILY,
         )
+        for benchmark in ("flores", "wmt23")
     ]
     inputs = plan.decision_space_inputs("translation", "flores", FAMILY, "pt-en")
     assert inputs["decodes"] == plan.paths.path(
@@ -521,4 +525,4 @@ def test_decision_space_runs_compare_the_foundation_with_the_sft_reference(confi
     config["analysis"]["decision_space"]["runs"].append(
         {"task": "summarization", "benchmark": "flores"}
     )
-    assert Plan(config).decision_space_runs() == [("translation", "flores")]
+    assert len(Plan(config).decision_space_runs()) == 2
