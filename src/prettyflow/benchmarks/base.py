@@ -107,6 +107,21 @@ class Benchmark:
         return root
 
 
+class OneFilePerSubset(Benchmark):
+    """A benchmark that lists one raw file per subset (``datasets.<name>.files``)."""
+
+    file_key: ClassVar[str]  # the rule's name for that input file
+
+    def raw_files(
+        self,
+        settings: Mapping[str, Any],
+        subset: str,
+        languages: Mapping[str, Any],
+        root: str | None,
+    ) -> dict[str, str]:
+        return {self.file_key: self._subset_file(settings, subset)}
+
+
 def archive_path(url: str, root: str | Path) -> Path:
     """Where the archive of ``root`` is downloaded: beside it, with the URL's suffix."""
     root = Path(root)

@@ -8,27 +8,19 @@ from typing import Any
 
 import pandas as pd
 
-from prettyflow.benchmarks.base import Benchmark, split_subset
+from prettyflow.benchmarks.base import OneFilePerSubset, split_subset
 from prettyflow.data.crosssum import prepare_crosssum
 
 
-class CrossSumBenchmark(Benchmark):
+class CrossSumBenchmark(OneFilePerSubset):
     """``datasets.crosssum``: files ({subset: path}), max_samples.
 
     (``demonstration`` is read by the decode step, not here.)
     """
 
     name = "crosssum"
+    file_key = "jsonl"
     task = "summarization"
-
-    def raw_files(
-        self,
-        settings: Mapping[str, Any],
-        subset: str,
-        languages: Mapping[str, Any],
-        root: str | None,
-    ) -> dict[str, str]:
-        return {"jsonl": self._subset_file(settings, subset)}
 
     def data_settings(
         self, settings: Mapping[str, Any], subset: str, languages: Mapping[str, Any]

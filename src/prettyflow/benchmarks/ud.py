@@ -8,24 +8,16 @@ from typing import Any
 
 import pandas as pd
 
-from prettyflow.benchmarks.base import Benchmark
+from prettyflow.benchmarks.base import OneFilePerSubset
 from prettyflow.data.pos import prepare_pos
 
 
-class UdBenchmark(Benchmark):
+class UdBenchmark(OneFilePerSubset):
     """``datasets.ud``: files ({language: path}), max_samples (sentences)."""
 
     name = "ud"
+    file_key = "treebank"
     task = "pos"
-
-    def raw_files(
-        self,
-        settings: Mapping[str, Any],
-        subset: str,
-        languages: Mapping[str, Any],
-        root: str | None,
-    ) -> dict[str, str]:
-        return {"treebank": self._subset_file(settings, subset)}
 
     def data_settings(
         self, settings: Mapping[str, Any], subset: str, languages: Mapping[str, Any]
