@@ -15,12 +15,20 @@ identical (otherwise the differences are printed and the exit code is 1).
 Speed is reported as tokens/s, counting for every method the same tokens: those
 that (c) generated up to and including the stop (so the ratios are time ratios).
 
+Before that it reports a decode job's start-up (the median over fresh processes
+of the time before the first token, phase by phase: startup_probe.py), and after
+it the share of this machine's float32 matrix-multiply throughput (a square
+matmul, timed with torch) that (c) achieves.
+
     .venv/bin/python benchmarks/decode_speed.py --model resources/models/gemma3-270m
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -143,6 +151,72 @@ def plain_generate(
     return texts
 
 
+def measure_startup(
+    model: str, runs: int
+) -> tuple[tuple[float, float], dict[str, tuple[float, float]]]:
+    """Medians over ``runs`` fresh processes of the seconds (wall clock, CPU time)
+    before the first token, in all and per phase.
+
+    The wall-clock total counts from the spawn of the interpreter, so it
+    includes the interpreter's own start, which the probe cannot time itself.
+    """
+    probe = Path(__file__).with_name("startup_probe.py")
+    totals: list[tuple[float, float]] = []
+    phases: dict[str, list[tuple[float, float]]] = {}
+    for _ in range(runs):
+        spawned = time.time()
+        completed = subprocess.run(
+            [sys.executable, str(probe), "--model", model],
+            capture_output=True,
+            text=True,
+        )
+        if completed.returncode != 0:
+            sys.stderr.write(completed.stderr)
+            raise RuntimeError(f"{probe.name} failed (exit {completed.returncode})")
+        record = json.loads(completed.stdout.splitlines()[-1])
+        totals.append((record["first_token_at"] - spawned, record["cpu_seconds"]))
+        for name, seconds in record["phases"].items():
+            phases.setdefault(name, []).append((seconds, record["phases_cpu"][name]))
+    return _medians(totals), {name: _medians(pairs) for name, pairs in phases.items()}
+
+
+def _medians(pairs: list[tuple[float, float]]) -> tuple[float, float]:
+    walls, cpu_times = zip(*pairs)
+    return statistics.median(walls), statistics.median(cpu_times)
+
+
+def matmul_gflops(size: int, seconds: float = 2.0) -> float:
+    """This machine's float32 matmul throughput (GFLOP/s) on ``size`` x ``size`` matrices.
+
+    With torch's current number of threads, the same as the decoding it is
+    compared with.
+    """
+    left, right = torch.randn(size, size), torch.randn(size, size)
+    torch.mm(left, right)  # warm-up: the first call pays one-time costs
+    products, started = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - started) < seconds:
+        torch.mm(left, right)
+        products += 1
+    return 2 * size**3 * products / elapsed / 1e9
+
+
+def decoding_flops(model, prompt_tokens: int, new_tokens: int) -> float:
+    """The matmul FLOPs of decoding: 2 x parameters x tokens processed.
+
+    The input embedding is a lookup, not a matmul; the output layer only runs
+    where logits are computed, one position per new token (generate_greedy keeps
+    only the last prompt position's logits). Attention over the cache is left out
+    (small next to the weights at these lengths).
+    """
+    input_weight = model.get_input_embeddings().weight
+    output_weight = model.get_output_embeddings().weight
+    embeddings = {id(input_weight), id(output_weight)}
+    body = sum(p.numel() for p in model.parameters() if id(p) not in embeddings)
+    return 2 * body * (prompt_tokens + new_tokens) + 2 * output_weight.numel() * (
+        new_tokens
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -158,8 +232,31 @@ def main() -> int:
         default=configured_batch_size(),
         help="for (b) and (c); default: compute.batch_size of config.yaml",
     )
+    parser.add_argument(
+        "--startup-runs",
+        type=int,
+        default=3,
+        help="fresh processes timed for the start-up (median); 0 skips it",
+    )
+    parser.add_argument(
+        "--matmul-size",
+        type=int,
+        default=2048,
+        help="side of the square float32 matmul that measures the machine's "
+        "throughput (default: Gemma 3 270M's MLP width)",
+    )
     args = parser.parse_args()
 
+    if args.startup_runs > 0:
+        (total, cpu_total), phases = measure_startup(args.model, args.startup_runs)
+        # On a busy machine the wall clock grows with the load; CPU time much less.
+        print(
+            f"start-up before the first token (median of {args.startup_runs} fresh "
+            f"processes, 1 thread): {total:.2f}s (CPU time {cpu_total:.2f}s)",
+            flush=True,
+        )
+        for name, (seconds, cpu_seconds) in phases.items():
+            print(f"  {name:26s} {seconds:5.2f}s (CPU {cpu_seconds:.2f}s)")
     print(f"torch threads: {torch.get_num_threads()}", flush=True)
     started = time.perf_counter()
     model, tokenizer = load_model_and_tokenizer(
@@ -250,6 +347,15 @@ def main() -> int:
     print(
         f"speed-up c/a: {time_naive / time_ours:.2f}   c/b: {time_bare / time_ours:.2f}   "
         f"c/a': {time_single / time_ours:.2f}"
+    )
+    prompt_tokens = sum(len(ids) for ids in tokenizer(prompts)["input_ids"])
+    achieved = decoding_flops(model, prompt_tokens, useful_tokens) / time_ours / 1e9
+    peak = matmul_gflops(args.matmul_size)
+    print(
+        f"(c) computes {achieved:.1f} GFLOP/s ({prompt_tokens} prompt + "
+        f"{useful_tokens} new tokens): {achieved / peak:.0%} of this machine's "
+        f"float32 matmul throughput ({peak:.1f} GFLOP/s on "
+        f"{args.matmul_size}x{args.matmul_size}, {torch.get_num_threads()} threads)"
     )
     for index in range(min(3, len(prompts))):
         print(

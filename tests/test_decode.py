@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
 
@@ -192,6 +194,16 @@ def test_sampling_settings_of_the_checkpoint_are_ignored(tiny):
     assert first == second == baseline
 
 
+def test_decoding_uses_no_deprecated_transformers_api(tiny):
+    # E.g. passing the cache as past_key_values (a FutureWarning until 5.40).
+    model, tokenizer = tiny
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        warnings.simplefilter("error", DeprecationWarning)
+        results = unbounded(model, tokenizer, PROMPTS, max_new_tokens=4, batch_size=2)
+    assert len(results) == len(PROMPTS)
+
+
 def test_progress_bar_goes_to_stderr(tiny, capsys):
     model, tokenizer = tiny
     generate_greedy(
@@ -293,3 +305,77 @@ def test_finished_rows_leave_the_batch(tiny):
     assert batch_rows == sorted(batch_rows, reverse=True)
     assert batch_rows[finished_early[0]] < len(PROMPTS)
     assert len(batch_rows) == max(result.num_new_tokens for result in together)
+
+
+class _FailingForwards:
+    """Raises the out-of-memory error that CUDA would, for the batches ``fails`` picks.
+
+    A forward pre-hook, so the model's forward (and its signature, which decides
+    how the cache is passed) stays the real one. Records each batch's rows at
+    its first forward (the prompts) in ``prefill_rows``.
+    """
+
+    def __init__(self, fails):
+        self.fails = fails
+        self.prefill_rows: list[int] = []
+        self.step = 0
+
+    def __call__(self, module, args, kwargs):
+        rows, width = kwargs["input_ids"].shape
+        if width > 1:  # the prompts: a new batch starts
+            self.prefill_rows.append(rows)
+            self.step = 0
+        self.step += 1
+        if self.fails(rows, self.step):
+            raise torch.OutOfMemoryError(
+                "CUDA out of memory. Tried to allocate 2.00 GiB (injected)"
+            )
+
+
+def test_out_of_memory_halves_the_batch_and_keeps_the_outputs(tiny, caplog):
+    model, tokenizer = tiny
+    expected = unbounded(model, tokenizer, PROMPTS, batch_size=16)
+    # Fails at the third step of a batch of more than 2 rows: the cache is already
+    # filled, and the batch's first new tokens must be thrown away and redone.
+    failing = _FailingForwards(lambda rows, step: rows > 2 and step == 3)
+    hook = model.register_forward_pre_hook(failing, with_kwargs=True)
+    try:
+        with caplog.at_level("WARNING", logger="prettyflow"):
+            results = unbounded(model, tokenizer, PROMPTS, batch_size=16)
+    finally:
+        hook.remove()
+    assert results == expected
+    # All 5 prompts fail once; then halves of 2, kept for the rest of the decode.
+    assert failing.prefill_rows == [5, 2, 2, 1]
+    [warning] = [r.getMessage() for r in caplog.records if r.name == "prettyflow"]
+    assert "out of memory decoding 5 prompts" in warning
+    assert "retrying in batches of 2" in warning
+    assert "compute.batch_size" in warning
+
+
+def test_out_of_memory_at_batch_size_one_says_what_to_change(tiny, caplog):
+    model, tokenizer = tiny
+    # The longest prompt comes first, alone, so the error names its length.
+    prompt_tokens = max(len(tokenizer(p)["input_ids"]) for p in PROMPTS[:3])
+    failing = _FailingForwards(lambda rows, step: True)
+    hook = model.register_forward_pre_hook(failing, with_kwargs=True)
+    try:
+        with (
+            caplog.at_level("WARNING", logger="prettyflow"),
+            pytest.raises(torch.OutOfMemoryError) as error,
+        ):
+            unbounded(model, tokenizer, PROMPTS[:3], batch_size=4)
+    finally:
+        hook.remove()
+    assert failing.prefill_rows == [3, 1]
+    message = str(error.value)
+    assert f"a single prompt of {prompt_tokens} tokens" in message
+    assert model.name_or_path in message
+    assert "compute.decode.mem_mb" in message and "bfloat16" in message
+    assert "injected" in str(error.value.__cause__)
+    assert [r.getMessage() for r in caplog.records if r.name == "prettyflow"] == [
+        "out of memory decoding 3 prompts (the longest "
+        f"{prompt_tokens} tokens) with {model.name_or_path}: retrying in batches "
+        "of 1 for the rest of this decode (lower compute.batch_size to avoid the "
+        "failed attempts)"
+    ]

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import sys
 import textwrap
+import warnings
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from prettyflow.errors import InputError, MissingResourceError
 from prettyflow.models import (
     ModelSpec,
     convert_gguf_to_safetensors,
+    declare_fast_tokenizer,
     load_model_and_tokenizer,
     materialize_packaged_gguf,
     model_provenance,
@@ -203,11 +205,16 @@ def test_lora_adapter_is_merged(tiny_dir, tmp_path):
     expected = adapted(ids).logits
     plain = AutoModelForCausalLM.from_pretrained(tiny_dir)(ids).logits
 
-    model, _ = load_model_and_tokenizer(
-        ModelSpec("tiny+lora", str(tiny_dir), adapter=str(tmp_path / "adapter")),
-        CPU,
-        torch.float32,
-    )
+    with warnings.catch_warnings():
+        # Merging an adapter uses no deprecated transformers API (peft's own use of
+        # one is silenced).
+        warnings.simplefilter("error", FutureWarning)
+        warnings.simplefilter("error", DeprecationWarning)
+        model, _ = load_model_and_tokenizer(
+            ModelSpec("tiny+lora", str(tiny_dir), adapter=str(tmp_path / "adapter")),
+            CPU,
+            torch.float32,
+        )
     merged = model(ids).logits
     # Merging reorders float operations: equal up to rounding, far from the base model.
     assert (merged - expected).abs().max() < 1e-3
@@ -271,6 +278,74 @@ def test_gguf_conversion_parses_the_file_once(tiny_dir, tmp_path, monkeypatch):
     # Config, tokenizer and weights all come from one parse of the metadata.
     assert parsed == ["tiny.gguf"]
     assert gguf.GGUFReader is counting_reader  # restored after the conversion
+
+
+def _save_gemma_tokenizer(directory):
+    """A small tokenizer of transformers' GemmaTokenizer class (whose __init__ rebuilds it)."""
+    from transformers.models.gemma.tokenization_gemma import GemmaTokenizer
+
+    text = "".join(CORPUS).replace(" ", "\u2581")
+    pieces = ["<pad>", "<eos>", "<bos>", "<unk>", "<mask>"]
+    pieces += [f"<0x{byte:02X}>" for byte in range(256)]
+    pieces += sorted(set(text)) + ["\u2581O", "\u2581g", "at", "\u2581gat"]
+    vocab = {piece: index for index, piece in enumerate(dict.fromkeys(pieces))}
+    merges = [("\u2581", "O"), ("\u2581", "g"), ("a", "t"), ("\u2581g", "at")]
+    GemmaTokenizer(vocab=vocab, merges=merges).save_pretrained(directory)
+    return directory
+
+
+def test_declared_fast_tokenizer_is_the_same_tokenizer(tmp_path):
+    from transformers import AutoTokenizer
+
+    directory = _save_gemma_tokenizer(tmp_path / "gemma")
+    slow = AutoTokenizer.from_pretrained(directory)
+    assert type(slow).__name__ == "GemmaTokenizer"
+
+    assert declare_fast_tokenizer(directory)
+    config = json.loads((directory / "tokenizer_config.json").read_text())
+    assert config["tokenizer_class"] == "TokenizersBackend"
+    fast = AutoTokenizer.from_pretrained(directory)
+    assert type(fast).__name__ == "TokenizersBackend"
+    texts = PROMPTS + [" O gato\t<bos> dorme ção 日本 <eos>", ""]
+    assert fast(texts).data == slow(texts).data
+    assert fast(texts, padding=True).data == slow(texts, padding=True).data
+    assert fast.padding_side == slow.padding_side == "left"
+    assert fast.model_input_names == slow.model_input_names
+    ids = slow(texts)["input_ids"]
+    for skip in (False, True):
+        assert [fast.decode(row, skip_special_tokens=skip) for row in ids] == [
+            slow.decode(row, skip_special_tokens=skip) for row in ids
+        ]
+    # Declaring it again changes nothing.
+    assert declare_fast_tokenizer(directory)
+    assert json.loads((directory / "tokenizer_config.json").read_text()) == config
+
+
+def test_tokenizer_that_would_change_keeps_its_class(tiny_dir, tmp_path):
+    # A byte-level tokenizer.json declared as GemmaTokenizer: the class replaces its
+    # pre-tokenizer and decoder, so the file alone is a different tokenizer.
+    directory = tmp_path / "mismatch"
+    directory.mkdir()
+    for name in ("config.json", "tokenizer.json", "tokenizer_config.json"):
+        (directory / name).write_bytes((tiny_dir / name).read_bytes())
+    config_path = directory / "tokenizer_config.json"
+    config = json.loads(config_path.read_text())
+    config["tokenizer_class"] = "GemmaTokenizer"
+    config_path.write_text(json.dumps(config))
+
+    assert not declare_fast_tokenizer(directory)
+    assert json.loads(config_path.read_text()) == config
+
+
+def test_converted_gguf_tokenizer_loads_from_tokenizer_json(tiny_dir, tmp_path):
+    from transformers import AutoTokenizer
+
+    gguf_path = write_tiny_gguf(tiny_dir, tmp_path / "tiny.gguf")
+    out_dir = convert_gguf_to_safetensors(gguf_path, tmp_path / "converted")
+    tokenizer = AutoTokenizer.from_pretrained(out_dir)
+    assert type(tokenizer).__name__ == "TokenizersBackend"
+    gguf_tokenizer = AutoTokenizer.from_pretrained(tmp_path, gguf_file=gguf_path.name)
+    assert tokenizer(PROMPTS).data == gguf_tokenizer(PROMPTS).data
 
 
 def test_gguf_path_may_be_the_file_itself(tiny_dir, tmp_path):

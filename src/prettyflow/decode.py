@@ -11,7 +11,9 @@ function of its prompt: the same tokens as ``model.generate(do_sample=False)``.
 
 from __future__ import annotations
 
+import gc
 import inspect
+import logging
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,6 +23,15 @@ import torch
 from tqdm import tqdm
 
 from prettyflow.errors import InputError
+
+log = logging.getLogger("prettyflow")
+
+# What an accelerator raises when an allocation fails. Recent torch has one class
+# for every device (torch.cuda.OutOfMemoryError is an alias of it); older torch
+# only has the CUDA one. (A CPU allocation failure is a plain RuntimeError.)
+_OUT_OF_MEMORY_ERRORS: tuple[type[Exception], ...] = (torch.cuda.OutOfMemoryError,)
+if hasattr(torch, "OutOfMemoryError"):
+    _OUT_OF_MEMORY_ERRORS += (torch.OutOfMemoryError,)
 
 # Real prompt tokens decoded in front of the new ones, so that the first new
 # token keeps its leading space (SentencePiece decoders drop it at the start).
@@ -203,6 +214,9 @@ def generate_greedy(
     Prompts are decoded longest first (so running out of memory shows at once)
     in left-padded batches of ``batch_size``; a row ends at its first stop
     string or EOS, or after ``max_new_tokens``, and stops costing compute then.
+    When a batch runs out of (GPU) memory it is retried in halves, down to one
+    prompt, and the decode goes on at the smaller size (logged as a warning);
+    the results do not depend on the batch size.
     """
     if max_new_tokens < 1:
         raise InputError(
@@ -250,21 +264,75 @@ def generate_greedy(
             disable=not progress,
         ) as bar,
     ):
-        for start in range(0, len(order), batch_size):
+        start = 0
+        while start < len(order):
             batch = order[start : start + batch_size]
-            rows = _decode_batch(
-                model,
-                tokenizer,
-                [encoded[index] for index in batch],
-                pad_id=pad_id,
-                eos_ids=eos_ids,
-                max_new_tokens=max_new_tokens,
-                stops=tuple(stop_strings),
-            )
+            try:
+                rows = _decode_batch(
+                    model,
+                    tokenizer,
+                    [encoded[index] for index in batch],
+                    pad_id=pad_id,
+                    eos_ids=eos_ids,
+                    max_new_tokens=max_new_tokens,
+                    stops=tuple(stop_strings),
+                )
+            except _OUT_OF_MEMORY_ERRORS as error:
+                if len(batch) == 1:
+                    raise type(error)(
+                        _out_of_memory_message(
+                            model, len(encoded[batch[0]]), max_new_tokens
+                        )
+                    ) from error
+                rows = None
+            if rows is None:
+                # Leaving the except clause dropped the traceback, and with it the
+                # failed batch's tensors: give their memory back before retrying.
+                _release_cached_memory(model.device)
+                # Retry the same prompts in halves, and keep the smaller size for
+                # the rest of the decode: prompts come longest first, so later
+                # batches need no less memory per row than this one would have
+                # fitted, and every new failure throws away a batch's work (often
+                # at its last, most memory-hungry step).
+                batch_size = len(batch) // 2
+                log.warning(
+                    "out of memory decoding %d prompts (the longest %d tokens) with %s: "
+                    "retrying in batches of %d for the rest of this decode "
+                    "(lower compute.batch_size to avoid the failed attempts)",
+                    len(batch),
+                    len(encoded[batch[0]]),
+                    _model_name(model),
+                    batch_size,
+                )
+                continue
             for index, row in zip(batch, rows):
                 results[index] = row.generation(tokenizer, stop_strings)
             bar.update(len(batch))
+            start += len(batch)
     return [result for result in results if result is not None]
+
+
+def _model_name(model: Any) -> str:
+    return getattr(model, "name_or_path", "") or type(model).__name__
+
+
+def _out_of_memory_message(model: Any, prompt_tokens: int, max_new_tokens: int) -> str:
+    return (
+        f"out of memory on {model.device} decoding a single prompt of {prompt_tokens} "
+        f"tokens (+ up to {max_new_tokens} new ones) with {_model_name(model)}: "
+        "batching is already down to 1. Give the decode more memory (a larger GPU, "
+        "or compute.device: cpu with more compute.decode.mem_mb), a smaller dtype "
+        "(the model's dtype: bfloat16), shorter prompts or fewer max_new_tokens; "
+        "other processes on the same GPU also take its memory"
+    )
+
+
+def _release_cached_memory(device: torch.device) -> None:
+    """Free what the failed batch held, and hand the allocator's cached blocks back."""
+    gc.collect()  # in case a reference cycle still holds some of its tensors
+    backend = getattr(torch, device.type, None)
+    if device.type != "cpu" and hasattr(backend, "empty_cache"):
+        backend.empty_cache()  # torch.cuda.empty_cache(), or mps/xpu's
 
 
 def render_chat_prompt(
