@@ -217,3 +217,35 @@ def test_prepare_leaves_nothing_behind_on_error(tmp_path: Path) -> None:
         prepare_crosssum(path, "en", "zh", output_dir / "crosssum.parquet")
     assert leftovers(output_dir) == []
     assert path.read_bytes() == before
+
+
+def test_a_lone_surrogate_escape_is_refused_naming_line_and_field(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "english-portuguese_test.jsonl"
+    good = json.dumps(record(1))
+    # json.dumps would escape the pair correctly: write the lone escape by hand.
+    bad = '{"source_url": "u2", "text": "a \\ud83d b", "summary": "ok"}'
+    path.write_text(good + "\n" + bad + "\n", encoding="utf-8")
+    output = tmp_path / "out" / "data.parquet"
+    with pytest.raises(InputError, match="lone surrogate") as caught:
+        prepare_crosssum(path, "en", "pt", output)
+    assert (caught.value.line, caught.value.field) == (2, "text")
+    assert not output.exists()
+
+
+def test_an_empty_or_blank_file_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "empty.jsonl"
+    for content in (b"", b"\n\n  \n", b"\xef\xbb\xbf"):
+        path.write_bytes(content)
+        with pytest.raises(InputError, match="no samples") as caught:
+            read_crosssum(path, "en", "pt")
+        assert caught.value.path == str(path)
+
+
+def test_a_repeated_key_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "dup.jsonl"
+    path.write_text('{"text": "a", "summary": "b", "text": "c"}\n', encoding="utf-8")
+    with pytest.raises(InputError, match="key repeated") as caught:
+        read_crosssum(path, "en", "pt")
+    assert (caught.value.line, caught.value.field) == (1, "text")

@@ -295,3 +295,43 @@ def test_missing_file_and_empty_config(tmp_path: Path) -> None:
         read_word_pairs(tmp_path / "absent.txt", "muse")
     with pytest.raises(InputError, match="at least one"):
         merge_dictionaries([])
+
+
+@pytest.mark.parametrize("content", [b"", b"\n\n", b"\xef\xbb\xbf\r\n"])
+def test_a_dictionary_without_entries_is_an_error(tmp_path: Path, content: bytes):
+    from prettyflow.dictionaries import prepare_dictionary
+
+    path = tmp_path / "muse-en-pt.txt"
+    path.write_bytes(content)
+    output = tmp_path / "out" / "en-pt.parquet"
+    with pytest.raises(InputError, match="no entries") as caught:
+        prepare_dictionary([("muse", path)], output)
+    assert caught.value.path == str(path)
+    assert not output.exists()
+
+
+def test_statistics_outputs_are_written_together_or_not_at_all(tmp_path, monkeypatch):
+    from prettyflow.dictionaries import prepare_dictionary
+    from prettyflow.steps import data as data_steps
+
+    source = tmp_path / "muse.txt"
+    source.write_text("cat\tgato\n", encoding="utf-8")
+    table = tmp_path / "en-pt.parquet"
+    prepare_dictionary([("muse", source)], table)
+    out = tmp_path / "table9"
+    paths = [out / "t.csv", out / "t.md", out / "t.html"]
+    data_steps.dictionary_statistics([table], *paths[:2], html_path=paths[2])
+    assert all(path.exists() for path in paths)
+    assert "<table>" in paths[2].read_text(encoding="utf-8")
+    for path in paths:
+        path.unlink()
+
+    import prettyflow.report
+
+    def failing_page(*args, **kwargs):
+        raise RuntimeError("the HTML page cannot be written")
+
+    monkeypatch.setattr(prettyflow.report, "titled_markdown_page", failing_page)
+    with pytest.raises(RuntimeError):
+        data_steps.dictionary_statistics([table], *paths[:2], html_path=paths[2])
+    assert list(out.iterdir()) == []

@@ -278,3 +278,27 @@ def test_metadata_columns_snake_case(tiny_flores: Path) -> None:
     frame = read_flores_direction(tiny_flores, "devtest", "eng", "por", "en", "pt")
     assert list(frame.columns[-3:]) == ["url", "domain_name", "has_image"]
     assert frame["has_image"].tolist() == ["yes", "no", "yes"]
+
+
+@pytest.mark.parametrize("content", [b"", b"\xef\xbb\xbf"])
+def test_empty_language_files_are_an_error_not_an_empty_table(
+    tmp_path: Path, content: bytes
+) -> None:
+    root = tmp_path / "flores101_dataset"
+    for code in ("eng", "por"):
+        path = root / "devtest" / f"{code}.devtest"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+    error = assert_error_and_no_output(
+        root, tmp_path / "out" / "data.parquet", ["eng.devtest", "empty file"], None
+    )
+    assert "sentence" in error.message
+
+
+def test_a_directory_in_place_of_a_language_file(tmp_path: Path) -> None:
+    root = tmp_path / "flores101_dataset"
+    write_lines(root / "devtest" / "eng.devtest", ["Hello."])
+    (root / "devtest" / "por.devtest").mkdir()
+    assert_error_and_no_output(
+        root, tmp_path / "out" / "data.parquet", ["por.devtest"], None
+    )

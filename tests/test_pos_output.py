@@ -431,3 +431,47 @@ def test_pathological_outputs_are_fast(text: str) -> None:
     parsed = parse_tagging_output(text, SENTENCE)
     assert time.perf_counter() - started < 5.0
     assert len(parsed.aligned_tags) == len(SENTENCE)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '[{"' * 2000,
+        "{" * 8000,
+        '["' * 4000,
+        '{"a":' * 1600,
+        '[{"word": "x", "tag": ' * 400,
+        "[" + '"word": "NOUN", ' * 500,
+        "[a " * 2700,
+        "[[[[" * 2000,
+        "\uff3b\uff5b" * 4000,
+        "[" * 4000 + "]" * 4000,
+    ],
+    ids=[
+        "open objects and quotes",
+        "braces",
+        "open strings",
+        "nested keys",
+        "open word objects",
+        "unclosed pairs",
+        "bare words and brackets",
+        "brackets",
+        "full-width",
+        "balanced brackets",
+    ],
+)
+def test_degenerate_8kb_answers_are_read_in_linear_time(text: str) -> None:
+    started = time.perf_counter()
+    parsed = parse_tagging_output(text, SENTENCE)
+    assert time.perf_counter() - started < 0.5
+    assert not parsed.parse_ok and parsed.error
+
+
+def test_a_long_real_answer_after_degenerate_prose_is_still_read() -> None:
+    words = [f"w{index}" for index in range(300)]
+    answer = "[" + ", ".join(f'{{"word": "{w}", "tag": "NOUN"}}' for w in words) + "]"
+    prose = "Tags [see below] {as asked} " * 100
+    started = time.perf_counter()
+    parsed = parse_tagging_output(prose + answer, words)
+    assert time.perf_counter() - started < 1.0
+    assert parsed.aligned_tags == ["NOUN"] * len(words)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 
 import pytest
 import torch
@@ -571,3 +572,74 @@ def test_spacy_tags_the_given_words():
     # Where spaCy's own tokenization agrees, its tags are the same.
     nlp = spacy.load("fr_core_news_sm")
     assert tags[0] == [token.pos_ for token in nlp("Le chat dort sur le lit.")]
+
+
+@pytest.mark.parametrize(
+    ("line", "field", "expected"),
+    [
+        ('{"id": null, "output": "um"}', "id", "non-empty string id, got null"),
+        ('{"id": 1, "output": "um"}', "id", "write it as a string"),
+        ('{"id": "", "output": "um"}', "id", "non-empty string id"),
+        ('{"id": "s1", "output": null}', "output", 'write an empty output as ""'),
+        ('{"id": "s1", "output": 5}', "output", "expected a string, got 5"),
+        ('{"id": "s1", "output": "a \\ud83d b"}', "output", "lone surrogate"),
+        ('{"id": "s1"}', "output", "missing"),
+        ('["s1", "um"]', None, "got a JSON list"),
+        ('{"id": "s1", "output": "a", "output": "b"}', "output", "key repeated"),
+    ],
+)
+def test_file_bad_records_name_line_and_field(tmp_path, line, field, expected):
+    path = tmp_path / "refined.jsonl"
+    path.write_text('{"id": "s0", "output": "zero"}\n' + line + "\n", encoding="utf-8")
+    with pytest.raises(InputError, match=re.escape(expected)) as caught:
+        refined_generation("file", {"path": str(path)}, ["x"], ["s1"], "en", "pt")
+    assert (caught.value.path, caught.value.line) == (str(path), 2)
+    assert caught.value.field == field
+
+
+def test_file_is_read_with_the_project_line_reader(tmp_path):
+    path = tmp_path / "refined.jsonl"
+    # A BOM before the first id and CRLF line ends are encoding details.
+    path.write_bytes(
+        b'\xef\xbb\xbf{"id": "s1", "output": "um"}\r\n{"id": "s2", "output": "dois"}\r\n'
+    )
+    assert refined_generation(
+        "file", {"path": str(path)}, ["a", "b"], ["s1", "s2"], "en", "pt"
+    ) == ["um", "dois"]
+    path.write_bytes(b'{"id": "s1", "output": "um"}\n{"id": "s2", "output": "\xff"}\n')
+    with pytest.raises(InputError, match=rf"{path}:2: not valid UTF-8"):
+        refined_generation("file", {"path": str(path)}, ["a"], ["s1"], "en", "pt")
+    folder = tmp_path / "outputs.jsonl"
+    folder.mkdir()
+    with pytest.raises(InputError, match="is a directory"):
+        refined_generation("file", {"path": str(folder)}, ["a"], ["s1"], "en", "pt")
+
+
+def test_file_empty_file_says_it_holds_nothing(tmp_path):
+    path = tmp_path / "refined.tsv"
+    path.write_text("")
+    with pytest.raises(InputError, match="no output at all"):
+        refined_generation("file", {"path": str(path)}, ["a"], ["s1"], "en", "pt")
+    path.write_text("\tum\n")
+    with pytest.raises(InputError, match="empty id") as caught:
+        refined_generation("file", {"path": str(path)}, ["a"], ["s1"], "en", "pt")
+    assert (caught.value.line, caught.value.field) == (1, "id")
+
+
+def test_subset_placeholders_of_options_are_checked():
+    from prettyflow.steps.priors import fill_subset_options
+
+    filled = fill_subset_options(
+        {"path": "r/{benchmark}/{subset}.jsonl", "batch_size": 4}, "en-pt", "flores"
+    )
+    assert filled == {"path": "r/flores/en-pt.jsonl", "batch_size": 4}
+    with pytest.raises(InputError, match=r"unknown placeholder \{lang\}") as caught:
+        fill_subset_options({"path": "r/{lang}.jsonl"}, "en-pt", "flores")
+    assert caught.value.field == "priors.refined.options.path"
+    with pytest.raises(InputError, match="format spec"):
+        fill_subset_options({"model": "{subset!r}"}, "en-pt", "flores")
+
+
+def test_prompt_template_format_specs_are_refused():
+    with pytest.raises(InputError, match="format spec"):
+        render_prompt_template("{source:>10}", "x", "en", "pt", LANGUAGES)

@@ -131,7 +131,7 @@ def test_read_tolerates_bom_crlf_blank_lines_and_missing_input(tmp_path):
 @pytest.mark.parametrize(
     ("text", "location", "field", "message"),
     [
-        ('{"instruction": "a", "output": "b"}\n{"instruction": "a",\n', ":2:", None, "malformed JSON"),
+        ('{"instruction": "a", "output": "b"}\n{"instruction": "a",\n', ":2:", None, "not valid JSON"),
         ('{"instruction": "a", "output": "b"}\n\n{"instruction": "a", "input": ""}\n', ":3:", "output", "missing field"),
         ('{"instruction": "a", "input": "", "output": "  "}\n', ":1:", "output", "empty output"),
         ('{"instruction": "", "input": "", "output": "b"}\n', ":1:", "instruction", "empty instruction"),

@@ -24,7 +24,7 @@ import pandas as pd
 
 from prettyflow.data.download import sha256_of
 from prettyflow.errors import InputError
-from prettyflow.io import write_parquet
+from prettyflow.io import read_lines, write_parquet
 from prettyflow.text import clean_word, normalize_word
 
 # How Table 9 names the origins; other origins are shown as given.
@@ -39,30 +39,12 @@ def lookup_key(word: str) -> str:
     return normalize_word(word)
 
 
-def _decoded_lines(path: Path) -> list[str]:
-    data = path.read_bytes()
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        line = data.count(b"\n", 0, error.start) + 1
-        column = error.start - (data.rfind(b"\n", 0, error.start) + 1) + 1
-        raise InputError(
-            f"not valid UTF-8 (byte {column} of the line: {error.reason})",
-            path=path,
-            line=line,
-        ) from None
-    lines = text.split("\n")
-    if lines[-1] == "":
-        lines.pop()
-    return lines
-
-
 def read_word_pairs(path: str | Path, origin: str) -> pd.DataFrame:
     """The pairs of one dictionary file, one row per non-blank line, in file order.
 
     Columns: source_word, source_key, target_word, origin, line (1-based).
-    A line that does not hold exactly two non-empty fields is an InputError
-    naming the file and line.
+    A line that does not hold exactly two non-empty fields, and a file without
+    any pair, are an InputError naming the file (and line).
     """
     path = Path(path)
     if not origin or not origin.strip():
@@ -71,13 +53,11 @@ def read_word_pairs(path: str | Path, origin: str) -> pd.DataFrame:
             path=path,
             field="origin",
         )
-    if not path.is_file():
-        raise InputError("dictionary file not found", path=path)
     separator: str | None = None
     sources: list[str] = []
     targets: list[str] = []
     numbers: list[int] = []
-    for number, raw_line in enumerate(_decoded_lines(path), start=1):
+    for number, raw_line in enumerate(read_lines(path, "dictionary file"), start=1):
         line = clean_word(raw_line)  # also drops a BOM and a trailing \r
         if not line:
             continue
@@ -110,6 +90,12 @@ def read_word_pairs(path: str | Path, origin: str) -> pd.DataFrame:
         sources.append(fields[0])
         targets.append(fields[1])
         numbers.append(number)
+    if not sources:
+        # An empty export (a failed download) would silently give no pseudo prior.
+        raise InputError(
+            "no entries: expected one source<TAB>target (or source target) pair per line",
+            path=path,
+        )
     return pd.DataFrame(
         {
             "source_word": pd.Series(sources, dtype=str),

@@ -1,8 +1,15 @@
-"""Atomic writers: an output appears complete or not at all.
+"""Atomic writers and checked readers.
 
 Every writer goes through :func:`atomic_path`, which writes to a temporary
 sibling and renames it into place only when writing succeeded, so a crash or a
 validation error never leaves a partial file for Snakemake to mistake as done.
+A step with several outputs writes them through :func:`atomic_paths`, so that
+they appear all together or not at all.
+
+The readers (:func:`read_lines`, :func:`read_json`, :func:`parse_json_text`,
+:func:`read_parquet`) turn every way a file can be unreadable into an
+:class:`~prettyflow.errors.InputError` naming the file and, when known, the line
+and field.
 """
 
 from __future__ import annotations
@@ -10,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -61,6 +69,46 @@ def atomic_path(path: str | Path, directory: bool = False) -> Iterator[Path]:
         raise
 
 
+@contextlib.contextmanager
+def atomic_paths(*paths: str | Path | None) -> Iterator[list[Path | None]]:
+    """Temporary paths for several outputs, moved onto theirs only if the whole block succeeds.
+
+    Yields one temporary path per output (None for a None output, e.g. an
+    optional page). An error in the block removes every temporary file, so a
+    later output that fails never leaves the earlier ones behind for Snakemake
+    to take as done. The writers of this module may be pointed at the
+    temporary paths; each output gets the permissions the umask gives.
+    """
+    temporaries: list[Path | None] = []
+    moved: list[Path] = []
+    try:
+        for path in paths:
+            if path is None:
+                temporaries.append(None)
+                continue
+            path = Path(path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+            os.close(fd)
+            temporaries.append(Path(name))
+        yield list(temporaries)
+        mode = 0o666 & ~_current_umask()
+        for path, tmp in zip(paths, temporaries):
+            if tmp is not None:
+                tmp.chmod(mode)
+                os.replace(tmp, path)
+                moved.append(Path(path))
+    except BaseException:
+        for tmp in temporaries:
+            if tmp is not None:
+                tmp.unlink(missing_ok=True)
+        # A move that failed half way: the outputs already moved go too, so
+        # that no incomplete set is left.
+        for path in moved:
+            path.unlink(missing_ok=True)
+        raise
+
+
 def write_parquet(
     frame: pd.DataFrame, path: str | Path, provenance: Mapping[str, Any] | None = None
 ) -> None:
@@ -74,15 +122,45 @@ def write_parquet(
         pq.write_table(table, tmp)
 
 
-def read_parquet(path: str | Path) -> pd.DataFrame:
-    return pd.read_parquet(path)
+def read_parquet(path: str | Path, what: str = "table") -> pd.DataFrame:
+    """A Parquet file as a frame; a missing or unreadable file is an :class:`InputError`."""
+    path = _existing_file(path, what)
+    try:
+        return pd.read_parquet(path)
+    except (OSError, pa.ArrowException, ValueError) as error:
+        raise InputError(
+            f"cannot read the {what} as Parquet ({error}); was it written by this workflow?",
+            path=path,
+        ) from None
 
 
 def read_provenance(path: str | Path) -> dict[str, Any]:
     """The provenance stored by :func:`write_parquet` (empty if there is none)."""
-    metadata = pq.read_schema(path).metadata or {}
+    path = _existing_file(path, "table")
+    try:
+        metadata = pq.read_schema(path).metadata or {}
+    except (OSError, pa.ArrowException) as error:
+        raise InputError(
+            f"cannot read the Parquet schema ({error})", path=path
+        ) from None
     raw = metadata.get(PROVENANCE_KEY)
-    return json.loads(raw) if raw else {}
+    if not raw:
+        return {}
+    try:
+        provenance = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise InputError(
+            f"the provenance metadata is not JSON ({error})",
+            path=path,
+            field="provenance",
+        ) from None
+    if not isinstance(provenance, dict):
+        raise InputError(
+            f"the provenance metadata is a JSON {type(provenance).__name__}, expected an object",
+            path=path,
+            field="provenance",
+        )
+    return provenance
 
 
 def write_json(data: Any, path: str | Path) -> None:
@@ -93,8 +171,24 @@ def write_json(data: Any, path: str | Path) -> None:
         )
 
 
-def read_json(path: str | Path) -> Any:
-    return json.loads(Path(path).read_text(encoding="utf-8"))
+def read_json(path: str | Path, what: str = "JSON file") -> Any:
+    """One JSON document (a UTF-8 BOM is allowed); errors name the file, line and column.
+
+    Strings must be valid Unicode text (see :func:`check_unicode`) and an object
+    may not repeat a key.
+    """
+    path = _existing_file(path, what)
+    data = _read_bytes(path, what)
+    if data.startswith(_BOM):
+        data = data[len(_BOM) :]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        raise InputError(
+            f"not valid UTF-8 ({error.reason})", path=path, line=line
+        ) from None
+    return parse_json_text(text, path=path, expected=f"a {what}")
 
 
 def write_text(text: str, path: str | Path) -> None:
@@ -102,17 +196,41 @@ def write_text(text: str, path: str | Path) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
+_BOM = b"\xef\xbb\xbf"
+# A UTF-16 surrogate on its own: what a JSON ``\ud83d`` escape without its pair
+# decodes to. It is not a Unicode scalar value, so no UTF-8 file or Parquet
+# string can hold it.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _existing_file(path: str | Path, what: str) -> Path:
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{what} is a directory; expected a file", path=path)
+    if not path.is_file():
+        raise InputError(f"{what} not found", path=path)
+    return path
+
+
+def _read_bytes(path: Path, what: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as error:
+        raise InputError(
+            f"cannot read the {what}: {error.strerror or error}", path=path
+        ) from None
+
+
 def read_lines(path: str | Path, what: str = "file") -> list[str]:
     """A raw input's lines without terminators (``\\n`` or ``\\r\\n``); a UTF-8 BOM is dropped.
 
-    Undecodable bytes raise :class:`InputError` naming the file and line.
+    A missing, unreadable or directory path and undecodable bytes raise
+    :class:`InputError` naming the file (and the line).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{what} not found", path=path)
-    data = path.read_bytes()
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
+    path = _existing_file(path, what)
+    data = _read_bytes(path, what)
+    if data.startswith(_BOM):
+        data = data[len(_BOM) :]
     raw_lines = data.split(b"\n")
     if raw_lines[-1] == b"":
         raw_lines.pop()
@@ -127,3 +245,87 @@ def read_lines(path: str | Path, what: str = "file") -> list[str]:
                 line=number,
             ) from None
     return lines
+
+
+def check_unicode(
+    value: Any,
+    path: str | Path | None = None,
+    line: int | None = None,
+    field: str | None = None,
+) -> None:
+    """Raise :class:`InputError` if a string in ``value`` is not valid Unicode text.
+
+    JSON can escape a lone UTF-16 surrogate (``"\\ud83d"`` without its pair);
+    Python decodes it to a string that cannot be written as UTF-8, so Parquet
+    and every writer would crash on it later. ``value`` is searched through
+    lists and objects (keys too); the error names the field, e.g.
+    ``metadata.tags[2]``.
+    """
+    if isinstance(value, str):
+        match = _LONE_SURROGATE.search(value)
+        if match:
+            raise InputError(
+                f"lone surrogate U+{ord(match.group()):04X} at character "
+                f"{match.start() + 1} (a \\u escape without its pair): expected valid "
+                "Unicode text",
+                path=path,
+                line=line,
+                field=field,
+            )
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            name = f"{field}.{key}" if field else str(key)
+            check_unicode(key, path, line, name)
+            check_unicode(item, path, line, name)
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            check_unicode(item, path, line, f"{field or ''}[{index}]")
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    record: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in record:
+            raise _DuplicateKey(key)
+        record[key] = value
+    return record
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: str):
+        super().__init__(key)
+        self.key = key
+
+
+def parse_json_text(
+    text: str,
+    path: str | Path | None = None,
+    line: int | None = None,
+    expected: str = "JSON",
+) -> Any:
+    """``text`` as JSON, or an :class:`InputError` naming the file, line and column.
+
+    Besides syntax, refuses a key repeated in one object (JSON parsers keep
+    either one silently), nesting too deep to read and text that is not valid
+    Unicode (:func:`check_unicode`). ``line`` is the line ``text`` starts on
+    (for JSON Lines); without it the error gives the line inside ``text``.
+    """
+    try:
+        value = json.loads(text, object_pairs_hook=_unique_keys)
+    except json.JSONDecodeError as error:
+        where = error.lineno if line is None else line
+        raise InputError(
+            f"not valid JSON ({error.msg} at column {error.colno}); expected {expected}",
+            path=path,
+            line=where,
+        ) from None
+    except _DuplicateKey as error:
+        raise InputError(
+            "key repeated in one JSON object", path=path, line=line, field=error.key
+        ) from None
+    except RecursionError:
+        raise InputError(
+            f"JSON nested too deeply to read; expected {expected}", path=path, line=line
+        ) from None
+    check_unicode(value, path, line)
+    return value

@@ -40,6 +40,7 @@ than difflib (whose SequenceMatcher is a heuristic, not a longest matching).
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -82,6 +83,13 @@ TAG_LIST_KEYS = frozenset({"tags", "labels", "pos", "upos", "pos_tags", "tag", "
 
 _MAX_DEPTH = 32
 _MAX_CANDIDATES = 2000
+# Reading steps (a value, or a character scanned inside a string or a bare word)
+# allowed over all candidate starts of one answer, per character of it, plus a
+# floor. Reading a real answer takes about two steps per character, so this only
+# stops degenerate answers (thousands of unclosed ``{"a":`` or ``["``) from being
+# re-read from each of their starts, which takes time quadratic in their length.
+_STEPS_PER_CHARACTER = 4
+_MIN_STEPS = 2000
 _QUOTES = {'"': '"', "'": "'", "\u201c": "\u201d"}
 _FULL_WIDTH = {
     "\uff1a": ":",
@@ -150,17 +158,39 @@ class _Object:
     items: list[tuple[str, Any]] = field(default_factory=list)
 
 
+@dataclass
+class _Scan:
+    """What the readers of one answer share, so that no character is scanned again and again.
+
+    ``budget``: reading steps left (see ``_STEPS_PER_CHARACTER``).
+    ``unclosed_string_from``: per closing-quote set, the earliest opening quote
+    whose string ran to the end of the text. Whether a quote closes a string
+    depends only on the quote's position, so every later string with the same
+    closing quotes runs to the end as well.
+    """
+
+    budget: int
+    unclosed_string_from: dict[frozenset[str], int] = field(default_factory=dict)
+
+
 class _Reader:
     """Reads one value from ``start``; stops (never raises) where the text stops making sense.
 
     Every read returns ``(value, closed)``. A container that was cut off or
     stopped on garbage is returned with what it read so far and ``closed=False``;
     a scalar that was cut off is returned as None with ``closed=False``.
+
+    ``opened`` lists where the containers read start; ``cut`` tells that the
+    depth limit or the shared budget stopped the read, so that a read from one
+    of those positions could see more than this one did.
     """
 
-    def __init__(self, text: str, start: int):
+    def __init__(self, text: str, start: int, scan: _Scan | None = None):
         self.text = text
         self.pos = start
+        self.scan = scan if scan is not None else _Scan(budget=_budget(text))
+        self.opened: list[int] = []
+        self.cut = False
 
     def _char(self) -> str:
         char = self.text[self.pos]
@@ -183,12 +213,18 @@ class _Reader:
 
     def value(self, depth: int = 0) -> tuple[Any, bool]:
         self._skip_space()
-        if self._at_end() or depth > _MAX_DEPTH:
+        if self._at_end():
             return None, False
+        if depth > _MAX_DEPTH or self.scan.budget <= 0:
+            self.cut = True
+            return None, False
+        self.scan.budget -= 1
         char = self._char()
         if char in "[(":
+            self.opened.append(self.pos)
             return self._list(depth)
         if char == "{":
+            self.opened.append(self.pos)
             return self._object(depth)
         if self.text[self.pos] in _QUOTES:
             return self._string()
@@ -257,20 +293,33 @@ class _Reader:
 
     def _string(self) -> tuple[str | None, bool]:
         opening = self.text[self.pos]
-        closers = {_QUOTES[opening], '"'} if opening == "\u201c" else {_QUOTES[opening]}
+        closers = frozenset(
+            {_QUOTES[opening], '"'} if opening == "\u201c" else {_QUOTES[opening]}
+        )
         text = self.text
+        unclosed_from = self.scan.unclosed_string_from.get(closers)
+        if unclosed_from is not None and unclosed_from < self.pos:
+            self.pos = len(text)
+            return None, False
         position = self.pos + 1
+        limit = min(len(text), position + self.scan.budget)
         chars: list[str] = []
-        while position < len(text):
+        while position < limit:
             char = text[position]
             if char == "\\" and position + 1 < len(text):
                 position = self._escape(position, chars)
                 continue
             if char in closers and self._closes_string(position):
+                self.scan.budget -= position - self.pos
                 self.pos = position + 1
                 return _join_surrogates("".join(chars)), True
             chars.append(char)
             position += 1
+        self.scan.budget -= position - self.pos
+        if position < len(text):
+            self.cut = True  # out of budget: the string may close further on
+        elif unclosed_from is None or self.pos < unclosed_from:
+            self.scan.unclosed_string_from[closers] = self.pos
         self.pos = len(text)
         return None, False
 
@@ -316,6 +365,7 @@ class _Reader:
             and text[self.pos] not in _QUOTES
         ):
             self.pos += 1
+        self.scan.budget -= self.pos - start
         word = text[start : self.pos]
         if not word:
             self.pos = start + 1
@@ -339,6 +389,7 @@ def _join_surrogates(text: str) -> str:
 # Pairs out of the values.
 
 
+@functools.lru_cache(maxsize=4096)
 def _key(name: str) -> str:
     return re.sub(r"[\s\-]+", "_", name.strip().lower())
 
@@ -405,19 +456,33 @@ def _pairs(value: Any, depth: int = 0) -> list[tuple[str, Any]]:
     return pairs
 
 
+def _budget(text: str) -> int:
+    return _MIN_STEPS + _STEPS_PER_CHARACTER * len(text)
+
+
 def _read_pairs(text: str) -> tuple[list[tuple[str, Any]], bool, bool]:
-    """(pairs, truncated, found_structure) from the first ``[``/``{`` that yields pairs."""
+    """(pairs, truncated, found_structure) from the first ``[``/``{`` that yields pairs.
+
+    A start is not tried again when an earlier read already read the container
+    there, in full, without finding pairs: a read from it would read the same.
+    """
     starts = [i for i, char in enumerate(text) if _FULL_WIDTH.get(char, char) in "[{"]
+    scan = _Scan(budget=_budget(text))
     skip_until = -1
+    already_read: set[int] = set()
     for start in starts[:_MAX_CANDIDATES]:
-        if start < skip_until:
+        if start < skip_until or start in already_read:
             continue
-        reader = _Reader(text, start)
+        if scan.budget <= 0:
+            break
+        reader = _Reader(text, start, scan)
         value, closed = reader.value()
         pairs = _pairs(value)
         if not pairs:
             if closed:
                 skip_until = reader.pos  # nothing inside a closed value can yield pairs
+            if not reader.cut:
+                already_read.update(reader.opened)
             continue
         truncated = not closed
         if closed:

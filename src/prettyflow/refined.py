@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from prettyflow.errors import InputError, MissingResourceError
+from prettyflow.io import parse_json_text, read_lines
 from prettyflow.registry import Registry
 
 REQUIRED = object()  # marks an option without a default
@@ -164,6 +165,11 @@ def run_refined(
 
 
 def _file(options, inputs, ids, *, kind, **_: Any) -> list[Any]:
+    if not isinstance(options["path"], str) or not options["path"].strip():
+        raise InputError(
+            f"expected the path of a .jsonl or .tsv file, got {options['path']!r}",
+            field="options.path",
+        )
     path = Path(options["path"])
     outputs = _read_outputs_file(path, ids, tags=kind == TAGGING)
     if kind == TAGGING:
@@ -179,9 +185,13 @@ def _file(options, inputs, ids, *, kind, **_: Any) -> list[Any]:
 
 
 def _read_outputs_file(path: Path, ids: Sequence[str], tags: bool) -> list[Any]:
-    """Outputs by id from JSONL (``{"id", "output"}``) or TSV (``id<TAB>output``; tags space-separated)."""
-    if not path.is_file():
-        raise InputError("refined outputs file not found", path=path)
+    """Outputs by id from JSONL (``{"id", "output"}``) or TSV (``id<TAB>output``; tags space-separated).
+
+    Lines are read by :func:`prettyflow.io.read_lines` (UTF-8, an optional BOM,
+    ``\\n`` or ``\\r\\n``); blank lines are skipped. Every id must be a
+    non-empty string given once, every output a string (tags: a list of
+    strings), and every sample id must have an output.
+    """
     suffix = path.suffix.lower()
     if suffix not in (".jsonl", ".tsv"):
         raise InputError(
@@ -189,30 +199,35 @@ def _read_outputs_file(path: Path, ids: Sequence[str], tags: bool) -> list[Any]:
             path=path,
         )
     by_id: dict[str, Any] = {}
-    with path.open(encoding="utf-8") as handle:
-        for line_number, line in enumerate(handle, start=1):
-            line = line.rstrip("\n").rstrip("\r")
-            if not line.strip():
-                continue
-            sample_id, output = (
-                _parse_jsonl_line(line, path, line_number, tags)
-                if suffix == ".jsonl"
-                else _parse_tsv_line(line, path, line_number, tags)
+    line_of_id: dict[str, int] = {}
+    for line_number, line in enumerate(
+        read_lines(path, "refined outputs file"), start=1
+    ):
+        if not line.strip():
+            continue
+        sample_id, output = (
+            _parse_jsonl_line(line, path, line_number, tags)
+            if suffix == ".jsonl"
+            else _parse_tsv_line(line, path, line_number, tags)
+        )
+        if sample_id in by_id:
+            raise InputError(
+                f"duplicate id {sample_id!r} (first on line {line_of_id[sample_id]})",
+                path=path,
+                line=line_number,
+                field="id",
             )
-            if sample_id in by_id:
-                raise InputError(
-                    f"duplicate id {sample_id!r}",
-                    path=path,
-                    line=line_number,
-                    field="id",
-                )
-            by_id[sample_id] = output
+        by_id[sample_id] = output
+        line_of_id[sample_id] = line_number
     missing = [sample_id for sample_id in ids if sample_id not in by_id]
     if missing:
         shown = ", ".join(repr(sample_id) for sample_id in missing[:10])
         more = f" and {len(missing) - 10} more" if len(missing) > 10 else ""
+        held = f"{len(by_id)} output(s)" if by_id else "no output at all"
         raise InputError(
-            f"no output for {len(missing)} id(s): {shown}{more}", path=path, field="id"
+            f"no output for {len(missing)} id(s): {shown}{more} (the file holds {held})",
+            path=path,
+            field="id",
         )
     return [by_id[sample_id] for sample_id in ids]
 
@@ -220,15 +235,36 @@ def _read_outputs_file(path: Path, ids: Sequence[str], tags: bool) -> list[Any]:
 def _parse_jsonl_line(
     line: str, path: Path, line_number: int, tags: bool
 ) -> tuple[str, Any]:
-    try:
-        record = json.loads(line)
-    except json.JSONDecodeError as error:
+    expected_output = "a list of tag strings" if tags else "a string"
+    record = parse_json_text(
+        line,
+        path=path,
+        line=line_number,
+        expected='one object {"id": ..., "output": ...} per line',
+    )
+    if not isinstance(record, dict):
         raise InputError(
-            f"not valid JSON ({error.msg})", path=path, line=line_number
-        ) from error
-    if not isinstance(record, dict) or "id" not in record or "output" not in record:
+            f'expected an object with "id" and "output", got a JSON {type(record).__name__}',
+            path=path,
+            line=line_number,
+        )
+    for key in ("id", "output"):
+        if key not in record:
+            present = ", ".join(sorted(record)) or "(none)"
+            raise InputError(
+                f"missing; the object has: {present}",
+                path=path,
+                line=line_number,
+                field=key,
+            )
+    sample_id = record["id"]
+    if not isinstance(sample_id, str) or not sample_id.strip():
+        hint = " (write it as a string, as the data ids are)" if sample_id else ""
         raise InputError(
-            'expected an object with "id" and "output"', path=path, line=line_number
+            f"expected a non-empty string id, got {json.dumps(sample_id)}{hint}",
+            path=path,
+            line=line_number,
+            field="id",
         )
     output = record["output"]
     valid = (
@@ -237,11 +273,17 @@ def _parse_jsonl_line(
         else isinstance(output, str)
     )
     if not valid:
-        expected = "a list of tag strings" if tags else "a string"
-        raise InputError(
-            f"expected {expected}", path=path, line=line_number, field="output"
+        empty = (
+            "; write an empty output as []" if tags else '; write an empty output as ""'
         )
-    return str(record["id"]), output
+        raise InputError(
+            f"expected {expected_output}, got {json.dumps(output)[:60]}"
+            + (empty if output is None else ""),
+            path=path,
+            line=line_number,
+            field="output",
+        )
+    return sample_id, output
 
 
 def _parse_tsv_line(
@@ -250,6 +292,10 @@ def _parse_tsv_line(
     if "\t" not in line:
         raise InputError("expected id<TAB>output", path=path, line=line_number)
     sample_id, output = line.split("\t", 1)
+    if not sample_id.strip():
+        raise InputError(
+            "empty id before the TAB", path=path, line=line_number, field="id"
+        )
     return sample_id, output.split() if tags else output
 
 
@@ -389,6 +435,16 @@ def _hf_seq2seq(
 # ----------------------------------------------------------------------------- hf_causal
 
 
+# The placeholders of the hf_causal backend's prompt_template.
+PROMPT_TEMPLATE_FIELDS = (
+    "source",
+    "source_lang",
+    "target_lang",
+    "source_language",
+    "target_language",
+)
+
+
 def render_prompt_template(
     template: str,
     source: str,
@@ -397,6 +453,9 @@ def render_prompt_template(
     languages: Mapping[str, str],
 ) -> str:
     """Fill ``{source}``, ``{source_lang}``, ``{target_lang}``, ``{source_language}``, ``{target_language}``."""
+    from prettyflow.prompts import placeholder_names
+
+    placeholder_names(template, PROMPT_TEMPLATE_FIELDS, "options.prompt_template")
     fields = {
         "source": source,
         "source_lang": source_lang,
@@ -404,14 +463,7 @@ def render_prompt_template(
         "source_language": languages.get(source_lang, source_lang),
         "target_language": languages.get(target_lang, target_lang),
     }
-    try:
-        return template.format_map(fields)
-    except (KeyError, IndexError, ValueError) as error:
-        raise InputError(
-            f"prompt_template cannot be filled ({error!r}); placeholders: {sorted(fields)} "
-            "(write literal braces as {{ and }})",
-            field="options.prompt_template",
-        ) from error
+    return template.format_map(fields)
 
 
 def _hf_causal(

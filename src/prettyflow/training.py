@@ -75,7 +75,8 @@ import torch
 import torch.nn.functional as F
 
 from prettyflow.errors import InputError, MissingResourceError
-from prettyflow.io import atomic_path, read_lines, write_json
+from prettyflow.io import atomic_path, parse_json_text, read_lines, write_json
+from prettyflow.paths import CHAT_TEMPLATE_FILE
 
 LOGGER = logging.getLogger("prettyflow")
 
@@ -116,7 +117,6 @@ ADAPTER_FILES: tuple[str, ...] = ("adapter_config.json", "adapter_model.safetens
 LOG_FILE = "training_log.csv"
 RECORD_FILE = "training.json"
 PLOT_FILE = "loss_curve.png"
-CHAT_TEMPLATE_FILE = "alpaca_chat_template.jinja"
 LOG_COLUMNS: tuple[str, ...] = ("step", "epoch", "loss", "learning_rate", "tokens")
 
 
@@ -166,14 +166,8 @@ def _jsonl_records(path: Path, lines: list[str]) -> list[dict[str, str]]:
     for number, text in enumerate(lines, start=1):
         if not text.strip():
             continue
-        try:
-            record = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise InputError(
-                f"malformed JSON: {error.msg} (column {error.colno})",
-                path=path,
-                line=number,
-            ) from None
+        # Refuses lone surrogates, repeated keys and runaway nesting, naming the line.
+        record = parse_json_text(text, path=path, line=number, expected="a record")
         records.append(
             _check_record(record, path, number, f"record {len(records) + 1}")
         )

@@ -25,7 +25,7 @@ import pandas as pd
 
 from prettyflow.data.download import sha256_of
 from prettyflow.errors import InputError
-from prettyflow.io import read_lines, write_parquet
+from prettyflow.io import parse_json_text, read_lines, write_parquet
 
 REQUIRED_FIELDS = ("text", "summary")
 # The id comes from the first of these fields that holds a non-empty string.
@@ -51,14 +51,10 @@ def _metadata_value(value: Any) -> str | None:
 
 
 def _parse_record(path: Path, number: int, line: str) -> dict[str, Any]:
-    try:
-        record = json.loads(line)
-    except json.JSONDecodeError as error:
-        raise InputError(
-            f"not valid JSON ({error.msg} at column {error.colno}); expected one JSON object per line",
-            path=path,
-            line=number,
-        ) from None
+    # Also refuses repeated keys and strings Parquet cannot hold (lone surrogates).
+    record = parse_json_text(
+        line, path=path, line=number, expected="one JSON object per line"
+    )
     if not isinstance(record, dict):
         raise InputError(
             f"expected a JSON object with fields {', '.join(REQUIRED_FIELDS)}, got a JSON {type(record).__name__}",
@@ -185,7 +181,10 @@ def read_crosssum(
         rows.append(row)
 
     if not rows:
-        raise InputError("no samples: the file holds no JSON objects", path=path)
+        raise InputError(
+            "no samples: the file holds no JSON objects (it is empty or blank)",
+            path=path,
+        )
     if max_samples is not None:
         rows = rows[:max_samples]
     columns = list(CORE_COLUMNS) + metadata_fields

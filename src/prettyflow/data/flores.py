@@ -22,7 +22,7 @@ import pandas as pd
 from prettyflow.data.download import sha256_of
 from prettyflow.data.parallel import check_aligned, check_max_samples, check_segments
 from prettyflow.errors import InputError
-from prettyflow.io import write_parquet
+from prettyflow.io import read_lines, write_parquet
 
 FLORES_SPLITS = ("dev", "devtest")
 
@@ -83,34 +83,6 @@ def snake_case(name: str) -> str:
     return re.sub(r"[^0-9a-zA-Z]+", "_", name).strip("_").lower()
 
 
-def _decode_lines(path: Path, field: str | None = None) -> list[str]:
-    """The file's lines without their line terminator, otherwise byte-exact.
-
-    The terminator is ``\\n`` (or ``\\r\\n``); a final line without one still
-    counts. A UTF-8 byte-order mark at the start is an encoding marker, not text.
-    """
-    data = path.read_bytes()
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    raw_lines = data.split(b"\n")
-    if raw_lines[-1] == b"":
-        raw_lines.pop()  # the file ends with a newline: no extra empty line
-    lines = []
-    for number, raw in enumerate(raw_lines, start=1):
-        if raw.endswith(b"\r"):
-            raw = raw[:-1]
-        try:
-            lines.append(raw.decode("utf-8"))
-        except UnicodeDecodeError as error:
-            raise InputError(
-                f"not valid UTF-8 (byte {error.start + 1} of the line: {error.reason})",
-                path=path,
-                line=number,
-                field=field,
-            ) from None
-    return lines
-
-
 def _require_language_file(root: Path, split: str, code: str) -> Path:
     path = language_file(root, split, code)
     if path.is_file():
@@ -134,7 +106,7 @@ def _require_language_file(root: Path, split: str, code: str) -> Path:
 
 def _read_metadata(path: Path, expected_rows: int, reserved: set[str]) -> pd.DataFrame:
     """The metadata tsv: a header line, then one row per sentence, tab separated."""
-    lines = _decode_lines(path)
+    lines = read_lines(path, "Flores metadata file")
     if not lines:
         raise InputError(
             "empty metadata file: expected a header line", path=path, line=1
@@ -242,8 +214,8 @@ def read_flores_direction(
     source_path, target_path, metadata_path = _flores_files(
         root, split, source_code, target_code, metadata_file
     )
-    source = _decode_lines(source_path)
-    target = _decode_lines(target_path)
+    source = read_lines(source_path, "Flores file")
+    target = read_lines(target_path, "Flores file")
     check_aligned(source_path, source, target_path, target)
     check_segments(source_path, source)
     check_segments(target_path, target)

@@ -16,6 +16,12 @@ def aligned(
     path: str | Path | None = None,
 ) -> pd.DataFrame:
     """``other`` reordered to ``frame``'s ids; every id must be present."""
+    repeated = other["id"][other["id"].duplicated()].tolist()
+    if repeated:
+        # A repeated id would silently pair one sample with two rows.
+        raise InputError(
+            f"{what} has repeated ids {repeated[:5]}", path=path, field="id"
+        )
     indexed = other.set_index("id")
     missing = [sample_id for sample_id in frame["id"] if sample_id not in indexed.index]
     if missing:

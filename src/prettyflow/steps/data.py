@@ -8,7 +8,8 @@ from typing import Any
 
 import pandas as pd
 
-from prettyflow.io import read_parquet, write_text
+from prettyflow.errors import InputError
+from prettyflow.io import atomic_paths, read_parquet, write_text
 
 
 def prepare_data(
@@ -40,12 +41,34 @@ def merge_dictionary(
 
 
 def dictionary_statistics(
-    table_paths: Sequence[str | Path], csv_path: str | Path, markdown_path: str | Path
+    table_paths: Sequence[str | Path],
+    csv_path: str | Path,
+    markdown_path: str | Path,
+    html_path: str | Path | None = None,
 ) -> pd.DataFrame:
-    """The paper's Table 9: entries and sources per merged dictionary."""
-    from prettyflow.dictionaries import dictionary_statistics as statistics
+    """The paper's Table 9: entries and sources per merged dictionary.
 
-    stats = statistics({Path(path).stem: read_parquet(path) for path in table_paths})
-    write_text(stats.to_csv(index=False), csv_path)
-    write_text(stats.to_markdown(index=False) + "\n", markdown_path)
+    The CSV, the Markdown and (with ``html_path``) its HTML page are written
+    together or not at all.
+    """
+    from prettyflow.dictionaries import dictionary_statistics as statistics
+    from prettyflow.report import titled_markdown_page
+
+    if not table_paths:
+        raise InputError("no merged dictionary to describe", field="tables")
+    stats = statistics(
+        {Path(path).stem: read_parquet(path, "dictionary") for path in table_paths}
+    )
+    markdown = stats.to_markdown(index=False) + "\n"
+    with atomic_paths(csv_path, markdown_path, html_path) as (
+        csv_tmp,
+        md_tmp,
+        html_tmp,
+    ):
+        write_text(stats.to_csv(index=False), csv_tmp)
+        write_text(markdown, md_tmp)
+        if html_tmp is not None:
+            write_text(
+                titled_markdown_page(markdown, Path(markdown_path).stem), html_tmp
+            )
     return stats
