@@ -14,7 +14,7 @@ COMET_TORCH_SPEC ?= $(TORCH_SPEC)
 BIN := $(VENV)/bin
 COMET_BIN := $(COMET_VENV)/bin
 
-.PHONY: install comet-env demo test test-fast test-envs lint benchmark clean
+.PHONY: install comet-env demo report test test-fast test-envs lint benchmark clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,11 @@ comet-env: $(COMET_VENV)/.installed
 
 demo: install comet-env
 	HF_HUB_OFFLINE=1 $(BIN)/snakemake --cores $(CORES)
+	$(BIN)/snakemake --report results/report.html
+
+# The Snakemake report of the last run: every table and figure, with captions.
+report: install
+	$(BIN)/snakemake --report results/report.html
 
 test: install comet-env
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q

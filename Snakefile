@@ -8,6 +8,9 @@ min_version("9.0")
 configfile: "config.yaml"
 
 
+report: "report/workflow.rst"
+
+
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/dictionaries.smk"
@@ -23,8 +26,11 @@ rule all:
     default_target: True
     input:
         plan.table_targets(),
+        plan.analysis_targets(),
         plan.decision_space_targets(),
 
 
 onsuccess:
-    print_table_locations(plan.table_targets() + plan.decision_space_targets())
+    print_table_locations(
+        plan.table_targets() + plan.analysis_targets() + plan.decision_space_targets()
+    )

@@ -1,25 +1,95 @@
-# Corpus scores -> %SFT tables (CSV, Markdown, LaTeX), one per (task, benchmark, family).
+# Scores -> the paper's tables (CSV, Markdown, LaTeX, and an HTML page for the
+# report), one per (task, benchmark, family), with paired-bootstrap intervals.
 
 
 rule results_table:
     input:
-        scores=table_scores,
+        scores=table_files("score_corpus", "main"),
+        samples=table_files("score_samples", "main"),
     output:
         csv=paths.pattern("table", ext="csv"),
         markdown=paths.pattern("table", ext="md"),
         latex=paths.pattern("table", ext="tex"),
+        html=report(
+            paths.pattern("table", ext="html"),
+            caption="../report/results_table.rst",
+            category="{task} on {benchmark}",
+            subcategory="Tables",
+            labels={"table": "results", "model family": "{family}"},
+        ),
     log:
         "logs/tables/{task}-{benchmark}-{family}.log",
     conda:
         "../envs/score.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
+        mem_mb=2000,
         runtime=10,
     params:
-        settings=table_settings,
+        settings=table_view_settings("main"),
     script:
         "../scripts/results_table.py"
+
+
+# Table 5 (section 5.2): the foundation model with a random word of a given kind
+# as its prior, beside the SFT reference.
+rule control_priors_table:
+    input:
+        scores=table_files("score_corpus", "control_priors"),
+        samples=table_files("score_samples", "control_priors"),
+    output:
+        csv=paths.pattern("control_table", ext="csv"),
+        markdown=paths.pattern("control_table", ext="md"),
+        latex=paths.pattern("control_table", ext="tex"),
+        html=report(
+            paths.pattern("control_table", ext="html"),
+            caption="../report/control_priors_table.rst",
+            category="{task} on {benchmark}",
+            subcategory="Tables",
+            labels={"table": "control priors (Table 5)", "model family": "{family}"},
+        ),
+    log:
+        "logs/tables/{task}-{benchmark}-{family}-control-priors.log",
+    conda:
+        "../envs/score.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        settings=table_view_settings("control_priors"),
+    script:
+        "../scripts/results_table.py"
+
+
+# Table 8 (appendix C.3): how often the foundation model answers in the target
+# language when one of several prompts is drawn per sentence.
+rule prompt_success_table:
+    input:
+        unpack(prompt_success_inputs),
+    output:
+        csv=paths.pattern("prompt_success_table", ext="csv"),
+        markdown=paths.pattern("prompt_success_table", ext="md"),
+        latex=paths.pattern("prompt_success_table", ext="tex"),
+        html=report(
+            paths.pattern("prompt_success_table", ext="html"),
+            caption="../report/prompt_success_table.rst",
+            category="{task} on {benchmark}",
+            subcategory="Tables",
+            labels={"table": "prompt success (Table 8)", "model family": "{family}"},
+        ),
+    log:
+        "logs/tables/{task}-{benchmark}-{family}-prompt-success.log",
+    conda:
+        "../envs/score.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        settings=prompt_success_settings,
+    script:
+        "../scripts/prompt_success_table.py"
 
 
 # Table 4: the accuracy of the priors themselves, for tasks whose answer can be
@@ -32,6 +102,13 @@ rule prior_accuracy_table:
         csv=paths.pattern("prior_accuracy", ext="csv"),
         markdown=paths.pattern("prior_accuracy", ext="md"),
         latex=paths.pattern("prior_accuracy", ext="tex"),
+        html=report(
+            paths.pattern("prior_accuracy", ext="html"),
+            caption="../report/prior_accuracy_table.rst",
+            category="{task} on {benchmark}",
+            subcategory="Tables",
+            labels={"table": "prior accuracy (Table 4)", "model family": "{family}"},
+        ),
     log:
         "logs/tables/{task}-{benchmark}-{family}-prior-accuracy.log",
     conda:

@@ -26,7 +26,14 @@ rule decision_space_figures:
     input:
         tables=decision_space_tables,
     output:
-        figures=directory(paths.pattern("decision_space_figures")),
+        figures=report(
+            directory(paths.pattern("decision_space_figures")),
+            patterns=["{figure}.png"],
+            caption="../report/decision_space_figures.rst",
+            category="{task} on {benchmark}",
+            subcategory="Figures",
+            labels={"figure": "decision space: {figure}", "model family": "{family}"},
+        ),
     log:
         "logs/figures/decision-space-{task}-{benchmark}-{family}.log",
     conda:
@@ -39,3 +46,30 @@ rule decision_space_figures:
         label=figure_label,
     script:
         "../scripts/decision_space_figures.py"
+
+
+# Figure 5 (section 5.3): every metric against the number of prior tokens k.
+rule prior_tokens_figure:
+    input:
+        scores=prior_tokens_inputs,
+    output:
+        figure=report(
+            paths.pattern("prior_tokens", ext="png"),
+            caption="../report/prior_tokens_figure.rst",
+            category="{task} on {benchmark}",
+            subcategory="Figures",
+            labels={"figure": "prior tokens: {source}", "model family": "{family}"},
+        ),
+        numbers=paths.pattern("prior_tokens", ext="csv"),
+    log:
+        "logs/figures/prior-tokens-{task}-{benchmark}-{family}-{source}.log",
+    conda:
+        "../envs/score.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        settings=prior_tokens_settings,
+    script:
+        "../scripts/prior_tokens_figure.py"

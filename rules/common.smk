@@ -46,7 +46,7 @@ wildcard_constraints:
     system=plan.wildcard_pattern(plan.all_system_names()),
     source=plan.wildcard_pattern(PRIOR_SOURCES.names()),
     k="[0-9]+",
-    ext="csv|md|tex",
+    ext="csv|md|tex|html|png",
 
 
 def print_table_locations(paths):
@@ -144,6 +144,10 @@ def decode_inputs(w):
     return plan.decode_inputs(w.task, w.benchmark, w.family, w.subset, w.system)
 
 
+def decode_group(w):
+    return plan.decode_group(w.task, w.benchmark, w.family, w.system)
+
+
 def decode_priority(w):
     return plan.decode_priority(w.family, w.system)
 
@@ -166,12 +170,28 @@ def comet_settings(w):
 
 
 # ----------------------------------------------------------- aggregate
-def table_scores(w):
-    return plan.score_jsons(w.task, w.benchmark, w.family)
+def table_files(kind, view):
+    """Input function: the ``kind`` score files of a ``view`` table."""
+
+    def files(w):
+        return plan.table_files(kind, view, w.task, w.benchmark, w.family)
+
+    return files
 
 
-def table_settings(w):
-    return plan.table_settings(w.task, w.benchmark, w.family)
+def table_view_settings(view):
+    def settings(w):
+        return plan.table_settings(w.task, w.benchmark, w.family, view)
+
+    return settings
+
+
+def prompt_success_inputs(w):
+    return plan.prompt_success_inputs(w.task, w.benchmark, w.family)
+
+
+def prompt_success_settings(w):
+    return plan.prompt_success_settings(w.task, w.benchmark, w.family)
 
 
 def prior_tables(w):
@@ -200,6 +220,14 @@ def decision_space_settings(w):
 
 def decision_space_tables(w):
     return plan.decision_space_tables(w.task, w.benchmark, w.family)
+
+
+def prior_tokens_inputs(w):
+    return plan.prior_tokens_inputs(w.task, w.benchmark, w.family, w.source)
+
+
+def prior_tokens_settings(w):
+    return plan.prior_tokens_settings(w.task, w.benchmark, w.family, w.source)
 
 
 def figure_label(w):

@@ -11,6 +11,8 @@ rule decode:
     log:
         "logs/{task}/decode/{benchmark}/{family}/{subset}/{system}.log",
     priority: decode_priority
+    group:
+        decode_group
     conda:
         "../envs/decode.yaml"
     threads: compute("decode", "threads")

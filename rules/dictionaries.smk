@@ -26,6 +26,12 @@ rule dictionary_statistics:
     output:
         csv=paths.pattern("dictionary_table", ext="csv"),
         markdown=paths.pattern("dictionary_table", ext="md"),
+        html=report(
+            paths.pattern("dictionary_table", ext="html"),
+            caption="../report/dictionary_table.rst",
+            category="Dictionaries",
+            labels={"table": "dictionary statistics (Table 9)"},
+        ),
     log:
         "logs/dictionaries/statistics.log",
     conda:

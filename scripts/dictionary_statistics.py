@@ -5,5 +5,8 @@ from prettyflow.steps.data import dictionary_statistics
 
 with job_log(snakemake.log[0]):
     dictionary_statistics(
-        snakemake.input.tables, snakemake.output.csv, snakemake.output.markdown
+        snakemake.input.tables,
+        snakemake.output.csv,
+        snakemake.output.markdown,
+        html_path=snakemake.output.html,
     )

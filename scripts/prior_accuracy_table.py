@@ -11,4 +11,5 @@ with job_log(snakemake.log[0]):
         markdown_path=snakemake.output.markdown,
         latex_path=snakemake.output.latex,
         labels=snakemake.params.labels,
+        html_path=snakemake.output.html,
     )

@@ -1,4 +1,4 @@
-"""Snakemake adapter: one task's results table with %SFT (CSV, Markdown, LaTeX)."""
+"""Snakemake adapter: a results table with %SFT and bootstrap intervals (CSV, Markdown, LaTeX, HTML, written together)."""
 
 from prettyflow.logs import job_log
 from prettyflow.steps.tables import results_table
@@ -10,4 +10,6 @@ with job_log(snakemake.log[0]):
         csv_path=snakemake.output.csv,
         markdown_path=snakemake.output.markdown,
         latex_path=snakemake.output.latex,
+        sample_paths=snakemake.input.samples,
+        html_path=snakemake.output.html,
     )

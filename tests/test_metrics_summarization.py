@@ -8,12 +8,12 @@ import pytest
 from rouge_score import rouge_scorer
 
 from prettyflow.errors import InputError, MissingResourceError
+from prettyflow.langid import load_language_identifier
 from prettyflow.metrics.summarization import (
     MultilingualRougeTokenizer,
     language_confidence,
     length_penalty,
     load_embedder,
-    load_language_identifier,
     multilingual_rouge_tokenize,
     score_lase,
     score_rouge,

@@ -4,10 +4,11 @@ import io
 import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import sentencepiece
-from sacrebleu.metrics import BLEU
+from sacrebleu.metrics import BLEU, CHRF
 from sacrebleu.tokenizers import tokenizer_spm
 
 from prettyflow.errors import InputError, MissingResourceError
@@ -16,6 +17,9 @@ from prettyflow.metrics.scoring import Scoring
 from prettyflow.metrics.translation import (
     FLORES101_SPM_FILENAME,
     SPBLEU_NOT_PROVIDED,
+    resample_bleu,
+    resample_chrf_plus_plus,
+    resample_spbleu,
     score_translation,
 )
 
@@ -261,9 +265,42 @@ def test_registry_scorers_equal_score_translation(name):
     metric = METRICS.get(name)
     assert metric.tasks == {"translation"}
     per_sample, entry = metric.load()(scoring(HYPOTHESES, REFERENCES), {})
-    assert list(per_sample.columns) == [name]
+    assert list(per_sample.columns) == [name, f"{name}:stats"]
     assert per_sample[name].tolist() == expected_samples[name].tolist()
     assert entry == expected_corpus[name]
+    # Each sentence's sufficient statistics of the corpus metric, as sacrebleu has them.
+    corpus_metric = BLEU() if name == "bleu" else CHRF(word_order=2)
+    assert per_sample[f"{name}:stats"].tolist() == (
+        corpus_metric._extract_corpus_statistics(HYPOTHESES, [REFERENCES])
+    )
+
+
+def test_resampling_hooks_equal_corpus_scores_of_the_resampled_sentences():
+    metric_of = {"bleu": BLEU(), "chrf++": CHRF(word_order=2)}
+    hooks = {"bleu": resample_bleu, "chrf++": resample_chrf_plus_plus}
+    # Row 0 draws every sentence once; the others repeat and drop sentences.
+    counts = np.array([[1, 1, 1], [2, 0, 1], [0, 3, 0], [1, 0, 2]])
+    for name, metric in metric_of.items():
+        per_sample, entry = METRICS.get(name).load()(
+            scoring(HYPOTHESES, REFERENCES), {}
+        )
+        resampled = hooks[name](per_sample, counts)
+        assert resampled[0] == entry["score"]
+        for row, draws in enumerate(counts):
+            picked = [i for i, times in enumerate(draws) for _ in range(times)]
+            expected = metric.corpus_score(
+                [HYPOTHESES[i] for i in picked], [[REFERENCES[i] for i in picked]]
+            ).score
+            assert resampled[row] == pytest.approx(expected, abs=1e-12)
+
+
+def test_resampling_hooks_need_the_statistics():
+    per_sample, _ = METRICS.get("bleu").load()(scoring(HYPOTHESES, REFERENCES), {})
+    with pytest.raises(InputError, match="score the outputs again"):
+        resample_bleu(per_sample.drop(columns=["bleu:stats"]), np.ones((1, 3), int))
+    per_sample.loc[1, "bleu:stats"] = None
+    with pytest.raises(InputError, match="1 of 3 rows have no statistics"):
+        resample_bleu(per_sample, np.ones((1, 3), int))
 
 
 def test_registry_scorer_uses_the_target_language_tokenizer():
@@ -281,6 +318,7 @@ def test_registry_spbleu_reads_spm_model_from_its_settings(
     assert entry["status"] == "not computed"
     assert entry["reason"] == SPBLEU_NOT_PROVIDED
     assert per_sample["spbleu"].isna().all() and len(per_sample) == 3
+    assert per_sample["spbleu:stats"].isna().all()
 
     sacrebleu_dir = tmp_path / "sacrebleu"
     per_sample, entry = spbleu(
@@ -294,6 +332,8 @@ def test_registry_spbleu_reads_spm_model_from_its_settings(
     assert entry["score"] == expected_corpus
     assert per_sample["spbleu"].tolist() == expected_sentences
     assert (sacrebleu_dir / "models" / FLORES101_SPM_FILENAME).is_file()
+    # Resampling needs no SentencePiece model: the statistics are saved.
+    assert resample_spbleu(per_sample, np.ones((1, 3), int))[0] == entry["score"]
 
 
 def test_registry_scorer_rejects_a_missing_hypothesis():

@@ -173,7 +173,7 @@ def test_several_k_per_source_give_a_prior_file_and_a_system_per_k(config):
         "model": plan.model_inputs("gemma3-270m")
     }
     # A k that is not configured is not a job.
-    with pytest.raises(ValueError, match=r"does not include 3"):
+    with pytest.raises(ValueError, match=r"no system uses the sft prior with k=3"):
         plan.prior_settings("translation", "flores", FAMILY, "en-pt", "sft", 3)
     score_jsons = plan.score_jsons("translation", "flores", FAMILY)
     assert (
@@ -362,15 +362,14 @@ def job_settings(plan: Plan) -> dict[tuple, str]:
             record("refined_inputs", task, benchmark, subset)
         for family in plan.families():
             at = (task, benchmark, family, subset)
-            for source in plan.prior_sources(task):
-                for k in plan.prior_ks(task, source):
-                    record("prior_settings", *at, source, k)
-                    jobs[("prior_inputs", *at, source, k)] = repr(
-                        plan.prior_inputs(*at, source)
-                    )
-            for system in plan.systems(task, family):
+            for system in plan.benchmark_systems(task, family, benchmark, subset):
                 for method in ("decode_settings", "decode_inputs", "score_inputs"):
                     record(method, *at, system.name)
+                if system.prior_source:
+                    record("prior_settings", *at, system.prior_source, system.k)
+                    jobs[("prior_inputs", *at, system.prior_source, system.k)] = (
+                        repr(plan.prior_inputs(*at, system.prior_source))
+                    )
     for task in plan.tasks:
         if "pseudo" in plan.prior_sources(task):
             record("keyword_settings", task)
@@ -378,6 +377,15 @@ def job_settings(plan: Plan) -> dict[tuple, str]:
             for family in plan.families():
                 record("table_settings", task, benchmark, family)
         record("prior_labels", task)
+    for run in plan.analysis_runs("control_priors"):
+        for family in plan.families():
+            record("table_settings", run.task, run.benchmark, family, run.kind)
+    for run in plan.analysis_runs("prior_tokens"):
+        for family in plan.families():
+            record("prior_tokens_settings", run.task, run.benchmark, family, run.source)
+    for run in plan.analysis_runs("prompt_success"):
+        for family in plan.families():
+            record("prompt_success_settings", run.task, run.benchmark, family)
     for model in plan.config["models"]:
         record("model_settings", model)
     record("comet_settings")
@@ -526,3 +534,141 @@ def test_decision_space_runs_compare_the_foundation_with_the_sft_reference(confi
         {"task": "summarization", "benchmark": "flores"}
     )
     assert len(Plan(config).decision_space_runs()) == 2
+
+
+# ------------------------------------------------------------------- analyses
+
+
+def test_analyses_add_their_systems_only_where_they_run(config):
+    plan = Plan(config)
+    main = [s.name for s in plan.systems("translation", FAMILY)]
+    en_pt = [
+        s.name for s in plan.benchmark_systems("translation", FAMILY, "flores", "en-pt")
+    ]
+    pt_en = [
+        s.name for s in plan.benchmark_systems("translation", FAMILY, "flores", "pt-en")
+    ]
+    # The main table's systems first, then Figure 5's k, Table 5's controls (en-pt
+    # only in the shipped config) and Table 8's prompt-success system.
+    assert en_pt[: len(main)] == main
+    assert en_pt[len(main) :] == [
+        "prior-refined-k1",
+        "prior-refined-k3",
+        "prior-refined-k4",
+        "prior-refined-k5",
+        "prior-modal-k1",
+        "prior-adverb-k1",
+        "prior-random-k1",
+        "prompt-success",
+    ]
+    assert "prior-modal-k1" not in pt_en and "prompt-success" in pt_en
+    # WMT23 has no analysis: its systems are the main table's.
+    assert [
+        s.name for s in plan.benchmark_systems("translation", FAMILY, "wmt23")
+    ] == main
+    # The main table does not grow; Table 5 is the foundation beside its controls.
+    settings = plan.table_settings("translation", "flores", FAMILY)
+    assert settings["systems"] == main
+    control = plan.table_settings("translation", "flores", FAMILY, "control_priors")
+    assert control["systems"] == [
+        SFT_REFERENCE,
+        "base",
+        "prior-modal-k1",
+        "prior-adverb-k1",
+        "prior-random-k1",
+    ]
+    assert control["subsets"] == ["en-pt"]
+    assert control["metrics"] == config["analysis"]["control_priors"]["metrics"]
+    assert control["bootstrap"] == {"resamples": 1000, "seed": 12345, "confidence": 0.95}
+
+
+def test_control_prior_jobs_get_their_word_list_and_seed(config):
+    plan = Plan(config)
+    at = ("translation", "flores", FAMILY, "en-pt")
+    settings = plan.prior_settings(*at, "modal", 1)
+    assert settings["target_lang"] == "pt" and settings["seed"] == 0
+    words = config["analysis"]["control_priors"]["sources"]["modal"]["words"]
+    assert settings["options"] == {"words": words}
+    # The word list is an input, so editing it reruns that source's jobs.
+    assert plan.prior_inputs(*at, "modal") == {"word_list": words["pt"]}
+    with pytest.raises(ValueError, match="no system uses the modal prior"):
+        plan.prior_settings("translation", "flores", FAMILY, "pt-en", "modal", 1)
+
+
+def test_changing_a_control_word_list_reruns_only_that_source(config):
+    before = job_settings(Plan(config))
+    config["analysis"]["control_priors"]["sources"]["adverb"]["words"]["pt"] = [
+        "ontem",
+        "hoje",
+    ]
+    differences = changed_jobs(before, job_settings(Plan(config)))
+    assert differences == {
+        ("prior_settings", "translation", "flores", FAMILY, "en-pt", "adverb", 1),
+        ("prior_inputs", "translation", "flores", FAMILY, "en-pt", "adverb", 1),
+    }
+
+
+def test_prompt_success_decodes_one_drawn_template_per_sentence(config):
+    plan = Plan(config)
+    settings = plan.decode_settings(
+        "translation", "flores", FAMILY, "pt-en", "prompt-success"
+    )
+    templates = config["analysis"]["prompt_success"]["templates"]
+    assert len(templates) == 10
+    assert settings["templates"] == templates and "template" not in settings
+    assert settings["template_seed"] == 0 and settings["model"]["name"] == "gemma3-270m"
+    inputs = plan.prompt_success_inputs("translation", "flores", FAMILY)
+    assert inputs["decodes"] == [
+        plan.paths.path(
+            "decode",
+            task="translation",
+            benchmark="flores",
+            family=FAMILY,
+            subset=subset,
+            system="prompt-success",
+        )
+        for subset in ("en-pt", "pt-en")
+    ]
+
+
+def test_analysis_targets_name_tables_5_and_8_and_figure_5(config):
+    targets = Plan(config).analysis_targets()
+    assert f"results/tables/translation-flores-{FAMILY}-control-priors.tex" in targets
+    assert f"results/tables/translation-flores-{FAMILY}-prompt-success.csv" in targets
+    assert (
+        f"results/figures/prior-tokens/translation-flores-{FAMILY}-refined.png"
+        in targets
+    )
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            lambda c: c["analysis"]["control_priors"].update(metrics=["rouge2"]),
+            "'rouge2' is not scored on flores",
+        ),
+        (
+            lambda c: c["analysis"]["prior_tokens"]["runs"][0].update(source="modal"),
+            "'modal' is configured neither",
+        ),
+        (
+            lambda c: c["analysis"]["control_priors"]["runs"].append(
+                {"task": "pos", "benchmark": "ud"}
+            ),
+            "pos answers do not start with a word",
+        ),
+        (
+            lambda c: c["analysis"]["control_priors"]["sources"].update(sft={}),
+            "sources.sft: unknown key",
+        ),
+    ],
+)
+def test_analysis_config_errors_name_the_key(config, edit, message):
+    from prettyflow.config import ConfigError, validate_config
+
+    if "modal" in str(message):
+        del config["analysis"]["control_priors"]["sources"]["modal"]
+    edit(config)
+    with pytest.raises(ConfigError, match=message):
+        validate_config(config)

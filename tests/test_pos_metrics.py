@@ -158,3 +158,23 @@ def test_precision_and_f1_parse_the_outputs_once(monkeypatch) -> None:
     assert precision["score"] == pytest.approx(200 / 3)
     assert f1["score"] == pytest.approx(160 / 3)
     assert diagnostics == {"parse_failure_rate": pytest.approx(100 / 3), "unparsed": 1}
+
+
+@pytest.mark.parametrize("name", ["precision", "f1"])
+def test_resampled_scores_equal_score_pos_on_the_resampled_sentences(name) -> None:
+    from prettyflow.metrics import METRICS
+
+    per_sentence, corpus = score_pos(GOLD_TOKENS, GOLD_TAGS, OUTPUTS)
+    # Row 0 draws every sentence once; row 3 only the unparseable one (0 predicted).
+    counts = np.array([[1, 1, 1], [2, 0, 1], [0, 1, 2], [0, 3, 0], [3, 0, 0]])
+    resampled = METRICS.get(name).load_resample()(per_sentence, counts)
+    assert resampled[0] == corpus[name]
+    for row, draws in enumerate(counts):
+        picked = [i for i, times in enumerate(draws) for _ in range(times)]
+        _, expected = score_pos(
+            [GOLD_TOKENS[i] for i in picked],
+            [GOLD_TAGS[i] for i in picked],
+            [OUTPUTS[i] for i in picked],
+        )
+        assert resampled[row] == expected[name]
+    assert resampled[3] == 0.0  # 0/0 is 0, as in the corpus score

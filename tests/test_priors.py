@@ -434,3 +434,36 @@ def test_build_prior_table_rejects_bad_input():
         build_prior_table(["a"], ["x"], [[1]], "sft", 0)
     table = build_prior_table(["a"], [None], [[]], "pseudo", 1)
     assert table["prior_text"].tolist() == [""]
+
+
+def test_paper_sources_accept_control_options_and_the_loaded_tokenizer(tmp_path):
+    """The prior job passes every source its options and the loaded tokenizer."""
+    import pandas as pd
+
+    from prettyflow.prior_sources import PRIOR_SOURCES, PriorContext
+
+    class Paths:
+        def path(self, kind, **wildcards):
+            return f"results/{kind}/" + "/".join(wildcards.values()) + ".parquet"
+
+    context = PriorContext("translation", "flores", "tiny", "en-pt", "tiny-sft")
+    for name in ("sft", "refined", "pseudo"):
+        source = PRIOR_SOURCES.get(name)
+        assert not source.control and source.recorded_columns == ()
+        assert source.upstream(Paths(), context, {"ignored": 1}) == source.upstream(
+            Paths(), context
+        )
+    dictionary = tmp_path / "en-pt.parquet"
+    write_parquet(
+        pd.DataFrame({"source_key": ["cat"], "target_word": ["gato"], "rank": [1]}),
+        dictionary,
+        {},
+    )
+    frame = pd.DataFrame({"id": ["a"], "source": ["The cat."]})
+    upstream, _ = PRIOR_SOURCES.get("pseudo").answers(
+        frame,
+        {"dictionary": str(dictionary)},
+        {"task": "translation", "source_lang": "en"},
+        tokenizer=byte_level_bpe(),
+    )
+    assert list(upstream["output"]) == ["gato"]

@@ -11,6 +11,7 @@ from prettyflow.errors import InputError
 from prettyflow.prompts import (
     PROMPT_FIELDS,
     build_prompts,
+    check_templates,
     demonstration_block,
     join_prompt_and_prior,
     render_prompt,
@@ -162,6 +163,69 @@ def test_build_prompts_reports_bad_rows_and_shapes(templates):
         )
 
 
+def test_build_prompts_with_one_template_per_row(templates):
+    listed = [templates["translation_normal"], templates["translation_prompting"]]
+    prompts = build_prompts(
+        "translation",
+        translation_frame(),
+        listed,
+        LANGUAGES,
+        ["O gato", None],
+        template_indices=[1, 0],
+    )
+    assert prompts == [
+        "English: The cat sat on the bed.\nPortuguese Translation: O gato",
+        "Translate the following sentences from English to Portuguese. It rains.\n",
+    ]
+    # Each template's own demonstration block goes before its rows.
+    with_demonstrations = build_prompts(
+        "translation",
+        translation_frame(),
+        ["{demonstration}A {source_text}", "{demonstration}B {source_text}"],
+        LANGUAGES,
+        demonstration=["a-demo\n", "b-demo\n"],
+        template_indices=[1, 0],
+    )
+    assert with_demonstrations == [
+        "b-demo\nB The cat sat on the bed.",
+        "a-demo\nA It rains.",
+    ]
+
+
+def test_build_prompts_checks_the_template_list_before_any_row(templates):
+    frame = translation_frame()
+    good = templates["translation_prompting"]
+    with pytest.raises(InputError, match=r"prompts\.t\[1\]: unknown placeholder"):
+        build_prompts("translation", frame, [good, "{text}"], LANGUAGES,
+                      template_name="prompts.t", template_indices=[0, 0])  # fmt: skip
+    with pytest.raises(InputError, match="1 template indices for 2 samples"):
+        build_prompts("translation", frame, [good], LANGUAGES, template_indices=[0])
+    with pytest.raises(InputError, match="row 2: template index 2 is not in 0..1"):
+        build_prompts("translation", frame, [good, good], LANGUAGES,
+                      template_indices=[0, 2])  # fmt: skip
+    with pytest.raises(InputError, match="1 demonstration blocks for 2 templates"):
+        build_prompts("translation", frame, [good, good], LANGUAGES,
+                      demonstration=["x"], template_indices=[0, 1])  # fmt: skip
+    with pytest.raises(TypeError, match="template_indices needs a list"):
+        build_prompts("translation", frame, good, LANGUAGES, template_indices=[0, 0])
+
+
+@pytest.mark.parametrize(
+    ("templates", "field", "message"),
+    [
+        ("{source_text}", "ts", "expected a list of templates"),
+        ([], "ts", "at least one template"),
+        (["{source_text}", " "], "ts[1]", "non-empty template string"),
+        (["{source_text}", 3], "ts[1]", "non-empty template string"),
+        (["{source_text", "x"], "ts[0]", "malformed template"),
+    ],
+)
+def test_check_templates_names_the_bad_entry(templates, field, message):
+    with pytest.raises(InputError, match=message) as caught:
+        check_templates(templates, "ts")
+    assert caught.value.field == field
+
+
 def test_summarization_demonstration_block_precedes_the_task(templates):
     template = templates["summarization"]
     demo = demonstration_block(
@@ -259,3 +323,38 @@ def test_each_task_fills_its_own_fields(templates):
             LANGUAGES,
         )
     assert caught.value.field == "source"
+
+
+@pytest.mark.parametrize(
+    ("template", "expected"),
+    [
+        ("{source_text:d}", r"\{source_text:d\} has a format spec"),
+        ("{source_text!r}", r"\{source_text!r\} has a format spec or conversion"),
+        ("{source_text:{tags}}", "format spec"),
+        ("{}", r"unknown placeholder \{\}"),
+        ("{0}", r"unknown placeholder \{0\}"),
+        ("{source_text.upper}", "unknown placeholder"),
+        ("{source_text", "malformed template"),
+    ],
+)
+def test_templates_with_specs_conversions_or_positions_are_refused(template, expected):
+    from prettyflow.prompts import template_fields
+
+    with pytest.raises(InputError, match=expected) as caught:
+        template_fields(template, "tasks.translation.templates.normal")
+    assert caught.value.field == "tasks.translation.templates.normal"
+
+
+def test_each_task_allows_only_the_fields_it_fills():
+    from prettyflow.prompts import check_task_template, task_template_fields
+
+    assert task_template_fields("translation") == (
+        "source_language",
+        "target_language",
+        "source_text",
+    )
+    assert "demonstration" in task_template_fields("summarization")
+    assert set(task_template_fields("pos")) >= {"words", "tags"}
+    assert check_task_template("{words} {tags}", "pos", "t") == ["words", "tags"]
+    with pytest.raises(InputError, match=r"unknown placeholder \{words\}"):
+        check_task_template("{words}", "translation", "tasks.translation.templates.x")

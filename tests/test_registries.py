@@ -50,9 +50,14 @@ def test_schema_benchmark_names_are_the_registered_benchmarks(schema):
 
 
 def test_schema_prior_sources_are_the_registered_sources(schema):
+    """Task priors take the answer-based sources; analysis.control_priors the rest."""
+    answer_based = sorted(n for n, s in PRIOR_SOURCES.items() if not s.control)
+    controls = sorted(n for n, s in PRIOR_SOURCES.items() if s.control)
     priors = schema["$defs"]["priors"]
-    assert sorted(priors["propertyNames"]["enum"]) == sorted(PRIOR_SOURCES.names())
-    assert sorted(priors["properties"]) == sorted(PRIOR_SOURCES.names())
+    assert sorted(priors["propertyNames"]["enum"]) == answer_based
+    assert sorted(priors["properties"]) == answer_based
+    sources = schema["properties"]["analysis"]["properties"]["control_priors"]
+    assert sorted(sources["properties"]["sources"]["properties"]) == controls
 
 
 def test_schema_refined_backends_are_the_registered_backends(schema):

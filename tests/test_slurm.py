@@ -36,6 +36,7 @@ START_HINT = (
 DECODE_MEM_MB = 2345
 DECODE_RUNTIME_MINUTES = 17
 SUBMITTED = re.compile(r"has been submitted with SLURM jobid (\d+)")
+FOUNDATION_GROUP = "decode-tiny-base"
 
 
 def _usable_partitions() -> list[str]:
@@ -85,6 +86,8 @@ def write_slurm_config(repo_root: Path, workdir: Path) -> Path:
         "gpu": 0,
         "mem_mb": DECODE_MEM_MB,
         "runtime": DECODE_RUNTIME_MINUTES,
+        # The foundation model's decodes go to the cluster as one group job.
+        "group": True,
     }
     path.write_text(
         yaml.safe_dump(config, allow_unicode=True, sort_keys=False), encoding="utf-8"
@@ -109,6 +112,9 @@ def slurm_run(repo_root, tmp_path_factory):
     partitions = _usable_partitions()
     profile = repo_root / "profiles" / "slurm"
     overrides = ["--slurm-init-seconds-before-status-checks", "2"]
+    # Bundle all of the foundation model's decodes (prompting, base, 3 priors) in one
+    # allocation; the SFT model's decode is a group of its own.
+    overrides += ["--group-components", f"{FOUNDATION_GROUP}=10"]
     shipped = yaml.safe_load((profile / "config.yaml").read_text(encoding="utf-8"))[
         "default-resources"
     ]
@@ -140,14 +146,20 @@ def test_profile_runs_the_workflow_on_slurm(slurm_run):
 def test_jobs_went_through_sbatch_with_the_configured_resources(slurm_run):
     _, output = slurm_run
     job_ids = SUBMITTED.findall(output)
-    # data, dictionary, its table, refined file, 3 priors, 6 decodes, 6 scores, the table
-    assert len(job_ids) == 20, output[-4000:]
+    # data, dictionary, its table, refined file, 3 priors, 6 scores, the table, and
+    # the decodes: 5 of the foundation model in one group job, the SFT model's alone.
+    assert len(job_ids) == 16, output[-4000:]
     jobs = {job_id: show_job(job_id) for job_id in job_ids}
     assert {job["JobState"] for job in jobs.values()} == {"COMPLETED"}
+    grouped = [job for job in jobs.values() if FOUNDATION_GROUP in job["Comment"]]
+    assert len(grouped) == 1, [job["Comment"] for job in jobs.values()]
     decodes = [
-        job for job in jobs.values() if job["Comment"].startswith("rule_decode_")
+        job
+        for job in jobs.values()
+        if job["Comment"].startswith(("rule_decode_", "group_decode-"))
+        and FOUNDATION_GROUP not in job["Comment"]
     ]
-    assert len(decodes) == 6
+    assert len(decodes) == 1, [job["Comment"] for job in jobs.values()]
     sbatch_lines = [
         line
         for line in output.splitlines()

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import csv
+import re
 from pathlib import Path
 
 import pytest
@@ -381,3 +382,206 @@ def test_prior_accuracy_table_has_a_row_per_source_and_k(tmp_path, repo_root):
     }
     assert list(table.index) == ["SFT Prior, k=1", "SFT Prior, k=2", "Refined Prior"]
     assert "SFT Prior, k=2" in outputs[1].read_text(encoding="utf-8")
+
+
+def test_intervals_render_in_csv_markdown_and_latex(tmp_path: Path):
+    import dataclasses
+
+    from prettyflow.tables import Intervals
+
+    rows = {"sft": [10.0, 0.5], "base": [14.84, 0.2], "chat": [9.0, 0.4]}
+    table = build_table(
+        scores_from_rows(rows, ["en-zh", "ar-ru"], ["rouge2"]),
+        subsets=["en-zh", "ar-ru"],
+        metrics=["rouge2"],
+        systems=["sft", "base", "chat"],
+        reference_system="sft",
+        sft_systems=["chat"],
+        labels={"rouge2": "R2", "sft": "SFT"},
+    )
+    # Columns: en-zh R2, ar-ru R2 (flagged), Avg. R2, %SFT, %SFT (excl. flagged).
+    assert [c.group for c in table.columns][-2:] == ["%SFT", "%SFT (excl. flagged)"]
+    none = [None] * 5
+    intervals = Intervals(
+        low=[[9.0, 0.3, 5.0, None, None], [12.1, 0.1, 6.5, 70.0, 130.0], none],
+        high=[[11.0, 0.7, 5.5, None, None], [17.3, 0.4, 8.5, 110.0, 170.0], none],
+        p_values=[none, [0.001, 0.2, 0.0495, None, None], none],
+        reference="sft",
+        confidence=0.95,
+        resamples=1000,
+        seed=12345,
+    )
+    with_intervals = dataclasses.replace(table, intervals=intervals)
+
+    to_csv(with_intervals, tmp_path / "t.csv")
+    header, sft, base, chat = list(
+        csv.reader((tmp_path / "t.csv").open(encoding="utf-8"))
+    )
+    assert header == [
+        "system",
+        *("en-zh R2", "en-zh R2 95% low", "en-zh R2 95% high", "en-zh R2 p"),
+        *("ar-ru R2", "ar-ru R2 95% low", "ar-ru R2 95% high", "ar-ru R2 p"),
+        *("Avg. R2", "Avg. R2 95% low", "Avg. R2 95% high", "Avg. R2 p"),
+        *("%SFT", "%SFT 95% low", "%SFT 95% high"),
+        *("%SFT (excl. flagged)", "%SFT (excl. flagged) 95% low"),
+        "%SFT (excl. flagged) 95% high",
+    ]
+    assert base[1:5] == ["14.8", "12.1", "17.3", "0.0010"]
+    assert base[13:] == ["94.2", "70.0", "110.0", "148.4", "130.0", "170.0"]
+    assert sft[1:5] == ["10.0", "9.0", "11.0", ""]  # no p-value for the reference
+    assert sft[13:16] == ["-", "", ""]
+    assert chat[1:5] == ["9.0", "", "", ""]
+
+    markdown = render_markdown(with_intervals)
+    assert (
+        "| base | 14.8* [12.1, 17.3] | 0.2 [0.1, 0.4] | 7.5* [6.5, 8.5] "
+        "| 94.2 [70.0, 110.0] | 148.4 [130.0, 170.0] |" in markdown
+    )
+    assert "| SFT | 10.0 [9.0, 11.0] | 0.5† [0.3, 0.7] |" in markdown
+    assert "| chat | 9.0 | 0.4 | 4.7 | - | - |" in markdown
+    assert markdown.endswith(
+        "95% paired-bootstrap intervals (1000 resamples, seed 12345); "
+        "* p < 0.05 vs SFT.  \n"
+    )
+    latex = render_latex(with_intervals)
+    assert (
+        r"base & 14.8$^{*}$\,{\scriptsize[12.1, 17.3]} & 0.2\,{\scriptsize[0.1, 0.4]}"
+        in latex
+    )
+    assert r"0.5$^{\dagger}$\,{\scriptsize[0.3, 0.7]}" in latex
+    assert r"95\% paired-bootstrap intervals" in latex
+
+    # Without intervals, the output is what it always was.
+    assert render_markdown(table) == render_markdown(
+        dataclasses.replace(with_intervals, intervals=None)
+    )
+    assert "[" not in render_markdown(table) and "[" not in render_latex(table)
+
+
+def _score_files(folder: Path) -> list[Path]:
+    from prettyflow.io import write_json
+
+    paths = []
+    for system, value in (("base", 10.0), ("sft", 20.0)):
+        path = folder / f"{system}.json"
+        write_json(
+            {
+                "system": system,
+                "subset": "en-pt",
+                "scores": {"bleu": {"score": value, "signature": "sig"}},
+                "diagnostics": {
+                    "samples": 2,
+                    "empty_outputs": 0,
+                    "mean_new_tokens": 3.0,
+                    "stopped_by": {"eos": 2},
+                },
+                "provenance": {"model": {}},
+            },
+            path,
+        )
+        paths.append(path)
+    return paths
+
+
+RESULTS_SETTINGS = {
+    "subsets": ["en-pt"],
+    "metrics": ["bleu"],
+    "systems": ["base", "sft"],
+    "reference_system": "sft",
+    "sft_systems": ["sft"],
+    "sft_ratio": "ratio_of_averages",
+    "near_zero_threshold": 1.0,
+    "labels": {},
+    "task": "translation",
+    "benchmark": "flores",
+    "family": "tiny",
+}
+
+
+def test_results_table_writes_all_four_files_or_none(tmp_path, monkeypatch):
+    import prettyflow.report
+    from prettyflow.steps.tables import results_table
+
+    scores = _score_files(tmp_path)
+    out = tmp_path / "table"
+    paths = [out / name for name in ("t.csv", "t.md", "t.tex", "t.html")]
+    results_table(scores, RESULTS_SETTINGS, *paths[:3], html_path=paths[3])
+    assert sorted(path.name for path in out.iterdir()) == sorted(p.name for p in paths)
+    assert "<table>" in paths[3].read_text(encoding="utf-8")
+    for path in paths:
+        path.unlink()
+
+    def failing_page(*args, **kwargs):
+        raise RuntimeError("the page fails last")
+
+    monkeypatch.setattr(prettyflow.report, "titled_markdown_page", failing_page)
+    with pytest.raises(RuntimeError):
+        results_table(scores, RESULTS_SETTINGS, *paths[:3], html_path=paths[3])
+    assert list(out.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("content", "expected", "field"),
+    [
+        ("[]", "expected a JSON object", None),
+        ('{"system": "base"}', "missing", "subset"),
+        ("{not json", "not valid JSON", None),
+        ('{"system": "a", "subset": "en-pt", "scores": {}, "diagnostics": {},'
+         ' "provenance": {}}', "no score for metric 'bleu'", "scores.bleu"),
+    ],
+)  # fmt: skip
+def test_bad_score_files_name_file_and_key(tmp_path, content, expected, field):
+    from prettyflow.steps.tables import results_table
+
+    scores = _score_files(tmp_path)
+    scores[0].write_text(content, encoding="utf-8")
+    paths = [tmp_path / "out" / name for name in ("t.csv", "t.md", "t.tex")]
+    with pytest.raises(InputError, match=re.escape(expected)) as caught:
+        results_table(scores, RESULTS_SETTINGS, *paths)
+    assert caught.value.path == str(scores[0]) and caught.value.field == field
+    assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
+
+
+def test_prior_accuracy_table_outputs_are_written_together(tmp_path, monkeypatch):
+    import pandas as pd
+
+    import prettyflow.steps.tables as table_steps
+    from prettyflow.io import write_parquet
+    from prettyflow.priors import build_prior_table
+
+    data = tmp_path / "fr.parquet"
+    write_parquet(
+        pd.DataFrame(
+            {"id": ["a"], "tokens": [["Le"]], "tags": [["DET"]], "lang": ["fr"]}
+        ),
+        data,
+    )
+    prior = build_prior_table(["a"], [""], [[]], "sft", 1)
+    prior["prior_tag"] = ["DET"]
+    prior_path = tmp_path / "fr" / "sft-k1.parquet"
+    write_parquet(prior, prior_path)
+    out = tmp_path / "table4"
+    paths = [out / name for name in ("t.csv", "t.md", "t.tex", "t.html")]
+
+    def failing_write_text(text, path):
+        if str(path).endswith(".tmp") or ".t.tex." in str(path):
+            raise OSError("cannot write the LaTeX")
+        return write_text_original(text, path)
+
+    write_text_original = table_steps.write_text
+    monkeypatch.setattr(table_steps, "write_text", failing_write_text)
+    with pytest.raises(OSError):
+        table_steps.prior_accuracy_table(
+            [data], [prior_path], *paths[:3], html_path=paths[3]
+        )
+    assert list(out.iterdir()) == []
+    monkeypatch.undo()
+    table_steps.prior_accuracy_table(
+        [data], [prior_path], *paths[:3], html_path=paths[3]
+    )
+    assert all(path.exists() for path in paths)
+    # A prior whose language has no data table is named, not a KeyError.
+    other = tmp_path / "de" / "sft-k1.parquet"
+    write_parquet(prior, other)
+    with pytest.raises(InputError, match="no data table for language 'de'"):
+        table_steps.prior_accuracy_table([data], [other], *paths[:3])

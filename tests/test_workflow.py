@@ -47,7 +47,7 @@ def test_whole_chain_writes_every_table(finished_run):
         "summarization-crosssum",
         "pos-ud",
     ):
-        for extension in ("csv", "md", "tex"):
+        for extension in ("csv", "md", "tex", "html"):
             assert (tables / f"{stem}-tiny.{extension}").stat().st_size > 0
     assert (tables / "pos-ud-tiny-prior-accuracy.csv").is_file()
     assert (tables / "dictionaries.csv").is_file()
@@ -87,7 +87,9 @@ def test_wmt23_table_has_the_papers_table_6_layout(finished_run):
     tables = workdir / "results" / "tables"
     with open(tables / "translation-wmt23-tiny.csv", encoding="utf-8") as handle:
         header = handle.readline().strip().split(",")
-    assert header == [
+    # Each column is followed by its 95% interval (and cells by a p-value).
+    shown = [h for h in header if not h.endswith((" 95% low", " 95% high", " p"))]
+    assert shown == [
         "system",
         "En-Pt BLEU",
         "En-Pt COMET",
@@ -256,30 +258,37 @@ def test_changing_one_prior_source_reruns_only_what_depends_on_it(
     assert result.returncode == 0, result.stderr[-3000:]
     jobs = _dry_run_jobs(result.stdout)
     results = str(workdir / "results")
+    # The refined prior at k=2 (the main tables) and, on Flores en-pt, at the other
+    # k of Figure 5.
+    systems = [(b, s, 2) for b, s in runs] + [("flores", "en-pt", k) for k in (1, 3)]
     expected = {
         "run_refined_model": {
             f"{results}/translation/refined/{b}/{s}.parquet" for b, s in runs
         },
         "build_prior": {
-            f"{results}/translation/priors/{b}/tiny/{s}/refined-k2.parquet"
-            for b, s in runs
+            f"{results}/translation/priors/{b}/tiny/{s}/refined-k{k}.parquet"
+            for b, s, k in systems
         },
         "decode": {
-            f"{results}/translation/decode/{b}/tiny/{s}/prior-refined-k2.parquet"
-            for b, s in runs
+            f"{results}/translation/decode/{b}/tiny/{s}/prior-refined-k{k}.parquet"
+            for b, s, k in systems
         },
         "score_comet": {
             f"{results}/translation/scores/wmt23/tiny/en-pt/prior-refined-k2.comet.parquet"
         },
         "score": {
-            f"{results}/translation/scores/{b}/tiny/{s}/prior-refined-k2.{ext}"
-            for b, s in runs
+            f"{results}/translation/scores/{b}/tiny/{s}/prior-refined-k{k}.{ext}"
+            for b, s, k in systems
             for ext in ("parquet", "json")
         },
         "results_table": {
             f"{results}/tables/translation-{b}-tiny.{ext}"
             for b in ("flores", "wmt23")
-            for ext in ("csv", "md", "tex")
+            for ext in ("csv", "md", "tex", "html")
+        },
+        "prior_tokens_figure": {
+            f"{results}/figures/prior-tokens/translation-flores-tiny-refined.{ext}"
+            for ext in ("png", "csv")
         },
     }
     assert set(jobs) == set(expected), jobs
@@ -373,8 +382,116 @@ def test_changing_a_training_setting_retrains_and_reruns_only_what_depends_on_it
         "prior_accuracy_table",
         "decision_space",
         "decision_space_figures",
+        # Table 5 and Figure 5 show the SFT reference too.
+        "control_priors_table",
+        "prior_tokens_figure",
     }, jobs
     decoded = {Path(path).stem for path in jobs["decode"]}
     # The SFT reference itself and the systems whose prior it gives; nothing else.
     assert decoded == {"sft-tiny-sft", "prior-sft-k2", "prior-sft-k1"}, decoded
     assert all(Path(path).stem.startswith("sft-") for path in jobs["build_prior"])
+
+
+# ---------------------------------------------------- Tables 5 and 8, Figure 5, report
+
+
+def test_tables_carry_paired_bootstrap_intervals(finished_run):
+    workdir, _, _ = finished_run
+    tables = workdir / "results" / "tables"
+    table = pd.read_csv(tables / "translation-flores-tiny.csv", index_col=0)
+    low, high = table["En-Pt chrF++ 95% low"], table["En-Pt chrF++ 95% high"]
+    value = table["En-Pt chrF++"].astype(float)
+    assert ((low <= value) & (value <= high)).all()
+    # A p-value against the SFT reference for every other system.
+    # A p-value against the SFT reference for every system that is not an SFT model.
+    p_values = table["En-Pt chrF++ p"]
+    assert p_values.iloc[:2].isna().all()  # tiny-sft (the reference), tiny-chat
+    assert p_values.iloc[2:].between(0, 1).all()
+    markdown = (tables / "translation-flores-tiny.md").read_text(encoding="utf-8")
+    assert "95% paired-bootstrap intervals (1000 resamples, seed 12345)" in markdown
+
+
+def test_control_priors_table_5(finished_run):
+    workdir, _, _ = finished_run
+    tables = workdir / "results" / "tables"
+    table = pd.read_csv(
+        tables / "translation-flores-tiny-control-priors.csv",
+        index_col=0,
+        na_values=["n/a", "-"],
+    )
+    assert list(table.index) == [
+        "tiny-sft",
+        "tiny-base",
+        "+PRETTY (Modal Prior)",
+        "+PRETTY (Adverb Prior)",
+        "+PRETTY (Random Prior)",
+    ]
+    shown = [
+        c for c in table.columns if not c.endswith((" 95% low", " 95% high", " p"))
+    ]
+    assert shown == [
+        "En-Pt spBLEU",
+        "En-Pt BLEU",
+        "Avg. spBLEU",
+        "Avg. BLEU",
+        "%SFT",
+        "%SFT (excl. flagged)",
+    ]
+    assert table["En-Pt BLEU"].notna().all()
+    markdown = (tables / "translation-flores-tiny-control-priors.md").read_text(
+        encoding="utf-8"
+    )
+    assert markdown.startswith("## Control priors (Table 5)")
+    # Each decode starts with its drawn word; the draw is in the prior's provenance.
+    priors = (
+        workdir / "results" / "translation" / "priors" / "flores" / "tiny" / "en-pt"
+    )
+    words = pd.read_parquet(priors / "adverb-k1.parquet")
+    provenance = read_provenance(priors / "adverb-k1.parquet")
+    assert provenance["control_draw"]["seed"] == 0
+    listed = (
+        Path(__file__).parents[1] / "resources/demo/control-priors/pt-adverb.txt"
+    ).read_text(encoding="utf-8")
+    assert set(words["control_word"]) <= {
+        line.split("#")[0].strip() for line in listed.splitlines()
+    }
+
+
+def test_prompt_success_table_8(finished_run):
+    workdir, config, _ = finished_run
+    table = pd.read_csv(
+        workdir / "results" / "tables" / "translation-flores-tiny-prompt-success.csv"
+    )
+    templates = yaml.safe_load(Path(config).read_text(encoding="utf-8"))["analysis"][
+        "prompt_success"
+    ]["templates"]
+    assert len(table) == len(templates) + 1  # a row per prompt, then all prompts
+    assert table["en-pt n"].iloc[-1] == 6 and table["pt-en n"].iloc[-1] == 6
+    decodes = pd.read_parquet(
+        workdir / "results/translation/decode/flores/tiny/en-pt/prompt-success.parquet"
+    )
+    assert decodes["template_index"].between(0, len(templates) - 1).all()
+
+
+def test_prior_tokens_figure_5(finished_run):
+    workdir, _, _ = finished_run
+    figures = workdir / "results" / "figures" / "prior-tokens"
+    numbers = pd.read_csv(figures / "translation-flores-tiny-refined.csv")
+    prior = numbers[(numbers["series"] == "prior") & (numbers["metric"] == "bleu")]
+    assert sorted(prior["k"].astype(int)) == [1, 2, 3]
+    assert (figures / "translation-flores-tiny-refined.png").stat().st_size > 10_000
+
+
+def test_report_holds_every_table_and_figure(finished_run, repo_root):
+    workdir, config, _ = finished_run
+    report = workdir / "report.html"
+    result = run_snakemake(repo_root, workdir, config, "--report", str(report))
+    assert result.returncode == 0, result.stderr[-4000:]
+    html = report.read_text(encoding="utf-8")
+    tables = sorted((workdir / "results" / "tables").glob("*.html"))
+    figures = sorted((workdir / "results" / "figures").rglob("*.png"))
+    assert len(tables) == 8 and len(figures) >= 9
+    for path in tables + figures:
+        assert path.name in html, path.name
+    for caption in ("Control priors (the paper's section 5.2", "Prompt success rate"):
+        assert caption in html

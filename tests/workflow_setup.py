@@ -156,6 +156,20 @@ def write_test_config(repo_root: Path, workdir: Path) -> Path:
             check=True, capture_output=True, timeout=600,
         )  # fmt: skip
         config["metrics"]["comet"]["checkpoint"] = str(checkpoint)
+    # The analyses on one direction, with few k, to keep the jobs few.
+    analysis = config["analysis"]
+    control = analysis["control_priors"]
+    control["runs"] = [{"task": "translation", "benchmark": "flores", "subsets": ["en-pt"]}]
+    control["metrics"] = ["spbleu", "bleu"]
+    for source in control["sources"].values():
+        if "words" in source:
+            source["words"] = {
+                lang: absolute(path) for lang, path in source["words"].items()
+            }
+    analysis["prior_tokens"]["runs"] = [
+        {"task": "translation", "benchmark": "flores", "subsets": ["en-pt"],
+         "source": "refined", "k": [1, 2, 3]}
+    ]  # fmt: skip
     config["compute"] = {
         "device": "cpu",
         "batch_size": 4,

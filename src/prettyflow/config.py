@@ -6,7 +6,7 @@ and what was expected, so a typo in config.yaml is found without reading a trace
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +73,14 @@ def validate_config(
 
 
 def _relevance(error: jsonschema.ValidationError):
-    return (-len(error.absolute_path), error.validator in ("oneOf", "anyOf", "allOf"))
+    # A summary error (unevaluatedProperties lists every key of a section whose
+    # branch failed) says less than the error inside the branch.
+    # best_match takes the maximum.
+    return (
+        error.validator != "unevaluatedProperties",
+        -len(error.absolute_path),
+        error.validator in ("oneOf", "anyOf", "allOf"),
+    )
 
 
 def _fail(key: str, message: str) -> None:
@@ -88,17 +95,13 @@ def _check_references(config: Mapping[str, Any]) -> None:
     from prettyflow.refined import REFINED_BACKENDS
     from prettyflow.tasks import TASKS
 
+    _check_start_up(config)
     models = config["models"]
     languages = config["languages"]
     for name, spec in models.items():
         if "base" in spec and spec["base"] not in models:
             _fail(f"models.{name}.base", f"model {spec['base']!r} is not defined")
-    decision_space = (config.get("analysis") or {}).get("decision_space") or {}
-    for index, run in enumerate(decision_space.get("runs", [])):
-        key = f"analysis.decision_space.runs[{index}]"
-        benchmarks = config["tasks"].get(run["task"], {}).get("benchmarks", {})
-        if run["benchmark"] not in benchmarks:
-            _fail(key, f"no benchmark {run['benchmark']!r} under tasks.{run['task']}")
+    _check_analyses(config)
     for family, spec in config["families"].items():
         key = f"families.{family}"
         for role, name in [("foundation", spec["foundation"])] + [
@@ -166,3 +169,202 @@ def _check_references(config: Mapping[str, Any]) -> None:
                     f"{key}.priors.refined.backend",
                     f"{refined['backend']!r} does not do {task.refined_kind}",
                 )
+
+
+def _check_analyses(config: Mapping[str, Any]) -> None:
+    """Each analysis run names a configured benchmark, and what it adds exists."""
+    from prettyflow.prior_sources import PRIOR_SOURCES
+    from prettyflow.tasks import TASKS
+
+    analysis = config.get("analysis") or {}
+    control = analysis.get("control_priors") or {}
+    for source in control.get("sources", {}):
+        if source not in PRIOR_SOURCES.names() or not PRIOR_SOURCES.get(source).control:
+            _fail(
+                f"analysis.control_priors.sources.{source}",
+                "not a control prior source; control sources: "
+                + ", ".join(n for n, s in PRIOR_SOURCES.items() if s.control),
+            )
+    for kind in ("decision_space", "control_priors", "prior_tokens", "prompt_success"):
+        for index, run in enumerate((analysis.get(kind) or {}).get("runs", [])):
+            key = f"analysis.{kind}.runs[{index}]"
+            task_settings = config["tasks"].get(run["task"])
+            benchmarks = (task_settings or {}).get("benchmarks", {})
+            if run["benchmark"] not in benchmarks:
+                _fail(
+                    key, f"no benchmark {run['benchmark']!r} under tasks.{run['task']}"
+                )
+            task = TASKS.get(run["task"])
+            for subset in run.get("subsets") or []:
+                for lang in dict.fromkeys(task.languages(subset)):
+                    if lang not in config["languages"]:
+                        _fail(
+                            f"{key}.subsets",
+                            f"language {lang!r} of {subset!r} is not defined under "
+                            "languages",
+                        )
+            if kind == "control_priors" and not task.word_priors:
+                _fail(key, f"{run['task']} answers do not start with a word")
+            if kind == "control_priors":
+                metrics = benchmarks[run["benchmark"]]["metrics"]
+                for metric in control["metrics"]:
+                    if metric not in metrics:
+                        _fail(
+                            "analysis.control_priors.metrics",
+                            f"{metric!r} is not scored on {run['benchmark']} "
+                            f"(tasks.{run['task']}.benchmarks.{run['benchmark']}"
+                            f".metrics: {metrics})",
+                        )
+            if kind == "prior_tokens":
+                source = run["source"]
+                if source not in task_settings["priors"] and source not in control.get(
+                    "sources", {}
+                ):
+                    _fail(
+                        f"{key}.source",
+                        f"{source!r} is configured neither under "
+                        f"tasks.{run['task']}.priors nor under "
+                        "analysis.control_priors.sources",
+                    )
+                ks = run["k"] if isinstance(run["k"], list) else [run["k"]]
+                if task.max_prior_k is not None and max(ks) > task.max_prior_k:
+                    _fail(
+                        f"{key}.k",
+                        f"a {run['task']} prior has at most {task.max_prior_k} unit(s)",
+                    )
+
+
+def _check_start_up(config: Mapping[str, Any]) -> None:
+    """What would otherwise fail only inside a job: integer types, templates, refined options."""
+    _check_strict_integers(config)
+    _check_templates(config)
+    _check_refined_options(config)
+
+
+def _is_strict_integer(checker: Any, instance: Any) -> bool:
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+def _check_strict_integers(
+    config: Mapping[str, Any], schema_path: str | Path = SCHEMA_PATH
+) -> None:
+    """Every ``integer`` of the schema is an int: JSON schema also accepts 2.0 there.
+
+    A ``k: 2.0`` would name the prior files ``k2.0`` and fail deep inside
+    tokenization; ``max_new_tokens: 256.0`` would reach ``generate``.
+    """
+    base = jsonschema.Draft202012Validator
+    strict = jsonschema.validators.extend(
+        base,
+        type_checker=base.TYPE_CHECKER.redefine("integer", _is_strict_integer),
+    )
+    errors = strict(load_schema(schema_path)).iter_errors(config)
+    # The schema passed with ordinary integers, so the only new errors are
+    # whole-number floats; they hide under oneOf/allOf alternatives.
+    for error in _whole_number_floats(errors):
+        value = error.instance
+        key = "".join(
+            f"[{part}]" if isinstance(part, int) else f".{part}"
+            for part in error.absolute_path
+        ).lstrip(".")
+        _fail(key, f"{value!r} is not an integer; write {int(value)}")
+
+
+def _whole_number_floats(errors: Any) -> Iterator[Any]:
+    for error in errors:
+        types = error.validator_value if error.validator == "type" else ()
+        types = [types] if isinstance(types, str) else list(types)
+        if "integer" in types and isinstance(error.instance, float):
+            yield error
+        yield from _whole_number_floats(error.context or [])
+
+
+def _fail_input(key: str, error: Exception) -> None:
+    """An :class:`InputError` of a shared check as a config error naming ``key``."""
+    field = getattr(error, "field", None) or key
+    _fail(field, getattr(error, "message", str(error)))
+
+
+def _check_templates(config: Mapping[str, Any]) -> None:
+    """Every prompt template uses only its task's placeholders, without format specs."""
+    from prettyflow.errors import InputError
+    from prettyflow.prompts import PROMPT_FIELDS, check_task_template, placeholder_names
+
+    for task_name, settings in config["tasks"].items():
+        for name, template in settings["templates"].items():
+            key = f"tasks.{task_name}.templates.{name}"
+            try:
+                check_task_template(template, task_name, key)
+            except InputError as error:
+                _fail_input(key, error)
+    prompt_success = (config.get("analysis") or {}).get("prompt_success") or {}
+    tasks = [run["task"] for run in prompt_success.get("runs", [])]
+    for index, template in enumerate(prompt_success.get("templates") or []):
+        key = f"analysis.prompt_success.templates[{index}]"
+        try:
+            if tasks:
+                for task_name in dict.fromkeys(tasks):
+                    check_task_template(template, task_name, key)
+            else:
+                placeholder_names(template, PROMPT_FIELDS, key)
+        except InputError as error:
+            _fail_input(key, error)
+
+
+def _check_refined_options(config: Mapping[str, Any]) -> None:
+    """Refined-prior options: known to the backend, none missing, placeholders filled."""
+    import pandas as pd
+
+    from prettyflow.errors import InputError
+    from prettyflow.prompts import placeholder_names
+    from prettyflow.refined import (
+        PROMPT_TEMPLATE_FIELDS,
+        REFINED_BACKENDS,
+        REQUIRED,
+    )
+    from prettyflow.steps.priors import TASK_OPTIONS, fill_subset_options
+    from prettyflow.tasks import TASKS
+
+    for task_name, settings in config["tasks"].items():
+        refined = settings["priors"].get("refined")
+        if refined is None:
+            continue
+        key = f"tasks.{task_name}.priors.refined.options"
+        options = refined.get("options") or {}
+        backend_name = refined["backend"]
+        backend = REFINED_BACKENDS.get(backend_name)
+        if TASKS.get(task_name).refined_kind not in backend.kinds:
+            continue  # the wrong backend: _check_references names that first
+        accepted = backend.options
+        for option in options:
+            if option not in accepted and option not in TASK_OPTIONS:
+                allowed = sorted([*accepted, *TASK_OPTIONS])
+                _fail(
+                    f"{key}.{option}",
+                    f"not an option of the {backend_name!r} backend; allowed: "
+                    + ", ".join(allowed),
+                )
+        for option, default in accepted.items():
+            if default is REQUIRED and option not in options:
+                _fail(
+                    f"{key}.{option}",
+                    f"the {backend_name!r} backend needs this option",
+                )
+        try:
+            fill_subset_options(options, "xx-yy", "benchmark", where=key)
+        except InputError as error:
+            _fail_input(key, error)
+        if "prompt_template" in options and "prompt_template" in accepted:
+            try:
+                placeholder_names(
+                    options["prompt_template"],
+                    PROMPT_TEMPLATE_FIELDS,
+                    f"{key}.prompt_template",
+                )
+            except InputError as error:
+                _fail_input(key, error)
+        task = TASKS.get(task_name)
+        try:  # what the refined model is given (e.g. summarization's input)
+            task.refined_inputs(pd.DataFrame(columns=list(task.columns)), options)
+        except InputError as error:
+            _fail(f"{key}.input", error.message)

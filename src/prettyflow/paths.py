@@ -21,6 +21,9 @@ RESULT_TEMPLATES: dict[str, str] = {
     "score_corpus": "{task}/scores/{benchmark}/{family}/{subset}/{system}.json",
     "table": "tables/{task}-{benchmark}-{family}.{ext}",
     "prior_accuracy": "tables/{task}-{benchmark}-{family}-prior-accuracy.{ext}",
+    "control_table": "tables/{task}-{benchmark}-{family}-control-priors.{ext}",
+    "prompt_success_table": "tables/{task}-{benchmark}-{family}-prompt-success.{ext}",
+    "prior_tokens": "figures/prior-tokens/{task}-{benchmark}-{family}-{source}.{ext}",
     "adapter": "models/{model}",
     "decision_space": "{task}/analysis/{benchmark}/{family}/{subset}/decision-space.parquet",
     "decision_space_figures": "figures/decision-space/{task}-{benchmark}-{family}",
@@ -33,10 +36,14 @@ RESOURCE_TEMPLATES: dict[str, str] = {
     "gguf": "resources/models/gguf/{file}",
     "model": "resources/models/{model}",
 }
+# The trained adapter's prompt format, written beside the adapter (training.py).
+CHAT_TEMPLATE_FILE = "alpaca_chat_template.jinja"
 # sacrebleu's model folder (spBLEU's SentencePiece model is copied there).
 SACREBLEU_DIR = "resources/sacrebleu"
-TABLE_EXTENSIONS = ("csv", "md", "tex")
-DICTIONARY_TABLE_EXTENSIONS = ("csv", "md")
+# html: the Markdown as a page of the Snakemake report.
+TABLE_EXTENSIONS = ("csv", "md", "tex", "html")
+FIGURE_EXTENSIONS = ("png", "csv")  # a figure and its numbers
+DICTIONARY_TABLE_EXTENSIONS = ("csv", "md", "html")
 
 
 def _fields(template: str) -> list[str]:

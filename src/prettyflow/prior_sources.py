@@ -8,6 +8,12 @@ then cuts the answer into the prior (first k tokens, or POS's first label).
 - ``refined``: a smaller task model's output (rule ``run_refined_model``);
 - ``pseudo``: a bilingual-dictionary translation of the first covered source word
   (summarization: of a KeyBERT keyword).
+
+Control sources (section 5.2, Table 5; ``control = True``) draw a random
+target-language word per sample, seeded (:mod:`prettyflow.control_priors`):
+
+- ``modal``: a modal verb; ``adverb``: an adverb (from word lists or a lexicon);
+- ``random``: any foundation-vocabulary token written in the target's script.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from typing import Any
 
 import pandas as pd
 
+from prettyflow.errors import InputError
 from prettyflow.registry import Registry
 
 
@@ -37,9 +44,22 @@ class PriorSource:
     title: str  # "SFT Prior": the paper's row is "+PRETTY (SFT Prior)"
     # Whether the source needs a task that defines it (Task.pseudo_prior).
     needs_pseudo_prior: bool = False
+    # A control experiment (Table 5), kept out of the main tables.
+    control: bool = False
+    # Columns of the answers table copied into the prior file (the draw's record).
+    recorded_columns: tuple[str, ...] = ()
 
-    def upstream(self, paths: Any, context: PriorContext) -> dict[str, str]:
-        """Named input files of one prior job (besides the data and the tokenizer)."""
+    def upstream(
+        self,
+        paths: Any,
+        context: PriorContext,
+        options: Mapping[str, Any] | None = None,
+    ) -> dict[str, str]:
+        """Named input files of one prior job (besides the data and the tokenizer).
+
+        ``options`` is the source's config (control sources:
+        ``analysis.control_priors.sources.<name>``); the others ignore it.
+        """
         raise NotImplementedError
 
     def answers(
@@ -47,10 +67,12 @@ class PriorSource:
         frame: pd.DataFrame,
         inputs: Mapping[str, str],
         settings: Mapping[str, Any],
+        tokenizer: Any = None,
     ) -> tuple[pd.DataFrame, dict[str, Any]]:
         """One upstream answer per row of ``frame`` (same order) and provenance extras.
 
         The table has ``id`` and ``output`` (a text; None = no prior) or ``tags``.
+        ``tokenizer`` is the foundation model's, loaded by the prior job.
         """
         from prettyflow.io import read_parquet, read_provenance
         from prettyflow.steps.common import aligned
@@ -64,7 +86,7 @@ class SftPrior(PriorSource):
     name = "sft"
     title = "SFT Prior"
 
-    def upstream(self, paths, context):
+    def upstream(self, paths, context, options=None):
         return {
             "upstream": paths.path(
                 "decode",
@@ -81,7 +103,7 @@ class RefinedPrior(PriorSource):
     name = "refined"
     title = "Refined Prior"
 
-    def upstream(self, paths, context):
+    def upstream(self, paths, context, options=None):
         return {
             "upstream": paths.path(
                 "refined",
@@ -97,7 +119,7 @@ class PseudoPrior(PriorSource):
     title = "Pseudo Prior"
     needs_pseudo_prior = True
 
-    def upstream(self, paths, context):
+    def upstream(self, paths, context, options=None):
         from prettyflow.tasks import TASKS
 
         return {
@@ -107,7 +129,7 @@ class PseudoPrior(PriorSource):
             ),
         }
 
-    def answers(self, frame, inputs, settings):
+    def answers(self, frame, inputs, settings, tokenizer=None):
         from prettyflow.dictionaries import build_lexicon
         from prettyflow.io import read_parquet
         from prettyflow.priors import coverage_stats
@@ -126,8 +148,88 @@ class PseudoPrior(PriorSource):
         return table, {"coverage": coverage_stats(words)}
 
 
+class ControlPrior(PriorSource):
+    """A random target-language word per sample (paper section 5.2, Table 5).
+
+    ``settings`` needs ``target_lang``, ``seed`` (an integer) and ``options``
+    (the source's config, see :mod:`prettyflow.control_priors`).
+    """
+
+    control = True
+    recorded_columns = ("control_word",)
+
+    def upstream(self, paths, context, options=None):
+        return {}
+
+    def candidates(self, settings, inputs, tokenizer):
+        """The :class:`prettyflow.control_priors.CandidateList` drawn from."""
+        raise NotImplementedError
+
+    def answers(self, frame, inputs, settings, tokenizer=None):
+        from prettyflow.control_priors import draw_words
+
+        seed = settings.get("seed")
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise InputError(
+                f"the {self.name} control prior needs an integer seed, got {seed!r}",
+                field="analysis.control_priors.seed",
+            )
+        candidates = self.candidates(settings, inputs, tokenizer)
+        words = draw_words(frame["id"], candidates, seed, self.name)
+        table = pd.DataFrame(
+            {"id": list(frame["id"]), "output": words, "control_word": words}
+        )
+        record = candidates.provenance(seed, self.name, settings["target_lang"])
+        return table, {"control_draw": record}
+
+
+class WordListPrior(ControlPrior):
+    """Draws from a word list: a file or config list, and/or a POS lexicon."""
+
+    def __init__(self, name: str, title: str):
+        self.name = name
+        self.title = title
+
+    def upstream(self, paths, context, options=None):
+        from prettyflow.control_priors import word_list_file
+        from prettyflow.tasks import TASKS
+
+        target = TASKS.get(context.task).languages(context.subset)[1]
+        path = word_list_file(self.name, options, target)
+        return {} if path is None else {"word_list": path}  # Snakemake tracks it
+
+    def candidates(self, settings, inputs, tokenizer):
+        from prettyflow.control_priors import word_candidates
+
+        return word_candidates(
+            self.name,
+            settings.get("options"),
+            settings["target_lang"],
+            inputs.get("word_list"),
+        )
+
+
+class RandomTokenPrior(ControlPrior):
+    """Draws a token of the foundation model's vocabulary in the target's script."""
+
+    name = "random"
+    title = "Random Prior"
+
+    def candidates(self, settings, inputs, tokenizer):
+        from prettyflow.control_priors import vocabulary_candidates
+
+        if tokenizer is None:
+            raise ValueError("the random prior needs the foundation tokenizer")
+        return vocabulary_candidates(
+            self.name, tokenizer, settings.get("options"), settings["target_lang"]
+        )
+
+
 # The order is the tables' row order.
 PRIOR_SOURCES: Registry[PriorSource] = Registry("prior source")
 PRIOR_SOURCES.register("sft", SftPrior())
 PRIOR_SOURCES.register("pseudo", PseudoPrior())
 PRIOR_SOURCES.register("refined", RefinedPrior())
+PRIOR_SOURCES.register("modal", WordListPrior("modal", "Modal Prior"))
+PRIOR_SOURCES.register("adverb", WordListPrior("adverb", "Adverb Prior"))
+PRIOR_SOURCES.register("random", RandomTokenPrior())

@@ -19,6 +19,13 @@ is shown as ``n/a`` with a footnote giving the reason. So that averages stay
 comparable between rows, a (subset, metric) cell missing for any system is left out
 of every system's averages and %SFT; a note says which cells were left out.
 Numbers are shown with one decimal; computations use the unrounded inputs.
+
+A table may carry :class:`Intervals` (paired-bootstrap confidence intervals and
+p-values against the reference, computed by :mod:`prettyflow.bootstrap`). The CSV
+then has, after each column, ``<header> 95% low`` and ``<header> 95% high`` and,
+after each cell and ``Avg.`` column, ``<header> p``; Markdown and LaTeX show
+``value [low, high]`` and mark with ``*`` the values of non-SFT systems that
+differ from the reference at p < 1 - confidence (0.05 for 95% intervals).
 """
 
 from __future__ import annotations
@@ -53,12 +60,45 @@ class Column:
     metric: str  # metric name, "all" or "" for the %SFT columns
 
 
+@dataclass(frozen=True)
+class Intervals:
+    """Confidence intervals and paired p-values of a table's values, by (row, column).
+
+    ``low``/``high`` are None where the table shows ``n/a`` or ``-`` or where the
+    value is undefined on some resample (``notes`` say where). ``p_values`` hold
+    the paired p-value against ``reference`` for the cell and ``Avg.`` columns of
+    the other non-SFT systems, None elsewhere.
+    """
+
+    low: list[list[float | None]]
+    high: list[list[float | None]]
+    p_values: list[list[float | None]]
+    reference: str
+    confidence: float
+    resamples: int
+    seed: int
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def significance_level(self) -> float:
+        return round(1.0 - self.confidence, 12)
+
+    def percent(self) -> str:
+        """The confidence as shown in headers and notes, e.g. ``"95%"``."""
+        return f"{100 * self.confidence:g}%"
+
+    def significant(self, row: int, column: int) -> bool:
+        p_value = self.p_values[row][column]
+        return p_value is not None and p_value < self.significance_level
+
+
 @dataclass
 class Table:
     """A built table: numbers, their display text, markers and footnotes.
 
     ``values[row][column]`` is the number or None (shown as ``texts``: ``n/a`` or
-    ``-``); ``markers`` holds the flag marker of a cell, keyed by (row, column).
+    ``-``); ``markers`` holds the flag marker of a cell, keyed by (row, column);
+    ``intervals``, when given, the bootstrap intervals and p-values.
     """
 
     systems: list[str]
@@ -69,6 +109,7 @@ class Table:
     footnotes: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     labels: dict[str, str] = field(default_factory=dict)
+    intervals: Intervals | None = None
 
     def label(self, name: str) -> str:
         return self.labels.get(name, name)
@@ -91,6 +132,15 @@ class Table:
 def _format_number(value: float) -> str:
     text = f"{value:.1f}"
     return "0.0" if text == "-0.0" else text
+
+
+def _format_p_value(value: float) -> str:
+    return f"{value:.4f}"
+
+
+def has_p_value(column: Column) -> bool:
+    """Cells and averages are compared with the reference; %SFT columns are not."""
+    return column.group not in (SFT_GROUP, SFT_EXCLUDING_FLAGGED_GROUP)
 
 
 def _mean(values: Sequence[float]) -> float | None:
@@ -457,22 +507,90 @@ def _flat_header(table: Table, column: Column) -> str:
     return f"{group} {table.label(column.metric)}" if column.metric else group
 
 
+def _csv_header(table: Table) -> list[str]:
+    header = ["system"]
+    intervals = table.intervals
+    for column in table.columns:
+        name = _flat_header(table, column)
+        header.append(name)
+        if intervals is not None:
+            header += [
+                f"{name} {intervals.percent()} low",
+                f"{name} {intervals.percent()} high",
+            ]
+            if has_p_value(column):
+                header.append(f"{name} p")
+    return header
+
+
+def _csv_row(table: Table, row: int) -> list[str]:
+    intervals = table.intervals
+    if intervals is None:
+        return [table.label(table.systems[row]), *table.texts[row]]
+
+    def shown(value: float | None, format_value: Any) -> str:
+        return "" if value is None else format_value(value)
+
+    cells = [table.label(table.systems[row])]
+    for index, column in enumerate(table.columns):
+        cells += [
+            table.texts[row][index],
+            shown(intervals.low[row][index], _format_number),
+            shown(intervals.high[row][index], _format_number),
+        ]
+        if has_p_value(column):
+            cells.append(shown(intervals.p_values[row][index], _format_p_value))
+    return cells
+
+
 def to_csv(table: Table, path: str | Path) -> None:
-    """One header row (``subset metric``), values as shown (1 decimal, n/a, -), no markers."""
+    """One header row (``subset metric``), values as shown (1 decimal, n/a, -), no markers.
+
+    With intervals, each column is followed by its interval bounds and, for cell
+    and ``Avg.`` columns, the p-value against the reference (empty where none).
+    """
     with atomic_path(path) as tmp:
         with tmp.open("w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
-            writer.writerow(
-                ["system", *(_flat_header(table, c) for c in table.columns)]
-            )
-            for system, texts in zip(table.systems, table.texts):
-                writer.writerow([table.label(system), *texts])
+            writer.writerow(_csv_header(table))
+            for row in range(len(table.systems)):
+                writer.writerow(_csv_row(table, row))
 
 
 def _marked(table: Table, row: int, column: int, marker_format: str) -> str:
     marker = table.markers.get((row, column))
     text = table.texts[row][column]
     return text + marker_format.format(marker) if marker else text
+
+
+SIGNIFICANCE_MARKER = "*"
+
+
+def _interval_text(table: Table, row: int, column: int) -> str | None:
+    """``[low, high]`` of a value, or None when it has no interval."""
+    intervals = table.intervals
+    if intervals is None:
+        return None
+    low, high = intervals.low[row][column], intervals.high[row][column]
+    if low is None or high is None:
+        return None
+    return f"[{_format_number(low)}, {_format_number(high)}]"
+
+
+def _significant(table: Table, row: int, column: int) -> bool:
+    return table.intervals is not None and table.intervals.significant(row, column)
+
+
+def _interval_notes(table: Table) -> list[str]:
+    intervals = table.intervals
+    if intervals is None:
+        return []
+    return [
+        f"{intervals.percent()} paired-bootstrap intervals ({intervals.resamples} "
+        f"resamples, seed {intervals.seed}); {SIGNIFICANCE_MARKER} p < "
+        f"{intervals.significance_level:g} vs {table.label(intervals.reference)}.",
+        *intervals.notes,
+    ]
 
 
 def render_markdown(table: Table) -> str:
@@ -484,14 +602,20 @@ def render_markdown(table: Table) -> str:
         "| " + " | ".join(escape(h) for h in header) + " |",
         "|" + "|".join([":---"] + ["---:"] * len(table.columns)) + "|",
     ]
+
+    def cell(row: int, column: int) -> str:
+        text = _marked(table, row, column, "{}")
+        if _significant(table, row, column):
+            text += SIGNIFICANCE_MARKER
+        interval = _interval_text(table, row, column)
+        return text if interval is None else f"{text} {interval}"
+
     for row, system in enumerate(table.systems):
-        cells = [
-            _marked(table, row, column, "{}") for column in range(len(table.columns))
-        ]
+        cells = [cell(row, column) for column in range(len(table.columns))]
         lines.append(
             "| " + " | ".join(escape(c) for c in [table.label(system), *cells]) + " |"
         )
-    extra = table.footnotes + table.notes
+    extra = table.footnotes + table.notes + _interval_notes(table)
     if extra:
         lines.append("")
         lines.extend(f"{text}  " for text in extra)
@@ -551,14 +675,19 @@ def render_latex(table: Table) -> str:
     if rules:
         lines.append(rules)
     lines += [" & ".join(bottom) + r" \\", r"\midrule"]
+
+    def cell(row: int, column: int) -> str:
+        text = latex_escape(_marked(table, row, column, "{}"))
+        if _significant(table, row, column):
+            text += rf"$^{{{SIGNIFICANCE_MARKER}}}$"
+        interval = _interval_text(table, row, column)
+        return text if interval is None else rf"{text}\,{{\scriptsize{interval}}}"
+
     for row, system in enumerate(table.systems):
-        cells = [
-            latex_escape(_marked(table, row, column, "{}"))
-            for column in range(len(table.columns))
-        ]
+        cells = [cell(row, column) for column in range(len(table.columns))]
         lines.append(" & ".join([latex_escape(table.label(system)), *cells]) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
-    extra = table.footnotes + table.notes
+    extra = table.footnotes + table.notes + _interval_notes(table)
     if extra:
         lines.append(r"\par\smallskip")
         lines.append(r"{\footnotesize")

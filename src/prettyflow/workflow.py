@@ -18,14 +18,27 @@ from typing import Any
 
 from prettyflow.benchmarks import BENCHMARKS
 from prettyflow.metrics import METRICS
-from prettyflow.paths import DICTIONARY_TABLE_EXTENSIONS, TABLE_EXTENSIONS, Paths
+from prettyflow.paths import (
+    CHAT_TEMPLATE_FILE,
+    DICTIONARY_TABLE_EXTENSIONS,
+    FIGURE_EXTENSIONS,
+    TABLE_EXTENSIONS,
+    Paths,
+)
 from prettyflow.prior_sources import PRIOR_SOURCES, PriorContext
 from prettyflow.tasks import TASKS
 
 SFT_PREFIX = "sft-"
 PRIOR_PREFIX = "prior-"
+# Appendix C.3 (Table 8): the foundation model, one of several prompts per sentence.
+PROMPT_SUCCESS_SYSTEM = "prompt-success"
+PROMPT_SUCCESS_TEMPLATE = "prompt_success"
 # Table row labels, in the paper's order.
-SYSTEM_LABELS = {"base": "{foundation}", "prompting": "{foundation} (Prompting)"}
+SYSTEM_LABELS = {
+    "base": "{foundation}",
+    "prompting": "{foundation} (Prompting)",
+    PROMPT_SUCCESS_SYSTEM: "{foundation} (random prompt per sentence)",
+}
 # Scheduling priorities (Snakemake runs ready jobs of higher priority first). Jobs
 # that many others wait on go first, so that on a few cores the model conversion,
 # refined models and SFT decodes overlap with other work instead of leaving one
@@ -34,6 +47,10 @@ PRIORITY_MODEL = 3
 PRIORITY_UPSTREAM = 2
 PRIORITY_PRIOR = 1
 COMPUTE_DEFAULTS = {"threads": 1, "gpu": 0, "mem_mb": 2000, "runtime": 30}
+# Headings of the table views other than the task's main table.
+TABLE_TITLES = {"control_priors": "Control priors (Table 5): {}"}
+# sacrebleu's paired bootstrap: 1000 resamples, seed 12345; 95% intervals.
+BOOTSTRAP_DEFAULTS = {"resamples": 1000, "seed": 12345, "confidence": 0.95}
 
 
 @dataclass(frozen=True)
@@ -46,6 +63,26 @@ class System:
     chat: bool = False
     prior_source: str | None = None
     k: int | None = None
+
+
+@dataclass(frozen=True)
+class AnalysisRun:
+    """One analysis on one (task, benchmark): its subsets and the prior systems it adds.
+
+    ``kind`` is the ``analysis`` config key: ``prior_tokens`` (Figure 5: one source
+    at several k), ``control_priors`` (Table 5) or ``prompt_success`` (Table 8).
+    """
+
+    kind: str
+    task: str
+    benchmark: str
+    subsets: tuple[str, ...]
+    priors: tuple[tuple[str, int], ...] = ()  # (source, k) of each prior system
+    source: str | None = None  # prior_tokens: the source whose k varies
+
+
+# The analyses that add systems to a benchmark, in the order their rows are added.
+SYSTEM_ANALYSES = ("prior_tokens", "control_priors", "prompt_success")
 
 
 def canonical(value: Any) -> Any:
@@ -109,6 +146,45 @@ class Plan:
         """The configured prior sources of ``task``, in registry (table) order."""
         return [name for name in PRIOR_SOURCES if name in self.tasks[task]["priors"]]
 
+    # --------------------------------------------------------------- analyses
+    def analysis(self, kind: str) -> dict[str, Any]:
+        return dict((self.config.get("analysis") or {}).get(kind) or {})
+
+    def analysis_runs(self, kind: str) -> list[AnalysisRun]:
+        """The runs of one analysis whose task and benchmark are configured."""
+        settings = self.analysis(kind)
+        runs = []
+        for run in settings.get("runs", []):
+            task, benchmark = run["task"], run["benchmark"]
+            if task not in self.tasks or benchmark not in self.benchmarks(task):
+                continue
+            subsets = tuple(run.get("subsets") or self.subsets(task, benchmark))
+            priors: tuple[tuple[str, int], ...] = ()
+            if kind == "prior_tokens":
+                priors = tuple((run["source"], int(k)) for k in as_list(run["k"]))
+            elif kind == "control_priors":
+                # In registry order, whatever the config's key order.
+                priors = tuple(
+                    (source, int(settings["k"]))
+                    for source in PRIOR_SOURCES
+                    if source in settings["sources"]
+                )
+            runs.append(
+                AnalysisRun(kind, task, benchmark, subsets, priors, run.get("source"))
+            )
+        return runs
+
+    def analysis_runs_on(
+        self, task: str, benchmark: str, subset: str | None = None
+    ) -> list[AnalysisRun]:
+        return [
+            run
+            for kind in SYSTEM_ANALYSES
+            for run in self.analysis_runs(kind)
+            if (run.task, run.benchmark) == (task, benchmark)
+            and (subset is None or subset in run.subsets)
+        ]
+
     # ---------------------------------------------------------------- systems
     def systems(self, task: str, family: str) -> list[System]:
         """The table rows of ``family`` for ``task``, in the paper's order."""
@@ -134,16 +210,58 @@ class Plan:
                 )
         return systems
 
-    def system(self, task: str, family: str, name: str) -> System:
-        for system in self.systems(task, family):
+    def benchmark_systems(
+        self, task: str, family: str, benchmark: str, subset: str | None = None
+    ) -> list[System]:
+        """Every system decoded on ``benchmark`` (``subset``: only those decoded there).
+
+        The main table's systems, then those the analyses add on this benchmark:
+        priors with other k (Figure 5), control priors (Table 5) and the
+        prompt-success system (Table 8).
+        """
+        systems = {system.name: system for system in self.systems(task, family)}
+        for run in self.analysis_runs_on(task, benchmark, subset):
+            for system in self._analysis_systems(run, family):
+                systems.setdefault(system.name, system)
+        return list(systems.values())
+
+    def _analysis_systems(self, run: AnalysisRun, family: str) -> list[System]:
+        foundation = self.config["families"][family]["foundation"]
+        if run.kind == "prompt_success":
+            return [System(PROMPT_SUCCESS_SYSTEM, foundation, PROMPT_SUCCESS_TEMPLATE)]
+        return [
+            System(
+                prior_system_name(source, k),
+                foundation,
+                "normal",
+                prior_source=source,
+                k=k,
+            )
+            for source, k in run.priors
+        ]
+
+    def system(
+        self, task: str, family: str, name: str, benchmark: str | None = None
+    ) -> System:
+        candidates = (
+            self.benchmark_systems(task, family, benchmark)
+            if benchmark
+            else self.systems(task, family)
+        )
+        for system in candidates:
             if system.name == name:
                 return system
-        raise KeyError(f"{task}/{family}: no system {name!r}")
+        raise KeyError(f"{task}/{benchmark}/{family}: no system {name!r}")
 
     def system_label(self, task: str, system: System) -> str:
         if system.prior_source:
             title = PRIOR_SOURCES.get(system.prior_source).title
-            if len(self.prior_ks(task, system.prior_source)) > 1:
+            main_ks = (
+                self.prior_ks(task, system.prior_source)
+                if system.prior_source in self.tasks[task]["priors"]
+                else []
+            )
+            if main_ks and main_ks != [system.k]:
                 title = f"{title}, k={system.k}"
             return f"+PRETTY ({title})"
         if system.chat:
@@ -152,6 +270,17 @@ class Plan:
 
     def sft_reference_system(self, family: str) -> str:
         return f"{SFT_PREFIX}{self.config['families'][family]['sft_reference']}"
+
+    def decode_group(self, task: str, benchmark: str, family: str, system: str):
+        """The Snakemake group of a decode: ``decode-<model>`` when compute.decode.group.
+
+        On a cluster, jobs of one group (bundled with ``--group-components``) run in
+        one allocation, so a node reads the model's weights from disk once and later
+        jobs load them from the page cache. Local runs ignore groups.
+        """
+        if not self.compute("decode").get("group"):
+            return None
+        return f"decode-{self.system(task, family, system, benchmark).model}"
 
     def decode_priority(self, family: str, system: str) -> int:
         """The SFT reference's decodes feed the SFT priors: they go before the others."""
@@ -162,8 +291,9 @@ class Plan:
             {
                 system.name
                 for task in self.tasks
+                for benchmark in self.benchmarks(task)
                 for family in self.families()
-                for system in self.systems(task, family)
+                for system in self.benchmark_systems(task, family, benchmark)
             }
         )
 
@@ -194,22 +324,87 @@ class Plan:
             ]
         return targets
 
+    def analysis_targets(self) -> list[str]:
+        """Table 5, Figure 5 and Table 8 of every configured run and family."""
+        outputs = {
+            "control_priors": ("control_table", TABLE_EXTENSIONS),
+            "prior_tokens": ("prior_tokens", FIGURE_EXTENSIONS),
+            "prompt_success": ("prompt_success_table", TABLE_EXTENSIONS),
+        }
+        targets = []
+        for kind, (name, extensions) in outputs.items():
+            for run in self.analysis_runs(kind):
+                for family in self.families():
+                    names = {"task": run.task, "benchmark": run.benchmark}
+                    if run.source:
+                        names["source"] = run.source
+                    targets += [
+                        self.paths.path(name, family=family, ext=ext, **names)
+                        for ext in extensions
+                    ]
+        return list(dict.fromkeys(targets))
+
     def data_path(self, task: str, benchmark: str, subset: str) -> str:
         return self.paths.path("data", task=task, benchmark=benchmark, subset=subset)
 
-    def score_jsons(self, task: str, benchmark: str, family: str) -> list[str]:
+    def system_files(
+        self,
+        kind: str,
+        task: str,
+        benchmark: str,
+        family: str,
+        subsets: list[str],
+        systems: list[str],
+    ) -> list[str]:
+        """One ``kind`` file (decode, score_corpus, ...) per (subset, system)."""
         return [
             self.paths.path(
-                "score_corpus",
+                kind,
                 task=task,
                 benchmark=benchmark,
                 family=family,
                 subset=subset,
-                system=system.name,
+                system=system,
             )
-            for subset in self.subsets(task, benchmark)
-            for system in self.systems(task, family)
+            for subset in subsets
+            for system in systems
         ]
+
+    def table_view(
+        self, view: str, task: str, benchmark: str, family: str
+    ) -> tuple[list[str], list[str], list[str]]:
+        """(subsets, systems, metrics) of a results table.
+
+        ``main``: the task's table (Tables 1-3, 6); ``control_priors``: Table 5, the
+        foundation model with each control prior, beside the SFT reference.
+        """
+        if view == "main":
+            return (
+                self.subsets(task, benchmark),
+                [s.name for s in self.systems(task, family)],
+                self.metrics(task, benchmark),
+            )
+        run = self.analysis_run(view, task, benchmark)
+        control = self.analysis(view)
+        systems = [self.sft_reference_system(family), "base"]
+        systems += [prior_system_name(source, k) for source, k in run.priors]
+        return list(run.subsets), systems, list(control["metrics"])
+
+    def analysis_run(self, kind: str, task: str, benchmark: str) -> AnalysisRun:
+        for run in self.analysis_runs(kind):
+            if (run.task, run.benchmark) == (task, benchmark):
+                return run
+        raise KeyError(f"analysis.{kind} has no run on {task}/{benchmark}")
+
+    def table_files(
+        self, kind: str, view: str, task: str, benchmark: str, family: str
+    ) -> list[str]:
+        """The score files (``score_corpus`` or ``score_samples``) of a table."""
+        subsets, systems, _ = self.table_view(view, task, benchmark, family)
+        return self.system_files(kind, task, benchmark, family, subsets, systems)
+
+    def score_jsons(self, task: str, benchmark: str, family: str) -> list[str]:
+        return self.table_files("score_corpus", "main", task, benchmark, family)
 
     def prior_tables(self, task: str, benchmark: str, family: str) -> list[str]:
         return [
@@ -237,8 +432,6 @@ class Plan:
         """
         spec = dict(self.config["models"][model])
         if "train" in spec:
-            from prettyflow.training import CHAT_TEMPLATE_FILE
-
             adapter = self.paths.path("adapter", model=model)
             return {
                 **self.model_settings(spec["base"]),
@@ -377,13 +570,19 @@ class Plan:
 
     def refined_inputs(self, task: str, benchmark: str, subset: str) -> list[str]:
         """Local files the refined source reads (a file of outputs, a local model folder)."""
-        options = self.tasks[task]["priors"]["refined"].get("options") or {}
+        from prettyflow.steps.priors import fill_subset_options
+
+        options = fill_subset_options(
+            self.tasks[task]["priors"]["refined"].get("options") or {},
+            subset,
+            benchmark,
+            where=f"tasks.{task}.priors.refined.options",
+        )
         candidates = []
         for key in ("path", "model"):
             if isinstance(options.get(key), str):
-                path = options[key].format(subset=subset, benchmark=benchmark)
-                if key == "path" or Path(path).exists():
-                    candidates.append(path)
+                if key == "path" or Path(options[key]).exists():
+                    candidates.append(options[key])
         return candidates
 
     def keyword_settings(self, task: str) -> dict[str, Any]:
@@ -402,40 +601,69 @@ class Plan:
     ) -> dict[str, str]:
         """Named upstream files of one prior job (besides the data and the tokenizer)."""
         return PRIOR_SOURCES.get(source).upstream(
-            self.paths, self.prior_context(task, benchmark, family, subset)
+            self.paths,
+            self.prior_context(task, benchmark, family, subset),
+            self.control_options(source),
         )
+
+    def control_options(self, source: str) -> dict[str, Any] | None:
+        """A control source's word lists (analysis.control_priors.sources), else None."""
+        if not PRIOR_SOURCES.get(source).control:
+            return None
+        return canonical(self.analysis("control_priors")["sources"][source] or {})
 
     def prior_settings(
         self, task: str, benchmark: str, family: str, subset: str, source: str, k: int
     ) -> dict[str, Any]:
-        if int(k) not in self.prior_ks(task, source):
+        name = prior_system_name(source, int(k))
+        if name not in {
+            s.name for s in self.benchmark_systems(task, family, benchmark, subset)
+        }:
             raise ValueError(
-                f"tasks.{task}.priors.{source}.k is {self.prior_ks(task, source)}, "
-                f"which does not include {k}"
+                f"{task}/{benchmark}/{subset}: no system uses the {source} prior "
+                f"with k={k} (see tasks.{task}.priors and analysis)"
             )
         foundation = self.config["families"][family]["foundation"]
-        return {
+        source_lang, target_lang = TASKS.get(task).languages(subset)
+        settings = {
             "task": task,
             "source": source,
             "k": int(k),
-            "source_lang": TASKS.get(task).languages(subset)[0],
+            "source_lang": source_lang,
             "tokenizer": self.model_settings(foundation),
         }
+        if PRIOR_SOURCES.get(source).control:
+            control = self.analysis("control_priors")
+            settings.update(
+                target_lang=target_lang,
+                seed=int(control.get("seed", 0)),
+                options=self.control_options(source),
+            )
+        return settings
 
     # ----------------------------------------------------------------- decode
     def decode_settings(
         self, task: str, benchmark: str, family: str, subset: str, system_name: str
     ) -> dict[str, Any]:
-        system = self.system(task, family, system_name)
+        system = self.system(task, family, system_name, benchmark)
         settings = self.tasks[task]
         source, target = TASKS.get(task).languages(subset)
+        if system.template == PROMPT_SUCCESS_TEMPLATE:
+            prompt_success = self.analysis("prompt_success")
+            templates = {
+                "templates": list(prompt_success["templates"]),
+                "template_seed": int(prompt_success.get("seed", 0)),
+                "templates_key": "analysis.prompt_success.templates",
+            }
+        else:
+            templates = {"template": settings["templates"][system.template]}
         return {
             "task": task,
             "benchmark": benchmark,
             "system": system.name,
             "model": self.model_settings(system.model),
             "template_name": system.template,
-            "template": settings["templates"][system.template],
+            **templates,
             "chat": system.chat,
             "prior_source": system.prior_source,
             "k": system.k,
@@ -449,7 +677,7 @@ class Plan:
     def decode_inputs(
         self, task: str, benchmark: str, family: str, subset: str, system_name: str
     ) -> dict[str, Any]:
-        system = self.system(task, family, system_name)
+        system = self.system(task, family, system_name, benchmark)
         inputs: dict[str, Any] = {"model": self.model_inputs(system.model)}
         if system.prior_source:
             inputs["prior"] = self.paths.path(
@@ -501,18 +729,25 @@ class Plan:
         return {"checkpoint": self.metric_settings("comet").get("checkpoint")}
 
     # -------------------------------------------------------------- aggregate
-    def table_settings(self, task: str, benchmark: str, family: str) -> dict[str, Any]:
+    def bootstrap_settings(self) -> dict[str, Any]:
+        """Paired bootstrap of every table (sacrebleu's defaults)."""
+        return {**BOOTSTRAP_DEFAULTS, **self.analysis("bootstrap")}
+
+    def table_settings(
+        self, task: str, benchmark: str, family: str, view: str = "main"
+    ) -> dict[str, Any]:
         settings = self.tasks[task]
-        systems = self.systems(task, family)
-        metrics = self.metrics(task, benchmark)
-        subsets = self.subsets(task, benchmark)
+        subsets, names, metrics = self.table_view(view, task, benchmark, family)
+        systems = [self.system(task, family, name, benchmark) for name in names]
         labels = {s.name: self.system_label(task, s) for s in systems}
         labels.update({m: METRICS.get(m).label for m in metrics})
         labels.update({subset: subset.title() for subset in subsets})
+        title = f"{task} on {benchmark}: {family}"
         return {
             "task": task,
             "benchmark": benchmark,
             "family": family,
+            "title": TABLE_TITLES.get(view, "{}").format(title),
             "subsets": subsets,
             "metrics": metrics,
             "systems": [s.name for s in systems],
@@ -521,9 +756,88 @@ class Plan:
             "reference_system": self.sft_reference_system(family),
             "sft_ratio": settings["table"]["sft_ratio"],
             "near_zero_threshold": settings["table"].get("near_zero_threshold", 1.0),
+            "bootstrap": self.bootstrap_settings(),
         }
 
     # --------------------------------------------------------------- analysis
+    def prior_tokens_inputs(
+        self, task: str, benchmark: str, family: str, source: str
+    ) -> list[str]:
+        run = self._prior_tokens_run(task, benchmark, source)
+        systems = [self.sft_reference_system(family), "base"]
+        systems += [prior_system_name(s, k) for s, k in run.priors]
+        return self.system_files(
+            "score_corpus", task, benchmark, family, list(run.subsets), systems
+        )
+
+    def _prior_tokens_run(self, task: str, benchmark: str, source: str) -> AnalysisRun:
+        for run in self.analysis_runs("prior_tokens"):
+            if (run.task, run.benchmark, run.source) == (task, benchmark, source):
+                return run
+        raise KeyError(f"analysis.prior_tokens has no run of {source} on {benchmark}")
+
+    def prior_tokens_settings(
+        self, task: str, benchmark: str, family: str, source: str
+    ) -> dict[str, Any]:
+        """Figure 5: every metric of the benchmark against k, per subset."""
+        run = self._prior_tokens_run(task, benchmark, source)
+        metrics = self.metrics(task, benchmark)
+        fam = self.config["families"][family]
+        return {
+            "task": task,
+            "benchmark": benchmark,
+            "family": family,
+            "source": source,
+            "source_title": PRIOR_SOURCES.get(source).title,
+            "ks": [k for _, k in run.priors],
+            "subsets": list(run.subsets),
+            "metrics": metrics,
+            "labels": {
+                **{m: METRICS.get(m).label for m in metrics},
+                **{subset: subset.title() for subset in run.subsets},
+                "base": SYSTEM_LABELS["base"].format(foundation=fam["foundation"]),
+                self.sft_reference_system(family): fam["sft_reference"],
+            },
+            "base_system": "base",
+            "reference_system": self.sft_reference_system(family),
+        }
+
+    def prompt_success_inputs(
+        self, task: str, benchmark: str, family: str
+    ) -> dict[str, list[str]]:
+        run = self.analysis_run("prompt_success", task, benchmark)
+        return {
+            "decodes": self.system_files(
+                "decode",
+                task,
+                benchmark,
+                family,
+                list(run.subsets),
+                [PROMPT_SUCCESS_SYSTEM],
+            ),
+            "data": [self.data_path(task, benchmark, s) for s in run.subsets],
+        }
+
+    def prompt_success_settings(
+        self, task: str, benchmark: str, family: str
+    ) -> dict[str, Any]:
+        """Table 8: how often the foundation model answers in the target language."""
+        run = self.analysis_run("prompt_success", task, benchmark)
+        settings = self.analysis("prompt_success")
+        return {
+            "task": task,
+            "benchmark": benchmark,
+            "family": family,
+            "model": self.config["families"][family]["foundation"],
+            "subsets": list(run.subsets),
+            "templates": list(settings["templates"]),
+            "seed": int(settings.get("seed", 0)),
+            "language_identifier": canonical(
+                settings.get("language_identifier") or {"kind": "langdetect"}
+            ),
+            "labels": {subset: subset.title() for subset in run.subsets},
+        }
+
     def decision_space_runs(self) -> list[tuple[str, str]]:
         analysis = (self.config.get("analysis") or {}).get("decision_space") or {}
         return [

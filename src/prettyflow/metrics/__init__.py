@@ -7,6 +7,13 @@ torch. A scorer is ``scorer(scoring, settings) -> (per_sample, entry)``:
 shared intermediate results), ``settings`` the metric's ``metrics.<name>`` config;
 ``per_sample`` has one row per sample (its first column named after the metric)
 and ``entry`` is ``{"score", "signature", "status", "reason", ...}``.
+
+For confidence intervals (:mod:`prettyflow.bootstrap`) a metric's corpus score is
+recomputed on resamples of its saved per-sample table, never by scoring again:
+``resample(per_sample, counts) -> scores``, where ``counts[r, i]`` is how often
+resample ``r`` draws sample ``i`` and ``scores[r]`` is the corpus score of
+resample ``r``. A metric without a ``resample`` function has the mean of its
+per-sample column (the column named after the metric) as its corpus score.
 """
 
 from __future__ import annotations
@@ -27,23 +34,51 @@ class Metric:
     # rule of its own in that environment (see rules/score.smk); the score step
     # then reads its per-sample file.
     environment: str | None = None
+    # "module:function" computing corpus scores of resamples (see the module doc);
+    # None: the corpus score is the mean of the per-sample column.
+    resample: str | None = None
 
     def load(self) -> Callable:
-        module, function = self.scorer.split(":")
-        return getattr(importlib.import_module(module), function)
+        return _load(self.scorer)
+
+    def load_resample(self) -> Callable | None:
+        return None if self.resample is None else _load(self.resample)
+
+
+def _load(dotted: str) -> Callable:
+    module, function = dotted.split(":")
+    return getattr(importlib.import_module(module), function)
 
 
 METRICS: Registry[Metric] = Registry("metric")
 _TRANSLATION = frozenset({"translation"})
+_TRANSLATION_MODULE = "prettyflow.metrics.translation"
 METRICS.register(
-    "spbleu", Metric("spBLEU", _TRANSLATION, "prettyflow.metrics.translation:spbleu")
+    "spbleu",
+    Metric(
+        "spBLEU",
+        _TRANSLATION,
+        f"{_TRANSLATION_MODULE}:spbleu",
+        resample=f"{_TRANSLATION_MODULE}:resample_spbleu",
+    ),
 )
 METRICS.register(
-    "bleu", Metric("BLEU", _TRANSLATION, "prettyflow.metrics.translation:bleu")
+    "bleu",
+    Metric(
+        "BLEU",
+        _TRANSLATION,
+        f"{_TRANSLATION_MODULE}:bleu",
+        resample=f"{_TRANSLATION_MODULE}:resample_bleu",
+    ),
 )
 METRICS.register(
     "chrf++",
-    Metric("chrF++", _TRANSLATION, "prettyflow.metrics.translation:chrf_plus_plus"),
+    Metric(
+        "chrF++",
+        _TRANSLATION,
+        f"{_TRANSLATION_MODULE}:chrf_plus_plus",
+        resample=f"{_TRANSLATION_MODULE}:resample_chrf_plus_plus",
+    ),
 )
 METRICS.register(
     "comet",
@@ -60,5 +95,21 @@ METRICS.register(
     "lase", Metric("LaSE", _SUMMARIZATION, "prettyflow.metrics.summarization:lase")
 )
 _POS = frozenset({"pos"})
-METRICS.register("precision", Metric("Prec.", _POS, "prettyflow.metrics.pos:precision"))
-METRICS.register("f1", Metric("F1", _POS, "prettyflow.metrics.pos:f1"))
+METRICS.register(
+    "precision",
+    Metric(
+        "Prec.",
+        _POS,
+        "prettyflow.metrics.pos:precision",
+        resample="prettyflow.metrics.pos:resample_precision",
+    ),
+)
+METRICS.register(
+    "f1",
+    Metric(
+        "F1",
+        _POS,
+        "prettyflow.metrics.pos:f1",
+        resample="prettyflow.metrics.pos:resample_f1",
+    ),
+)

@@ -33,6 +33,9 @@ parse-failure rate, 100 × unparsed sentences / sentences, is reported beside
 the scores so that the two effects can be told apart. Per-sentence scores use
 the same formulas on one sentence.
 
+Confidence intervals resample sentences and apply the corpus formulas to the
+summed counts of the resample (`resample_precision`, `resample_f1`).
+
 ## Prior-token accuracy (Table 4)
 
 With k = 1, the prior for a sentence is the first tag of a tagging. Its
@@ -46,8 +49,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
+from prettyflow.errors import InputError
 from prettyflow.pos_output import normalize_tag, parse_tagging_output
 
 POS_METRIC_DEFINITION = (
@@ -230,3 +235,46 @@ def precision(scoring: Any, settings: Any = None):
 
 def f1(scoring: Any, settings: Any = None):
     return _pos_metric("f1", scoring)
+
+
+# ------------------------------------------------------------ resampling hooks
+def _summed_counts(
+    per_sample: pd.DataFrame, counts: np.ndarray, column: str
+) -> np.ndarray:
+    """Each resample's sum of a per-sentence count (``counts[r, i]``: draws of i)."""
+    if column not in per_sample.columns:
+        raise InputError(f"no column {column!r} in the per-sample scores", field=column)
+    values = per_sample[column].to_numpy(dtype=float)
+    if np.isnan(values).any():
+        raise InputError(f"missing values in column {column!r}", field=column)
+    return np.asarray(counts, dtype=float) @ values
+
+
+def _micro_ratio(numerators: np.ndarray, denominators: np.ndarray) -> np.ndarray:
+    """100 x numerator / denominator, 0 where the denominator is 0 (as :func:`_ratio`)."""
+    safe = np.where(denominators > 0, denominators, 1.0)
+    return np.where(denominators > 0, 100.0 * numerators / safe, 0.0)
+
+
+def _micro_f1(precisions: np.ndarray, recalls: np.ndarray) -> np.ndarray:
+    """Harmonic mean, 0 where precision + recall is 0 (as :func:`_f1`)."""
+    sums = precisions + recalls
+    safe = np.where(sums > 0, sums, 1.0)
+    return np.where(sums > 0, 2 * precisions * recalls / safe, 0.0)
+
+
+def resample_precision(per_sample: pd.DataFrame, counts: np.ndarray) -> np.ndarray:
+    """Corpus precision of each resample, from its summed per-sentence counts."""
+    return _micro_ratio(
+        _summed_counts(per_sample, counts, "n_correct"),
+        _summed_counts(per_sample, counts, "n_predicted"),
+    )
+
+
+def resample_f1(per_sample: pd.DataFrame, counts: np.ndarray) -> np.ndarray:
+    """Corpus F1 of each resample, from its summed per-sentence counts."""
+    correct = _summed_counts(per_sample, counts, "n_correct")
+    return _micro_f1(
+        _micro_ratio(correct, _summed_counts(per_sample, counts, "n_predicted")),
+        _micro_ratio(correct, _summed_counts(per_sample, counts, "n_gold")),
+    )

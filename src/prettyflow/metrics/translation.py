@@ -18,9 +18,16 @@ Settings (all sacrebleu defaults unless stated):
   given file, and the file's SHA-256 is appended to the signature, so a score can
   never silently come from another SentencePiece model.
 
-Corpus scores use the metric objects' ``corpus_score``; per-sample scores their
-``sentence_score``. Sentence-level BLEU/spBLEU use ``effective_order=True`` (the
-sacrebleu recommendation for single sentences; it does not change corpus scores).
+Corpus scores are the metric objects' ``corpus_score``, computed in its two steps
+(each sentence's sufficient statistics, then the score of their sum) so that the
+statistics can be kept: the registry scorers return them per sample in a column
+``<metric>:stats`` (a list of integers per row, None when the metric was not
+computed), from which :mod:`prettyflow.bootstrap` recomputes corpus scores of
+resampled test sets (:func:`resample_bleu`, :func:`resample_spbleu`,
+:func:`resample_chrf_plus_plus`) without tokenising again. Per-sample scores are
+the metric objects' ``sentence_score``. Sentence-level BLEU/spBLEU use
+``effective_order=True`` (the sacrebleu recommendation for single sentences; it
+does not change corpus scores).
 
 The workflow reaches these metrics through the registry in :mod:`prettyflow.metrics`
 (:func:`bleu`, :func:`chrf_plus_plus`, :func:`spbleu`).
@@ -39,6 +46,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sacrebleu.metrics import BLEU, CHRF
 from sacrebleu.tokenizers import tokenizer_spm
@@ -74,6 +82,8 @@ class MetricResult:
     score: float | None
     signature: str | None
     reason: str | None = None
+    # Each sentence's sufficient statistics of the corpus metric (sacrebleu's).
+    sentence_statistics: list[list[int]] | None = None
 
     def corpus_entry(self) -> dict[str, Any]:
         return {
@@ -96,6 +106,21 @@ def _bleu_tokenizer(target_lang: str) -> str:
     return "zh" if base_language(target_lang) == "zh" else "13a"
 
 
+def _corpus_bleu(tokenize: str) -> BLEU:
+    """The corpus metric of BLEU and spBLEU (sacrebleu's defaults: exp smoothing,
+    no effective order); resampling builds it again, so both share these settings."""
+    return BLEU(tokenize=tokenize)
+
+
+def _corpus_chrf_plus_plus() -> CHRF:
+    return CHRF(word_order=2)
+
+
+def statistics_column(metric: str) -> str:
+    """The per-sample column holding each sentence's sufficient statistics."""
+    return f"{metric}:stats"
+
+
 def _score_with(
     corpus_metric: Any,
     sentence_metric: Any,
@@ -103,7 +128,9 @@ def _score_with(
     references: list[str],
     signature_suffix: str = "",
 ) -> MetricResult:
-    corpus = corpus_metric.corpus_score(hypotheses, [references])
+    # What corpus_score does, in its two steps, to keep the statistics.
+    statistics = corpus_metric._extract_corpus_statistics(hypotheses, [references])
+    corpus = corpus_metric._aggregate_and_compute(statistics)
     sentence_scores = [
         float(sentence_metric.sentence_score(hypothesis, [reference]).score)
         for hypothesis, reference in zip(hypotheses, references)
@@ -112,6 +139,7 @@ def _score_with(
         sentence_scores=sentence_scores,
         score=float(corpus.score),
         signature=str(corpus_metric.get_signature()) + signature_suffix,
+        sentence_statistics=[[int(value) for value in row] for row in statistics],
     )
 
 
@@ -120,7 +148,7 @@ def _bleu(
 ) -> MetricResult:
     tokenize = _bleu_tokenizer(context.target_lang)
     return _score_with(
-        BLEU(tokenize=tokenize),
+        _corpus_bleu(tokenize),
         BLEU(tokenize=tokenize, effective_order=True),
         hypotheses,
         references,
@@ -130,7 +158,7 @@ def _bleu(
 def _chrf_plus_plus(
     hypotheses: list[str], references: list[str], context: TranslationContext
 ) -> MetricResult:
-    metric = CHRF(word_order=2)
+    metric = _corpus_chrf_plus_plus()
     return _score_with(metric, metric, hypotheses, references)
 
 
@@ -141,7 +169,7 @@ def _spbleu(
         return MetricResult(None, None, None, reason=SPBLEU_NOT_PROVIDED)
     model_bytes, model_proto = _read_spm_model(context.spm_model)
     with _sacrebleu_uses_flores101_model(model_bytes, context.sacrebleu_dir):
-        corpus_metric = BLEU(tokenize="flores101")
+        corpus_metric = _corpus_bleu("flores101")
         sentence_metric = BLEU(tokenize="flores101", effective_order=True)
     for metric in (corpus_metric, sentence_metric):
         # sacrebleu must have loaded exactly the given model, nothing else.
@@ -325,7 +353,9 @@ def _registry_scorer(name: str, scoring: Any, settings: Any):
         if result.sentence_scores is not None
         else [math.nan] * len(hypotheses)
     )
-    return pd.DataFrame({name: scores}), result.corpus_entry()
+    statistics = result.sentence_statistics or [None] * len(hypotheses)
+    per_sample = pd.DataFrame({name: scores, statistics_column(name): statistics})
+    return per_sample, result.corpus_entry()
 
 
 def bleu(scoring: Any, settings: Any = None):
@@ -338,3 +368,61 @@ def chrf_plus_plus(scoring: Any, settings: Any = None):
 
 def spbleu(scoring: Any, settings: Any = None):
     return _registry_scorer("spbleu", scoring, settings)
+
+
+# ------------------------------------------------------------ resampling hooks
+def _statistics_matrix(per_sample: pd.DataFrame, metric: str) -> np.ndarray:
+    """The ``<metric>:stats`` column as a (samples x statistics) integer matrix."""
+    column = statistics_column(metric)
+    if column not in per_sample.columns:
+        raise InputError(
+            f"no column {column!r} in the per-sample scores; score the outputs again "
+            "to save the sufficient statistics",
+            field=column,
+        )
+    rows = list(per_sample[column])
+    missing = [
+        index
+        for index, row in enumerate(rows)
+        if row is None or (isinstance(row, float) and math.isnan(row))
+    ]
+    if missing:
+        raise InputError(
+            f"{len(missing)} of {len(rows)} rows have no statistics "
+            f"(first: row {missing[0]}); was {metric} computed?",
+            field=column,
+        )
+    return np.array([np.asarray(row, dtype=np.int64) for row in rows])
+
+
+def _resampled_scores(
+    metric: Any, name: str, per_sample: pd.DataFrame, counts: np.ndarray
+) -> np.ndarray:
+    sums = np.asarray(counts) @ _statistics_matrix(per_sample, name)
+    # Sums of counts are integers; as Python ints they take the same arithmetic
+    # path as the corpus score itself.
+    totals = np.rint(sums).astype(np.int64)
+    return np.array(
+        [metric._compute_score_from_stats(row.tolist()).score for row in totals],
+        dtype=float,
+    )
+
+
+def resample_bleu(per_sample: pd.DataFrame, counts: np.ndarray) -> np.ndarray:
+    """Corpus BLEU of each resample (``counts[r, i]``: draws of sentence i).
+
+    The tokenizer plays no part in a score computed from statistics, so the
+    metric is built with ``tokenize="none"``; smoothing and effective order are
+    those of the corpus metric.
+    """
+    return _resampled_scores(_corpus_bleu("none"), "bleu", per_sample, counts)
+
+
+def resample_spbleu(per_sample: pd.DataFrame, counts: np.ndarray) -> np.ndarray:
+    """Corpus spBLEU of each resample, as :func:`resample_bleu` (no model needed)."""
+    return _resampled_scores(_corpus_bleu("none"), "spbleu", per_sample, counts)
+
+
+def resample_chrf_plus_plus(per_sample: pd.DataFrame, counts: np.ndarray) -> np.ndarray:
+    """Corpus chrF++ of each resample (``counts[r, i]``: draws of sentence i)."""
+    return _resampled_scores(_corpus_chrf_plus_plus(), "chrf++", per_sample, counts)

@@ -10,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 
+from prettyflow.errors import InputError
 from prettyflow.io import read_json, read_parquet, read_provenance, write_parquet
 from prettyflow.steps.common import aligned
 
@@ -24,7 +25,16 @@ def decode(
     prior_path: str | Path | None = None,
     demonstration_path: str | Path | None = None,
 ) -> pd.DataFrame:
-    """Decode one system over one subset: prompt (+ prior) -> greedy answer."""
+    """Decode one system over one subset: prompt (+ prior) -> greedy answer.
+
+    ``settings["template"]`` is the one template of every sample. With
+    ``settings["templates"]`` (a list) and ``settings["template_seed"]`` instead,
+    each sample gets a template drawn by
+    :func:`prettyflow.prompts.draw_template_indices` (Table 8's prompt success
+    rate); the outputs then have a ``template_index`` column and the provenance
+    records the templates and the seed. ``settings["templates_key"]`` (optional,
+    e.g. ``analysis.prompt_success.templates``) is the config key errors name.
+    """
     import torch
 
     from prettyflow.decode import chat_prompts, generate_greedy
@@ -35,12 +45,36 @@ def decode(
         resolve_dtype,
         spec_from_settings,
     )
-    from prettyflow.prompts import build_prompts, demonstration_block
+    from prettyflow.prompts import (
+        build_prompts,
+        check_templates,
+        demonstration_block,
+        draw_template_indices,
+    )
 
     frame = read_parquet(data_path)
     task = settings["task"]
     languages = settings["languages"]
     template_name = f"{task}.templates.{settings['template_name']}"
+    templates = settings.get("templates")
+    template_indices: list[int] | None = None
+    if templates is not None:
+        if settings.get("template") is not None:
+            raise InputError(
+                "give either one template or a list of templates, not both",
+                field="templates",
+            )
+        # The config key of the list, so that an error points at it.
+        template_name = settings.get("templates_key") or template_name
+        templates = check_templates(templates, template_name)
+        if "template_seed" not in settings:
+            raise InputError(
+                "a list of templates needs template_seed to draw one per sample",
+                field="template_seed",
+            )
+        template_indices = draw_template_indices(
+            list(frame["id"]), len(templates), settings["template_seed"]
+        )
     prior_texts = None
     prior_info: dict[str, Any] = {}
     if prior_path is not None:
@@ -48,24 +82,38 @@ def decode(
         prior_texts = [text or "" for text in priors["prior_text"]]
         prior_info = read_provenance(prior_path)
 
-    demonstration = ""
-    if demonstration_path is not None:
-        demonstration = demonstration_block(
+    def demonstration_for(template: str) -> str:
+        if demonstration_path is None:
+            return ""
+        return demonstration_block(
             read_json(demonstration_path),
-            settings["template"],
+            template,
             source_language=languages[settings["source_lang"]],
             target_language=languages[settings["target_lang"]],
             template_name=template_name,
         )
-    prompts = build_prompts(
-        task,
-        frame,
-        settings["template"],
-        languages,
-        prior_texts,
-        demonstration=demonstration,
-        template_name=template_name,
-    )
+
+    if templates is None:
+        prompts = build_prompts(
+            task,
+            frame,
+            settings["template"],
+            languages,
+            prior_texts,
+            demonstration=demonstration_for(settings["template"]),
+            template_name=template_name,
+        )
+    else:
+        prompts = build_prompts(
+            task,
+            frame,
+            templates,
+            languages,
+            prior_texts,
+            demonstration=[demonstration_for(template) for template in templates],
+            template_name=template_name,
+            template_indices=template_indices,
+        )
 
     torch.set_num_threads(int(compute.get("threads", 1)))
     device = resolve_device(compute.get("device", "auto"))
@@ -108,9 +156,12 @@ def decode(
     )
 
     priors_used = prior_texts or [""] * len(frame)
+    columns: dict[str, Any] = {"id": frame["id"]}
+    if template_indices is not None:
+        columns["template_index"] = template_indices
     outputs = pd.DataFrame(
         {
-            "id": frame["id"],
+            **columns,
             "prompt": prompts,
             "prior_text": priors_used,
             "output": [
@@ -133,7 +184,7 @@ def decode(
         "device": str(device),
         "dtype": str(dtype).replace("torch.", ""),
         "template_name": settings["template_name"],
-        "template": settings["template"],
+        "template": settings.get("template"),
         "chat_template": settings["chat"],
         "prior_source": settings["prior_source"],
         "k": settings["k"],
@@ -144,5 +195,9 @@ def decode(
             "stop": list(settings["stop"]),
         },
     }
+    if templates is not None:
+        # Only with a list, so that one-template decodes stay byte-identical.
+        provenance["templates"] = templates
+        provenance["template_seed"] = settings["template_seed"]
     write_parquet(outputs, output_path, provenance)
     return outputs

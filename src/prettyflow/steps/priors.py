@@ -12,8 +12,32 @@ from prettyflow.io import read_parquet, write_parquet
 
 # Refined-source options that may name the benchmark or subset ("{subset}").
 SUBSET_OPTIONS = ("path", "model")
+# The placeholders those options may use.
+OPTION_PLACEHOLDERS = ("subset", "benchmark")
 # Option read by the task (what the refined model is given), not by the backend.
 TASK_OPTIONS = ("input",)
+
+
+def fill_subset_options(
+    options: Mapping[str, Any],
+    subset: str,
+    benchmark: str,
+    where: str = "priors.refined.options",
+) -> dict[str, Any]:
+    """``options`` with ``{subset}`` and ``{benchmark}`` filled in :data:`SUBSET_OPTIONS`.
+
+    Any other placeholder, a format spec or a stray brace is an
+    :class:`~prettyflow.errors.InputError` naming the option (``where.path``).
+    """
+    from prettyflow.prompts import placeholder_names
+
+    filled = dict(options)
+    for key in SUBSET_OPTIONS:  # e.g. "refined/{subset}.jsonl", "{subset}_core_news_sm"
+        value = filled.get(key)
+        if isinstance(value, str):
+            placeholder_names(value, OPTION_PLACEHOLDERS, f"{where}.{key}")
+            filled[key] = value.format(subset=subset, benchmark=benchmark)
+    return filled
 
 
 def run_refined_model(
@@ -28,12 +52,9 @@ def run_refined_model(
 
     task = TASKS.get(settings["task"])
     frame = read_parquet(data_path)
-    options = dict(settings["options"])
-    for key in SUBSET_OPTIONS:  # e.g. "refined/{subset}.jsonl", "{subset}_core_news_sm"
-        if isinstance(options.get(key), str):
-            options[key] = options[key].format(
-                subset=settings["subset"], benchmark=settings["benchmark"]
-            )
+    options = fill_subset_options(
+        settings["options"] or {}, settings["subset"], settings["benchmark"]
+    )
     inputs = task.refined_inputs(frame, options)
     for key in TASK_OPTIONS:
         options.pop(key, None)
@@ -86,7 +107,10 @@ def build_prior(
     """One prior file: (task, benchmark, family, subset, source, k) -> text and token ids.
 
     ``inputs`` are the source's named upstream files
-    (:meth:`prettyflow.prior_sources.PriorSource.upstream`).
+    (:meth:`prettyflow.prior_sources.PriorSource.upstream`). ``settings`` has
+    ``task``, ``source``, ``k``, ``source_lang``, ``tokenizer`` (the foundation
+    model's settings) and, for control sources, ``target_lang``, ``seed`` and
+    ``options``.
     """
     from prettyflow import priors
     from prettyflow.models import load_tokenizer, spec_from_settings
@@ -97,11 +121,14 @@ def build_prior(
     task = TASKS.get(settings["task"])
     source, k = settings["source"], settings["k"]
     tokenizer = load_tokenizer(spec_from_settings(settings["tokenizer"]))
-    upstream, extra = PRIOR_SOURCES.get(source).answers(frame, inputs, settings)
+    prior_source = PRIOR_SOURCES.get(source)
+    upstream, extra = prior_source.answers(frame, inputs, settings, tokenizer=tokenizer)
     texts, token_ids, columns = task.prior_texts(frame, upstream, tokenizer, k)
     table = priors.build_prior_table(list(frame["id"]), texts, token_ids, source, k)
     for name, values in columns.items():
         table[name] = values
+    for name in prior_source.recorded_columns:  # e.g. a control source's drawn word
+        table[name] = list(upstream[name])
     provenance = priors.prior_provenance(
         source,
         k,

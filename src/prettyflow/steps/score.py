@@ -2,15 +2,89 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from prettyflow.io import read_parquet, read_provenance, write_json, write_parquet
+from prettyflow.errors import InputError
+from prettyflow.io import (
+    atomic_paths,
+    read_parquet,
+    read_provenance,
+    write_json,
+    write_parquet,
+)
 from prettyflow.paths import SACREBLEU_DIR
 from prettyflow.steps.common import aligned
+
+# What the score step reads from a decode table (the comet step only the first two).
+DECODE_COLUMNS = ("id", "output", "num_new_tokens", "stopped_by")
+
+
+def _check_unique_ids(frame: pd.DataFrame, path: str | Path, what: str) -> None:
+    if "id" not in frame.columns:
+        raise InputError(f"the {what} has no 'id' column", path=path, field="id")
+    repeated = frame["id"][frame["id"].duplicated()]
+    if len(repeated):
+        raise InputError(
+            f"the {what} repeats id {repeated.iloc[0]!r} (row {repeated.index[0] + 1})",
+            path=path,
+            field="id",
+        )
+
+
+def _data_and_outputs(
+    data_path: str | Path,
+    decodes_path: str | Path,
+    columns: tuple[str, ...] = DECODE_COLUMNS,
+) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """The data, the decodes in the data's order, and the outputs as strings.
+
+    A missing output (None/NaN, e.g. a failed generation) is an empty answer,
+    scored as such; any other non-text output is an error naming its row.
+    """
+    data = read_parquet(data_path, "data table")
+    _check_unique_ids(data, data_path, "data table")
+    decodes = read_parquet(decodes_path, "decode table")
+    missing = [column for column in columns if column not in decodes.columns]
+    if missing:
+        raise InputError(
+            f"the decode table has no column(s) {', '.join(missing)}; expected "
+            f"{', '.join(columns)}",
+            path=decodes_path,
+            field=missing[0],
+        )
+    _check_unique_ids(decodes, decodes_path, "decode table")
+    decodes = aligned(data, decodes, "the decodes", decodes_path)
+    outputs = []
+    for row, (sample_id, text) in enumerate(zip(decodes["id"], decodes["output"]), 1):
+        if isinstance(text, str):
+            outputs.append(text)
+        elif text is None or (isinstance(text, float) and math.isnan(text)):
+            outputs.append("")
+        else:
+            raise InputError(
+                f"sample {sample_id!r} (row {row} in data order): expected a text "
+                f"or null, got {type(text).__name__} {text!r}",
+                path=decodes_path,
+                field="output",
+            )
+    if "num_new_tokens" in columns:
+        counts = pd.to_numeric(decodes["num_new_tokens"], errors="coerce")
+        bad = decodes["num_new_tokens"][
+            counts.isna() & decodes["num_new_tokens"].notna()
+        ]
+        if len(bad):
+            raise InputError(
+                f"expected a number of tokens, got {bad.iloc[0]!r}",
+                path=decodes_path,
+                field="num_new_tokens",
+            )
+        decodes["num_new_tokens"] = counts
+    return data, decodes, outputs
 
 
 def score(
@@ -26,15 +100,15 @@ def score(
     ``settings``: task, benchmark, subset, target_lang, metrics (names) and
     metric_settings (each metric's ``metrics.<name>`` config); ``inputs``: files
     written by metrics that run in an environment of their own (e.g. ``comet``).
+    The per-sample Parquet keeps every column the scorers return, e.g.
+    ``bleu:stats``, the sufficient statistics that :mod:`prettyflow.bootstrap`
+    resamples for confidence intervals.
     """
     from prettyflow.metrics import METRICS
     from prettyflow.metrics.scoring import Scoring
     from prettyflow.tasks import TASKS
 
-    data = read_parquet(data_path)
-    decodes = aligned(data, read_parquet(decodes_path), "the decodes", decodes_path)
-    # A missing output (None/NaN) is an empty answer, scored as such.
-    outputs = [text if isinstance(text, str) else "" for text in decodes["output"]]
+    data, decodes, outputs = _data_and_outputs(data_path, decodes_path)
     metrics = list(settings["metrics"])
     scoring = Scoring(
         data=data,
@@ -57,7 +131,7 @@ def score(
         "samples": len(outputs),
         "empty_outputs": sum(1 for text in outputs if not text.strip()),
         "mean_new_tokens": float(decodes["num_new_tokens"].mean())
-        if len(decodes)
+        if decodes["num_new_tokens"].notna().any()
         else 0.0,
         "stopped_by": {
             str(k): int(v) for k, v in decodes["stopped_by"].value_counts().items()
@@ -65,11 +139,6 @@ def score(
         **TASKS.get(settings["task"]).diagnostics(scoring),
     }
     decode_provenance = read_provenance(decodes_path)
-    write_parquet(
-        pd.DataFrame(columns),
-        samples_path,
-        {"step": "score", "metrics": corpus, "decode": decode_provenance},
-    )
     result = {
         "task": settings["task"],
         "benchmark": settings["benchmark"],
@@ -79,7 +148,15 @@ def score(
         "diagnostics": diagnostics,
         "provenance": decode_provenance,
     }
-    write_json(result, corpus_path)
+    # Both files or neither: a per-sample table without its corpus scores would
+    # look done to Snakemake.
+    with atomic_paths(samples_path, corpus_path) as (samples_tmp, corpus_tmp):
+        write_parquet(
+            pd.DataFrame(columns),
+            samples_tmp,
+            {"step": "score", "metrics": corpus, "decode": decode_provenance},
+        )
+        write_json(result, corpus_tmp)
     return result
 
 
@@ -97,9 +174,7 @@ def score_comet(
     """
     from prettyflow.metrics.comet import score_comet as comet_scores
 
-    data = read_parquet(data_path)
-    decodes = aligned(data, read_parquet(decodes_path), "the decodes", decodes_path)
-    outputs = [text if isinstance(text, str) else "" for text in decodes["output"]]
+    data, _, outputs = _data_and_outputs(data_path, decodes_path, DECODE_COLUMNS[:2])
     scores, entry = comet_scores(
         list(data["source"]),
         outputs,

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from prettyflow.io import read_json, read_parquet, write_text
+from prettyflow.errors import InputError
+from prettyflow.io import atomic_paths, read_json, read_parquet, write_text
 from prettyflow.steps.common import aligned
 
 
@@ -18,11 +19,23 @@ def results_table(
     csv_path: str | Path,
     markdown_path: str | Path,
     latex_path: str | Path,
+    sample_paths: Sequence[str | Path] | None = None,
+    html_path: str | Path | None = None,
 ):
-    """One task's table in the paper's layout, plus provenance and diagnostics in the Markdown."""
+    """One task's table in the paper's layout, plus provenance and diagnostics in the Markdown.
+
+    The CSV, LaTeX, Markdown and (with ``html_path``) the Markdown's HTML page
+    are written together or not at all.
+
+    With ``settings["bootstrap"]`` (``resamples``, ``seed``, ``confidence``), every
+    value gets a paired-bootstrap interval and every non-SFT system a p-value
+    against the reference (:mod:`prettyflow.bootstrap`), computed from
+    ``sample_paths``: the per-sample Parquet files (``score_samples``), the i-th
+    belonging to the i-th score JSON of ``score_paths``.
+    """
     from prettyflow.tables import build_table, render_latex, render_markdown, to_csv
 
-    results = [read_json(path) for path in score_paths]
+    results = [_read_score_file(path, settings["metrics"]) for path in score_paths]
     entries = [
         {
             "system": result["system"],
@@ -34,9 +47,7 @@ def results_table(
         for result in results
         for metric in settings["metrics"]
     ]
-    labels = dict(settings["labels"])
-    table = build_table(
-        entries,
+    table_arguments = dict(
         subsets=settings["subsets"],
         metrics=settings["metrics"],
         systems=settings["systems"],
@@ -44,20 +55,132 @@ def results_table(
         sft_systems=settings["sft_systems"],
         sft_ratio=settings["sft_ratio"],
         near_zero_threshold=settings["near_zero_threshold"],
-        labels=labels,
+        labels=dict(settings["labels"]),
     )
-    to_csv(table, csv_path)
-    write_text(render_latex(table), latex_path)
+    if settings.get("bootstrap") is None:
+        table = build_table(entries, **table_arguments)
+    else:
+        from prettyflow.bootstrap import bootstrap_table
+
+        table = bootstrap_table(
+            entries,
+            _per_sample_tables(results, score_paths, sample_paths),
+            bootstrap=settings["bootstrap"],
+            **table_arguments,
+        )
     sections = [
-        f"## {settings['task']} on {settings['benchmark']}: {settings['family']}\n",
+        f"## {settings.get('title') or _default_title(settings)}\n",
         render_markdown(table),
         "### Diagnostics\n",
         _diagnostics_markdown(results, settings),
         "### Provenance\n",
         _provenance_markdown(results, settings),
     ]
-    write_text("\n".join(sections), markdown_path)
+    _write_table_group(
+        "\n".join(sections),
+        render_latex(table),
+        csv_path,
+        markdown_path,
+        latex_path,
+        html_path,
+        write_csv=lambda tmp: to_csv(table, tmp),
+    )
     return table
+
+
+def _write_table_group(
+    markdown: str,
+    latex: str,
+    csv_path: str | Path,
+    markdown_path: str | Path,
+    latex_path: str | Path,
+    html_path: str | Path | None,
+    write_csv: Callable[[Path], None],
+) -> None:
+    """A table's files, all or none (a later failure leaves no earlier file behind)."""
+    from prettyflow.report import titled_markdown_page
+
+    paths = (csv_path, markdown_path, latex_path, html_path)
+    with atomic_paths(*paths) as (csv_tmp, markdown_tmp, latex_tmp, html_tmp):
+        write_csv(csv_tmp)
+        write_text(markdown, markdown_tmp)
+        write_text(latex, latex_tmp)
+        if html_tmp is not None:
+            page = titled_markdown_page(markdown, Path(markdown_path).stem)
+            write_text(page, html_tmp)
+
+
+# What the table reads from each score file (written by the score step).
+SCORE_FILE_KEYS = ("system", "subset", "scores", "diagnostics", "provenance")
+DIAGNOSTIC_KEYS = ("samples", "empty_outputs", "mean_new_tokens", "stopped_by")
+
+
+def _read_score_file(path: str | Path, metrics: Sequence[str]) -> dict[str, Any]:
+    """One score JSON, checked for what the table uses; errors name the file and key."""
+    result = read_json(path, "score file")
+    if not isinstance(result, dict):
+        raise InputError(
+            f"expected a JSON object, got a JSON {type(result).__name__}", path=path
+        )
+    for key in SCORE_FILE_KEYS:
+        if key not in result:
+            raise InputError(
+                "missing; was the file written by the score step?", path=path, field=key
+            )
+    for key in ("scores", "diagnostics", "provenance"):
+        if not isinstance(result[key], dict):
+            raise InputError("expected an object", path=path, field=key)
+    for metric in metrics:
+        entry = result["scores"].get(metric)
+        if not isinstance(entry, dict) or "score" not in entry:
+            raise InputError(
+                f"no score for metric {metric!r}; the file scores: "
+                f"{', '.join(result['scores']) or 'nothing'}",
+                path=path,
+                field=f"scores.{metric}",
+            )
+        value = entry["score"]
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, (int, float))
+        ):
+            raise InputError(
+                f"expected a number or null, got {value!r}",
+                path=path,
+                field=f"scores.{metric}.score",
+            )
+    for key in DIAGNOSTIC_KEYS:
+        if key not in result["diagnostics"]:
+            raise InputError("missing", path=path, field=f"diagnostics.{key}")
+    return result
+
+
+def _per_sample_tables(
+    results: list[dict[str, Any]],
+    score_paths: Sequence[str | Path],
+    sample_paths: Sequence[str | Path] | None,
+) -> dict[tuple[str, str], pd.DataFrame]:
+    """Each score JSON's per-sample table, keyed by (system, subset)."""
+    if sample_paths is None:
+        raise InputError(
+            "bootstrap intervals need the per-sample score files (sample_paths)",
+            field="bootstrap",
+        )
+    if len(sample_paths) != len(score_paths):
+        raise InputError(
+            f"{len(sample_paths)} per-sample files for {len(score_paths)} score files",
+            field="sample_paths",
+        )
+    tables: dict[tuple[str, str], pd.DataFrame] = {}
+    for result, path in zip(results, sample_paths):
+        key = (result["system"], result["subset"])
+        if key in tables:
+            raise InputError(f"second score file for system/subset {key}", path=path)
+        tables[key] = read_parquet(path)
+    return tables
+
+
+def _default_title(settings: Mapping[str, Any]) -> str:
+    return f"{settings['task']} on {settings['benchmark']}: {settings['family']}"
 
 
 def _diagnostics_markdown(
@@ -131,20 +254,35 @@ def prior_accuracy_table(
     markdown_path: str | Path,
     latex_path: str | Path,
     labels: Mapping[str, str] | None = None,
+    html_path: str | Path | None = None,
 ) -> pd.DataFrame:
     """Accuracy (%) of the POS prior tags against the gold first tag (the paper's Table 4).
 
-    ``labels`` maps ``<source>-k<k>`` to a row label (e.g. "SFT Prior").
+    ``labels`` maps ``<source>-k<k>`` to a row label (e.g. "SFT Prior"). The
+    CSV, Markdown, LaTeX and (with ``html_path``) HTML page are written
+    together or not at all.
     """
     labels = dict(labels or {})
     from prettyflow.metrics.pos import prior_tag_accuracy
 
-    tables = [read_parquet(path) for path in data_paths]
-    gold = {table["lang"].iloc[0]: table for table in tables}
+    gold: dict[str, pd.DataFrame] = {}
+    for path in data_paths:
+        table = read_parquet(path, "POS data table")
+        _require_table_columns(table, ("id", "tags", "lang"), path)
+        gold[str(table["lang"].iloc[0])] = table
     rows: dict[str, dict[str, float]] = {}
     for path in prior_paths:
-        prior = read_parquet(path)
+        prior = read_parquet(path, "prior table")
+        _require_table_columns(
+            prior, ("id", "prior_tag", "prior_source", "prior_k"), path
+        )
         lang = Path(path).parent.name
+        if lang not in gold:
+            raise InputError(
+                f"no data table for language {lang!r} (the folder of the prior); data "
+                f"languages: {', '.join(sorted(gold)) or 'none'}",
+                path=path,
+            )
         data = gold[lang]
         prior = aligned(data, prior, "the prior table", path)
         accuracy = prior_tag_accuracy(
@@ -153,9 +291,33 @@ def prior_accuracy_table(
         source, k = str(prior["prior_source"].iloc[0]), int(prior["prior_k"].iloc[0])
         label = labels.get(f"{source}-k{k}", f"{source} k={k}")
         rows.setdefault(label, {})[lang.title()] = accuracy["accuracy"]
+    if not rows:
+        raise InputError("no prior table to score", field="priors")
     table = pd.DataFrame(rows).T
     table.index.name = "prior"
-    write_text(table.round(1).to_csv(), csv_path)
-    write_text(table.round(1).to_markdown() + "\n", markdown_path)
-    write_text(table.round(1).to_latex(float_format="%.1f"), latex_path)
+    rounded = table.round(1)
+    _write_table_group(
+        rounded.to_markdown() + "\n",
+        rounded.to_latex(float_format="%.1f"),
+        csv_path,
+        markdown_path,
+        latex_path,
+        html_path,
+        write_csv=lambda tmp: write_text(rounded.to_csv(), tmp),
+    )
     return table
+
+
+def _require_table_columns(
+    table: pd.DataFrame, columns: Sequence[str], path: str | Path
+) -> None:
+    missing = [column for column in columns if column not in table.columns]
+    if missing:
+        raise InputError(
+            f"no column(s) {', '.join(missing)}; columns found: "
+            f"{', '.join(map(str, table.columns))}",
+            path=path,
+            field=missing[0],
+        )
+    if table.empty:
+        raise InputError("the table has no rows", path=path)

@@ -27,6 +27,9 @@ class Task:
     prior_accuracy: ClassVar[bool] = False
     # Whether a pseudo prior (bilingual dictionary) is defined for the task.
     pseudo_prior: ClassVar[bool] = True
+    # Whether an answer can start with a free word of the target language, so that
+    # the control priors (a random modal verb, adverb or token) make sense.
+    word_priors: ClassVar[bool] = True
     # The largest k a prior can have (None: any number of tokens).
     max_prior_k: ClassVar[int | None] = None
 

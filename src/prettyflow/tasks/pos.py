@@ -55,6 +55,7 @@ class PosTagging(Task):
     refined_kind = "tagging"
     prior_accuracy = True
     pseudo_prior = False
+    word_priors = False  # the answer starts with a JSON tag list, not a word
     max_prior_k = 1  # the prior is the first label, written as the answer's start
 
     def languages(self, subset: str) -> tuple[str, str]:
