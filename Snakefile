@@ -32,5 +32,7 @@ rule all:
 
 onsuccess:
     print_table_locations(
-        plan.table_targets() + plan.analysis_targets() + plan.decision_space_targets()
+        plan.table_targets()
+        + plan.analysis_targets()
+        + plan.decision_space_targets()
     )

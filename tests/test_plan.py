@@ -367,8 +367,8 @@ def job_settings(plan: Plan) -> dict[tuple, str]:
                     record(method, *at, system.name)
                 if system.prior_source:
                     record("prior_settings", *at, system.prior_source, system.k)
-                    jobs[("prior_inputs", *at, system.prior_source, system.k)] = (
-                        repr(plan.prior_inputs(*at, system.prior_source))
+                    jobs[("prior_inputs", *at, system.prior_source, system.k)] = repr(
+                        plan.prior_inputs(*at, system.prior_source)
                     )
     for task in plan.tasks:
         if "pseudo" in plan.prior_sources(task):
@@ -579,7 +579,11 @@ def test_analyses_add_their_systems_only_where_they_run(config):
     ]
     assert control["subsets"] == ["en-pt"]
     assert control["metrics"] == config["analysis"]["control_priors"]["metrics"]
-    assert control["bootstrap"] == {"resamples": 1000, "seed": 12345, "confidence": 0.95}
+    assert control["bootstrap"] == {
+        "resamples": 1000,
+        "seed": 12345,
+        "confidence": 0.95,
+    }
 
 
 def test_control_prior_jobs_get_their_word_list_and_seed(config):

@@ -159,7 +159,9 @@ def write_test_config(repo_root: Path, workdir: Path) -> Path:
     # The analyses on one direction, with few k, to keep the jobs few.
     analysis = config["analysis"]
     control = analysis["control_priors"]
-    control["runs"] = [{"task": "translation", "benchmark": "flores", "subsets": ["en-pt"]}]
+    control["runs"] = [
+        {"task": "translation", "benchmark": "flores", "subsets": ["en-pt"]}
+    ]
     control["metrics"] = ["spbleu", "bleu"]
     for source in control["sources"].values():
         if "words" in source:
