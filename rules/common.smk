@@ -12,6 +12,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 os.environ["PRETTYFLOW_ROOT"] = workflow.basedir
 
 from prettyflow.config import ConfigError, validate_config
+from prettyflow.steps.decode import gather_shards
 from prettyflow.workflow import (
     PRIORITY_MODEL,
     PRIORITY_PRIOR,
@@ -46,6 +47,7 @@ wildcard_constraints:
     system=plan.wildcard_pattern(plan.all_system_names()),
     source=plan.wildcard_pattern(PRIOR_SOURCES.names()),
     k="[0-9]+",
+    shard="[0-9]+",
     ext="csv|md|tex|html|png",
 
 
@@ -142,6 +144,14 @@ def prior_settings(w):
 # -------------------------------------------------------------- decode
 def decode_inputs(w):
     return plan.decode_inputs(w.task, w.benchmark, w.family, w.subset, w.system)
+
+
+def shard_settings(w):
+    return plan.shard_settings(w.task, w.benchmark, w.subset, w.shard)
+
+
+def decode_shards(w):
+    return plan.decode_shards(w.task, w.benchmark, w.family, w.subset, w.system)
 
 
 def decode_group(w):

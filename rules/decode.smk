@@ -1,5 +1,7 @@
-# Prefixed decoding, a job per (task, benchmark, family, subset, system); one model
-# load per job.
+# Prefixed decoding, a job per (task, benchmark, family, subset, system, shard); one
+# model load per job. compute.decode.shard_size cuts a large subset into shards (each
+# its own job and file, so a preempted run keeps every finished shard); the gather
+# joins them in data order into the decode table the scores read.
 
 
 rule decode:
@@ -7,9 +9,9 @@ rule decode:
         unpack(decode_inputs),
         data=task_data,
     output:
-        decodes=paths.pattern("decode"),
+        decodes=paths.pattern("decode_shard"),
     log:
-        "logs/{task}/decode/{benchmark}/{family}/{subset}/{system}.log",
+        "logs/{task}/decode/{benchmark}/{family}/{subset}/{system}/{shard}.log",
     priority: decode_priority
     group:
         decode_group
@@ -22,5 +24,25 @@ rule decode:
         runtime=compute("decode", "runtime"),
     params:
         settings=decode_settings,
+        shard=shard_settings,
     script:
         "../scripts/decode.py"
+
+
+rule gather_decode:
+    input:
+        data=task_data,
+        shards=decode_shards,
+    output:
+        decodes=paths.pattern("decode"),
+    log:
+        "logs/{task}/decode/{benchmark}/{family}/{subset}/{system}.gather.log",
+    priority: decode_priority
+    # A few file reads: in the Snakemake process itself, not a job of its own.
+    localrule: True
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    run:
+        gather_shards(input.data, list(input.shards), output.decodes, log[0])

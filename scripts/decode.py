@@ -15,4 +15,5 @@ with job_log(snakemake.log[0]):
         compute=compute,
         prior_path=snakemake.input.get("prior"),
         demonstration_path=snakemake.input.get("demonstration"),
+        shard=snakemake.params.shard,
     )

@@ -31,3 +31,15 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO_ROOT
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory):
+    """A tiny random causal LM (and tokenizer) built from a config, for decode steps."""
+    from prettyflow.testing import build_tiny_causal_lm
+
+    return build_tiny_causal_lm(
+        tmp_path_factory.mktemp("tiny-lm"),
+        ["English: The cat sleeps.\nPortuguese: O gato dorme."] * 4,
+        chat_template=False,
+    )

@@ -133,3 +133,18 @@ def test_read_parquet_names_a_file_that_is_not_parquet(tmp_path):
         read_provenance(path)
     with pytest.raises(InputError, match="not found"):
         read_parquet(tmp_path / "absent.parquet")
+
+
+def test_a_killed_writers_temporary_file_is_removed_by_the_next_write(tmp_path):
+    from prettyflow.io import atomic_path
+
+    output = tmp_path / "decode.parquet"
+    stale = tmp_path / ".decode.parquet.k1ll3d_x.partial"  # left by a SIGKILL
+    stale.write_text("half a table")
+    other = tmp_path / ".decode.parquet.gz.abcdefgh.partial"  # another output's
+    other.write_text("not ours")
+    with atomic_path(output) as tmp:
+        assert tmp.name.startswith(".decode.parquet.") and tmp.name.endswith(".partial")
+        tmp.write_text("done")
+    assert output.read_text() == "done"
+    assert not stale.exists() and other.exists()

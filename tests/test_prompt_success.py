@@ -282,17 +282,6 @@ def test_summarization_uses_the_shared_identifiers():
 # ------------------------------------------------------------ the decode step
 
 
-@pytest.fixture(scope="module")
-def tiny_model_dir(tmp_path_factory):
-    from prettyflow.testing import build_tiny_causal_lm
-
-    return build_tiny_causal_lm(
-        tmp_path_factory.mktemp("tiny-lm"),
-        ["English: The cat sleeps.\nPortuguese: O gato dorme."] * 4,
-        chat_template=False,
-    )
-
-
 def decode_settings(model_dir, **template_settings):
     return {
         "task": "translation",

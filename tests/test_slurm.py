@@ -112,8 +112,8 @@ def slurm_run(repo_root, tmp_path_factory):
     partitions = _usable_partitions()
     profile = repo_root / "profiles" / "slurm"
     overrides = ["--slurm-init-seconds-before-status-checks", "2"]
-    # Bundle all of the foundation model's decodes (prompting, base, 3 priors) in one
-    # allocation; the SFT model's decode is a group of its own.
+    # Bundle all of the foundation model's decodes (prompting, base, 3 priors; two
+    # shards each) in one allocation; the SFT model's decodes are groups of their own.
     overrides += ["--group-components", f"{FOUNDATION_GROUP}=10"]
     shipped = yaml.safe_load((profile / "config.yaml").read_text(encoding="utf-8"))[
         "default-resources"
@@ -147,8 +147,9 @@ def test_jobs_went_through_sbatch_with_the_configured_resources(slurm_run):
     _, output = slurm_run
     job_ids = SUBMITTED.findall(output)
     # data, dictionary, its table, refined file, 3 priors, 6 scores, the table, and
-    # the decodes: 5 of the foundation model in one group job, the SFT model's alone.
-    assert len(job_ids) == 16, output[-4000:]
+    # the decodes, two shards each (6 sentences, shard_size 3): the foundation
+    # model's 10 in one group job, the SFT model's 2 alone (the gathers run locally).
+    assert len(job_ids) == 17, output[-4000:]
     jobs = {job_id: show_job(job_id) for job_id in job_ids}
     assert {job["JobState"] for job in jobs.values()} == {"COMPLETED"}
     grouped = [job for job in jobs.values() if FOUNDATION_GROUP in job["Comment"]]
@@ -159,7 +160,7 @@ def test_jobs_went_through_sbatch_with_the_configured_resources(slurm_run):
         if job["Comment"].startswith(("rule_decode_", "group_decode-"))
         and FOUNDATION_GROUP not in job["Comment"]
     ]
-    assert len(decodes) == 1, [job["Comment"] for job in jobs.values()]
+    assert len(decodes) == 2, [job["Comment"] for job in jobs.values()]
     sbatch_lines = [
         line
         for line in output.splitlines()

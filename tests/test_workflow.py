@@ -26,6 +26,9 @@ from workflow_setup import (
 from prettyflow.io import read_provenance
 
 pytestmark = pytest.mark.workflow
+# Shards per decode in the test config (shard_size 3): Flores 6 sentences, WMT23 4
+# (its size is not known before reading it: one shard).
+SHARDS = {"flores": 2, "wmt23": 1}
 
 
 @pytest.fixture(scope="module")
@@ -270,6 +273,12 @@ def test_changing_one_prior_source_reruns_only_what_depends_on_it(
             for b, s, k in systems
         },
         "decode": {
+            f"{results}/translation/decode/{b}/tiny/{s}/shards/prior-refined-k{k}/"
+            f"{shard}.parquet"
+            for b, s, k in systems
+            for shard in range(SHARDS[b])
+        },
+        "gather_decode": {
             f"{results}/translation/decode/{b}/tiny/{s}/prior-refined-k{k}.parquet"
             for b, s, k in systems
         },
@@ -375,6 +384,7 @@ def test_changing_a_training_setting_retrains_and_reruns_only_what_depends_on_it
     assert set(jobs) == {
         "train_lora",
         "decode",
+        "gather_decode",
         "build_prior",
         "score",
         "score_comet",
@@ -386,7 +396,7 @@ def test_changing_a_training_setting_retrains_and_reruns_only_what_depends_on_it
         "control_priors_table",
         "prior_tokens_figure",
     }, jobs
-    decoded = {Path(path).stem for path in jobs["decode"]}
+    decoded = {Path(path).stem for path in jobs["gather_decode"]}
     # The SFT reference itself and the systems whose prior it gives; nothing else.
     assert decoded == {"sft-tiny-sft", "prior-sft-k2", "prior-sft-k1"}, decoded
     assert all(Path(path).stem.startswith("sft-") for path in jobs["build_prior"])

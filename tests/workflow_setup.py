@@ -175,7 +175,14 @@ def write_test_config(repo_root: Path, workdir: Path) -> Path:
     config["compute"] = {
         "device": "cpu",
         "batch_size": 4,
-        "decode": {"threads": 1, "gpu": 0, "mem_mb": 2000, "runtime": 10},
+        # Flores' 6 sentences in 2 shards: every Flores decode is sharded.
+        "decode": {
+            "threads": 1,
+            "gpu": 0,
+            "mem_mb": 2000,
+            "runtime": 10,
+            "shard_size": 3,
+        },
     }
     path = workdir / "config.yaml"
     path.write_text(

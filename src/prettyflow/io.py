@@ -39,6 +39,29 @@ def _current_umask() -> int:
     return mask
 
 
+# Temporary outputs are ".<name>.<8 random characters>.partial" beside <name>.
+PARTIAL_SUFFIX = ".partial"
+
+
+def remove_stale_temporaries(path: Path) -> None:
+    """Remove what a writer of ``path`` that was killed (SIGKILL, preemption) left.
+
+    Snakemake never runs two jobs for one output at a time, so a temporary file of
+    this output that exists before its job writes is a killed job's.
+    """
+    pattern = re.compile(
+        rf"\.{re.escape(path.name)}\.[A-Za-z0-9_]{{8}}{re.escape(PARTIAL_SUFFIX)}"
+    )
+    if not path.parent.is_dir():
+        return
+    for stale in path.parent.iterdir():
+        if pattern.fullmatch(stale.name):
+            if stale.is_dir() and not stale.is_symlink():
+                shutil.rmtree(stale, ignore_errors=True)
+            else:
+                stale.unlink(missing_ok=True)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path, directory: bool = False) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; move it onto ``path`` on success.
@@ -49,10 +72,17 @@ def atomic_path(path: str | Path, directory: bool = False) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(path)
     if directory:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+        tmp = Path(
+            tempfile.mkdtemp(
+                prefix=f".{path.name}.", suffix=PARTIAL_SUFFIX, dir=path.parent
+            )
+        )
     else:
-        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        fd, name = tempfile.mkstemp(
+            prefix=f".{path.name}.", suffix=PARTIAL_SUFFIX, dir=path.parent
+        )
         os.close(fd)
         tmp = Path(name)
     try:
@@ -88,7 +118,10 @@ def atomic_paths(*paths: str | Path | None) -> Iterator[list[Path | None]]:
                 continue
             path = Path(path)
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd, name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+            remove_stale_temporaries(path)
+            fd, name = tempfile.mkstemp(
+                prefix=f".{path.name}.", suffix=PARTIAL_SUFFIX, dir=path.parent
+            )
             os.close(fd)
             temporaries.append(Path(name))
         yield list(temporaries)

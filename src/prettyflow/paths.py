@@ -16,6 +16,7 @@ RESULT_TEMPLATES: dict[str, str] = {
     "keywords": "{task}/keywords/{benchmark}/{subset}.parquet",
     "prior": "{task}/priors/{benchmark}/{family}/{subset}/{source}-k{k}.parquet",
     "decode": "{task}/decode/{benchmark}/{family}/{subset}/{system}.parquet",
+    "decode_shard": "{task}/decode/{benchmark}/{family}/{subset}/shards/{system}/{shard}.parquet",
     "comet": "{task}/scores/{benchmark}/{family}/{subset}/{system}.comet.parquet",
     "score_samples": "{task}/scores/{benchmark}/{family}/{subset}/{system}.parquet",
     "score_corpus": "{task}/scores/{benchmark}/{family}/{subset}/{system}.json",

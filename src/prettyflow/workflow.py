@@ -10,6 +10,7 @@ registries; this module never branches on one of their names.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -673,6 +674,57 @@ class Plan:
             "max_new_tokens": settings["max_new_tokens"],
             "stop": list(settings["stop"]),
         }
+
+    def shard_count(self, task: str, benchmark: str, subset: str) -> int:
+        """How many shards a decode of ``subset`` is cut into (compute.decode.shard_size).
+
+        Known before any data is read: from ``max_samples`` or the benchmark's fixed
+        size, whichever is smaller; one shard when neither is known or no size is set.
+        Shard i holds the data rows [i * shard_size, (i + 1) * shard_size).
+        """
+        size = self.compute("decode").get("shard_size")
+        settings = self.config["datasets"][benchmark]
+        bounds = [
+            bound
+            for bound in (
+                settings.get("max_samples"),
+                self._benchmark(task, benchmark).known_size(settings, subset),
+            )
+            if bound
+        ]
+        if not size or not bounds:
+            return 1
+        return max(1, math.ceil(min(bounds) / size))
+
+    def shard_settings(
+        self, task: str, benchmark: str, subset: str, shard: int
+    ) -> dict[str, Any]:
+        """One shard's rows: what a shard's decode depends on besides the system."""
+        count = self.shard_count(task, benchmark, subset)
+        if not 0 <= int(shard) < count:
+            raise ValueError(
+                f"{task}/{benchmark}/{subset}: no shard {shard} of {count}"
+            )
+        if count == 1:
+            return {"index": 0, "count": 1, "size": None}
+        size = int(self.compute("decode")["shard_size"])
+        return {"index": int(shard), "count": count, "size": size}
+
+    def decode_shards(
+        self, task: str, benchmark: str, family: str, subset: str, system: str
+    ) -> list[str]:
+        return [
+            self.paths.path(
+                "decode_shard",
+                task=task,
+                benchmark=benchmark,
+                family=family,
+                subset=subset,
+                system=system,
+                shard=index,
+            )
+            for index in range(self.shard_count(task, benchmark, subset))
+        ]
 
     def decode_inputs(
         self, task: str, benchmark: str, family: str, subset: str, system_name: str

@@ -57,6 +57,14 @@ class Benchmark:
         """The job parameters of :meth:`prepare` for ``subset`` (only what it depends on)."""
         raise NotImplementedError
 
+    def known_size(self, settings: Mapping[str, Any], subset: str) -> int | None:
+        """The number of samples of ``subset`` when the benchmark fixes it, else None.
+
+        Lets the plan cut a decode into shards before the data is read
+        (``max_samples`` bounds it too); None: one shard.
+        """
+        return None
+
     def prepare(
         self, root: str | None, output_path: str | Path, params: Mapping[str, Any]
     ) -> pd.DataFrame:

@@ -24,6 +24,10 @@ def flores_stem(languages: Mapping[str, Any], code: str) -> str:
     return str(stem)
 
 
+# Sentences per split, the same in every language (Flores-101 and Flores-200).
+SPLIT_SIZES = {"dev": 997, "devtest": 1012}
+
+
 class FloresBenchmark(Benchmark):
     """``datasets.flores``: local_dir (or url, sha256), split, metadata_file, max_samples."""
 
@@ -56,6 +60,9 @@ class FloresBenchmark(Benchmark):
         if not settings.get("local_dir") or Path(metadata).exists():
             files["metadata"] = metadata
         return files
+
+    def known_size(self, settings: Mapping[str, Any], subset: str) -> int | None:
+        return SPLIT_SIZES.get(settings["split"])
 
     def data_settings(
         self, settings: Mapping[str, Any], subset: str, languages: Mapping[str, Any]

@@ -11,7 +11,13 @@ from typing import Any
 import pandas as pd
 
 from prettyflow.errors import InputError
-from prettyflow.io import read_json, read_parquet, read_provenance, write_parquet
+from prettyflow.io import (
+    read_json,
+    read_parquet,
+    read_provenance,
+    write_parquet,
+    write_text,
+)
 from prettyflow.steps.common import aligned
 
 log = logging.getLogger("prettyflow")
@@ -24,8 +30,13 @@ def decode(
     compute: Mapping[str, Any],
     prior_path: str | Path | None = None,
     demonstration_path: str | Path | None = None,
+    shard: Mapping[str, Any] | None = None,
 ) -> pd.DataFrame:
-    """Decode one system over one subset: prompt (+ prior) -> greedy answer.
+    """Decode one system over one subset (or one shard of it): prompt (+ prior) -> answer.
+
+    ``shard`` (``index``, ``count``, ``size``; see ``Plan.shard_settings``) limits
+    the decode to the data rows [index * size, (index + 1) * size); size None
+    means the whole subset. :func:`gather_shards` joins the shards.
 
     ``settings["template"]`` is the one template of every sample. With
     ``settings["templates"]`` (a list) and ``settings["template_seed"]`` instead,
@@ -52,7 +63,7 @@ def decode(
         draw_template_indices,
     )
 
-    frame = read_parquet(data_path)
+    frame = shard_rows(read_parquet(data_path), shard)
     task = settings["task"]
     languages = settings["languages"]
     template_name = f"{task}.templates.{settings['template_name']}"
@@ -199,5 +210,81 @@ def decode(
         # Only with a list, so that one-template decodes stay byte-identical.
         provenance["templates"] = templates
         provenance["template_seed"] = settings["template_seed"]
+    if shard and shard.get("size"):
+        provenance["shard"] = dict(shard)
     write_parquet(outputs, output_path, provenance)
     return outputs
+
+
+def shard_rows(frame: pd.DataFrame, shard: Mapping[str, Any] | None) -> pd.DataFrame:
+    """The rows of one shard: [index * size, (index + 1) * size) in data order.
+
+    Boundaries depend only on the data and the shard size, never on the batch
+    size or the device, so joined shards equal one decode of the whole subset.
+    """
+    if not shard or not shard.get("size"):
+        return frame
+    start = int(shard["index"]) * int(shard["size"])
+    return frame.iloc[start : start + int(shard["size"])].reset_index(drop=True)
+
+
+def gather_shards(
+    data_path: str | Path,
+    shard_paths: list[str | Path],
+    output_path: str | Path,
+    log_path: str | Path | None = None,
+) -> pd.DataFrame:
+    """One decode table from its shards, in data order, with one provenance.
+
+    Every shard must come from the same decode (the same provenance apart from
+    its ``shard`` entry) and together they must hold each data row once. It runs
+    inside the Snakemake process (a local rule), so it writes one summary line to
+    ``log_path`` instead of redirecting the process's output.
+    """
+    data = read_parquet(data_path)
+    tables, provenance = [], None
+    for index, path in enumerate(shard_paths):
+        shard_provenance = dict(read_provenance(path))
+        recorded = shard_provenance.pop("shard", None)
+        if recorded is not None and int(recorded["index"]) != index:
+            raise InputError(
+                f"holds shard {recorded['index']}, expected shard {index}",
+                path=path,
+                field="shard",
+            )
+        if provenance is None:
+            provenance = shard_provenance
+        elif shard_provenance != provenance:
+            differing = sorted(
+                key
+                for key in provenance.keys() | shard_provenance.keys()
+                if provenance.get(key) != shard_provenance.get(key)
+            )
+            raise InputError(
+                f"decoded differently from shard 0 ({', '.join(differing)}); "
+                "delete the shards and decode again",
+                path=path,
+                field="provenance",
+            )
+        table = read_parquet(path)
+        if len(table):  # a shard past the end of the data is empty
+            tables.append(table)
+    if len(tables) > 1:
+        joined = pd.concat(tables, ignore_index=True)
+    else:
+        joined = tables[0] if tables else read_parquet(shard_paths[0])
+    if list(joined["id"]) != list(data["id"]):
+        raise InputError(
+            f"the {len(shard_paths)} shards hold {len(joined)} rows, the data "
+            f"{len(data)}: they must hold every data row once, in order",
+            path=data_path,
+            field="id",
+        )
+    write_parquet(joined, output_path, provenance)
+    if log_path is not None:
+        write_text(
+            f"joined {len(shard_paths)} shard(s), {len(joined)} rows, into "
+            f"{output_path}\n",
+            log_path,
+        )
+    return joined
