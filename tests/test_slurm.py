@@ -112,9 +112,12 @@ def slurm_run(repo_root, tmp_path_factory):
     partitions = _usable_partitions()
     profile = repo_root / "profiles" / "slurm"
     overrides = ["--slurm-init-seconds-before-status-checks", "2"]
-    # Bundle all of the foundation model's decodes (prompting, base, 3 priors; two
-    # shards each) in one allocation; the SFT model's decodes are groups of their own.
+    # Bundle all of the foundation model's decodes (prompting, base, 3 priors) in one
+    # allocation; the SFT model's decode is a group of its own.
     overrides += ["--group-components", f"{FOUNDATION_GROUP}=10"]
+    # At most 1 core per submitted job: the group's decodes run one after another in
+    # it (Snakemake stacks parallel layers that exceed --cores) on this 2-core node.
+    overrides += ["--cores", "1"]
     shipped = yaml.safe_load((profile / "config.yaml").read_text(encoding="utf-8"))[
         "default-resources"
     ]
@@ -147,29 +150,21 @@ def test_jobs_went_through_sbatch_with_the_configured_resources(slurm_run):
     _, output = slurm_run
     job_ids = SUBMITTED.findall(output)
     # data, dictionary, its table, refined file, 3 priors, 6 scores, the table, and
-    # the decodes, two shards each (6 sentences, shard_size 3): the foundation
-    # model's 10 in one group job, the SFT model's 2 alone (the gathers run locally).
-    assert len(job_ids) == 17, output[-4000:]
+    # the decodes as one group job per model: the foundation's 5 (prompting, base,
+    # 3 priors) and the SFT model's 1 (the shard gathers run locally).
+    assert len(job_ids) == 16, output[-4000:]
     jobs = {job_id: show_job(job_id) for job_id in job_ids}
     assert {job["JobState"] for job in jobs.values()} == {"COMPLETED"}
-    grouped = [job for job in jobs.values() if FOUNDATION_GROUP in job["Comment"]]
-    assert len(grouped) == 1, [job["Comment"] for job in jobs.values()]
-    decodes = [
-        job
-        for job in jobs.values()
-        if job["Comment"].startswith(("rule_decode_", "group_decode-"))
-        and FOUNDATION_GROUP not in job["Comment"]
-    ]
-    assert len(decodes) == 2, [job["Comment"] for job in jobs.values()]
-    sbatch_lines = [
-        line
-        for line in output.splitlines()
-        if "sbatch call:" in line and "--comment rule_decode_" in line
-    ]
-    for job in decodes:
-        assert job["TimeLimit"] == f"00:{DECODE_RUNTIME_MINUTES}:00", (
-            job,
-            sbatch_lines[:1],
-        )
-        assert job["MinMemoryNode"] == f"{DECODE_MEM_MB}M", (job, sbatch_lines[:1])
-        assert job["NumCPUs"] == "1"
+    decodes = {"decode-tiny-base": 5, "decode-tiny-chat": 1}
+    for group, count in decodes.items():
+        grouped = [
+            job for job in jobs.values() if job["Comment"] == f"rule_{group}_decode"
+        ]
+        assert len(grouped) == 1, [job["Comment"] for job in jobs.values()]
+        job = grouped[0]
+        # With --cores 1 the group's decodes run in series in one allocation: one
+        # core, the memory of one decode, the time of all of them.
+        minutes = count * DECODE_RUNTIME_MINUTES
+        assert job["TimeLimit"] == f"{minutes // 60:02d}:{minutes % 60:02d}:00", job
+        assert job["MinMemoryNode"] == f"{DECODE_MEM_MB}M", job
+        assert job["NumCPUs"] == "1", job

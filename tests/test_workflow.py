@@ -26,9 +26,9 @@ from workflow_setup import (
 from prettyflow.io import read_provenance
 
 pytestmark = pytest.mark.workflow
-# Shards per decode in the test config (shard_size 3): Flores 6 sentences, WMT23 4
-# (its size is not known before reading it: one shard).
-SHARDS = {"flores": 2, "wmt23": 1}
+# Shards per decode in the test config (shard_size 3), known from max_samples:
+# Flores 6 sentences, WMT23 4.
+SHARDS = {"flores": 2, "wmt23": 2}
 
 
 @pytest.fixture(scope="module")
