@@ -891,12 +891,8 @@ class Plan:
         }
 
     def decision_space_runs(self) -> list[tuple[str, str]]:
-        analysis = (self.config.get("analysis") or {}).get("decision_space") or {}
         return [
-            (run["task"], run["benchmark"])
-            for run in analysis.get("runs", [])
-            if run["task"] in self.tasks
-            and run["benchmark"] in self.benchmarks(run["task"])
+            (run.task, run.benchmark) for run in self.analysis_runs("decision_space")
         ]
 
     def decision_space_targets(self) -> list[str]:
