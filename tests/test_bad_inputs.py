@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from prettyflow.config import ConfigError, validate_config
+from prettyflow.control_priors import read_tagged_lexicon, word_candidates
 from prettyflow.data.crosssum import prepare_crosssum
 from prettyflow.data.flores import prepare_flores_direction
 from prettyflow.data.pos import prepare_pos
@@ -27,8 +28,10 @@ from prettyflow.data.wmt import prepare_wmt_direction
 from prettyflow.dictionaries import prepare_dictionary
 from prettyflow.errors import InputError
 from prettyflow.io import read_json, write_parquet
+from prettyflow.prompts import demonstration_block
 from prettyflow.refined import run_refined
 from prettyflow.steps.score import score
+from prettyflow.steps.tables import prior_accuracy_table, results_table
 
 OUTPUT = "out/result.parquet"
 
@@ -172,6 +175,183 @@ def json_file(content: bytes | str) -> Callable[[Path], object]:
     return run
 
 
+def flores_entry(make: Callable[[Path], None]) -> Callable[[Path], object]:
+    """Flores files where ``make`` puts something else in place of eng.devtest."""
+
+    def run(folder: Path) -> object:
+        _write(folder, "flores/devtest/por.devtest", "b\n")
+        make(folder / "flores/devtest/eng.devtest")
+        return prepare_flores_direction(
+            folder / "flores", "devtest", "eng", "por", "en", "pt", folder / OUTPUT
+        )
+
+    return run
+
+
+def _link_loop(path: Path) -> None:
+    path.symlink_to(path.with_name("loop.devtest"))
+    path.with_name("loop.devtest").symlink_to(path)
+
+
+def word_list(content: bytes | str) -> Callable[[Path], object]:
+    def run(folder: Path) -> object:
+        path = _write(folder, "pt-modal.txt", content)
+        words = word_candidates("modal", {"words": {"pt": str(path)}}, "pt").words
+        assert words == ("pode", "deve"), words  # no BOM kept on the first word
+        return words
+
+    return run
+
+
+def lexicon(content: bytes | str) -> Callable[[Path], object]:
+    def run(folder: Path) -> object:
+        return read_tagged_lexicon(str(_write(folder, "dict.txt", content)))
+
+    return run
+
+
+def refined_tags(content: bytes | str) -> Callable[[Path], object]:
+    def run(folder: Path) -> object:
+        path = _write(folder, "tags.jsonl", content)
+        return run_refined(
+            "file", "tagging", {"path": str(path)}, [["Le", "chat"]], ["s1"], "fr", "fr"
+        )
+
+    return run
+
+
+def instructions(content: bytes | str) -> Callable[[Path], object]:
+    def run(folder: Path) -> object:
+        from prettyflow.training import read_instructions  # imports torch
+
+        return read_instructions(_write(folder, "alpaca.json", content))
+
+    return run
+
+
+def demonstration(content: str) -> Callable[[Path], object]:
+    def run(folder: Path) -> object:
+        path = _write(folder, "demonstration.json", content)
+        return demonstration_block(
+            read_json(path),
+            "{source_text}\n",
+            source_language="English",
+            target_language="Portuguese",
+            path=path,
+        )
+
+    return run
+
+
+def scored_data(
+    change: Callable[[pd.DataFrame], pd.DataFrame],
+) -> Callable[[Path], object]:
+    """The score step on a data table changed by ``change`` (the decodes follow its ids)."""
+
+    def run(folder: Path) -> object:
+        data = change(
+            pd.DataFrame(
+                {
+                    "id": ["s1", "s2"],
+                    "source": ["a", "b"],
+                    "reference": ["A", "B"],
+                    "source_lang": ["en", "en"],
+                    "target_lang": ["pt", "pt"],
+                }
+            )
+        )
+        outputs = pd.DataFrame(
+            {
+                "id": list(data["id"]),
+                "output": ["A"] * len(data),
+                "num_new_tokens": [1] * len(data),
+                "stopped_by": ["eos"] * len(data),
+            }
+        )
+        write_parquet(data, folder / "data.parquet")
+        write_parquet(outputs, folder / "decodes.parquet", {"system": "base"})
+        settings = {"task": "translation", "benchmark": "flores", "subset": "en-pt",
+                    "target_lang": "pt", "metrics": ["bleu"]}  # fmt: skip
+        return score(
+            folder / "data.parquet",
+            folder / "decodes.parquet",
+            folder / "out/samples.parquet",
+            folder / "out/scores.json",
+            settings,
+        )
+
+    return run
+
+
+SCORE_FILE = {
+    "system": "base",
+    "subset": "en-pt",
+    "scores": {"bleu": {"score": 10.0}},
+    "diagnostics": {"samples": 2, "empty_outputs": 0, "mean_new_tokens": 3.0,
+                    "stopped_by": {"eos": 2}},
+    "provenance": {"system": "base"},
+}  # fmt: skip
+TABLE_SETTINGS = {
+    "task": "translation", "benchmark": "flores", "family": "f", "subsets": ["en-pt"],
+    "metrics": ["bleu"], "systems": ["base"], "reference_system": "base",
+    "sft_systems": [], "sft_ratio": "mean_of_cell_ratios", "near_zero_threshold": 0.5,
+    "labels": {},
+}  # fmt: skip
+
+
+def score_files(*changes: dict) -> Callable[[Path], object]:
+    """The results table of one score file per change (keys replaced at the top)."""
+
+    def run(folder: Path) -> object:
+        paths = [
+            _write(folder, f"scores/{index}.json", json.dumps({**SCORE_FILE, **change}))
+            for index, change in enumerate(changes)
+        ]
+        outputs = [
+            folder / OUTPUT.replace("parquet", suffix)
+            for suffix in ("csv", "md", "tex")
+        ]
+        return results_table(paths, TABLE_SETTINGS, *outputs)
+
+    return run
+
+
+def prior_tokens_file(content: str) -> Callable[[Path], object]:
+    def run(folder: Path) -> object:
+        from prettyflow.analysis.prior_tokens import prior_tokens_figure  # matplotlib
+
+        path = _write(folder, "scores/base.json", content)
+        settings = {"source": "refined", "ks": [1, 2], "subsets": ["en-pt"],
+                    "metrics": ["bleu"], "base_system": "base", "reference_system": "sft"}  # fmt: skip
+        return prior_tokens_figure(
+            [path], settings, folder / "out/f.csv", folder / "out/f.png"
+        )
+
+    return run
+
+
+def prior_table(
+    change: Callable[[pd.DataFrame], pd.DataFrame],
+) -> Callable[[Path], object]:
+    def run(folder: Path) -> object:
+        data = pd.DataFrame(
+            {"id": ["a"], "tokens": [["Le"]], "tags": [["DET"]], "lang": ["fr"]}
+        )
+        prior = pd.DataFrame({"id": ["a"], "prior_tag": ["DET"], "prior_source": ["sft"],
+                              "prior_k": [1]})  # fmt: skip
+        write_parquet(data, folder / "data.parquet")
+        write_parquet(change(prior), folder / "fr/prior.parquet")
+        outputs = [
+            folder / OUTPUT.replace("parquet", suffix)
+            for suffix in ("csv", "md", "tex")
+        ]
+        return prior_accuracy_table(
+            [folder / "data.parquet"], [folder / "fr/prior.parquet"], *outputs
+        )
+
+    return run
+
+
 GOOD_CROSSSUM = '{"source_url": "u1", "text": "An article.", "summary": "Um resumo."}'
 CONLLU = "# sent_id = s1\n1\tLe\tle\tDET\t_\t_\t2\tdet\t_\t_\n2\tchat\tchat\tNOUN\t_\t_\t0\troot\t_\t_\n"
 
@@ -231,6 +411,37 @@ PROBES = [
     Probe("json lone surrogate", json_file('{"source": "\\udead"}'), "lone surrogate"),
     Probe("json BOM", json_file('\ufeff{"source": "a"}'), None),
     Probe("json NUL bytes", json_file(b"\x00\x00"), "not valid JSON"),
+    # --- second probe: every line reader (io.read_lines) and file check (io.existing_file)
+    Probe("flores UTF-16 with BOM", flores("a\n".encode("utf-16"), "b\n"), "UTF-16"),
+    Probe("flores UTF-16 without BOM", flores("a\nb\n".encode("utf-16-le"), "c\nd\n"), "UTF-16"),
+    Probe("flores CR-only line ends", flores("a\rb\r", "c\rd\r"), "carriage return"),
+    Probe("flores BOM of a concatenated file", flores("a\n\ufeffb\n", "c\nd\n"), "byte-order mark"),
+    Probe("flores symlink loop", flores_entry(_link_loop), "broken symbolic link"),
+    Probe("flores file is a directory", flores_entry(Path.mkdir), "is a directory"),
+    Probe("crosssum null id", crosssum('{"id": null, "source_url": "u", "text": "a", "summary": "b"}'), "non-empty string or integer id"),
+    Probe("pos CoNLL-U with spaces for TABs", pos(CONLLU.replace("\t", " ")), "spaces, not TABs"),
+    Probe("pos CoNLL-U with 11 columns", pos(CONLLU.replace("_\t_\n", "_\t_\t_\n")), "found 11"),
+    Probe("pos whitespace-only FORM", pos(CONLLU.replace("\tchat\tchat", "\t \tchat")), "whitespace-only word form"),
+    Probe("word list BOM and CRLF", word_list("\ufeffpode\r\ndeve\r\n"), None),
+    Probe("word list UTF-16", word_list("pode\n".encode("utf-16")), "UTF-16"),
+    Probe("jieba lexicon Latin-1", lexicon(b"caf\xe9 3 n\n"), "not valid UTF-8"),
+    Probe("refined id with a trailing space", refined('{"id": "s1 ", "output": "a"}\n'), "leading or trailing whitespace"),
+    Probe("refined option of the wrong kind (no model loaded)", lambda folder: run_refined("hf_seq2seq", "generation", {"model": "m", "batch_size": "16"}, ["a"], ["s1"], "en", "pt"), "options.batch_size: expected a positive integer", names_file=False),
+    Probe("refined tags not UPOS", refined_tags('{"id": "s1", "output": ["det", "NOM"]}\n'), "unknown tag 'det'"),
+    Probe("instructions lone surrogate in a JSON list", instructions('[{"instruction": "\\ud83d", "output": "b"}]'), "lone surrogate"),
+    Probe("instructions JSON list nested too deeply", instructions("[" * 50000 + "]" * 50000), "nested too deeply"),
+    Probe("demonstration not an object", demonstration('["a", "b"]'), "expected an object"),
+    # --- tables the score and aggregation steps read
+    Probe("data table empty with its schema", scored_data(lambda d: d.iloc[0:0]), "has no rows"),
+    Probe("data table without reference", scored_data(lambda d: d.drop(columns=["reference"])), "no column(s) reference"),
+    Probe("data reference not a text", scored_data(lambda d: d.assign(reference=[1, 2])), "row 1: expected a string"),
+    Probe("decode ids are int, data ids str", decodes(lambda t: t.assign(id=[1, 2])), "its ids are int"),
+    Probe("decode id with a trailing space", decodes(lambda t: t.assign(id=["s1 ", "s2"])), "surrounding whitespace, e.g. 's1 '"),
+    Probe("score file diagnostics of the wrong type", score_files({"diagnostics": {**SCORE_FILE["diagnostics"], "stopped_by": ["eos"]}}), "diagnostics.stopped_by"),
+    Probe("score file without a system", score_files({"system": None}), "system: expected a non-empty string"),
+    Probe("two score files for one cell", score_files({}, {}), "a second score file"),
+    Probe("prior-tokens score file not an object", prior_tokens_file("[]"), "expected a JSON object"),
+    Probe("prior table with a list for a tag", prior_table(lambda t: t.assign(prior_tag=[["DET"]])), "expected a text or null"),
 ]  # fmt: skip
 
 
@@ -308,6 +519,38 @@ CONFIG_PROBES = [
      "datasets.crosssum.max_samples: 0 is less than the minimum of 1"),
     ("max_samples 2.0", _set("datasets", "flores", "max_samples", value=2.0),
      "datasets.flores.max_samples: 2.0 is not an integer"),
+    # --- second probe: values the schema leaves open
+    ("refined batch_size a string", _set("tasks", "translation", "priors", "refined",
+                                        value={"k": 2, "backend": "hf_seq2seq", "options": {"model": "m", "batch_size": "16"}}),
+     "tasks.translation.priors.refined.options.batch_size: expected a positive integer, got '16'"),
+    ("refined stop_strings a string", _set("tasks", "translation", "priors", "refined",
+                                          value={"k": 2, "backend": "hf_causal", "options": {"model": "m", "prompt_template": "{source}", "stop_strings": "\n"}}),
+     "options.stop_strings: expected a list of non-empty strings"),
+    ("refined prompt without {source}", _set("tasks", "translation", "priors", "refined",
+                                            value={"k": 2, "backend": "hf_causal", "options": {"model": "m", "prompt_template": "Translate:"}}),
+     "options.prompt_template: the template has no {source}"),
+    ("NaN threshold", _set("tasks", "translation", "table", "near_zero_threshold", value=float("nan")),
+     "tasks.translation.table.near_zero_threshold: nan is not a finite number"),
+    ("infinite learning rate", _set("models", "gemma3-270m-alpaca", "train", "settings", "learning_rate", value=float("inf")),
+     "learning_rate: inf is not a finite number"),
+    ("huge bootstrap resamples", _set("analysis", "bootstrap", "resamples", value=10**9),
+     "analysis.bootstrap.resamples: 1000000000 is greater than the maximum of 100000"),
+    ("repeated prompt-success template", _set("analysis", "prompt_success", "templates", 1, value="Infill in {target_language}: {source_text}\n"),
+     "analysis.prompt_success.templates[3]: the same template as analysis.prompt_success.templates[1]"),
+    ("blank prompt-success template", _set("analysis", "prompt_success", "templates", 0, value="  "),
+     "analysis.prompt_success.templates[0]: expected a non-empty template string"),
+    ("template without the sample", _set("tasks", "translation", "templates", "normal", value="Translate into {target_language}:"),
+     "tasks.translation.templates.normal: the template has no {source_text}"),
+    ("control word with a space", _set("analysis", "control_priors", "sources", "modal", value={"words": {"pt": ["pode", "vai a"]}}),
+     "sources.modal.words.pt[1]: expected one word without spaces"),
+    ("control words equal after NFC", _set("analysis", "control_priors", "sources", "modal", value={"words": {"pt": ["poder\u00e1", "podera\u0301"]}}),
+     "sources.modal.words.pt[1]: 'poderá' is listed twice"),
+    ("control lexicon without tags", _set("analysis", "control_priors", "sources", "adverb", value={"lexicon": {"zh": {"kind": "jieba"}}}),
+     "sources.adverb.lexicon.zh.tags: without words.zh the lexicon needs tags"),
+    ("repeated SFT model", _set("families", "gemma3-270m", "sft", value=["gemma3-270m-alpaca"] * 2),
+     "families.gemma3-270m.sft: ['gemma3-270m-alpaca', 'gemma3-270m-alpaca'] has non-unique elements"),
+    ("repeated analysis run", _set("analysis", "decision_space", "runs", value=[{"task": "translation", "benchmark": "flores"}] * 2),
+     "analysis.decision_space.runs: [{"),
 ]  # fmt: skip
 
 
@@ -327,6 +570,26 @@ def test_bad_config_values_are_refused_at_start_up(config, change, expected) -> 
 
 def test_the_shipped_config_passes_the_start_up_checks(config) -> None:
     validate_config(copy.deepcopy(config))
+
+
+@pytest.mark.parametrize(
+    ("hparams", "reason"),
+    [
+        (b"- a\n- b\n", "holds a YAML list, expected a mapping"),
+        (b"pretrained_model: caf\xe9\n", "is not UTF-8 text"),
+        (b"pretrained_model: [xlm-roberta]\n", "pretrained_model is ['xlm-roberta']"),
+    ],
+    ids=["list", "Latin-1", "encoder a list"],
+)
+def test_a_bad_comet_checkpoint_folder_gives_a_reason(
+    tmp_path: Path, hparams: bytes, reason: str
+) -> None:
+    """COMET is then "not computed" with the reason (its convention), not a crash."""
+    from prettyflow.metrics.comet import CHECKPOINT_FILE, _checkpoint_reason
+
+    _write(tmp_path, f"checkpoint/{CHECKPOINT_FILE}", b"weights")
+    _write(tmp_path, "checkpoint/hparams.yaml", hparams)
+    assert reason in _checkpoint_reason(str(tmp_path / "checkpoint"), offline=True)
 
 
 def test_probe_inputs_are_not_modified(tmp_path: Path) -> None:

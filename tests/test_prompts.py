@@ -194,17 +194,17 @@ def test_build_prompts_with_one_template_per_row(templates):
 
 def test_build_prompts_checks_the_template_list_before_any_row(templates):
     frame = translation_frame()
-    good = templates["translation_prompting"]
+    good, other = templates["translation_prompting"], templates["translation_normal"]
     with pytest.raises(InputError, match=r"prompts\.t\[1\]: unknown placeholder"):
         build_prompts("translation", frame, [good, "{text}"], LANGUAGES,
                       template_name="prompts.t", template_indices=[0, 0])  # fmt: skip
     with pytest.raises(InputError, match="1 template indices for 2 samples"):
         build_prompts("translation", frame, [good], LANGUAGES, template_indices=[0])
     with pytest.raises(InputError, match="row 2: template index 2 is not in 0..1"):
-        build_prompts("translation", frame, [good, good], LANGUAGES,
+        build_prompts("translation", frame, [good, other], LANGUAGES,
                       template_indices=[0, 2])  # fmt: skip
     with pytest.raises(InputError, match="1 demonstration blocks for 2 templates"):
-        build_prompts("translation", frame, [good, good], LANGUAGES,
+        build_prompts("translation", frame, [good, other], LANGUAGES,
                       demonstration=["x"], template_indices=[0, 1])  # fmt: skip
     with pytest.raises(TypeError, match="template_indices needs a list"):
         build_prompts("translation", frame, good, LANGUAGES, template_indices=[0, 0])
@@ -218,6 +218,7 @@ def test_build_prompts_checks_the_template_list_before_any_row(templates):
         (["{source_text}", " "], "ts[1]", "non-empty template string"),
         (["{source_text}", 3], "ts[1]", "non-empty template string"),
         (["{source_text", "x"], "ts[0]", "malformed template"),
+        (["{source_text}", "{source_text}"], "ts[1]", r"the same template as ts\[0\]"),
     ],
 )
 def test_check_templates_names_the_bad_entry(templates, field, message):

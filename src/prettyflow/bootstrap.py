@@ -53,6 +53,9 @@ from prettyflow.tables import Intervals, Table, build_table, has_p_value
 DEFAULT_RESAMPLES = 1000
 DEFAULT_SEED = 12345  # sacrebleu's default SACREBLEU_SEED
 DEFAULT_CONFIDENCE = 0.95
+# Each subset draws a (resamples x samples) index matrix: 100000 x 1012 Flores
+# sentences is 0.8 GB; more would fail with out-of-memory at the end of a run.
+MAX_RESAMPLES = 100_000
 
 # A score recomputed from the saved per-sample table must equal the saved corpus
 # score (up to summation order); otherwise the files do not belong together.
@@ -81,10 +84,10 @@ class BootstrapSettings:
         if (
             isinstance(resamples, bool)
             or not isinstance(resamples, int)
-            or resamples < 1
+            or not 1 <= resamples <= MAX_RESAMPLES
         ):
             raise InputError(
-                f"expected an integer >= 1, got {resamples!r}",
+                f"expected an integer from 1 to {MAX_RESAMPLES}, got {resamples!r}",
                 field="bootstrap.resamples",
             )
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:

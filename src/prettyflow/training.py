@@ -199,13 +199,24 @@ def _json_records(path: Path, text: str) -> list[dict[str, str]]:
         while True:
             start = index
             try:
-                record, index = decoder.raw_decode(text, index)
+                _, index = decoder.raw_decode(text, index)
             except json.JSONDecodeError as error:
                 raise InputError(
                     f"malformed JSON: {error.msg} (column {error.colno})",
                     path=path,
                     line=error.lineno,
                 ) from None
+            except RecursionError:
+                raise InputError(
+                    "JSON nested too deeply to read; expected an Alpaca record",
+                    path=path,
+                    line=line_of(start),
+                ) from None
+            # The record read again as every JSON input is: no repeated key, no
+            # lone surrogate (raw_decode only found where it ends).
+            record = parse_json_text(
+                text[start:index], path=path, line=line_of(start), expected="a record"
+            )
             records.append(
                 _check_record(
                     record, path, line_of(start), f"record {len(records) + 1}"

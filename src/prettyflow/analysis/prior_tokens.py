@@ -34,7 +34,8 @@ import pandas as pd  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
 from prettyflow.errors import InputError  # noqa: E402
-from prettyflow.io import atomic_paths, read_json, write_text  # noqa: E402
+from prettyflow.io import atomic_paths, write_text  # noqa: E402
+from prettyflow.steps.tables import read_score_file  # noqa: E402
 
 PRIOR_SERIES = "prior"
 BASE_SERIES = "no prior"
@@ -115,8 +116,8 @@ def prior_token_scores(
     metrics = [str(metric) for metric in settings["metrics"]]
     found: dict[tuple[str, str, int | None], tuple[Path, Mapping[str, Any]]] = {}
     for path in map(Path, score_paths):
-        result = read_json(path)
-        subset = result.get("subset")
+        result = read_score_file(path, metrics, diagnostics=("samples",))
+        subset = result["subset"]
         if subset not in subsets:
             continue  # another subset's file: not in this figure
         series, k = _series_of(result, path, settings)

@@ -85,8 +85,28 @@ def _parse_record(path: Path, number: int, line: str) -> dict[str, Any]:
     return record
 
 
-def _record_id(record: dict[str, Any], number: int) -> tuple[str, str | None]:
-    """The id and the field it came from (None for the line-number fallback)."""
+def _record_id(
+    record: dict[str, Any], path: Path, number: int
+) -> tuple[str, str | None]:
+    """The id and the field it came from (None for the line-number fallback).
+
+    An ``id`` field that is there must be usable: a null, a number with a
+    fraction or a list would otherwise be passed over silently for the next field.
+    """
+    if "id" in record:
+        value = record["id"]
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (str, int))
+            or not str(value).strip()
+        ):
+            raise InputError(
+                f"expected a non-empty string or integer id, got {json.dumps(value)[:60]} "
+                "(leave the field out to use source_url or the line number)",
+                path=path,
+                line=number,
+                field="id",
+            )
     for field in ID_FIELDS:
         value = record.get(field)
         if (
@@ -141,7 +161,7 @@ def read_crosssum(
         if not line.strip():
             continue
         record = _parse_record(path, number, line)
-        sample_id, id_field = _record_id(record, number)
+        sample_id, id_field = _record_id(record, path, number)
         if id_field == "source_url":
             url_occurrences[sample_id] = url_occurrences.get(sample_id, 0) + 1
             if url_occurrences[sample_id] > 1:

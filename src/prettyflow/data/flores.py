@@ -14,6 +14,7 @@ metadata that does not line up with the sentences.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -22,7 +23,7 @@ import pandas as pd
 from prettyflow.data.download import sha256_of
 from prettyflow.data.parallel import check_aligned, check_max_samples, check_segments
 from prettyflow.errors import InputError
-from prettyflow.io import read_lines, write_parquet
+from prettyflow.io import existing_file, read_lines, write_parquet
 
 FLORES_SPLITS = ("dev", "devtest")
 
@@ -85,8 +86,9 @@ def snake_case(name: str) -> str:
 
 def _require_language_file(root: Path, split: str, code: str) -> Path:
     path = language_file(root, split, code)
-    if path.is_file():
-        return path
+    # A file, or what stands in its place (a directory, a broken link): say which.
+    if os.path.lexists(path):
+        return existing_file(path, "Flores file")
     folder = path.parent
     if folder.is_dir():
         present = sorted(entry.name for entry in folder.iterdir())
@@ -158,11 +160,12 @@ def _metadata_path(
     if metadata_file is not None:
         path = Path(metadata_file)
         path = path if path.is_absolute() else root / path
-        if not path.is_file():
+        if not os.path.lexists(path):
             raise InputError("metadata file given explicitly but not found", path=path)
         return path
     path = root / default_metadata_file(split)
-    return path if path.is_file() else None
+    # Present but not a readable file (a broken link): the reader says what it is.
+    return path if os.path.lexists(path) else None
 
 
 def _flores_files(

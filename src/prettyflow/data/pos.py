@@ -101,16 +101,24 @@ def _check_tag(tag: str, path: Path, number: int, field_name: str) -> None:
 
 
 def detect_format(lines: list[str]) -> str:
-    """``"conllu"`` when the first line that is neither blank nor a comment has ten
-    TAB-separated columns, else ``"xglue"``.
+    """``"conllu"`` when the first line that is neither blank nor a comment looks
+    like a CoNLL-U word line, else ``"xglue"``.
 
+    A CoNLL-U line has ten TAB-separated columns; one with four or more TAB
+    fields (XGLUE has two), or ten space-separated fields starting with
+    a word id, is a CoNLL-U line with too many or too few columns, or with
+    spaces for TABs, and is read as CoNLL-U so that the error says so.
     Comments are skipped for the decision only: in XGLUE a line such as ``# SYM``
     is a token, so a ``#`` does not by itself mean CoNLL-U.
     """
     for line in lines:
         if not line.strip() or line.startswith("#"):
             continue
-        return "conllu" if len(line.split("\t")) == len(CONLLU_COLUMNS) else "xglue"
+        fields = line.split()
+        spaced_conllu = len(fields) == len(CONLLU_COLUMNS) and bool(
+            _WORD_ID.match(fields[0]) or _RANGE_ID.match(fields[0])
+        )
+        return "conllu" if len(line.split("\t")) > 3 or spaced_conllu else "xglue"
     # Only comments (or nothing): CoNLL-U is the only format with comments.
     return "conllu"
 
@@ -199,8 +207,13 @@ def _read_conllu(path: Path, lines: list[str]) -> list[_Sentence]:
             continue
         columns = line.split("\t")
         if len(columns) != len(CONLLU_COLUMNS):
+            spaces = (
+                "; the line separates its columns with spaces, not TABs"
+                if len(columns) == 1 and len(line.split()) == len(CONLLU_COLUMNS)
+                else ""
+            )
             raise InputError(
-                f"expected {len(CONLLU_COLUMNS)} TAB-separated columns ({' '.join(CONLLU_COLUMNS)}), found {len(columns)}",
+                f"expected {len(CONLLU_COLUMNS)} TAB-separated columns ({' '.join(CONLLU_COLUMNS)}), found {len(columns)}{spaces}",
                 path=path,
                 line=number,
                 field="columns",
@@ -223,8 +236,20 @@ def _read_conllu(path: Path, lines: list[str]) -> list[_Sentence]:
                 line=number,
                 field="ID",
             )
-        if not form:
-            raise InputError("empty word form", path=path, line=number, field="FORM")
+        if not form.strip():
+            raise InputError(
+                f"whitespace-only word form {form!r}" if form else "empty word form",
+                path=path,
+                line=number,
+                field="FORM",
+            )
+        if form != form.strip():
+            raise InputError(
+                f"word form {form!r} has leading or trailing whitespace",
+                path=path,
+                line=number,
+                field="FORM",
+            )
         _check_tag(upos, path, number, "UPOS")
         current.tokens.append(form)
         current.tags.append(upos)

@@ -13,6 +13,7 @@ not aligned (different line counts), empty segments and undecodable bytes.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from prettyflow.data.download import sha256_of
 from prettyflow.data.flores import CORE_COLUMNS
 from prettyflow.data.parallel import check_aligned, check_max_samples, check_segments
 from prettyflow.errors import InputError
-from prettyflow.io import read_lines, write_parquet
+from prettyflow.io import existing_file, read_lines, write_parquet
 
 WMT23_TEST_SET = "generaltest2023"
 WMT23_REF = "refA"
@@ -58,8 +59,9 @@ def reference_file(test_set: str, source_lang: str, target_lang: str, ref: str) 
 
 def _require_file(path: Path, root: Path) -> Path:
     """``path``, or an error listing what its folder holds (a wrong pair or ref name)."""
-    if path.is_file():
-        return path
+    # A file, or what stands in its place (a directory, a broken link): say which.
+    if os.path.lexists(path):
+        return existing_file(path, "WMT file")
     folder = path.parent
     if folder.is_dir():
         present = sorted(entry.name for entry in folder.iterdir())

@@ -124,12 +124,26 @@ def _encoder_reason(root: Path, offline: bool | None) -> str | None:
             "checkpoint folder"
         )
     try:
-        hparams = yaml.safe_load(hparams_file.read_text()) or {}
-    except yaml.YAMLError as error:
+        hparams = yaml.safe_load(hparams_file.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError as error:
+        return (
+            f"{hparams_file} is not UTF-8 text ({error.reason} at byte {error.start})"
+        )
+    except (OSError, yaml.YAMLError) as error:
         return f"{hparams_file} is not valid YAML ({error})"
+    if not isinstance(hparams, dict):
+        return (
+            f"{hparams_file} holds a YAML {type(hparams).__name__}, expected a mapping "
+            "of COMET hyper-parameters"
+        )
     encoder = hparams.get("pretrained_model")
     if not encoder:
         return f"{hparams_file} names no pretrained_model (the COMET encoder)"
+    if not isinstance(encoder, str):
+        return (
+            f"{hparams_file}: pretrained_model is {encoder!r}, expected a hub id or a "
+            "folder"
+        )
     if is_local_checkpoint(encoder):
         if not Path(encoder).expanduser().is_dir():
             return (
@@ -153,8 +167,9 @@ def _checkpoint_reason(checkpoint: str, offline: bool | None) -> str | None:
     if is_local_checkpoint(checkpoint):
         root = checkpoint_root(checkpoint)
         if not root.is_dir():
+            state = "is not a folder" if root.exists() else "does not exist"
             return (
-                f"COMET checkpoint folder {root} does not exist; set "
+                f"COMET checkpoint folder {root} {state}; set "
                 f"{CHECKPOINT_FIELD} to a local COMET checkpoint folder (with "
                 f"{CHECKPOINT_FILE} and hparams.yaml) or to a hub id such as "
                 f"{DEFAULT_CHECKPOINT!r} and run once with internet"

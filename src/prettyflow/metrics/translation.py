@@ -201,8 +201,9 @@ def _read_spm_model(spm_model: Path) -> tuple[bytes, bytes]:
 
     path = Path(spm_model)
     if not path.is_file():
+        found = "is a folder, not the model file" if path.is_dir() else "not found"
         raise MissingResourceError(
-            f"{SPM_MODEL_FIELD}: Flores-101 SentencePiece model not found at {path}. "
+            f"{SPM_MODEL_FIELD}: Flores-101 SentencePiece model {found} at {path}. "
             f"Download {FLORES101_SPM_URL} on a machine with internet access and set "
             f"{SPM_MODEL_FIELD} to its path (or leave {SPM_MODEL_FIELD} unset to skip "
             "spBLEU)."

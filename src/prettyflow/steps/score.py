@@ -27,6 +27,13 @@ DECODE_COLUMNS = ("id", "output", "num_new_tokens", "stopped_by")
 def _check_unique_ids(frame: pd.DataFrame, path: str | Path, what: str) -> None:
     if "id" not in frame.columns:
         raise InputError(f"the {what} has no 'id' column", path=path, field="id")
+    missing = frame["id"].isna()
+    if missing.any():
+        raise InputError(
+            f"the {what} has no id in row {int(missing.to_numpy().argmax()) + 1}",
+            path=path,
+            field="id",
+        )
     repeated = frame["id"][frame["id"].duplicated()]
     if len(repeated):
         raise InputError(
@@ -48,6 +55,8 @@ def _data_and_outputs(
     """
     data = read_parquet(data_path, "data table")
     _check_unique_ids(data, data_path, "data table")
+    if data.empty:  # the data steps never write one; the metrics would divide by 0
+        raise InputError("the data table has no rows: nothing to score", path=data_path)
     decodes = read_parquet(decodes_path, "decode table")
     missing = [column for column in columns if column not in decodes.columns]
     if missing:
@@ -109,6 +118,8 @@ def score(
     from prettyflow.tasks import TASKS
 
     data, decodes, outputs = _data_and_outputs(data_path, decodes_path)
+    task = TASKS.get(settings["task"])
+    task.check_columns(data, path=data_path)
     metrics = list(settings["metrics"])
     scoring = Scoring(
         data=data,
@@ -121,9 +132,18 @@ def score(
     corpus: dict[str, dict[str, Any]] = {}
     metric_settings = settings.get("metric_settings", {})
     for name in metrics:
-        per_sample, entry = METRICS.get(name).load()(
-            scoring, metric_settings.get(name) or {}
-        )
+        try:
+            per_sample, entry = METRICS.get(name).load()(
+                scoring, metric_settings.get(name) or {}
+            )
+        except InputError as error:
+            if error.path is not None:
+                raise
+            # A metric's complaint about a text names its row of the data table.
+            row = "" if error.line is None else f"row {error.line}: "
+            raise InputError(
+                f"{name}: {row}{error.message}", path=data_path, field=error.field
+            ) from None
         for column in per_sample.columns:
             columns.setdefault(column, list(per_sample[column]))
         corpus[name] = entry
@@ -136,7 +156,7 @@ def score(
         "stopped_by": {
             str(k): int(v) for k, v in decodes["stopped_by"].value_counts().items()
         },
-        **TASKS.get(settings["task"]).diagnostics(scoring),
+        **task.diagnostics(scoring),
     }
     decode_provenance = read_provenance(decodes_path)
     result = {

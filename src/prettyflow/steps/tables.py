@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ import pandas as pd
 
 from prettyflow.errors import InputError
 from prettyflow.io import atomic_paths, read_json, read_parquet, write_text
-from prettyflow.steps.common import aligned
+from prettyflow.steps.common import aligned, check_column_kinds
 
 
 def results_table(
@@ -35,7 +36,8 @@ def results_table(
     """
     from prettyflow.tables import build_table, render_latex, render_markdown, to_csv
 
-    results = [_read_score_file(path, settings["metrics"]) for path in score_paths]
+    results = [read_score_file(path, settings["metrics"]) for path in score_paths]
+    _check_one_file_per_cell(results, score_paths)
     entries = [
         {
             "system": result["system"],
@@ -115,8 +117,42 @@ SCORE_FILE_KEYS = ("system", "subset", "scores", "diagnostics", "provenance")
 DIAGNOSTIC_KEYS = ("samples", "empty_outputs", "mean_new_tokens", "stopped_by")
 
 
-def _read_score_file(path: str | Path, metrics: Sequence[str]) -> dict[str, Any]:
-    """One score JSON, checked for what the table uses; errors name the file and key."""
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+# What each diagnostic must hold, and how the error says it.
+_DIAGNOSTIC_CHECKS = {
+    "samples": (_is_count, "a whole number >= 0"),
+    "empty_outputs": (_is_count, "a whole number >= 0"),
+    "mean_new_tokens": (_is_number, "a number"),
+    "stopped_by": (
+        lambda value: (
+            isinstance(value, dict)
+            and all(_is_count(count) for count in value.values())
+        ),
+        'an object of counts, e.g. {"eos": 16}',
+    ),
+    "parse_failure_rate": (_is_number, "a number"),
+}
+
+
+def read_score_file(
+    path: str | Path,
+    metrics: Sequence[str],
+    diagnostics: Sequence[str] = DIAGNOSTIC_KEYS,
+) -> dict[str, Any]:
+    """One score JSON, checked for what the tables and figures use.
+
+    Errors name the file and the key: ``system`` and ``subset`` are non-empty
+    strings; ``scores.<metric>.score`` of every metric in ``metrics`` a finite
+    number or null (NaN: not available); the ``diagnostics`` keys are present
+    and of their kind; ``provenance`` gives ``k`` with a ``prior_source``.
+    """
     result = read_json(path, "score file")
     if not isinstance(result, dict):
         raise InputError(
@@ -126,6 +162,13 @@ def _read_score_file(path: str | Path, metrics: Sequence[str]) -> dict[str, Any]
         if key not in result:
             raise InputError(
                 "missing; was the file written by the score step?", path=path, field=key
+            )
+    for key in ("system", "subset"):
+        if not isinstance(result[key], str) or not result[key].strip():
+            raise InputError(
+                f"expected a non-empty string, got {result[key]!r}",
+                path=path,
+                field=key,
             )
     for key in ("scores", "diagnostics", "provenance"):
         if not isinstance(result[key], dict):
@@ -140,18 +183,51 @@ def _read_score_file(path: str | Path, metrics: Sequence[str]) -> dict[str, Any]
                 field=f"scores.{metric}",
             )
         value = entry["score"]
-        if value is not None and (
-            isinstance(value, bool) or not isinstance(value, (int, float))
-        ):
+        if value is not None and (not _is_number(value) or math.isinf(value)):
             raise InputError(
-                f"expected a number or null, got {value!r}",
+                f"expected a finite number or null, got {value!r}",
                 path=path,
                 field=f"scores.{metric}.score",
             )
-    for key in DIAGNOSTIC_KEYS:
+    for key in diagnostics:
         if key not in result["diagnostics"]:
             raise InputError("missing", path=path, field=f"diagnostics.{key}")
+    optional = [key for key in ("parse_failure_rate",) if key in result["diagnostics"]]
+    for key in [*diagnostics, *optional]:
+        check, expected = _DIAGNOSTIC_CHECKS.get(key, (lambda value: True, ""))
+        if not check(result["diagnostics"][key]):
+            raise InputError(
+                f"expected {expected}, got {result['diagnostics'][key]!r}",
+                path=path,
+                field=f"diagnostics.{key}",
+            )
+    provenance = result["provenance"]
+    for key in ("model", "decoding"):
+        if key in provenance and not isinstance(provenance[key], dict):
+            raise InputError("expected an object", path=path, field=f"provenance.{key}")
+    if provenance.get("prior_source") and "k" not in provenance:
+        raise InputError(
+            "missing: a prior's provenance gives its k",
+            path=path,
+            field="provenance.k",
+        )
     return result
+
+
+def _check_one_file_per_cell(
+    results: Sequence[Mapping[str, Any]], score_paths: Sequence[str | Path]
+) -> None:
+    first: dict[tuple[str, str], str | Path] = {}
+    for result, path in zip(results, score_paths):
+        key = (result["system"], result["subset"])
+        if key in first:
+            raise InputError(
+                f"a second score file for system {key[0]!r} on {key[1]!r} (the first: "
+                f"{first[key]})",
+                path=path,
+                field="system",
+            )
+        first[key] = path
 
 
 def _per_sample_tables(
@@ -269,6 +345,7 @@ def prior_accuracy_table(
     for path in data_paths:
         table = read_parquet(path, "POS data table")
         _require_table_columns(table, ("id", "tags", "lang"), path)
+        check_column_kinds(table, {"tags": "a list of texts", "lang": "a text"}, path)
         gold[str(table["lang"].iloc[0])] = table
     rows: dict[str, dict[str, float]] = {}
     for path in prior_paths:
@@ -276,6 +353,22 @@ def prior_accuracy_table(
         _require_table_columns(
             prior, ("id", "prior_tag", "prior_source", "prior_k"), path
         )
+        check_column_kinds(
+            prior,
+            {
+                "prior_tag": "a text or null",
+                "prior_source": "a text",
+                "prior_k": "an integer",
+            },
+            path,
+        )
+        for column in ("prior_source", "prior_k"):
+            if prior[column].nunique() != 1:  # one row of Table 4 per file
+                raise InputError(
+                    f"expected one value, found {sorted(map(str, prior[column].unique()))}",
+                    path=path,
+                    field=column,
+                )
         lang = Path(path).parent.name
         if lang not in gold:
             raise InputError(

@@ -10,6 +10,7 @@ name: the plan and the steps ask the task.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any, ClassVar
 
 import pandas as pd
@@ -40,12 +41,16 @@ class Task:
         return source, target
 
     # ----------------------------------------------------------------- prompts
-    def check_columns(self, frame: pd.DataFrame) -> None:
+    def check_columns(
+        self, frame: pd.DataFrame, path: str | Path | None = None
+    ) -> None:
+        """``frame`` (read from ``path``, if given) has this task's columns."""
         missing = [column for column in self.columns if column not in frame.columns]
         if missing:
             raise InputError(
                 f"the {self.name} data has no column(s) {', '.join(missing)}; "
                 f"columns found: {', '.join(map(str, frame.columns))}",
+                path=path,
                 field=missing[0],
             )
 
