@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 os.environ["PRETTYFLOW_ROOT"] = workflow.basedir
 
 from prettyflow.config import ConfigError, validate_config
-from prettyflow.steps.decode import gather_shards
+from prettyflow.steps.shards import gather_shards
 from prettyflow.workflow import (
     PRIORITY_MODEL,
     PRIORITY_PRIOR,
@@ -125,6 +125,14 @@ def refined_inputs(w):
     return plan.refined_inputs(w.task, w.benchmark, w.subset)
 
 
+def refined_shard_settings(w):
+    return plan.shard_settings(w.task, w.benchmark, w.subset, w.shard, "refined")
+
+
+def refined_shards(w):
+    return plan.refined_shards(w.task, w.benchmark, w.subset)
+
+
 def keyword_settings(w):
     return plan.keyword_settings(w.task)
 
@@ -147,7 +155,7 @@ def decode_inputs(w):
 
 
 def shard_settings(w):
-    return plan.shard_settings(w.task, w.benchmark, w.subset, w.shard)
+    return plan.shard_settings(w.task, w.benchmark, w.subset, w.shard, "decode")
 
 
 def decode_shards(w):

@@ -1,4 +1,7 @@
-# Prior tokens, one file per (task, benchmark, family, subset, source, k).
+# Prior tokens, one file per (task, benchmark, family, subset, source, k), and what
+# they come from. The refined model runs once per (task, benchmark, subset), shared
+# by the families, a job per shard: compute.refined.shard_size cuts a large subset
+# into shards that gather_refined joins in data order, as for the decodes.
 
 
 rule run_refined_model:
@@ -6,9 +9,9 @@ rule run_refined_model:
         data=task_data,
         local_files=refined_inputs,
     output:
-        outputs=paths.pattern("refined"),
+        outputs=paths.pattern("refined_shard"),
     log:
-        "logs/{task}/refined/{benchmark}/{subset}.log",
+        "logs/{task}/refined/{benchmark}/{subset}/{shard}.log",
     priority: PRIORITY_UPSTREAM
     conda:
         "../envs/decode.yaml"
@@ -19,8 +22,28 @@ rule run_refined_model:
         runtime=compute("refined", "runtime"),
     params:
         settings=refined_settings,
+        shard=refined_shard_settings,
     script:
         "../scripts/run_refined_model.py"
+
+
+rule gather_refined:
+    input:
+        data=task_data,
+        shards=refined_shards,
+    output:
+        outputs=paths.pattern("refined"),
+    log:
+        "logs/{task}/refined/{benchmark}/{subset}.gather.log",
+    priority: PRIORITY_UPSTREAM
+    # A few file reads: in the Snakemake process itself, not a job of its own.
+    localrule: True
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    run:
+        gather_shards(input.data, list(input.shards), output.outputs, log[0])
 
 
 rule extract_keywords:

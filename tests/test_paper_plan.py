@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -62,7 +63,8 @@ DICTIONARY_TASKS = ["translation", "summarization"]
 DOWNLOADED_BENCHMARKS = ["flores", "wmt23"]
 # Benchmarks scored with COMET, in an environment of its own (Tables 1 and 6).
 COMET_BENCHMARKS = ["flores", "wmt23"]
-# compute.decode.shard_size 256 on Flores devtest's 1012 sentences.
+# compute.decode.shard_size and compute.refined.shard_size 256 on Flores devtest's
+# 1012 sentences.
 FLORES_SHARDS = 4
 
 
@@ -134,8 +136,12 @@ def expected_job_counts() -> dict[str, int]:
         "merge_dictionary": len(dictionary_pairs),
         "dictionary_statistics": 1,  # Table 9
         "train_lora": 1,  # Llama2-7B-Alpaca (appendix C.1, Table 7)
-        # The refined model runs once per subset, shared by the families.
-        "run_refined_model": len(grid),
+        # The refined model runs once per subset, shared by the families, in shards
+        # as the decodes (below); a gather joins them.
+        "run_refined_model": sum(
+            FLORES_SHARDS if benchmark == "flores" else 1 for _, benchmark, _ in grid
+        ),
+        "gather_refined": len(grid),
         # KeyBERT keywords: the summarization pseudo prior, once per subset.
         "extract_keywords": len(PAPER_SUBSETS["summarization"]["crosssum"]),
         "build_prior": priors,
@@ -170,6 +176,8 @@ def test_expected_counts_spell_out_the_papers_grid():
     # CrossSum: 4 x (6 + 5) = 44. POS: 5 x (5 + 4) = 45.
     assert counts["gather_decode"] == 95 + 87 + 39 + 44 + 45 == 310
     assert counts["decode"] == 4 * (95 + 87) + 39 + 44 + 45 == 856
+    # The refined model: 8 Flores directions in 4 shards, 3 + 4 + 5 other subsets.
+    assert counts["run_refined_model"] == 8 * 4 + 3 + 4 + 5 == 44
     # Per family: Flores 8 x 7 priors + 3 control = 59, WMT23 3 x 3, CrossSum 4 x 3,
     # POS 5 x 2; twice.
     assert counts["build_prior"] == 2 * (59 + 9 + 12 + 10) == 180
@@ -222,6 +230,8 @@ def paper_dry_run(tmp_path_factory):
         path = workdir / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.touch()
+    # As in the README, beside the demo's config.yaml, which must not leak in.
+    shutil.copy(REPO_ROOT / "config.yaml", workdir / "config.yaml")
     # Offline, and an empty model cache: planning must not need any model.
     env = {
         **os.environ,
@@ -234,7 +244,7 @@ def paper_dry_run(tmp_path_factory):
         sys.executable, "-m", "snakemake", "-n",
         "--snakefile", str(REPO_ROOT / "Snakefile"),
         "--directory", str(workdir),
-        "--configfile", str(PAPER_CONFIG),
+        "--configfile", str(PAPER_CONFIG), "--replace-workflow-config",
         "--quiet", "rules",
     ]  # fmt: skip
     started = time.perf_counter()
@@ -264,4 +274,4 @@ def test_the_job_counts_per_rule_follow_the_papers_grid(paper_dry_run):
     counts = _job_stats(result.stdout + result.stderr)
     expected = expected_job_counts()
     assert counts == expected
-    assert sum(counts.values()) == 1956
+    assert sum(counts.values()) == 2000

@@ -8,7 +8,8 @@ from test_prompt_success import TEMPLATES, decode_settings, translation_data
 
 from prettyflow.errors import InputError
 from prettyflow.io import read_parquet, read_provenance
-from prettyflow.steps.decode import decode, gather_shards, shard_rows
+from prettyflow.steps.decode import decode
+from prettyflow.steps.shards import gather_shards, shard_rows
 from prettyflow.workflow import Plan
 
 COMPUTE = {"device": "cpu", "threads": 1}
@@ -54,7 +55,7 @@ def test_gather_refuses_missing_reordered_or_mixed_shards(tmp_path, tiny_model_d
         gather_shards(data, paths[:2], out)
     other = decode_settings(tiny_model_dir, template=TEMPLATES[1])
     decode(data, paths[2], other, COMPUTE, shard={"index": 2, "count": 3, "size": 2})
-    with pytest.raises(InputError, match="decoded differently from shard 0"):
+    with pytest.raises(InputError, match="made differently from shard 0"):
         gather_shards(data, paths, out)
     assert not out.exists()
 
@@ -97,7 +98,7 @@ def test_shard_count_comes_from_known_sizes_before_any_data_is_read(config):
         "2.parquet",
         "3.parquet",
     ]
-    with pytest.raises(ValueError, match="no shard 4 of 4"):
+    with pytest.raises(ValueError, match="no decode shard 4 of 4"):
         plan.shard_settings("translation", "flores", "en-pt", 4)
     # max_samples bounds it; WMT23 and CrossSum sizes are unknown: one shard.
     config["datasets"]["flores"]["max_samples"] = 300

@@ -13,6 +13,7 @@ import string
 RESULT_TEMPLATES: dict[str, str] = {
     "data": "{task}/data/{benchmark}/{subset}.parquet",
     "refined": "{task}/refined/{benchmark}/{subset}.parquet",
+    "refined_shard": "{task}/refined/{benchmark}/shards/{subset}/{shard}.parquet",
     "keywords": "{task}/keywords/{benchmark}/{subset}.parquet",
     "prior": "{task}/priors/{benchmark}/{family}/{subset}/{source}-k{k}.parquet",
     "decode": "{task}/decode/{benchmark}/{family}/{subset}/{system}.parquet",

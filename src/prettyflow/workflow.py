@@ -48,6 +48,8 @@ PRIORITY_MODEL = 3
 PRIORITY_UPSTREAM = 2
 PRIORITY_PRIOR = 1
 COMPUTE_DEFAULTS = {"threads": 1, "gpu": 0, "mem_mb": 2000, "runtime": 30}
+# The compute stages whose jobs compute.<stage>.shard_size cuts into shards.
+SHARDED_STAGES = ("decode", "refined")
 # Headings of the table views other than the task's main table.
 TABLE_TITLES = {"control_priors": "Control priors (Table 5): {}"}
 # sacrebleu's paired bootstrap: 1000 resamples, seed 12345; 95% intervals.
@@ -586,6 +588,19 @@ class Plan:
                     candidates.append(options[key])
         return candidates
 
+    def refined_shards(self, task: str, benchmark: str, subset: str) -> list[str]:
+        """The shards of a refined-model run (compute.refined.shard_size), in order."""
+        return [
+            self.paths.path(
+                "refined_shard",
+                task=task,
+                benchmark=benchmark,
+                subset=subset,
+                shard=index,
+            )
+            for index in range(self.shard_count(task, benchmark, subset, "refined"))
+        ]
+
     def keyword_settings(self, task: str) -> dict[str, Any]:
         keywords = self.tasks[task]["priors"]["pseudo"].get("keywords") or {}
         return {"model": keywords.get("model"), "top_n": keywords.get("top_n", 5)}
@@ -675,14 +690,18 @@ class Plan:
             "stop": list(settings["stop"]),
         }
 
-    def shard_count(self, task: str, benchmark: str, subset: str) -> int:
-        """How many shards a decode of ``subset`` is cut into (compute.decode.shard_size).
+    def shard_count(
+        self, task: str, benchmark: str, subset: str, stage: str = "decode"
+    ) -> int:
+        """How many shards a ``stage`` job over ``subset`` is cut into.
 
-        Known before any data is read: from ``max_samples`` or the benchmark's fixed
-        size, whichever is smaller; one shard when neither is known or no size is set.
-        Shard i holds the data rows [i * shard_size, (i + 1) * shard_size).
+        ``stage`` is one of :data:`SHARDED_STAGES`, sized by
+        ``compute.<stage>.shard_size``. Known before any data is read: from
+        ``max_samples`` or the benchmark's fixed size, whichever is smaller; one
+        shard when neither is known or no size is set. Shard i holds the data rows
+        [i * shard_size, (i + 1) * shard_size).
         """
-        size = self.compute("decode").get("shard_size")
+        size = self._shard_size(stage)
         settings = self.config["datasets"][benchmark]
         bounds = [
             bound
@@ -696,18 +715,25 @@ class Plan:
             return 1
         return max(1, math.ceil(min(bounds) / size))
 
+    def _shard_size(self, stage: str) -> int | None:
+        if stage not in SHARDED_STAGES:
+            raise ValueError(
+                f"{stage!r} is not sharded; sharded stages: {', '.join(SHARDED_STAGES)}"
+            )
+        return self.compute(stage).get("shard_size")
+
     def shard_settings(
-        self, task: str, benchmark: str, subset: str, shard: int
+        self, task: str, benchmark: str, subset: str, shard: int, stage: str = "decode"
     ) -> dict[str, Any]:
-        """One shard's rows: what a shard's decode depends on besides the system."""
-        count = self.shard_count(task, benchmark, subset)
+        """One shard's rows: what a shard's job depends on besides its settings."""
+        count = self.shard_count(task, benchmark, subset, stage)
         if not 0 <= int(shard) < count:
             raise ValueError(
-                f"{task}/{benchmark}/{subset}: no shard {shard} of {count}"
+                f"{task}/{benchmark}/{subset}: no {stage} shard {shard} of {count}"
             )
         if count == 1:
             return {"index": 0, "count": 1, "size": None}
-        size = int(self.compute("decode")["shard_size"])
+        size = int(self._shard_size(stage))
         return {"index": int(shard), "count": count, "size": size}
 
     def decode_shards(
@@ -723,7 +749,7 @@ class Plan:
                 system=system,
                 shard=index,
             )
-            for index in range(self.shard_count(task, benchmark, subset))
+            for index in range(self.shard_count(task, benchmark, subset, "decode"))
         ]
 
     def decode_inputs(

@@ -4,21 +4,16 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from prettyflow.errors import InputError
-from prettyflow.io import (
-    read_json,
-    read_parquet,
-    read_provenance,
-    write_parquet,
-    write_text,
-)
+from prettyflow.io import read_json, read_parquet, read_provenance, write_parquet
 from prettyflow.steps.common import aligned
+from prettyflow.steps.shards import shard_provenance, shard_rows
 
 log = logging.getLogger("prettyflow")
 
@@ -31,12 +26,14 @@ def decode(
     prior_path: str | Path | None = None,
     demonstration_path: str | Path | None = None,
     shard: Mapping[str, Any] | None = None,
+    load_model: Callable[..., tuple[Any, Any]] | None = None,
 ) -> pd.DataFrame:
     """Decode one system over one subset (or one shard of it): prompt (+ prior) -> answer.
 
     ``shard`` (``index``, ``count``, ``size``; see ``Plan.shard_settings``) limits
     the decode to the data rows [index * size, (index + 1) * size); size None
-    means the whole subset. :func:`gather_shards` joins the shards.
+    means the whole subset. :func:`prettyflow.steps.shards.gather_shards` joins
+    the shards.
 
     ``settings["template"]`` is the one template of every sample. With
     ``settings["templates"]`` (a list) and ``settings["template_seed"]`` instead,
@@ -45,6 +42,10 @@ def decode(
     rate); the outputs then have a ``template_index`` column and the provenance
     records the templates and the seed. ``settings["templates_key"]`` (optional,
     e.g. ``analysis.prompt_success.templates``) is the config key errors name.
+
+    ``load_model(spec, device, dtype)`` returns the model and tokenizer
+    (default :func:`prettyflow.models.load_model_and_tokenizer`; a warm worker
+    passes its already loaded model, see :mod:`prettyflow.workers`).
     """
     import torch
 
@@ -102,6 +103,7 @@ def decode(
             source_language=languages[settings["source_lang"]],
             target_language=languages[settings["target_lang"]],
             template_name=template_name,
+            path=demonstration_path,
         )
 
     if templates is None:
@@ -131,7 +133,7 @@ def decode(
     spec = spec_from_settings(settings["model"])
     dtype = resolve_dtype(spec.dtype, device)
     started = time.perf_counter()
-    model, tokenizer = load_model_and_tokenizer(spec, device, dtype)
+    model, tokenizer = (load_model or load_model_and_tokenizer)(spec, device, dtype)
     log.info(
         "loaded %s on %s (%s) in %.1f s",
         spec.name,
@@ -210,81 +212,5 @@ def decode(
         # Only with a list, so that one-template decodes stay byte-identical.
         provenance["templates"] = templates
         provenance["template_seed"] = settings["template_seed"]
-    if shard and shard.get("size"):
-        provenance["shard"] = dict(shard)
-    write_parquet(outputs, output_path, provenance)
+    write_parquet(outputs, output_path, shard_provenance(provenance, shard))
     return outputs
-
-
-def shard_rows(frame: pd.DataFrame, shard: Mapping[str, Any] | None) -> pd.DataFrame:
-    """The rows of one shard: [index * size, (index + 1) * size) in data order.
-
-    Boundaries depend only on the data and the shard size, never on the batch
-    size or the device, so joined shards equal one decode of the whole subset.
-    """
-    if not shard or not shard.get("size"):
-        return frame
-    start = int(shard["index"]) * int(shard["size"])
-    return frame.iloc[start : start + int(shard["size"])].reset_index(drop=True)
-
-
-def gather_shards(
-    data_path: str | Path,
-    shard_paths: list[str | Path],
-    output_path: str | Path,
-    log_path: str | Path | None = None,
-) -> pd.DataFrame:
-    """One decode table from its shards, in data order, with one provenance.
-
-    Every shard must come from the same decode (the same provenance apart from
-    its ``shard`` entry) and together they must hold each data row once. It runs
-    inside the Snakemake process (a local rule), so it writes one summary line to
-    ``log_path`` instead of redirecting the process's output.
-    """
-    data = read_parquet(data_path)
-    tables, provenance = [], None
-    for index, path in enumerate(shard_paths):
-        shard_provenance = dict(read_provenance(path))
-        recorded = shard_provenance.pop("shard", None)
-        if recorded is not None and int(recorded["index"]) != index:
-            raise InputError(
-                f"holds shard {recorded['index']}, expected shard {index}",
-                path=path,
-                field="shard",
-            )
-        if provenance is None:
-            provenance = shard_provenance
-        elif shard_provenance != provenance:
-            differing = sorted(
-                key
-                for key in provenance.keys() | shard_provenance.keys()
-                if provenance.get(key) != shard_provenance.get(key)
-            )
-            raise InputError(
-                f"decoded differently from shard 0 ({', '.join(differing)}); "
-                "delete the shards and decode again",
-                path=path,
-                field="provenance",
-            )
-        table = read_parquet(path)
-        if len(table):  # a shard past the end of the data is empty
-            tables.append(table)
-    if len(tables) > 1:
-        joined = pd.concat(tables, ignore_index=True)
-    else:
-        joined = tables[0] if tables else read_parquet(shard_paths[0])
-    if list(joined["id"]) != list(data["id"]):
-        raise InputError(
-            f"the {len(shard_paths)} shards hold {len(joined)} rows, the data "
-            f"{len(data)}: they must hold every data row once, in order",
-            path=data_path,
-            field="id",
-        )
-    write_parquet(joined, output_path, provenance)
-    if log_path is not None:
-        write_text(
-            f"joined {len(shard_paths)} shard(s), {len(joined)} rows, into "
-            f"{output_path}\n",
-            log_path,
-        )
-    return joined

@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 
 from prettyflow.io import read_parquet, write_parquet
+from prettyflow.steps.shards import shard_provenance, shard_rows
 
 # Refined-source options that may name the benchmark or subset ("{subset}").
 SUBSET_OPTIONS = ("path", "model")
@@ -45,13 +46,19 @@ def run_refined_model(
     output_path: str | Path,
     settings: Mapping[str, Any],
     compute: Mapping[str, Any],
+    shard: Mapping[str, Any] | None = None,
 ) -> pd.DataFrame:
-    """Outputs of the smaller task model (or a file of them), one per sample id."""
+    """Outputs of the smaller task model (or a file of them), one per sample id.
+
+    ``shard`` (``index``, ``count``, ``size``; see ``Plan.shard_settings``) limits
+    the run to the data rows [index * size, (index + 1) * size), as a decode's;
+    :func:`prettyflow.steps.shards.gather_shards` joins the shards.
+    """
     from prettyflow.refined import REFINED_BACKENDS, run_refined
     from prettyflow.tasks import TASKS
 
     task = TASKS.get(settings["task"])
-    frame = read_parquet(data_path)
+    frame = shard_rows(read_parquet(data_path), shard)
     options = fill_subset_options(
         settings["options"] or {}, settings["subset"], settings["benchmark"]
     )
@@ -74,7 +81,8 @@ def run_refined_model(
         settings["languages"],
     )
     table = task.refined_table(ids, outputs)
-    write_parquet(table, output_path, {"step": "refined", **dict(settings)})
+    provenance = {"step": "refined", **dict(settings)}
+    write_parquet(table, output_path, shard_provenance(provenance, shard))
     return table
 
 
