@@ -31,8 +31,13 @@ rule all:
 
 
 onsuccess:
+    stop_decode_workers()
     print_table_locations(
         plan.table_targets()
         + plan.analysis_targets()
         + plan.decision_space_targets()
     )
+
+
+onerror:
+    stop_decode_workers()

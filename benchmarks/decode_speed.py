@@ -16,8 +16,12 @@ Speed is reported as tokens/s, counting for every method the same tokens: those
 that (c) generated up to and including the stop (so the ratios are time ratios).
 
 Before that it reports a decode job's start-up (the median over fresh processes
-of the time before the first token, phase by phase: startup_probe.py), and after
-it the share of this machine's float32 matrix-multiply throughput (a square
+of the time before the first token, phase by phase: startup_probe.py) and the
+wall time of a whole one-sample, one-token decode job (a fresh process running
+the decode script's own call, prettyflow.workers.decode_job) loading the model
+itself, starting a warm worker, and handing its decode to that worker once it
+is warm (prettyflow.workers; compute.decode.worker_idle_seconds). After it, it
+reports the share of this machine's float32 matrix-multiply throughput (a square
 matmul, timed with torch) that (c) achieves.
 
     .venv/bin/python benchmarks/decode_speed.py --model resources/models/gemma3-270m
@@ -27,12 +31,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
+import pandas as pd
 import torch
 import yaml
 
@@ -180,6 +188,100 @@ def measure_startup(
     return _medians(totals), {name: _medians(pairs) for name, pairs in phases.items()}
 
 
+# One decode job as scripts/decode.py runs it; prints when it ended and the result.
+JOB = """
+import json, sys, time
+from prettyflow.workers import decode_job
+kwargs, compute = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+decode_job(kwargs, compute)
+print(json.dumps({"ended": time.time()}))
+"""
+
+
+def measure_job_startup(model: str, runs: int) -> dict[str, float]:
+    """Seconds of a whole one-sample, one-new-token decode job in a fresh process.
+
+    ``in-process``: the job loads the model itself (median of ``runs``);
+    ``worker, first job``: it starts a warm worker, which loads the model;
+    ``worker, warm``: later jobs hand their decode to that worker (median).
+    An upper bound of the start-up before the first token: it includes
+    reading the data, one token and writing the Parquet.
+    """
+    from prettyflow.io import write_parquet
+    from prettyflow.workers import WORKER_DIR_VARIABLE, stop_idle_workers
+
+    folder = Path(tempfile.mkdtemp(prefix="pfb-"))
+    data = folder / "data.parquet"
+    write_parquet(
+        pd.DataFrame(
+            {
+                "id": ["s0"],
+                "source": [SENTENCES[0]],
+                "reference": ["O gato está dormindo na cama."],
+                "source_lang": ["en"],
+                "target_lang": ["pt"],
+            }
+        ),
+        data,
+    )
+    settings = {
+        "task": "translation",
+        "benchmark": "startup",
+        "system": "startup",
+        "model": {"name": "startup", "path": str(Path(model).resolve())},
+        "template_name": "startup",
+        "template": FEW_SHOT + "{source_language}: {source_text}\n{target_language}:",
+        "chat": False,
+        "prior_source": None,
+        "k": None,
+        "languages": {"en": "English", "pt": "Portuguese"},
+        "source_lang": "en",
+        "target_lang": "pt",
+        "max_new_tokens": 1,
+        "stop": [STOP],
+    }
+    workers_folder = folder / "w"
+    workers_folder.mkdir(mode=0o700)
+    environment = {**os.environ, WORKER_DIR_VARIABLE: str(workers_folder)}
+
+    def job(idle_seconds: float) -> float:
+        kwargs = {
+            "data_path": str(data),
+            "output_path": str(folder / "decodes.parquet"),
+            "settings": settings,
+            "prior_path": None,
+            "demonstration_path": None,
+            "shard": None,
+        }
+        compute = {
+            "device": "cpu",
+            "threads": 1,
+            "batch_size": 1,
+            "decode": {"worker_idle_seconds": idle_seconds},
+        }
+        spawned = time.time()
+        completed = subprocess.run(
+            [sys.executable, "-c", JOB, json.dumps(kwargs), json.dumps(compute)],
+            capture_output=True,
+            text=True,
+            env=environment,
+        )
+        if completed.returncode != 0:
+            sys.stderr.write(completed.stdout + completed.stderr)
+            raise RuntimeError(f"the decode job failed (exit {completed.returncode})")
+        return json.loads(completed.stdout.splitlines()[-1])["ended"] - spawned
+
+    try:
+        return {
+            "in-process": statistics.median(job(0) for _ in range(runs)),
+            "worker, first job": job(600),
+            "worker, warm": statistics.median(job(600) for _ in range(runs)),
+        }
+    finally:
+        stop_idle_workers(workers_folder)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def _medians(pairs: list[tuple[float, float]]) -> tuple[float, float]:
     walls, cpu_times = zip(*pairs)
     return statistics.median(walls), statistics.median(cpu_times)
@@ -257,6 +359,13 @@ def main() -> int:
         )
         for name, (seconds, cpu_seconds) in phases.items():
             print(f"  {name:26s} {seconds:5.2f}s (CPU {cpu_seconds:.2f}s)")
+        print(
+            "a whole decode job of one sample and one new token, fresh process "
+            f"(median of {args.startup_runs}):",
+            flush=True,
+        )
+        for name, seconds in measure_job_startup(args.model, args.startup_runs).items():
+            print(f"  {name:26s} {seconds:5.2f}s", flush=True)
     print(f"torch threads: {torch.get_num_threads()}", flush=True)
     started = time.perf_counter()
     model, tokenizer = load_model_and_tokenizer(

@@ -22,6 +22,7 @@ from prettyflow.workflow import (
 from prettyflow.benchmarks import BENCHMARKS
 from prettyflow.prior_sources import PRIOR_SOURCES
 from prettyflow.tasks import TASKS
+from prettyflow.workers import stop_idle_workers
 
 try:
     validate_config(config, Path(workflow.basedir) / "schemas" / "config.schema.yaml")
@@ -55,6 +56,11 @@ def print_table_locations(paths):
     print("\nprettyflow: tables written to")
     for path in paths:
         print(f"  {path}")
+
+
+def stop_decode_workers():
+    # A finished run leaves no warm decode worker (and its model) in memory.
+    stop_idle_workers(cwd=os.getcwd())
 
 
 def compute(stage, key):

@@ -86,8 +86,10 @@ def write_slurm_config(repo_root: Path, workdir: Path) -> Path:
         "gpu": 0,
         "mem_mb": DECODE_MEM_MB,
         "runtime": DECODE_RUNTIME_MINUTES,
-        # The foundation model's decodes go to the cluster as one group job.
+        # The foundation model's decodes go to the cluster as one group job, where
+        # the first decode's warm worker serves the others.
         "group": True,
+        "worker_idle_seconds": 60,
     }
     path.write_text(
         yaml.safe_dump(config, allow_unicode=True, sort_keys=False), encoding="utf-8"
@@ -168,3 +170,15 @@ def test_jobs_went_through_sbatch_with_the_configured_resources(slurm_run):
         assert job["TimeLimit"] == f"{minutes // 60:02d}:{minutes % 60:02d}:00", job
         assert job["MinMemoryNode"] == f"{DECODE_MEM_MB}M", job
         assert job["NumCPUs"] == "1", job
+    # The node loaded each model once: the first decode of a group started a warm
+    # worker, the others found the model loaded.
+    workdir, _ = slurm_run
+    for model, system_count in (("tiny-base", 5), ("tiny-chat", 1)):
+        logs = [
+            text
+            for path in (workdir / "logs" / "translation" / "decode").rglob("*.log")
+            if f"loaded {model} on" in (text := path.read_text())
+        ]
+        assert len(logs) == system_count
+        assert sum("(loading the model)" in log for log in logs) == 1, logs
+        assert sum("(model already loaded)" in log for log in logs) == system_count - 1

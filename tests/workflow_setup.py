@@ -182,6 +182,8 @@ def write_test_config(repo_root: Path, workdir: Path) -> Path:
             "mem_mb": 2000,
             "runtime": 10,
             "shard_size": 3,
+            # Decodes go through warm workers, as in the demo (stopped when the run ends).
+            "worker_idle_seconds": 60,
         },
     }
     path = workdir / "config.yaml"

@@ -1,0 +1,533 @@
+"""Warm decode workers: a process that keeps one model loaded across decode jobs.
+
+Before its first token a decode job pays for importing torch and transformers,
+parsing the tokenizer and loading the weights: 4.5 s for Gemma 3 270M on an
+idle 2-core machine, twice that under load. With
+``compute.decode.worker_idle_seconds`` above 0 a decode job hands its decode to
+a worker that has the model loaded already (starting one when none is free),
+copies the worker's log into its own, and fails with the worker's error. The
+worker runs the same function (:func:`prettyflow.steps.decode.decode`) on the
+same model, so the outputs are byte-identical to an in-process decode.
+
+- **Identity.** A worker serves one key: the model settings, device, threads,
+  working directory, interpreter, the environment variables that change loading,
+  the installed versions of the model stack, and the sizes and modification
+  times of the model's files and of prettyflow's source. Any change gives
+  another key, so another worker.
+- **One job at a time.** Slot i of a key is a lock file. A job holds the lock
+  for its whole decode, so decodes running side by side use separate workers
+  (slots 0, 1, ...), each with its own copy of the model.
+- **Lifetime.** A worker exits after ``idle_seconds`` without a job, after any
+  job that did not succeed (an interrupted decode may leave shared state
+  changed), when its job disappears mid-decode (a killed job: the decode is
+  interrupted and nothing is written), and when Snakemake's run ends
+  (``onsuccess``/``onerror`` stop the idle workers of the working directory).
+  A worker runs in a session of its own, so killing the Snakemake process tree
+  interrupts its job and the worker then exits; a SLURM allocation ends its
+  workers with it.
+
+This module imports only the standard library at the top: the job side must
+start in a fraction of a second.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+# Where the sockets, locks and worker logs live (node-local; private to the user).
+WORKER_DIR_VARIABLE = "PRETTYFLOW_WORKER_DIR"
+# Environment variables that change which model is loaded or how.
+KEY_ENVIRONMENT = (
+    "CUDA_VISIBLE_DEVICES",
+    "HF_HOME",
+    "HF_HUB_CACHE",
+    "HF_HUB_OFFLINE",
+    "TRANSFORMERS_OFFLINE",
+    "PYTORCH_CUDA_ALLOC_CONF",
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+)
+KEY_PACKAGES = ("torch", "transformers", "tokenizers", "peft", "accelerate", "gguf")
+MAX_SLOTS = 64
+# A new worker must listen within this time (it binds before importing anything).
+LISTEN_TIMEOUT_SECONDS = 60.0
+# Unix socket paths are limited to 108 bytes on Linux.
+MAX_SOCKET_PATH = 100
+_HEADER = struct.Struct(">cI")
+_LOG, _REQUEST, _RESULT = b"L", b"Q", b"R"
+
+
+class WorkerError(RuntimeError):
+    """The decode failed inside the worker (its traceback is in the job's log)."""
+
+
+class Cancelled(BaseException):
+    """The job went away mid-decode; raised in the worker's main thread."""
+
+
+# ------------------------------------------------------------------ job side
+def decode_job(
+    kwargs: Mapping[str, Any],
+    compute: Mapping[str, Any],
+) -> None:
+    """Run one decode job: in a warm worker when enabled, else in this process.
+
+    ``kwargs`` are :func:`prettyflow.steps.decode.decode`'s arguments (JSON
+    values), ``compute`` the config's ``compute`` section with the job's
+    ``threads``.
+    """
+    idle_seconds = float((compute.get("decode") or {}).get("worker_idle_seconds", 0))
+    if idle_seconds <= 0:
+        from prettyflow.steps.decode import decode
+
+        decode(**kwargs, compute=compute)
+        return
+    run_in_worker(
+        kwargs={**kwargs, "compute": dict(compute)},
+        model_settings=kwargs["settings"]["model"],
+        compute=compute,
+        idle_seconds=idle_seconds,
+    )
+
+
+def run_in_worker(
+    kwargs: Mapping[str, Any],
+    model_settings: Mapping[str, Any],
+    compute: Mapping[str, Any],
+    idle_seconds: float,
+    directory: Path | None = None,
+) -> dict[str, Any]:
+    """Decode ``kwargs`` in a free worker for this model; its log goes to stdout.
+
+    Returns the worker's result record (``pid``, ``reused``, ``load_seconds``).
+    """
+    directory = directory or worker_dir()
+    key, identity = worker_key(model_settings, compute)
+    request = json.dumps(
+        {"key": key, "identity": identity, "kwargs": dict(kwargs)}, sort_keys=True
+    ).encode("utf-8")
+    with _slot(directory, key) as slot:
+        connection, started = _connect_or_start(
+            directory, key, slot, identity, idle_seconds
+        )
+        with connection:
+            _send(connection, _REQUEST, request)
+            result = _receive_result(connection, directory, key, slot)
+    if not result.get("ok"):
+        raise WorkerError(
+            f"the decode failed in worker pid {result.get('pid')}: "
+            f"{result.get('type')}: {result.get('message')}"
+        )
+    result["started"] = started
+    return result
+
+
+def worker_dir() -> Path:
+    """The node-local folder of the workers' sockets, locks and logs (mode 700)."""
+    root = os.environ.get(WORKER_DIR_VARIABLE) or os.path.join(
+        tempfile.gettempdir(), f"prettyflow-workers-{os.getuid()}"
+    )
+    path = Path(root)
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    status = path.stat()
+    if status.st_uid != os.getuid() or status.st_mode & 0o077:
+        raise WorkerError(
+            f"{path} must be a folder of yours that only you can use (mode 700); "
+            f"remove it or set {WORKER_DIR_VARIABLE} to another folder"
+        )
+    if len(str(path / f"{'0' * 20}-{MAX_SLOTS}.sock")) > MAX_SOCKET_PATH:
+        raise WorkerError(
+            f"{path} is too long for a Unix socket path; set {WORKER_DIR_VARIABLE} "
+            "to a shorter folder"
+        )
+    return path
+
+
+def worker_key(
+    model_settings: Mapping[str, Any], compute: Mapping[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    """The key of the worker that may serve a decode, and what it was made of."""
+    model = dict(model_settings)
+    model_paths = [
+        model.get(name)
+        for name in ("local_dir", "path", "adapter", "chat_template")
+        if model.get(name)
+    ]
+    identity = {
+        "model": model,
+        "device": str(compute.get("device", "auto")),
+        "threads": int(compute.get("threads", 1)),
+        "cwd": os.getcwd(),
+        "python": sys.executable,
+        "environment": {
+            name: os.environ[name] for name in KEY_ENVIRONMENT if name in os.environ
+        },
+        "versions": {name: _installed_version(name) for name in KEY_PACKAGES},
+        "files": {
+            str(path): _fingerprint(Path(path))
+            for path in [*model_paths, Path(__file__).parent]
+        },
+    }
+    digest = hashlib.sha256(
+        json.dumps(identity, sort_keys=True, default=str).encode("utf-8")
+    ).hexdigest()
+    return digest[:20], identity
+
+
+def stop_idle_workers(directory: Path | None = None, cwd: str | None = None) -> int:
+    """Stop the workers no job is using (of the working directory ``cwd`` if given).
+
+    Snakemake's ``onsuccess``/``onerror`` call it so a finished run leaves no
+    model in memory. Returns how many were stopped.
+    """
+    directory = directory or worker_dir()
+    stopped = 0
+    for record_path in sorted(directory.glob("*.json")):
+        try:
+            record = json.loads(record_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if cwd is not None and record.get("cwd") != cwd:
+            continue
+        lock_path = record_path.with_suffix(".lock")
+        with _try_lock(lock_path) as locked:
+            if not locked:
+                continue  # a job is using it
+            socket_path = record_path.with_suffix(".sock")
+            try:
+                with _open_connection(socket_path) as connection:
+                    _send(connection, _REQUEST, json.dumps({"stop": True}).encode())
+                    connection.recv(1)  # returns once the worker closed it
+                stopped += 1
+            except OSError:
+                pass
+            for path in (socket_path, record_path):
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+    return stopped
+
+
+@contextlib.contextmanager
+def _slot(directory: Path, key: str) -> Iterator[int]:
+    for slot in range(MAX_SLOTS):
+        with _try_lock(directory / f"{key}-{slot}.lock") as locked:
+            if locked:
+                yield slot
+                return
+    raise WorkerError(f"all {MAX_SLOTS} worker slots of this model are in use")
+
+
+@contextlib.contextmanager
+def _try_lock(path: Path) -> Iterator[bool]:
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(descriptor)
+
+
+def _connect_or_start(
+    directory: Path,
+    key: str,
+    slot: int,
+    identity: Mapping[str, Any],
+    idle_seconds: float,
+) -> tuple[socket.socket, bool]:
+    socket_path = directory / f"{key}-{slot}.sock"
+    with contextlib.suppress(OSError):
+        return _open_connection(socket_path), False
+    with contextlib.suppress(FileNotFoundError):
+        socket_path.unlink()  # a worker that ended without removing it
+    if identity["device"] != "cpu":
+        # An idle worker of another model would hold accelerator memory.
+        stop_idle_workers(directory)
+    log_path = directory / f"{key}-{slot}.log"
+    with open(log_path, "w", encoding="utf-8") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "prettyflow.workers",
+                str(socket_path),
+                key,
+                str(idle_seconds),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    record = {"pid": process.pid, "cwd": identity["cwd"], "model": identity["model"]}
+    (directory / f"{key}-{slot}.json").write_text(json.dumps(record), encoding="utf-8")
+    deadline = time.monotonic() + LISTEN_TIMEOUT_SECONDS
+    while True:
+        with contextlib.suppress(OSError):
+            return _open_connection(socket_path), True
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise WorkerError(
+                f"the decode worker did not start; its log {log_path} ends:\n"
+                + _tail(log_path)
+            )
+        time.sleep(0.01)
+
+
+def _open_connection(path: Path) -> socket.socket:
+    connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        connection.connect(str(path))
+    except OSError:
+        connection.close()
+        raise
+    return connection
+
+
+def _receive_result(
+    connection: socket.socket, directory: Path, key: str, slot: int
+) -> dict[str, Any]:
+    while True:
+        frame = _receive(connection)
+        if frame is None:
+            log_path = directory / f"{key}-{slot}.log"
+            raise WorkerError(
+                "the decode worker ended without a result (killed, or out of "
+                f"memory?); its log {log_path} ends:\n" + _tail(log_path)
+            )
+        kind, payload = frame
+        if kind == _LOG:
+            sys.stdout.write(payload.decode("utf-8", errors="replace"))
+            sys.stdout.flush()
+        elif kind == _RESULT:
+            return json.loads(payload)
+
+
+def _tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def _fingerprint(path: Path) -> Any:
+    """Sizes and modification times of a file or of a folder's files (None: absent)."""
+    if path.is_file():
+        status = path.stat()
+        return [status.st_size, status.st_mtime_ns]
+    if not path.is_dir():
+        return None
+    entries = []
+    for root, folders, files in os.walk(path):
+        folders[:] = sorted(name for name in folders if name != "__pycache__")
+        for name in sorted(files):
+            status = os.stat(os.path.join(root, name))
+            relative = os.path.relpath(os.path.join(root, name), path)
+            entries.append([relative, status.st_size, status.st_mtime_ns])
+    return entries
+
+
+def _installed_version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+# ------------------------------------------------------------------- framing
+def _send(connection: socket.socket, kind: bytes, payload: bytes) -> None:
+    connection.sendall(_HEADER.pack(kind, len(payload)) + payload)
+
+
+def _receive(connection: socket.socket) -> tuple[bytes, bytes] | None:
+    header = _receive_exactly(connection, _HEADER.size)
+    if header is None:
+        return None
+    kind, length = _HEADER.unpack(header)
+    payload = _receive_exactly(connection, length)
+    return None if payload is None else (kind, payload)
+
+
+def _receive_exactly(connection: socket.socket, size: int) -> bytes | None:
+    chunks, remaining = [], size
+    while remaining:
+        try:
+            chunk = connection.recv(min(remaining, 1 << 20))
+        except ConnectionError:
+            return None
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
+
+
+class _LogStream:
+    """A text stream whose writes go to the job as log frames."""
+
+    def __init__(self, connection: socket.socket):
+        self.connection = connection
+
+    def write(self, text: str) -> int:
+        if text:
+            _send(self.connection, _LOG, text.encode("utf-8", errors="replace"))
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+
+# --------------------------------------------------------------- worker side
+class _Worker:
+    """The loaded model of one key, and the decodes it runs."""
+
+    def __init__(self, key: str):
+        self.key = key
+        self.loaded: tuple[Any, Any, Any] | None = None
+        self.load_seconds = 0.0
+
+    def load(self, spec: Any, device: Any, dtype: Any) -> tuple[Any, Any]:
+        from prettyflow.models import load_model_and_tokenizer
+
+        if self.loaded is None:
+            started = time.perf_counter()
+            model, tokenizer = load_model_and_tokenizer(spec, device, dtype)
+            self.load_seconds = time.perf_counter() - started
+            self.loaded = ((spec, str(device), str(dtype)), model, tokenizer)
+            return model, tokenizer
+        identity, model, tokenizer = self.loaded
+        if identity != (spec, str(device), str(dtype)):
+            raise WorkerError(
+                f"worker {self.key} holds {identity}, was asked for {spec}, {device}, {dtype}"
+            )
+        return model, tokenizer
+
+    def run(self, request: Mapping[str, Any]) -> dict[str, Any]:
+        from prettyflow.steps.decode import decode
+
+        if request.get("key") != self.key:
+            raise WorkerError(
+                f"this worker serves key {self.key}, not {request.get('key')}"
+            )
+        reused = self.loaded is not None
+        os.chdir(request["identity"]["cwd"])
+        print(
+            f"decoding in warm worker pid {os.getpid()} "
+            f"({'model already loaded' if reused else 'loading the model'})",
+            flush=True,
+        )
+        decode(**request["kwargs"], load_model=self.load)
+        if self.loaded is not None and str(self.loaded[0][1]).startswith("cuda"):
+            import torch
+
+            torch.cuda.empty_cache()
+        return {"reused": reused, "load_seconds": self.load_seconds}
+
+
+def serve(socket_path: str, key: str, idle_seconds: float) -> None:
+    """Serve decodes of one key on ``socket_path`` until idle, failed or stopped."""
+    from prettyflow.logs import log_to_stream
+
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(socket_path)
+    server.listen(8)
+    server.settimeout(idle_seconds)
+    lock_path = Path(socket_path).with_suffix(".lock")
+    main_thread = threading.get_ident()
+
+    def cancel(signum: int, frame: Any) -> None:
+        raise Cancelled()
+
+    signal.signal(signal.SIGUSR1, cancel)
+    worker = _Worker(key)
+    try:
+        while True:
+            try:
+                connection, _ = server.accept()
+            except TimeoutError:
+                with _try_lock(lock_path) as locked:
+                    if locked:  # no job is waiting for this slot
+                        Path(socket_path).unlink(missing_ok=True)
+                        return
+                continue
+            with connection:
+                connection.settimeout(None)
+                if not _serve_one(connection, worker, main_thread, log_to_stream):
+                    return
+    except Cancelled:
+        return
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            Path(socket_path).unlink()
+        server.close()
+
+
+def _serve_one(
+    connection: socket.socket,
+    worker: _Worker,
+    main_thread: int,
+    log_to_stream: Callable[..., Any],
+) -> bool:
+    """One job; False when the worker must exit afterwards."""
+    frame = _receive(connection)
+    if frame is None:
+        return True  # a connection probe
+    request = json.loads(frame[1])
+    if request.get("stop"):
+        return False
+    finished = threading.Lock()
+    state = {"done": False}
+
+    def watch() -> None:
+        # The job sends nothing more: the read returns only when it goes away.
+        with contextlib.suppress(OSError):
+            connection.recv(1)
+        with finished:
+            if not state["done"]:
+                signal.pthread_kill(main_thread, signal.SIGUSR1)
+
+    threading.Thread(target=watch, daemon=True).start()
+    result: dict[str, Any] = {"pid": os.getpid()}
+    try:
+        with log_to_stream(_LogStream(connection)):
+            result.update(worker.run(request), ok=True)
+    except Cancelled:
+        raise
+    except Exception as error:  # noqa: BLE001 - reported to the job, which fails with it
+        result.update(ok=False, type=type(error).__name__, message=str(error))
+    with finished:
+        state["done"] = True
+    with contextlib.suppress(OSError):
+        _send(connection, _RESULT, json.dumps(result).encode("utf-8"))
+    return bool(result["ok"])
+
+
+def main(argv: list[str] | None = None) -> None:
+    socket_path, key, idle_seconds = argv or sys.argv[1:]
+    serve(socket_path, key, float(idle_seconds))
+
+
+if __name__ == "__main__":
+    main()
