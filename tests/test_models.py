@@ -18,6 +18,7 @@ from prettyflow.models import (
     load_model_and_tokenizer,
     materialize_packaged_gguf,
     model_provenance,
+    peft_wrapping_warnings_silenced,
     resolve_device,
     resolve_dtype,
     sha256_file,
@@ -188,20 +189,21 @@ def test_lora_adapter_is_merged(tiny_dir, tmp_path):
 
     base = AutoModelForCausalLM.from_pretrained(tiny_dir)
     torch.manual_seed(1)
-    lora = get_peft_model(
-        base,
-        LoraConfig(
-            r=4,
-            lora_alpha=64,
-            target_modules=["q_proj", "v_proj"],
-            init_lora_weights=False,
-        ),
-    )
-    lora.save_pretrained(tmp_path / "adapter")
+    with peft_wrapping_warnings_silenced():
+        lora = get_peft_model(
+            base,
+            LoraConfig(
+                r=4,
+                lora_alpha=64,
+                target_modules=["q_proj", "v_proj"],
+                init_lora_weights=False,
+            ),
+        )
+        lora.save_pretrained(tmp_path / "adapter")
+        adapted = PeftModel.from_pretrained(
+            AutoModelForCausalLM.from_pretrained(tiny_dir), tmp_path / "adapter"
+        )
     ids = torch.tensor([[1, 40, 50, 60, 70]])
-    adapted = PeftModel.from_pretrained(
-        AutoModelForCausalLM.from_pretrained(tiny_dir), tmp_path / "adapter"
-    )
     expected = adapted(ids).logits
     plain = AutoModelForCausalLM.from_pretrained(tiny_dir)(ids).logits
 

@@ -408,13 +408,16 @@ def test_loss_falls(trained):
 def test_adapter_loads_and_changes_greedy_outputs(trained, tiny_dir):
     from peft import PeftModel
 
+    from prettyflow.models import peft_wrapping_warnings_silenced
+
     output, _ = trained
     texts = [record["instruction"] for record in RECORDS[:3]]
     base, tokenizer = load_tiny(tiny_dir)
     tokenizer.chat_template = (output / CHAT_TEMPLATE_FILE).read_text()
     before = chat_outputs(base, tokenizer, texts)
 
-    peft_model = PeftModel.from_pretrained(base, str(output)).eval()
+    with peft_wrapping_warnings_silenced():
+        peft_model = PeftModel.from_pretrained(base, str(output)).eval()
     with_peft = chat_outputs(peft_model, tokenizer, texts)
 
     merged, merged_tokenizer = load_tiny(

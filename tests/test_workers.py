@@ -211,3 +211,13 @@ def test_the_job_side_imports_no_heavy_module():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert output.strip() == "[]"
+
+
+def test_only_a_worker_that_may_hold_gpu_memory_evicts_idle_ones(monkeypatch, tmp_path):
+    assert not workers._may_use_accelerator("cpu")
+    assert workers._may_use_accelerator("cuda:1")
+    driver = tmp_path / "nvidiactl"
+    monkeypatch.setattr(workers, "ACCELERATOR_DEVICE_FILES", (str(driver),))
+    assert not workers._may_use_accelerator("auto")
+    driver.touch()
+    assert workers._may_use_accelerator("auto")

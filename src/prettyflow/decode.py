@@ -128,7 +128,9 @@ def _forward_options(model: Any) -> tuple[bool, dict[str, Any], str]:
     """Whether ``model.forward`` takes position ids, the prefill-only options, and
     the name of its key/value cache (``cache`` from transformers 5.x, which
     deprecates ``past_key_values``; ``past_key_values`` before)."""
-    parameters = inspect.signature(model.forward).parameters
+    # A PEFT wrapper (an adapter not merged) passes these on to the model it wraps.
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    parameters = inspect.signature(inner.forward).parameters
     # Only the last position's logits are needed to pick the next token.
     prefill = {"logits_to_keep": 1} if "logits_to_keep" in parameters else {}
     cache_name = "cache" if "cache" in parameters else "past_key_values"

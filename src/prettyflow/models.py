@@ -20,7 +20,7 @@ import logging
 import os
 import shutil
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -271,16 +271,25 @@ def _merge_adapter(model: Any, adapter: str) -> Any:
         raise MissingResourceError(
             "LoRA adapters need peft: pip install peft"
         ) from error
+    with peft_wrapping_warnings_silenced():
+        return PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
+
+
+@contextlib.contextmanager
+def peft_wrapping_warnings_silenced() -> Iterator[None]:
+    """Around peft wrapping a model (loading an adapter, or adding LoRA layers).
+
+    peft (0.21 included) reads transformers' deprecated is_gradient_checkpointing
+    when it wraps a model: a FutureWarning in every SFT decode's and training's
+    log that prettyflow cannot act on.
+    """
     with warnings.catch_warnings():
-        # peft (0.21 included) reads transformers' deprecated is_gradient_checkpointing
-        # when it wraps a model: a FutureWarning in every SFT decode's log that
-        # prettyflow cannot act on.
         warnings.filterwarnings(
             "ignore",
             message="`is_gradient_checkpointing` is deprecated",
             category=FutureWarning,
         )
-        return PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
+        yield
 
 
 def load_model_and_tokenizer(

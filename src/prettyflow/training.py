@@ -644,6 +644,8 @@ def apply_lora(model: Any, settings: TrainingSettings) -> Any:
     """``model`` wrapped by PEFT with the LoRA layers of ``settings`` (new, trainable)."""
     from peft import LoraConfig, get_peft_model
 
+    from prettyflow.models import peft_wrapping_warnings_silenced
+
     config = LoraConfig(
         r=settings.lora_rank,
         lora_alpha=settings.lora_alpha,
@@ -658,7 +660,8 @@ def apply_lora(model: Any, settings: TrainingSettings) -> Any:
         task_type="CAUSAL_LM",
     )
     try:
-        return get_peft_model(model, config)
+        with peft_wrapping_warnings_silenced():
+            return get_peft_model(model, config)
     except ValueError as error:
         raise InputError(
             f"LoRA cannot be applied to {type(model).__name__}: "

@@ -64,9 +64,13 @@ KEY_ENVIRONMENT = (
     "MKL_NUM_THREADS",
 )
 KEY_PACKAGES = ("torch", "transformers", "tokenizers", "peft", "accelerate", "gguf")
+# Present when a CUDA (NVIDIA) or ROCm (AMD) driver is: "auto" may then pick a GPU.
+ACCELERATOR_DEVICE_FILES = ("/dev/nvidiactl", "/proc/driver/nvidia/version", "/dev/kfd")
 MAX_SLOTS = 64
 # A new worker must listen within this time (it binds before importing anything).
 LISTEN_TIMEOUT_SECONDS = 60.0
+# How long stopping an idle worker may take before it is left to its idle timeout.
+STOP_TIMEOUT_SECONDS = 30.0
 # Unix socket paths are limited to 108 bytes on Linux.
 MAX_SOCKET_PATH = 100
 _HEADER = struct.Struct(">cI")
@@ -212,6 +216,7 @@ def stop_idle_workers(directory: Path | None = None, cwd: str | None = None) -> 
             socket_path = record_path.with_suffix(".sock")
             try:
                 with _open_connection(socket_path) as connection:
+                    connection.settimeout(STOP_TIMEOUT_SECONDS)
                     _send(connection, _REQUEST, json.dumps({"stop": True}).encode())
                     connection.recv(1)  # returns once the worker closed it
                 stopped += 1
@@ -259,7 +264,7 @@ def _connect_or_start(
         return _open_connection(socket_path), False
     with contextlib.suppress(FileNotFoundError):
         socket_path.unlink()  # a worker that ended without removing it
-    if identity["device"] != "cpu":
+    if _may_use_accelerator(identity["device"]):
         # An idle worker of another model would hold accelerator memory.
         stop_idle_workers(directory)
     log_path = directory / f"{key}-{slot}.log"
@@ -291,6 +296,13 @@ def _connect_or_start(
                 + _tail(log_path)
             )
         time.sleep(0.01)
+
+
+def _may_use_accelerator(device: str) -> bool:
+    """Whether a worker on ``device`` may hold GPU memory (without importing torch)."""
+    if device == "auto":
+        return any(Path(name).exists() for name in ACCELERATOR_DEVICE_FILES)
+    return device != "cpu"
 
 
 def _open_connection(path: Path) -> socket.socket:
