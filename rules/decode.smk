@@ -1,5 +1,6 @@
-# Prefixed decoding, a job per (task, benchmark, family, subset, system, shard); one
-# model load per job. compute.decode.shard_size cuts a large subset into shards (each
+# Prefixed decoding, a job per (task, benchmark, family, subset, system, shard); the
+# model is loaded once per warm worker, not per job (compute.decode.worker_idle_seconds,
+# prettyflow.workers). compute.decode.shard_size cuts a large subset into shards (each
 # its own job and file, so a preempted run keeps every finished shard); the gather
 # joins them in data order into the decode table the scores read.
 

@@ -74,6 +74,19 @@ def shard_files(workdir: Path) -> dict[str, int]:
     }
 
 
+def started_shards(workdir: Path) -> set[str]:
+    """Decode shards whose job had started (its log exists), named like shard_files."""
+    logs = workdir / "logs" / "translation" / "decode"
+    started = set()
+    for log in logs.glob("*/*/*/*/*.log"):
+        benchmark, family, subset, system = log.relative_to(logs).parts[:4]
+        started.add(
+            f"translation/decode/{benchmark}/{family}/{subset}/shards/{system}/"
+            f"{log.stem}.parquet"
+        )
+    return started
+
+
 def kill_after(command: list[str], seconds: float) -> int:
     """Start ``command`` in its own process group and SIGKILL the group after ``seconds``.
 
@@ -99,7 +112,12 @@ def runs(repo_root, tmp_path_factory):
     clean = tmp_path_factory.mktemp("uninterrupted")
     config_path = write_slurm_config(repo_root, clean)
     config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
-    config["compute"]["decode"] = {"threads": 1, "shard_size": 2}
+    # Decodes go through warm workers, as in the demo: a kill must not lose their work.
+    config["compute"]["decode"] = {
+        "threads": 1,
+        "shard_size": 2,
+        "worker_idle_seconds": 60,
+    }
     config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
     result = run_snakemake(repo_root, clean, config_path, "--cores", "2")
     assert result.returncode == 0, result.stderr[-4000:]
@@ -115,13 +133,14 @@ def runs(repo_root, tmp_path_factory):
     for _ in range(KILLS):
         kept_before = shard_files(killed)
         started = time.monotonic()
-        code = kill_after(command, draw.uniform(8, 25))
+        code = kill_after(command, draw.uniform(8, 18))
         records.append(
             {
                 "killed_after_s": round(time.monotonic() - started, 1),
                 "finished": code is not None,
                 "shards_before": kept_before,
                 "shards_after": shard_files(killed),
+                "shards_started": started_shards(killed),
             }
         )
         # The one recovery command for the lock a killed snakemake leaves behind.
@@ -157,6 +176,8 @@ def test_every_shard_finished_before_a_kill_is_kept(runs):
                 "after_s": r["killed_after_s"],
                 "shards_kept_before": len(r["shards_before"]),
                 "shards_kept_after": len(r["shards_after"]),
+                # Started but unfinished at the kill: the work lost, decoded again.
+                "shards_lost": len(r["shards_started"] - set(r["shards_after"])),
             }
             for r in records
         ],
@@ -182,3 +203,15 @@ def test_no_temporary_files_are_left_behind(runs):
         if path.is_file() and path.name.startswith(".")
     ]
     assert not leftovers, leftovers
+
+
+def test_no_decode_worker_outlives_the_resumed_run(runs):
+    from prettyflow.workers import worker_dir
+
+    _, killed, _ = runs
+    left = []
+    for record_path in worker_dir().glob("*.json"):
+        record = json.loads(record_path.read_text(encoding="utf-8"))
+        if record.get("cwd") == str(killed) and Path(f"/proc/{record['pid']}").exists():
+            left.append(record)
+    assert not left, left

@@ -491,8 +491,8 @@ def serve(socket_path: str, key: str, idle_seconds: float) -> None:
     except Cancelled:
         return
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            Path(socket_path).unlink()
+        for path in (Path(socket_path), Path(socket_path).with_suffix(".json")):
+            path.unlink(missing_ok=True)
         server.close()
 
 
