@@ -30,6 +30,10 @@ rule all:
         plan.decision_space_targets(),
 
 
+onstart:
+    start_spare_decode_workers()
+
+
 onsuccess:
     stop_decode_workers()
     print_table_locations(

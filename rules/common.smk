@@ -22,7 +22,11 @@ from prettyflow.workflow import (
 from prettyflow.benchmarks import BENCHMARKS
 from prettyflow.prior_sources import PRIOR_SOURCES
 from prettyflow.tasks import TASKS
-from prettyflow.workers import stop_idle_workers
+from prettyflow.workers import (
+    MAX_SPARE_WORKERS,
+    start_spare_workers,
+    stop_idle_workers,
+)
 
 try:
     validate_config(config, Path(workflow.basedir) / "schemas" / "config.schema.yaml")
@@ -56,6 +60,22 @@ def print_table_locations(paths):
     print("\nprettyflow: tables written to")
     for path in paths:
         print(f"  {path}")
+
+
+def start_spare_decode_workers():
+    # Spare warm workers import torch and transformers while the run starts, so the
+    # first decode of a model skips that too; only for decodes run on this machine.
+    idle_seconds = plan.compute("decode").get("worker_idle_seconds", 0)
+    local = getattr(workflow.executor_plugin, "common_settings", None)
+    if not idle_seconds or (local is not None and not local.local_exec):
+        return
+    decodes = sum(job.rule.name == "decode" for job in workflow.dag.needrun_jobs())
+    # One per decode that may run side by side (each needs a worker of its own).
+    threads = compute("decode", "threads")
+    parallel = max(1, int(workflow.cores) // threads)
+    start_spare_workers(
+        min(decodes, parallel, MAX_SPARE_WORKERS), idle_seconds, threads
+    )
 
 
 def stop_decode_workers():

@@ -221,3 +221,58 @@ def test_only_a_worker_that_may_hold_gpu_memory_evicts_idle_ones(monkeypatch, tm
     assert not workers._may_use_accelerator("auto")
     driver.touch()
     assert workers._may_use_accelerator("auto")
+
+
+@pytest.fixture
+def snakemake_job_environment(monkeypatch):
+    # What Snakemake sets for a job of 1 thread, as the spare's identity expects.
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setenv("MKL_NUM_THREADS", "1")
+
+
+@pytest.mark.usefixtures("snakemake_job_environment")
+def test_the_first_job_takes_over_a_spare_worker(
+    tmp_path, tiny_model_dir, worker_dir, capsys
+):
+    [spare] = workers.start_spare_workers(1, 30, directory=worker_dir)
+    assert wait_until(lambda: (worker_dir / f"{workers.SPARE}-0.sock").exists())
+    kwargs = job(tmp_path, tiny_model_dir, "spare")
+    result = in_worker(kwargs)
+    assert result["started"] and result["pid"] == spare and not result["reused"]
+    assert "loading the model; a spare worker, imports done" in capsys.readouterr().out
+    assert not list(worker_dir.glob(f"{workers.SPARE}-*.sock"))
+    assert worker_pids(worker_dir) == {spare}  # now the worker of this model
+    assert in_worker(kwargs)["pid"] == spare  # and it stays so
+    local = tmp_path / "spare-local.parquet"
+    decode(**{**kwargs, "output_path": local}, compute=COMPUTE)
+    assert Path(kwargs["output_path"]).read_bytes() == local.read_bytes()
+
+
+@pytest.mark.usefixtures("snakemake_job_environment")
+def test_a_spare_of_another_interpreter_or_code_is_left_alone(
+    tmp_path, tiny_model_dir, worker_dir
+):
+    [spare] = workers.start_spare_workers(1, 30, directory=worker_dir)
+    record_path = worker_dir / f"{workers.SPARE}-0.json"
+    record = json.loads(record_path.read_text())
+    record["base"]["code"] = []  # as if started from another prettyflow version
+    record_path.write_text(json.dumps(record))
+    result = in_worker(job(tmp_path, tiny_model_dir, "other"))
+    assert result["pid"] != spare
+    assert alive(spare)
+    assert workers.stop_idle_workers(worker_dir) == 2  # the spare and the new worker
+    assert wait_until(lambda: not alive(spare))
+
+
+def test_spares_waiting_count_and_a_job_of_other_threads_starts_its_own(
+    tmp_path, tiny_model_dir, worker_dir, monkeypatch
+):
+    first = workers.start_spare_workers(2, 30, directory=worker_dir)
+    assert len(first) == 2
+    assert wait_until(lambda: len(list(worker_dir.glob("spare-*.sock"))) == 2)
+    assert workers.start_spare_workers(2, 30, directory=worker_dir) == []
+    # Snakemake gives a 1-thread job OMP_NUM_THREADS=1; without it, not the same process.
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delenv("MKL_NUM_THREADS", raising=False)
+    result = in_worker(job(tmp_path, tiny_model_dir, "threads"))
+    assert result["pid"] not in first

@@ -67,6 +67,12 @@ KEY_PACKAGES = ("torch", "transformers", "tokenizers", "peft", "accelerate", "gg
 # Present when a CUDA (NVIDIA) or ROCm (AMD) driver is: "auto" may then pick a GPU.
 ACCELERATOR_DEVICE_FILES = ("/dev/nvidiactl", "/proc/driver/nvidia/version", "/dev/kfd")
 MAX_SLOTS = 64
+# The name of spare workers (no model yet) in the worker folder, and how many a run
+# starts at most (each holds torch and transformers, about 0.5 GB).
+SPARE = "spare"
+MAX_SPARE_WORKERS = 4
+# A spare's log line once its imports are done.
+SPARE_READY = "spare worker ready"
 # A new worker must listen within this time (it binds before importing anything).
 LISTEN_TIMEOUT_SECONDS = 60.0
 # How long stopping an idle worker may take before it is left to its idle timeout.
@@ -74,7 +80,7 @@ STOP_TIMEOUT_SECONDS = 30.0
 # Unix socket paths are limited to 108 bytes on Linux.
 MAX_SOCKET_PATH = 100
 _HEADER = struct.Struct(">cI")
-_LOG, _REQUEST, _RESULT = b"L", b"Q", b"R"
+_LOG, _REQUEST, _RESULT, _BECAME = b"L", b"Q", b"R", b"B"
 
 
 class WorkerError(RuntimeError):
@@ -174,24 +180,77 @@ def worker_key(
         if model.get(name)
     ]
     identity = {
+        **process_identity(),
         "model": model,
         "device": str(compute.get("device", "auto")),
         "threads": int(compute.get("threads", 1)),
-        "cwd": os.getcwd(),
-        "python": sys.executable,
-        "environment": {
-            name: os.environ[name] for name in KEY_ENVIRONMENT if name in os.environ
-        },
-        "versions": {name: _installed_version(name) for name in KEY_PACKAGES},
-        "files": {
-            str(path): _fingerprint(Path(path))
-            for path in [*model_paths, Path(__file__).parent]
-        },
+        "files": {str(path): _fingerprint(Path(path)) for path in model_paths},
     }
     digest = hashlib.sha256(
         json.dumps(identity, sort_keys=True, default=str).encode("utf-8")
     ).hexdigest()
     return digest[:20], identity
+
+
+def process_identity(
+    environment: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """What a worker's process shares with its jobs, whatever the model (JSON values)."""
+    environment = os.environ if environment is None else environment
+    return {
+        "cwd": os.getcwd(),
+        "python": sys.executable,
+        "environment": {
+            name: environment[name] for name in KEY_ENVIRONMENT if name in environment
+        },
+        "versions": {name: _installed_version(name) for name in KEY_PACKAGES},
+        "code": _fingerprint(Path(__file__).parent),
+    }
+
+
+def start_spare_workers(
+    count: int,
+    idle_seconds: float,
+    threads: int = 1,
+    directory: Path | None = None,
+) -> list[int]:
+    """Have ``count`` spare workers: they import torch and transformers now, and
+    the first decode of a model that finds no worker of its own takes one over
+    instead of starting a new interpreter (Snakemake's ``onstart``).
+
+    Spares of this process's identity that are still waiting count; the new
+    ones get the thread variables Snakemake gives a job of ``threads`` threads.
+    Returns the pids of the new ones.
+    """
+    directory = directory or worker_dir()
+    environment = {
+        **os.environ,
+        "OMP_NUM_THREADS": str(threads),
+        "MKL_NUM_THREADS": str(threads),
+    }
+    identity = process_identity(environment)
+    base = json.loads(json.dumps(identity))
+    waiting = 0
+    for record_path in directory.glob(f"{SPARE}-*.json"):
+        with contextlib.suppress(OSError, ValueError):
+            record = json.loads(record_path.read_text(encoding="utf-8"))
+            alive = record_path.with_suffix(".sock").exists()
+            waiting += alive and record.get("base") == base
+    pids: list[int] = []
+    for index in range(MAX_SLOTS):
+        if waiting + len(pids) >= count:
+            break
+        socket_path = directory / f"{SPARE}-{index}.sock"
+        with _try_lock(socket_path.with_suffix(".lock")) as locked:
+            if not locked or socket_path.exists():
+                continue  # in use, or a spare already
+            process = _spawn(socket_path, SPARE, idle_seconds, environment)
+            record = {"pid": process.pid, "cwd": identity["cwd"], "base": identity}
+            socket_path.with_suffix(".json").write_text(
+                json.dumps(record), encoding="utf-8"
+            )
+            pids.append(process.pid)
+    return pids
 
 
 def stop_idle_workers(directory: Path | None = None, cwd: str | None = None) -> int:
@@ -267,9 +326,39 @@ def _connect_or_start(
     if _may_use_accelerator(identity["device"]):
         # An idle worker of another model would hold accelerator memory.
         stop_idle_workers(directory)
-    log_path = directory / f"{key}-{slot}.log"
-    with open(log_path, "w", encoding="utf-8") as log:
-        process = subprocess.Popen(
+    record_path = directory / f"{key}-{slot}.json"
+    claimed = _claim_spare(directory, key, socket_path)
+    if claimed is not None:
+        connection, pid = claimed
+        record = {"pid": pid, "cwd": identity["cwd"], "model": identity["model"]}
+        record_path.write_text(json.dumps(record), encoding="utf-8")
+        return connection, True
+    process = _spawn(socket_path, key, idle_seconds)
+    log_path = socket_path.with_suffix(".log")
+    record = {"pid": process.pid, "cwd": identity["cwd"], "model": identity["model"]}
+    record_path.write_text(json.dumps(record), encoding="utf-8")
+    deadline = time.monotonic() + LISTEN_TIMEOUT_SECONDS
+    while True:
+        with contextlib.suppress(OSError):
+            return _open_connection(socket_path), True
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise WorkerError(
+                f"the decode worker did not start; its log {log_path} ends:\n"
+                + _tail(log_path)
+            )
+        time.sleep(0.01)
+
+
+def _spawn(
+    socket_path: Path,
+    key: str,
+    idle_seconds: float,
+    environment: Mapping[str, str] | None = None,
+) -> subprocess.Popen:
+    """A worker process in a session of its own, its output in ``<socket>.log``."""
+    with open(socket_path.with_suffix(".log"), "w", encoding="utf-8") as log:
+        return subprocess.Popen(
             [
                 sys.executable,
                 "-m",
@@ -282,20 +371,42 @@ def _connect_or_start(
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            env=None if environment is None else dict(environment),
         )
-    record = {"pid": process.pid, "cwd": identity["cwd"], "model": identity["model"]}
-    (directory / f"{key}-{slot}.json").write_text(json.dumps(record), encoding="utf-8")
-    deadline = time.monotonic() + LISTEN_TIMEOUT_SECONDS
-    while True:
-        with contextlib.suppress(OSError):
-            return _open_connection(socket_path), True
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise WorkerError(
-                f"the decode worker did not start; its log {log_path} ends:\n"
-                + _tail(log_path)
-            )
-        time.sleep(0.01)
+
+
+def _claim_spare(
+    directory: Path, key: str, socket_path: Path
+) -> tuple[socket.socket, int] | None:
+    """Turn a spare worker of this process's identity into the worker of ``key``
+    at ``socket_path``; its connection (for the job's request) and pid, or None."""
+    base = json.loads(json.dumps(process_identity()))
+    for record_path in sorted(directory.glob(f"{SPARE}-*.json")):
+        try:
+            record = json.loads(record_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if record.get("base") != base:
+            continue  # another interpreter, environment or code version
+        with _try_lock(record_path.with_suffix(".lock")) as locked:
+            if not locked:
+                continue
+            try:
+                connection = _open_connection(record_path.with_suffix(".sock"))
+            except OSError:
+                continue
+            try:
+                become = {"become": key, "socket": str(socket_path)}
+                _send(connection, _REQUEST, json.dumps(become).encode("utf-8"))
+                # Held until the spare answers: by then it no longer listens as a spare.
+                frame = _receive(connection)
+            except OSError:
+                frame = None
+            if frame is None or frame[0] != _BECAME:
+                connection.close()
+                continue
+            return connection, int(record["pid"])
+    return None
 
 
 def _may_use_accelerator(device: str) -> bool:
@@ -419,6 +530,7 @@ class _Worker:
         self.key = key
         self.loaded: tuple[Any, Any, Any] | None = None
         self.load_seconds = 0.0
+        self.was_spare = key == SPARE
 
     def load(self, spec: Any, device: Any, dtype: Any) -> tuple[Any, Any]:
         from prettyflow.models import load_model_and_tokenizer
@@ -445,11 +557,10 @@ class _Worker:
             )
         reused = self.loaded is not None
         os.chdir(request["identity"]["cwd"])
-        print(
-            f"decoding in warm worker pid {os.getpid()} "
-            f"({'model already loaded' if reused else 'loading the model'})",
-            flush=True,
-        )
+        state = "model already loaded" if reused else "loading the model"
+        if not reused and self.was_spare:
+            state += "; a spare worker, imports done"
+        print(f"decoding in warm worker pid {os.getpid()} ({state})", flush=True)
         decode(**request["kwargs"], load_model=self.load)
         if self.loaded is not None and str(self.loaded[0][1]).startswith("cuda"):
             import torch
@@ -459,41 +570,75 @@ class _Worker:
 
 
 def serve(socket_path: str, key: str, idle_seconds: float) -> None:
-    """Serve decodes of one key on ``socket_path`` until idle, failed or stopped."""
+    """Serve decodes of one key on ``socket_path`` until idle, failed or stopped.
+
+    A spare (``key`` == :data:`SPARE`) first imports the decoding stack, then
+    waits to be taken over by a job's ``become`` request, which gives it its key
+    and socket; from then on it is an ordinary worker.
+    """
     from prettyflow.logs import log_to_stream
 
-    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    server.bind(socket_path)
-    server.listen(8)
-    server.settimeout(idle_seconds)
-    lock_path = Path(socket_path).with_suffix(".lock")
+    server = _listen(socket_path, idle_seconds)
     main_thread = threading.get_ident()
 
     def cancel(signum: int, frame: Any) -> None:
         raise Cancelled()
 
     signal.signal(signal.SIGUSR1, cancel)
+    if key == SPARE:
+        # What loading any model needs; the model's own module comes with it.
+        import transformers.modeling_utils  # noqa: F401
+
+        import prettyflow.models  # noqa: F401
+        import prettyflow.steps.decode  # noqa: F401
+
+        print(SPARE_READY, flush=True)
     worker = _Worker(key)
     try:
         while True:
             try:
                 connection, _ = server.accept()
             except TimeoutError:
-                with _try_lock(lock_path) as locked:
+                with _try_lock(Path(socket_path).with_suffix(".lock")) as locked:
                     if locked:  # no job is waiting for this slot
-                        Path(socket_path).unlink(missing_ok=True)
                         return
                 continue
             with connection:
                 connection.settimeout(None)
+                if worker.key == SPARE:
+                    frame = _receive(connection)
+                    if frame is None:
+                        continue
+                    request = json.loads(frame[1])
+                    if "become" not in request:
+                        return  # stop
+                    # Stop listening as a spare, listen as the job's worker.
+                    _remove_files(socket_path)
+                    server.close()
+                    socket_path = request["socket"]
+                    server = _listen(socket_path, idle_seconds)
+                    worker.key = request["become"]
+                    _send(connection, _BECAME, b"{}")
                 if not _serve_one(connection, worker, main_thread, log_to_stream):
                     return
     except Cancelled:
         return
     finally:
-        for path in (Path(socket_path), Path(socket_path).with_suffix(".json")):
-            path.unlink(missing_ok=True)
+        _remove_files(socket_path)
         server.close()
+
+
+def _listen(socket_path: str, idle_seconds: float) -> socket.socket:
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(socket_path)
+    server.listen(8)
+    server.settimeout(idle_seconds)
+    return server
+
+
+def _remove_files(socket_path: str) -> None:
+    for suffix in (".sock", ".json"):
+        Path(socket_path).with_suffix(suffix).unlink(missing_ok=True)
 
 
 def _serve_one(
