@@ -23,7 +23,7 @@ from prettyflow.benchmarks import BENCHMARKS
 from prettyflow.prior_sources import PRIOR_SOURCES
 from prettyflow.tasks import TASKS
 from prettyflow.workers import (
-    MAX_SPARE_WORKERS,
+    spare_count,
     start_spare_workers,
     stop_idle_workers,
 )
@@ -69,13 +69,14 @@ def start_spare_decode_workers():
     local = getattr(workflow.executor_plugin, "common_settings", None)
     if not idle_seconds or (local is not None and not local.local_exec):
         return
-    decodes = sum(job.rule.name == "decode" for job in workflow.dag.needrun_jobs())
-    # One per decode that may run side by side (each needs a worker of its own).
+    models = [
+        decode_settings(job.wildcards)["model"]["name"]
+        for job in workflow.dag.needrun_jobs()
+        if job.rule.name == "decode"
+    ]
     threads = compute("decode", "threads")
-    parallel = max(1, int(workflow.cores) // threads)
-    start_spare_workers(
-        min(decodes, parallel, MAX_SPARE_WORKERS), idle_seconds, threads
-    )
+    count = spare_count(models, max(1, int(workflow.cores) // threads))
+    start_spare_workers(count, idle_seconds, threads)
 
 
 def stop_decode_workers():

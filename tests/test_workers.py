@@ -276,3 +276,11 @@ def test_spares_waiting_count_and_a_job_of_other_threads_starts_its_own(
     monkeypatch.delenv("MKL_NUM_THREADS", raising=False)
     result = in_worker(job(tmp_path, tiny_model_dir, "threads"))
     assert result["pid"] not in first
+
+
+def test_a_run_starts_a_spare_per_model_and_parallel_decode_within_bounds():
+    assert workers.spare_count([], 2) == 0
+    assert workers.spare_count(["base"], 2) == 1
+    assert workers.spare_count(["base"] * 30, 2) == 2
+    assert workers.spare_count(["base"] * 30 + ["sft"] * 6, 2) == 4
+    assert workers.spare_count(["a", "b", "c"] * 9, 4) == workers.MAX_SPARE_WORKERS

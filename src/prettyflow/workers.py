@@ -208,6 +208,15 @@ def process_identity(
     }
 
 
+def spare_count(decode_models: list[str], parallel: int) -> int:
+    """How many spares a run starts: a worker for each model per decode that can run
+    side by side (each job holds its worker), no more than decodes, at most
+    :data:`MAX_SPARE_WORKERS`. ``decode_models`` has the model of each decode job."""
+    return min(
+        len(decode_models), parallel * len(set(decode_models)), MAX_SPARE_WORKERS
+    )
+
+
 def start_spare_workers(
     count: int,
     idle_seconds: float,
