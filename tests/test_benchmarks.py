@@ -6,7 +6,7 @@ import hashlib
 from pathlib import Path
 
 import pytest
-from test_wmt23 import PROXY_VARIABLES, build_tar_gz, listing, serve_folder
+from download_setup import PROXY_VARIABLES, build_tar_gz, listing, serve_folder
 
 from prettyflow.benchmarks import BENCHMARKS, Benchmark
 from prettyflow.benchmarks.crosssum import CrossSumBenchmark

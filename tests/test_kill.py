@@ -22,8 +22,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from test_slurm import write_slurm_config
-from workflow_setup import SNAKEMAKE, run_snakemake
+from workflow_setup import SNAKEMAKE, run_snakemake, write_one_subset_config
 
 pytestmark = pytest.mark.workflow
 
@@ -110,7 +109,7 @@ def kill_after(command: list[str], seconds: float) -> int:
 def runs(repo_root, tmp_path_factory):
     """(uninterrupted workdir, killed-and-resumed workdir, kill records)."""
     clean = tmp_path_factory.mktemp("uninterrupted")
-    config_path = write_slurm_config(repo_root, clean)
+    config_path = write_one_subset_config(repo_root, clean)
     config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
     # Decodes go through warm workers, as in the demo: a kill must not lose their work.
     config["compute"]["decode"] = {

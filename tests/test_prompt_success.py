@@ -5,6 +5,7 @@ import random
 import pandas as pd
 import pytest
 import torch
+from decode_setup import TEMPLATES, decode_settings, translation_data
 
 from prettyflow.analysis import prompt_success
 from prettyflow.analysis.prompt_success import (
@@ -24,13 +25,6 @@ from prettyflow.langid import (
     top_language,
 )
 from prettyflow.prompts import draw_template_indices
-
-TEMPLATES = [
-    "Translate from {source_language} to {target_language}.\n{source_text}\n",
-    "{source_language}: {source_text} = {target_language}:",
-    "Infill in {target_language}: {source_text}\n",
-]
-LANGUAGES = {"en": "English", "pt": "Portuguese"}
 
 
 class PrefixIdentifier:
@@ -280,42 +274,6 @@ def test_summarization_uses_the_shared_identifiers():
 
 
 # ------------------------------------------------------------ the decode step
-
-
-def decode_settings(model_dir, **template_settings):
-    return {
-        "task": "translation",
-        "benchmark": "flores",
-        "system": "prompt-success",
-        "model": {"name": "tiny", "path": str(model_dir)},
-        "template_name": "prompt_success",
-        "chat": False,
-        "prior_source": None,
-        "k": None,
-        "languages": LANGUAGES,
-        "source_lang": "en",
-        "target_lang": "pt",
-        "max_new_tokens": 3,
-        "stop": ["\n"],
-        **template_settings,
-    }
-
-
-def translation_data(tmp_path, ids):
-    path = tmp_path / "data.parquet"
-    write_parquet(
-        pd.DataFrame(
-            {
-                "id": ids,
-                "source": [f"The cat sleeps {i}." for i in range(len(ids))],
-                "reference": ["O gato dorme."] * len(ids),
-                "source_lang": ["en"] * len(ids),
-                "target_lang": ["pt"] * len(ids),
-            }
-        ),
-        path,
-    )
-    return path
 
 
 def test_decode_step_draws_one_template_per_sample(tmp_path, tiny_model_dir):

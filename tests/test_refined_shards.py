@@ -12,7 +12,7 @@ import json
 import pandas as pd
 import pytest
 import yaml
-from test_prompt_success import translation_data
+from decode_setup import translation_data
 
 from prettyflow.config import ConfigError, validate_config
 from prettyflow.errors import InputError

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from test_prompt_success import TEMPLATES, decode_settings, translation_data
+from decode_setup import TEMPLATES, decode_settings, translation_data
 
 from prettyflow.errors import InputError
 from prettyflow.io import read_parquet, read_provenance

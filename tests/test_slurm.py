@@ -15,16 +15,16 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
 from workflow_setup import (
+    DECODE_MEM_MB,
+    DECODE_RUNTIME_MINUTES,
     TRANSLATION_ROWS,
     run_snakemake,
-    write_refined_translation_file,
-    write_test_config,
+    write_one_subset_config,
 )
 
 pytestmark = [pytest.mark.workflow, pytest.mark.slurm]
@@ -32,9 +32,6 @@ pytestmark = [pytest.mark.workflow, pytest.mark.slurm]
 START_HINT = (
     "start one (as root) with: bash ../shared/tools/local-slurm/start-local-slurm.sh"
 )
-# Distinctive decode resources, so that the scontrol check can fail.
-DECODE_MEM_MB = 2345
-DECODE_RUNTIME_MINUTES = 17
 SUBMITTED = re.compile(r"has been submitted with SLURM jobid (\d+)")
 FOUNDATION_GROUP = "decode-tiny-base"
 
@@ -60,41 +57,6 @@ def _usable_partitions() -> list[str]:
         name.rstrip("*")
         for name in sorted(usable, key=lambda name: not name.endswith("*"))
     ]
-
-
-def write_slurm_config(repo_root: Path, workdir: Path) -> Path:
-    """The tiny test config cut down to translation en-pt, with distinctive decode resources."""
-    path = write_test_config(repo_root, workdir)
-    write_refined_translation_file(repo_root, workdir, runs=(("flores", "en-pt"),))
-    config = yaml.safe_load(path.read_text(encoding="utf-8"))
-    translation = config["tasks"]["translation"]
-    translation["benchmarks"] = {
-        "flores": {"subsets": ["en-pt"], "metrics": ["bleu", "chrf++"]}
-    }
-    config["tasks"] = {"translation": translation}
-    # No training and no analysis: the chain of one subset, SFT model from a folder.
-    config["models"].pop("tiny-sft")
-    config["families"]["tiny"] = {
-        "foundation": "tiny-base",
-        "sft": ["tiny-chat"],
-        "sft_reference": "tiny-chat",
-    }
-    config.pop("analysis")
-    config["dictionaries"] = {"en-pt": config["dictionaries"]["en-pt"]}
-    config["compute"]["decode"] = {
-        "threads": 1,
-        "gpu": 0,
-        "mem_mb": DECODE_MEM_MB,
-        "runtime": DECODE_RUNTIME_MINUTES,
-        # The foundation model's decodes go to the cluster as one group job, where
-        # the first decode's warm worker serves the others.
-        "group": True,
-        "worker_idle_seconds": 60,
-    }
-    path.write_text(
-        yaml.safe_dump(config, allow_unicode=True, sort_keys=False), encoding="utf-8"
-    )
-    return path
 
 
 def show_job(job_id: str) -> dict[str, str]:
@@ -127,7 +89,7 @@ def slurm_run(repo_root, tmp_path_factory):
         # Replaces the profile's default-resources; every rule sets its own mem_mb and runtime.
         overrides += ["--default-resources", f"slurm_partition={partitions[0]}"]
     workdir = tmp_path_factory.mktemp("slurm")
-    config = write_slurm_config(repo_root, workdir)
+    config = write_one_subset_config(repo_root, workdir)
     result = run_snakemake(
         repo_root, workdir, config, "--profile", str(profile), "--verbose", *overrides
     )

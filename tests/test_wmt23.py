@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import hashlib
-import http.server
-import io
-import tarfile
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from download_setup import PROXY_VARIABLES, build_tar_gz, listing, serve_folder
 
 from prettyflow.benchmarks.wmt23 import Wmt23Benchmark
 from prettyflow.data.download import DownloadError
@@ -30,14 +25,6 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 DEMO = REPO_ROOT / "resources" / "demo" / "wmt23"
 SOURCE = "txt/sources/generaltest2023.en-pt.src.en"
 REFERENCE = "txt/references/generaltest2023.en-pt.ref.refA.pt"
-PROXY_VARIABLES = (
-    "http_proxy",
-    "HTTP_PROXY",
-    "https_proxy",
-    "HTTPS_PROXY",
-    "all_proxy",
-    "ALL_PROXY",
-)
 
 
 def raw_lines(path: Path) -> list[str]:
@@ -49,51 +36,6 @@ def write_lines(path: Path, lines: list[str]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes("".join(line + "\n" for line in lines).encode("utf-8"))
     return path
-
-
-def listing(folder: Path) -> list[str]:
-    if not folder.exists():
-        return []
-    return sorted(path.relative_to(folder).as_posix() for path in folder.rglob("*"))
-
-
-def build_tar_gz(path: Path, files: dict[str, bytes]) -> Path:
-    """A tar.gz shaped like GitHub's: a pax global header naming the commit first."""
-    with tarfile.open(
-        path, "w:gz", format=tarfile.PAX_FORMAT, pax_headers={"comment": "0" * 40}
-    ) as archive:
-        folders = sorted({name.rsplit("/", 1)[0] for name in files})
-        for folder in folders:
-            info = tarfile.TarInfo(folder)
-            info.type = tarfile.DIRTYPE
-            archive.addfile(info)
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
-    return path
-
-
-class QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-        pass
-
-
-@contextlib.contextmanager
-def serve_folder(folder: Path) -> Iterator[str]:
-    """The base URL of a local HTTP server on 127.0.0.1 serving ``folder``."""
-    handler = functools.partial(QuietHandler, directory=str(folder))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-    )
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 @pytest.fixture

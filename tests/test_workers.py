@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_prompt_success import TEMPLATES, decode_settings, translation_data
+from decode_setup import TEMPLATES, decode_settings, translation_data
 
 from prettyflow import workers
 from prettyflow.steps.decode import decode

@@ -1,4 +1,4 @@
-"""Shared set-up of the end-to-end workflow tests (test_workflow.py, test_slurm.py).
+"""Shared set-up of the end-to-end workflow tests (test_workflow, test_slurm, test_kill).
 
 Tiny random models (built here) stand in for the foundation and SFT models, so
 decoding is gibberish but every rule, file and table is real. The demo data in
@@ -240,3 +240,45 @@ def run_snakemake(
         *args,
     ]
     return subprocess.run(command, capture_output=True, text=True, timeout=1200)
+
+
+# Distinctive decode resources of the one-subset config, which the SLURM test finds
+# again in the jobs' allocations.
+DECODE_MEM_MB = 2345
+DECODE_RUNTIME_MINUTES = 17
+
+
+def write_one_subset_config(repo_root: Path, workdir: Path) -> Path:
+    """The tiny test config cut down to translation en-pt, with distinctive decode resources
+    (the SLURM and kill tests)."""
+    path = write_test_config(repo_root, workdir)
+    write_refined_translation_file(repo_root, workdir, runs=(("flores", "en-pt"),))
+    config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    translation = config["tasks"]["translation"]
+    translation["benchmarks"] = {
+        "flores": {"subsets": ["en-pt"], "metrics": ["bleu", "chrf++"]}
+    }
+    config["tasks"] = {"translation": translation}
+    # No training and no analysis: the chain of one subset, SFT model from a folder.
+    config["models"].pop("tiny-sft")
+    config["families"]["tiny"] = {
+        "foundation": "tiny-base",
+        "sft": ["tiny-chat"],
+        "sft_reference": "tiny-chat",
+    }
+    config.pop("analysis")
+    config["dictionaries"] = {"en-pt": config["dictionaries"]["en-pt"]}
+    config["compute"]["decode"] = {
+        "threads": 1,
+        "gpu": 0,
+        "mem_mb": DECODE_MEM_MB,
+        "runtime": DECODE_RUNTIME_MINUTES,
+        # The foundation model's decodes go to the cluster as one group job, where
+        # the first decode's warm worker serves the others.
+        "group": True,
+        "worker_idle_seconds": 60,
+    }
+    path.write_text(
+        yaml.safe_dump(config, allow_unicode=True, sort_keys=False), encoding="utf-8"
+    )
+    return path
