@@ -14,6 +14,8 @@ from typing import Any
 import jsonschema
 import yaml
 
+from prettyflow.errors import is_integer
+
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "config.schema.yaml"
 
 
@@ -284,7 +286,7 @@ def _check_control_word_lists(config: Mapping[str, Any]) -> None:
 
 
 def _is_strict_integer(checker: Any, instance: Any) -> bool:
-    return isinstance(instance, int) and not isinstance(instance, bool)
+    return is_integer(instance)
 
 
 def _check_strict_integers(

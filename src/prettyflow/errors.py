@@ -35,3 +35,13 @@ class MissingResourceError(RuntimeError):
 
     The message must say how to provide the resource.
     """
+
+
+def is_integer(value: object) -> bool:
+    """An int of a config or JSON value; ``True`` is a bool there, not the number 1."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_number(value: object) -> bool:
+    """An int or float of a config or JSON value (not a bool)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)

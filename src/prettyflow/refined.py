@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from prettyflow.errors import InputError, MissingResourceError
+from prettyflow.errors import InputError, MissingResourceError, is_integer
 from prettyflow.io import parse_json_text, read_lines
 from prettyflow.registry import Registry
 
@@ -124,7 +124,7 @@ def _option_expectation(option: str, default: Any, value: Any) -> str | None:
     if isinstance(default, bool):
         return None if isinstance(value, bool) else "true or false"
     if isinstance(default, int):
-        ok = isinstance(value, int) and not isinstance(value, bool) and value >= 1
+        ok = is_integer(value) and value >= 1
         return None if ok else "a positive integer"
     if isinstance(default, str):
         return None if isinstance(value, str) else "a string"

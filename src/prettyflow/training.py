@@ -74,7 +74,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from prettyflow.errors import InputError, MissingResourceError
+from prettyflow.errors import InputError, MissingResourceError, is_integer, is_number
 from prettyflow.io import atomic_path, parse_json_text, read_lines, write_json
 from prettyflow.paths import CHAT_TEMPLATE_FILE
 
@@ -304,14 +304,6 @@ def alpaca_chat_template(tokenizer: Any) -> str:
 # ----------------------------------------------------------------------- settings
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
 @dataclass(frozen=True)
 class TrainingSettings:
     """LoRA SFT hyper-parameters; the defaults are the paper's Table 7.
@@ -346,32 +338,32 @@ class TrainingSettings:
         def fail(field: str, message: str) -> None:
             raise InputError(f"{message}, got {getattr(self, field)!r}", field=field)
 
-        if not _is_number(self.learning_rate) or not self.learning_rate > 0:
+        if not is_number(self.learning_rate) or not self.learning_rate > 0:
             fail("learning_rate", "must be a number > 0")
         if self.lr_scheduler not in LR_SCHEDULERS:
             fail("lr_scheduler", f"must be one of {', '.join(LR_SCHEDULERS)}")
-        if not _is_int(self.epochs) or self.epochs < 1:
+        if not is_integer(self.epochs) or self.epochs < 1:
             fail("epochs", "must be an integer >= 1")
-        if not _is_int(self.seed):
+        if not is_integer(self.seed):
             fail("seed", "must be an integer")
-        if not _is_number(self.warmup_ratio) or not 0 <= self.warmup_ratio < 1:
+        if not is_number(self.warmup_ratio) or not 0 <= self.warmup_ratio < 1:
             fail("warmup_ratio", "must be a number in [0, 1)")
-        if not _is_number(self.weight_decay) or self.weight_decay < 0:
+        if not is_number(self.weight_decay) or self.weight_decay < 0:
             fail("weight_decay", "must be a number >= 0")
-        if not _is_int(self.batch_size) or self.batch_size < 1:
+        if not is_integer(self.batch_size) or self.batch_size < 1:
             fail("batch_size", "must be an integer >= 1")
-        if not _is_int(self.micro_batch_size) or self.micro_batch_size < 1:
+        if not is_integer(self.micro_batch_size) or self.micro_batch_size < 1:
             fail("micro_batch_size", "must be an integer >= 1")
         if self.batch_size % self.micro_batch_size:
             fail(
                 "micro_batch_size",
                 f"must divide batch_size ({self.batch_size}) for gradient accumulation",
             )
-        if not _is_number(self.lora_alpha) or not self.lora_alpha > 0:
+        if not is_number(self.lora_alpha) or not self.lora_alpha > 0:
             fail("lora_alpha", "must be a number > 0")
-        if not _is_int(self.lora_rank) or self.lora_rank < 1:
+        if not is_integer(self.lora_rank) or self.lora_rank < 1:
             fail("lora_rank", "must be an integer >= 1")
-        if not _is_number(self.lora_dropout) or not 0 <= self.lora_dropout < 1:
+        if not is_number(self.lora_dropout) or not 0 <= self.lora_dropout < 1:
             fail("lora_dropout", "must be a number in [0, 1)")
         if isinstance(self.target_modules, str) or not isinstance(
             self.target_modules, (list, tuple)
@@ -382,14 +374,14 @@ class TrainingSettings:
             isinstance(name, str) and name.strip() for name in self.target_modules
         ):
             fail("target_modules", "must be a non-empty list of module names")
-        if not _is_int(self.max_length) or self.max_length < 2:
+        if not is_integer(self.max_length) or self.max_length < 2:
             fail("max_length", "must be an integer >= 2")
         if self.max_steps is not None and (
-            not _is_int(self.max_steps) or self.max_steps < 1
+            not is_integer(self.max_steps) or self.max_steps < 1
         ):
             fail("max_steps", "must be null or an integer >= 1")
         if self.max_grad_norm is not None and (
-            not _is_number(self.max_grad_norm) or not self.max_grad_norm > 0
+            not is_number(self.max_grad_norm) or not self.max_grad_norm > 0
         ):
             fail("max_grad_norm", "must be null or a number > 0")
         if self.layers_to_transform is not None:
@@ -398,7 +390,7 @@ class TrainingSettings:
                 fail("layers_to_transform", "must be null or a list of layer indices")
             object.__setattr__(self, "layers_to_transform", tuple(layers))
             if not self.layers_to_transform or not all(
-                _is_int(layer) and layer >= 0 for layer in self.layers_to_transform
+                is_integer(layer) and layer >= 0 for layer in self.layers_to_transform
             ):
                 fail(
                     "layers_to_transform",

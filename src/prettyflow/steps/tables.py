@@ -9,7 +9,7 @@ from typing import Any
 
 import pandas as pd
 
-from prettyflow.errors import InputError
+from prettyflow.errors import InputError, is_integer, is_number
 from prettyflow.io import atomic_paths, read_json, read_parquet, write_text
 from prettyflow.steps.common import aligned, check_column_kinds
 
@@ -117,19 +117,15 @@ SCORE_FILE_KEYS = ("system", "subset", "scores", "diagnostics", "provenance")
 DIAGNOSTIC_KEYS = ("samples", "empty_outputs", "mean_new_tokens", "stopped_by")
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
 def _is_count(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    return is_integer(value) and value >= 0
 
 
 # What each diagnostic must hold, and how the error says it.
 _DIAGNOSTIC_CHECKS = {
     "samples": (_is_count, "a whole number >= 0"),
     "empty_outputs": (_is_count, "a whole number >= 0"),
-    "mean_new_tokens": (_is_number, "a number"),
+    "mean_new_tokens": (is_number, "a number"),
     "stopped_by": (
         lambda value: (
             isinstance(value, dict)
@@ -137,7 +133,7 @@ _DIAGNOSTIC_CHECKS = {
         ),
         'an object of counts, e.g. {"eos": 16}',
     ),
-    "parse_failure_rate": (_is_number, "a number"),
+    "parse_failure_rate": (is_number, "a number"),
 }
 
 
@@ -183,7 +179,7 @@ def read_score_file(
                 field=f"scores.{metric}",
             )
         value = entry["score"]
-        if value is not None and (not _is_number(value) or math.isinf(value)):
+        if value is not None and (not is_number(value) or math.isinf(value)):
             raise InputError(
                 f"expected a finite number or null, got {value!r}",
                 path=path,
