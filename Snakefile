@@ -5,7 +5,13 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-configfile: "config.yaml"
+# config.yaml is the default only: a --configfile given on the command line is the
+# whole config, in this process and in every job Snakemake starts (those get the
+# same --configfile, but not --replace-workflow-config), so nothing of the demo's
+# config leaks into a user's run.
+if not workflow.overwrite_configfiles:
+
+    configfile: "config.yaml"
 
 
 report: "report/workflow.rst"

@@ -18,7 +18,7 @@ rule results_table:
             labels={"table": "results", "model family": "{family}"},
         ),
     log:
-        "logs/tables/{task}-{benchmark}-{family}.log",
+        paths.log("tables/{task}-{benchmark}-{family}.log"),
     conda:
         "../envs/score.yaml"
     threads: 1
@@ -49,7 +49,7 @@ rule control_priors_table:
             labels={"table": "control priors (Table 5)", "model family": "{family}"},
         ),
     log:
-        "logs/tables/{task}-{benchmark}-{family}-control-priors.log",
+        paths.log("tables/{task}-{benchmark}-{family}-control-priors.log"),
     conda:
         "../envs/score.yaml"
     threads: 1
@@ -79,7 +79,7 @@ rule prompt_success_table:
             labels={"table": "prompt success (Table 8)", "model family": "{family}"},
         ),
     log:
-        "logs/tables/{task}-{benchmark}-{family}-prompt-success.log",
+        paths.log("tables/{task}-{benchmark}-{family}-prompt-success.log"),
     conda:
         "../envs/score.yaml"
     threads: 1
@@ -110,7 +110,7 @@ rule prior_accuracy_table:
             labels={"table": "prior accuracy (Table 4)", "model family": "{family}"},
         ),
     log:
-        "logs/tables/{task}-{benchmark}-{family}-prior-accuracy.log",
+        paths.log("tables/{task}-{benchmark}-{family}-prior-accuracy.log"),
     conda:
         "../envs/score.yaml"
     threads: 1

@@ -8,7 +8,7 @@ rule decision_space:
     output:
         positions=paths.pattern("decision_space"),
     log:
-        "logs/{task}/analysis/{benchmark}/{family}/{subset}/decision-space.log",
+        paths.log("{task}/analysis/{benchmark}/{family}/{subset}/decision-space.log"),
     conda:
         "../envs/decode.yaml"
     threads: compute("analysis", "threads")
@@ -35,7 +35,7 @@ rule decision_space_figures:
             labels={"figure": "decision space: {figure}", "model family": "{family}"},
         ),
     log:
-        "logs/figures/decision-space-{task}-{benchmark}-{family}.log",
+        paths.log("figures/decision-space-{task}-{benchmark}-{family}.log"),
     conda:
         "../envs/decode.yaml"
     threads: 1
@@ -62,7 +62,7 @@ rule prior_tokens_figure:
         ),
         numbers=paths.pattern("prior_tokens", ext="csv"),
     log:
-        "logs/figures/prior-tokens-{task}-{benchmark}-{family}-{source}.log",
+        paths.log("figures/prior-tokens-{task}-{benchmark}-{family}-{source}.log"),
     conda:
         "../envs/score.yaml"
     threads: 1

@@ -11,7 +11,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 # jobs get it too.
 os.environ["PRETTYFLOW_ROOT"] = workflow.basedir
 
-from prettyflow.config import ConfigError, validate_config
+from prettyflow.config import ConfigError, check_config_files, validate_config
 from prettyflow.steps.shards import gather_shards
 from prettyflow.workflow import (
     PRIORITY_MODEL,
@@ -29,6 +29,7 @@ from prettyflow.workers import (
 )
 
 try:
+    check_config_files(workflow.configfiles)
     validate_config(config, Path(workflow.basedir) / "schemas" / "config.schema.yaml")
 except ConfigError as error:
     # One line naming the key, instead of a traceback.

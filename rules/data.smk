@@ -5,7 +5,7 @@ rule download_benchmark:
     output:
         root=directory(paths.pattern("download")),
     log:
-        "logs/data/download_{benchmark}.log",
+        paths.log("data/download_{benchmark}.log"),
     conda:
         "../envs/data.yaml"
     threads: 1
@@ -24,7 +24,7 @@ rule prepare_data:
     output:
         table=paths.pattern("data"),
     log:
-        "logs/{task}/data/{benchmark}/{subset}.log",
+        paths.log("{task}/data/{benchmark}/{subset}.log"),
     conda:
         "../envs/data.yaml"
     threads: 1

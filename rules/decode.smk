@@ -12,7 +12,7 @@ rule decode:
     output:
         decodes=paths.pattern("decode_shard"),
     log:
-        "logs/{task}/decode/{benchmark}/{family}/{subset}/{system}/{shard}.log",
+        paths.log("{task}/decode/{benchmark}/{family}/{subset}/{system}/{shard}.log"),
     priority: decode_priority
     group:
         decode_group
@@ -37,7 +37,7 @@ rule gather_decode:
     output:
         decodes=paths.pattern("decode"),
     log:
-        "logs/{task}/decode/{benchmark}/{family}/{subset}/{system}.gather.log",
+        paths.log("{task}/decode/{benchmark}/{family}/{subset}/{system}.gather.log"),
     priority: decode_priority
     # A few file reads: in the Snakemake process itself, not a job of its own.
     localrule: True

@@ -7,7 +7,7 @@ rule merge_dictionary:
     output:
         table=paths.pattern("dictionary"),
     log:
-        "logs/dictionaries/{pair}.log",
+        paths.log("dictionaries/{pair}.log"),
     conda:
         "../envs/data.yaml"
     threads: 1
@@ -33,7 +33,7 @@ rule dictionary_statistics:
             labels={"table": "dictionary statistics (Table 9)"},
         ),
     log:
-        "logs/dictionaries/statistics.log",
+        paths.log("dictionaries/statistics.log"),
     conda:
         "../envs/data.yaml"
     threads: 1

@@ -6,7 +6,7 @@ rule materialize_gguf:
     output:
         gguf=paths.pattern("gguf"),
     log:
-        "logs/models/materialize_{file}.log",
+        paths.log("models/materialize_{file}.log"),
     priority: PRIORITY_MODEL
     conda:
         "../envs/decode.yaml"
@@ -26,7 +26,7 @@ rule convert_gguf:
     output:
         model=directory(paths.pattern("model")),
     log:
-        "logs/models/convert_{model}.log",
+        paths.log("models/convert_{model}.log"),
     priority: PRIORITY_MODEL
     conda:
         "../envs/decode.yaml"
@@ -49,7 +49,7 @@ rule train_lora:
     output:
         adapter=directory(paths.pattern("adapter")),
     log:
-        "logs/models/train_{model}.log",
+        paths.log("models/train_{model}.log"),
     priority: PRIORITY_MODEL
     conda:
         "../envs/decode.yaml"

@@ -11,7 +11,7 @@ rule run_refined_model:
     output:
         outputs=paths.pattern("refined_shard"),
     log:
-        "logs/{task}/refined/{benchmark}/{subset}/{shard}.log",
+        paths.log("{task}/refined/{benchmark}/{subset}/{shard}.log"),
     priority: PRIORITY_UPSTREAM
     conda:
         "../envs/decode.yaml"
@@ -34,7 +34,7 @@ rule gather_refined:
     output:
         outputs=paths.pattern("refined"),
     log:
-        "logs/{task}/refined/{benchmark}/{subset}.gather.log",
+        paths.log("{task}/refined/{benchmark}/{subset}.gather.log"),
     priority: PRIORITY_UPSTREAM
     # A few file reads: in the Snakemake process itself, not a job of its own.
     localrule: True
@@ -52,7 +52,7 @@ rule extract_keywords:
     output:
         keywords=paths.pattern("keywords"),
     log:
-        "logs/{task}/keywords/{benchmark}/{subset}.log",
+        paths.log("{task}/keywords/{benchmark}/{subset}.log"),
     priority: PRIORITY_UPSTREAM
     conda:
         "../envs/decode.yaml"
@@ -74,7 +74,7 @@ rule build_prior:
     output:
         prior=paths.pattern("prior"),
     log:
-        "logs/{task}/priors/{benchmark}/{family}/{subset}/{source}-k{k}.log",
+        paths.log("{task}/priors/{benchmark}/{family}/{subset}/{source}-k{k}.log"),
     priority: PRIORITY_PRIOR
     conda:
         "../envs/decode.yaml"

@@ -10,7 +10,7 @@ rule score_comet:
     output:
         scores=paths.pattern("comet"),
     log:
-        "logs/{task}/scores/{benchmark}/{family}/{subset}/{system}.comet.log",
+        paths.log("{task}/scores/{benchmark}/{family}/{subset}/{system}.comet.log"),
     conda:
         "../envs/comet.yaml"
     threads: compute("comet", "threads")
@@ -33,7 +33,7 @@ rule score:
         samples=paths.pattern("score_samples"),
         corpus=paths.pattern("score_corpus"),
     log:
-        "logs/{task}/scores/{benchmark}/{family}/{subset}/{system}.log",
+        paths.log("{task}/scores/{benchmark}/{family}/{subset}/{system}.log"),
     conda:
         "../envs/score.yaml"
     threads: compute("score", "threads")

@@ -551,6 +551,17 @@ CONFIG_PROBES = [
      "families.gemma3-270m.sft: ['gemma3-270m-alpaca', 'gemma3-270m-alpaca'] has non-unique elements"),
     ("repeated analysis run", _set("analysis", "decision_space", "runs", value=[{"task": "translation", "benchmark": "flores"}] * 2),
      "analysis.decision_space.runs: [{"),
+    # --- third probe: inputs that gave wrong numbers without a word
+    ("refs of a pair not run", _set("datasets", "wmt23", "refs", value={"en-he": "refB"}),
+     "datasets.wmt23.refs.en-he: no subset 'en-he' is run on wmt23 (run: en-pt)"),
+    ("file of a language not run", _set("datasets", "ud", "files", "pt", value="resources/demo/pos/pt_demo.xglue.txt"),
+     "datasets.ud.files.pt: no subset 'pt' is run on ud (run: fr)"),
+    ("Chinese words listed for pt", _set("analysis", "control_priors", "sources", "adverb", value={"words": {"pt": ["não", "的", "了"]}}),
+     "sources.adverb.words.pt: 2 of 3 words of the list are not written in Latin, the script of 'pt': '的', '了'"),
+    ("a Chinese lexicon for pt", _set("analysis", "control_priors", "sources", "adverb", value={"lexicon": {"pt": {"kind": "jieba", "tags": ["d"]}}}),
+     "sources.adverb.lexicon.pt: a jieba lexicon is written in Han, not in Latin, the script of 'pt'"),
+    ("words of a language without a known script", _set("analysis", "control_priors", "sources", "modal", value={"words": {"pt": ["pode"], "xx": ["pode"]}}),
+     "no script known for target language 'xx'"),
 ]  # fmt: skip
 
 
@@ -570,6 +581,49 @@ def test_bad_config_values_are_refused_at_start_up(config, change, expected) -> 
 
 def test_the_shipped_config_passes_the_start_up_checks(config) -> None:
     validate_config(copy.deepcopy(config))
+
+
+def test_a_word_list_file_of_another_script_is_refused(config, tmp_path) -> None:
+    words = _write(tmp_path, "pt-adverb.txt", "# adverbs\nnão\nsempre\n都\n也\n還\n")
+    changed = copy.deepcopy(config)
+    changed["analysis"]["control_priors"]["sources"]["adverb"] = {
+        "words": {"pt": str(words)}
+    }
+    with pytest.raises(ConfigError) as caught:
+        validate_config(changed)
+    assert (
+        "analysis.control_priors.sources.adverb.words.pt: 3 of 5 words of file "
+        f"{words} are not written in Latin, the script of 'pt': '都', '也', '還'"
+    ) in str(caught.value)
+    # Stated otherwise, the words pass: the script is the user's to override.
+    changed["analysis"]["control_priors"]["sources"]["adverb"]["scripts"] = {
+        "pt": ["Latin", "Han"]
+    }
+    validate_config(changed)
+    # Letters decide; an apostrophe or a hyphen inside a word does not count.
+    changed["analysis"]["control_priors"]["sources"]["adverb"] = {
+        "words": {"en": ["can't", "well-nigh"], "pt": ["pode-se"]}
+    }
+    validate_config(changed)
+
+
+def test_a_key_repeated_in_a_config_file_is_refused(tmp_path) -> None:
+    from prettyflow.config import check_config_files
+
+    path = _write(
+        tmp_path,
+        "my.yaml",
+        "datasets:\n  flores:\n    max_samples: 4\n    split: devtest\n"
+        "    max_samples: 8\nmodels:\n  - {a: 1}\n",
+    )
+    with pytest.raises(ConfigError) as caught:
+        check_config_files([path])
+    assert str(caught.value) == (
+        f"config file {path}, line 5: datasets.flores.max_samples: repeated key "
+        "(first at line 3); YAML would keep only the last value"
+    )
+    root = Path(__file__).resolve().parents[1]
+    check_config_files([root / "config.yaml", root / "configs" / "paper.yaml"])
 
 
 @pytest.mark.parametrize(

@@ -36,7 +36,6 @@ def snakemake_command(repo_root: Path, workdir: Path, config: Path) -> list[str]
         "--snakefile", str(repo_root / "Snakefile"),
         "--directory", str(workdir),
         "--configfile", str(config),
-        "--replace-workflow-config",
         "--cores", "2",
     ]  # fmt: skip
 
@@ -75,7 +74,7 @@ def shard_files(workdir: Path) -> dict[str, int]:
 
 def started_shards(workdir: Path) -> set[str]:
     """Decode shards whose job had started (its log exists), named like shard_files."""
-    logs = workdir / "logs" / "translation" / "decode"
+    logs = workdir / "results" / "logs" / "translation" / "decode"
     started = set()
     for log in logs.glob("*/*/*/*/*.log"):
         benchmark, family, subset, system = log.relative_to(logs).parts[:4]

@@ -230,7 +230,8 @@ def paper_dry_run(tmp_path_factory):
         path = workdir / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.touch()
-    # As in the README, beside the demo's config.yaml, which must not leak in.
+    # As in the README, beside the demo's config.yaml, which must not leak in
+    # (without --replace-workflow-config: a user forgets it).
     shutil.copy(REPO_ROOT / "config.yaml", workdir / "config.yaml")
     # Offline, and an empty model cache: planning must not need any model.
     env = {
@@ -244,7 +245,7 @@ def paper_dry_run(tmp_path_factory):
         sys.executable, "-m", "snakemake", "-n",
         "--snakefile", str(REPO_ROOT / "Snakefile"),
         "--directory", str(workdir),
-        "--configfile", str(PAPER_CONFIG), "--replace-workflow-config",
+        "--configfile", str(PAPER_CONFIG),
         "--quiet", "rules",
     ]  # fmt: skip
     started = time.perf_counter()

@@ -90,8 +90,17 @@ def slurm_run(repo_root, tmp_path_factory):
         overrides += ["--default-resources", f"slurm_partition={partitions[0]}"]
     workdir = tmp_path_factory.mktemp("slurm")
     config = write_one_subset_config(repo_root, workdir)
+    # As a user runs it: from the checkout, with --configfile only; the jobs must
+    # see that config alone, not merged into the demo's config.yaml.
     result = run_snakemake(
-        repo_root, workdir, config, "--profile", str(profile), "--verbose", *overrides
+        repo_root,
+        workdir,
+        config,
+        "--profile",
+        str(profile),
+        "--verbose",
+        *overrides,
+        from_checkout=True,
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-8000:]
@@ -135,10 +144,11 @@ def test_jobs_went_through_sbatch_with_the_configured_resources(slurm_run):
     # The node loaded each model once: the first decode of a group started a warm
     # worker, the others found the model loaded.
     workdir, _ = slurm_run
+    decode_logs = workdir / "results" / "logs" / "translation" / "decode"
     for model, system_count in (("tiny-base", 5), ("tiny-chat", 1)):
         logs = [
             text
-            for path in (workdir / "logs" / "translation" / "decode").rglob("*.log")
+            for path in decode_logs.rglob("*.log")
             if f"loaded {model} on" in (text := path.read_text())
         ]
         assert len(logs) == system_count

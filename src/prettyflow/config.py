@@ -7,7 +7,7 @@ and what was expected, so a typo in config.yaml is found without reading a trace
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +58,41 @@ def _describe(error: jsonschema.ValidationError) -> str:
     return f"{_key_path(error.absolute_path)}: {error.message}"
 
 
+def check_config_files(paths: Iterable[str | Path]) -> None:
+    """No key repeated in a mapping of a config file (YAML keeps the last silently).
+
+    Raises :class:`ConfigError` naming the file, the line and the key path.
+    """
+    for path in paths:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+            root = yaml.compose(text)
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+            raise ConfigError(f"config file {path}: {error}") from error
+        for key, line, first in _repeated_keys(root, ""):
+            raise ConfigError(
+                f"config file {path}, line {line}: {key}: repeated key (first at "
+                f"line {first}); YAML would keep only the last value"
+            )
+
+
+def _repeated_keys(node: Any, key: str) -> Iterator[tuple[str, int, int]]:
+    """(key path, line, line of its first occurrence) of every repeated key."""
+    if isinstance(node, yaml.MappingNode):
+        first_lines: dict[Any, int] = {}
+        for name_node, value in node.value:
+            name = name_node.value
+            path = f"{key}.{name}" if key else str(name)
+            line = name_node.start_mark.line + 1
+            if name in first_lines:
+                yield path, line, first_lines[name]
+            first_lines.setdefault(name, line)
+            yield from _repeated_keys(value, path)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            yield from _repeated_keys(item, f"{key}[{index}]")
+
+
 def load_schema(path: str | Path = SCHEMA_PATH) -> dict[str, Any]:
     return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
 
@@ -99,6 +134,7 @@ def _check_references(config: Mapping[str, Any]) -> None:
     from prettyflow.tasks import TASKS
 
     _check_start_up(config)
+    _check_per_subset_settings(config)
     models = config["models"]
     languages = config["languages"]
     for name, spec in models.items():
@@ -172,6 +208,43 @@ def _check_references(config: Mapping[str, Any]) -> None:
                     f"{key}.priors.refined.backend",
                     f"{refined['backend']!r} does not do {task.refined_kind}",
                 )
+
+
+def configured_subsets(config: Mapping[str, Any], benchmark: str) -> list[str]:
+    """Every subset of ``benchmark`` that a task or an analysis run decodes."""
+    subsets: list[str] = []
+    for settings in config["tasks"].values():
+        entry = settings["benchmarks"].get(benchmark)
+        if entry is not None:
+            subsets += entry["subsets"]
+    for analysis in (config.get("analysis") or {}).values():
+        for run in (analysis or {}).get("runs") or []:
+            if run.get("benchmark") == benchmark:
+                subsets += run.get("subsets") or []
+    return list(dict.fromkeys(subsets))
+
+
+def _check_per_subset_settings(config: Mapping[str, Any]) -> None:
+    """An entry of a per-subset setting (``datasets.wmt23.refs``, ``datasets.ud.files``)
+    names a subset that is run: otherwise it is ignored without a word, and a typo
+    (``en_he`` for ``en-he``) silently scores that direction on the default."""
+    from prettyflow.benchmarks import BENCHMARKS
+
+    for name, settings in config["datasets"].items():
+        if name not in BENCHMARKS.names():
+            continue  # the schema names unknown benchmarks
+        subsets = configured_subsets(config, name)
+        if not subsets:
+            continue  # a benchmark no task runs: its whole entry is unused
+        for setting in BENCHMARKS.get(name).per_subset_settings:
+            for subset in (settings or {}).get(setting) or {}:
+                if subset not in subsets:
+                    _fail(
+                        f"datasets.{name}.{setting}.{subset}",
+                        f"no subset {subset!r} is run on {name} (run: "
+                        f"{', '.join(subsets)}); remove the entry or add "
+                        "the subset to the task's or an analysis run's subsets",
+                    )
 
 
 def _check_analyses(config: Mapping[str, Any]) -> None:
@@ -260,9 +333,11 @@ def _check_finite_numbers(value: Any, key: str = "") -> None:
 
 def _check_control_word_lists(config: Mapping[str, Any]) -> None:
     """Control word lists as the prior job reads them: words written in the config
-    are one word each, unique after NFC; a lexicon alone needs tags."""
+    are one word each, unique after NFC; a lexicon alone needs tags; words and
+    lexicons are written in the target language's script."""
     from prettyflow.control_priors import OPTIONS_FIELD, config_word_list
     from prettyflow.errors import InputError
+    from prettyflow.prior_sources import PRIOR_SOURCES
 
     sources = ((config.get("analysis") or {}).get("control_priors") or {}).get(
         "sources"
@@ -283,6 +358,11 @@ def _check_control_word_lists(config: Mapping[str, Any]) -> None:
                     f"without words.{language} the lexicon needs tags to choose "
                     "words, e.g. [d]",
                 )
+        if source in PRIOR_SOURCES.names():  # _check_analyses names unknown ones
+            try:  # words in the target language's script
+                PRIOR_SOURCES.get(source).check_options(options)
+            except InputError as error:
+                _fail_input(f"{OPTIONS_FIELD}.{source}", error)
 
 
 def _is_strict_integer(checker: Any, instance: Any) -> bool:

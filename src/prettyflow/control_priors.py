@@ -29,9 +29,12 @@ target language code (``pt``; a regional code such as ``zh-Hans`` falls back to
     them: a word stays if the lexicon has it (with one of ``tags`` when given),
     e.g. modal verbs listed in the config and checked against jieba, where they
     are tagged ``v``, ``c`` or ``d`` like other words.
-``scripts``  (``random``)
+``scripts``  (all sources)
     ``{<lang>: [<Unicode script>, ...]}`` overrides :data:`LANGUAGE_SCRIPTS`;
-    script names are Unicode's (Latin, Cyrillic, Han, Hiragana, ...).
+    script names are Unicode's (Latin, Cyrillic, Han, Hiragana, ...). The words
+    of ``words`` and ``lexicon`` must be written in the language's script(s)
+    (checked at start-up: a Chinese lexicon given for ``pt`` would make Chinese
+    "Portuguese adverbs"); ``random`` draws only tokens written in them.
 ``allow_marks``  (``random``, default true)
     Whether a token may contain combining marks after its first letter (needed
     for Devanagari or Thai vowel signs, harmless elsewhere).
@@ -58,9 +61,11 @@ from prettyflow.errors import InputError, MissingResourceError
 from prettyflow.io import read_lines
 
 OPTIONS_FIELD = "analysis.control_priors.sources"
-WORD_LIST_OPTIONS = ("words", "lexicon")
+WORD_LIST_OPTIONS = ("words", "lexicon", "scripts")
 RANDOM_TOKEN_OPTIONS = ("scripts", "allow_marks")
-LEXICON_KINDS = ("jieba",)
+# Lexicon kind -> the scripts its words are written in (jieba's dict.txt is Chinese).
+LEXICON_SCRIPTS: dict[str, tuple[str, ...]] = {"jieba": ("Han",)}
+LEXICON_KINDS = tuple(LEXICON_SCRIPTS)
 DRAW_METHOD = "sha256(json([seed, source, sample id])) mod number of candidates"
 
 # Language code -> the Unicode scripts its words are written in.
@@ -453,6 +458,67 @@ def language_scripts(
             field=f"{OPTIONS_FIELD}.{source}.scripts",
         )
     return found[1]
+
+
+def is_written_in(word: str, scripts: Sequence[str]) -> bool:
+    """Whether every letter of ``word`` (and at least one) is of ``scripts``.
+
+    Unlike :func:`is_script_word`, other characters (the apostrophe of "can't",
+    the hyphen of "pode-se", marks) do not count against a listed word.
+    """
+    letters = [c for c in word if unicodedata.category(c).startswith("L")]
+    return bool(letters) and all(
+        any(in_script(letter, script) for script in scripts) for letter in letters
+    )
+
+
+def check_word_list_scripts(
+    source: str,
+    options: Mapping[str, Any] | None,
+    word_files: Mapping[str, str | Path] | None = None,
+) -> None:
+    """Every word list and lexicon of ``source`` is written in its language's script.
+
+    ``word_files`` maps a language to its word-list file where that file should
+    be read (default: the paths in ``options``); a file that does not exist is
+    left to the job that reads it. Raises :class:`InputError` naming the key,
+    with the count of words outside the script and examples.
+    """
+    options = check_options(source, options, WORD_LIST_OPTIONS)
+    field = f"{OPTIONS_FIELD}.{source}"
+    for language, value in (options.get("words") or {}).items():
+        scripts = language_scripts(source, options, language)
+        if isinstance(value, str):
+            path = Path((word_files or {}).get(language, value))
+            if not path.is_file():
+                continue
+            words, where = read_word_file(path), f"file {path}"
+        else:
+            words = config_word_list(value, f"{field}.words.{language}")
+            where = "the list"
+        outside = [word for word in words if not is_written_in(word, scripts)]
+        if outside:
+            examples = ", ".join(repr(word) for word in outside[:5])
+            raise InputError(
+                f"{len(outside)} of {len(words)} words of {where} are not written in "
+                f"{'+'.join(scripts)}, the script of {language!r}: {examples}"
+                + (" ..." if len(outside) > 5 else "")
+                + f" (a list for another language? {field}.scripts.{language} "
+                "overrides the script)",
+                field=f"{field}.words.{language}",
+            )
+    for language, spec in (options.get("lexicon") or {}).items():
+        kind = spec.get("kind") if isinstance(spec, Mapping) else None
+        if kind not in LEXICON_SCRIPTS:
+            continue  # lexicon_entries names an unknown kind
+        scripts = language_scripts(source, options, language)
+        if not set(LEXICON_SCRIPTS[kind]) & set(scripts):
+            raise InputError(
+                f"a {kind} lexicon is written in {'+'.join(LEXICON_SCRIPTS[kind])}, "
+                f"not in {'+'.join(scripts)}, the script of {language!r}: its words "
+                f"would be drawn as {language!r} words",
+                field=f"{field}.lexicon.{language}",
+            )
 
 
 def token_text(decoded: str) -> str:

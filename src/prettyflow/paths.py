@@ -32,6 +32,8 @@ RESULT_TEMPLATES: dict[str, str] = {
     "dictionary": "dictionaries/{pair}.parquet",
     "dictionary_table": "tables/dictionaries.{ext}",
 }
+# Rule logs, under the results directory (Paths.log).
+LOG_DIR = "logs"
 # Outside the results directory (shared by runs with other results_dir).
 RESOURCE_TEMPLATES: dict[str, str] = {
     "download": "resources/downloads/{benchmark}",
@@ -57,6 +59,11 @@ class Paths:
 
     def __init__(self, results: str):
         self.results = results.rstrip("/")
+
+    def log(self, pattern: str) -> str:
+        """A rule's log file: under the results folder, so that runs into another
+        results folder keep their own logs."""
+        return f"{self.results}/{LOG_DIR}/{pattern}"
 
     def template(self, name: str) -> str:
         if name in RESULT_TEMPLATES:

@@ -165,6 +165,9 @@ class ControlPrior(PriorSource):
         """The :class:`prettyflow.control_priors.CandidateList` drawn from."""
         raise NotImplementedError
 
+    def check_options(self, options) -> None:
+        """Start-up checks of the source's options (no model loaded); InputError."""
+
     def answers(self, frame, inputs, settings, tokenizer=None):
         from prettyflow.control_priors import draw_words
 
@@ -197,6 +200,11 @@ class WordListPrior(ControlPrior):
         target = TASKS.get(context.task).languages(context.subset)[1]
         path = word_list_file(self.name, options, target)
         return {} if path is None else {"word_list": path}  # Snakemake tracks it
+
+    def check_options(self, options) -> None:
+        from prettyflow.control_priors import check_word_list_scripts
+
+        check_word_list_scripts(self.name, options)
 
     def candidates(self, settings, inputs, tokenizer):
         from prettyflow.control_priors import word_candidates

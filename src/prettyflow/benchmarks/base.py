@@ -57,6 +57,11 @@ class Benchmark:
         """The job parameters of :meth:`prepare` for ``subset`` (only what it depends on)."""
         raise NotImplementedError
 
+    # Settings that map a subset to a value (``files``, ``refs``): the config check
+    # refuses an entry for a subset that is not run, which would be ignored silently
+    # (a typo in ``refs`` would score a direction on the wrong reference).
+    per_subset_settings: ClassVar[tuple[str, ...]] = ()
+
     def known_size(self, settings: Mapping[str, Any], subset: str) -> int | None:
         """The number of samples of ``subset`` when the benchmark fixes it, else None.
 
@@ -119,6 +124,7 @@ class OneFilePerSubset(Benchmark):
     """A benchmark that lists one raw file per subset (``datasets.<name>.files``)."""
 
     file_key: ClassVar[str]  # the rule's name for that input file
+    per_subset_settings = ("files",)
 
     def raw_files(
         self,

@@ -31,6 +31,7 @@ class Wmt23Benchmark(Benchmark):
     name = "wmt23"
     task = "translation"
     archive_root = None  # GitHub's <repository>-<tag>/ folder, found in the archive
+    per_subset_settings = ("refs",)
 
     def _names(
         self, settings: Mapping[str, Any], subset: str
