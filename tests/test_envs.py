@@ -311,20 +311,26 @@ def test_env_pip_part_resolves_in_a_fresh_interpreter(env_file, tmp_path):
         _normalize(item["metadata"]["name"]): item["metadata"]["version"]
         for item in installs
     }
-    # Exactly the pins: a package beyond them only where torch's build pins it
-    # (a CUDA build's nvidia-* and triton; the CPU build, from pip's find-links
-    # here, needs none).
+    # Exactly the pins: a package beyond them only where torch's build brings it
+    # (a CUDA build's nvidia-*, cuda-* and triton; the CPU build, which pip finds
+    # in its find-links folder here, brings none).
     _, pip = _load(env_file)
     pins = read_pins([e for e in pip if not PROJECT_SPEC.match(e.strip())], "pins")
-    torch_pins = {
-        _normalize(requirement.name)
+    requires = {
+        _normalize(item["metadata"]["name"]): {
+            _normalize(Requirement(text).name)
+            for text in item["metadata"].get("requires_dist") or []
+        }
         for item in installs
-        if _normalize(item["metadata"]["name"]) == "torch"
-        for requirement in map(Requirement, item["metadata"].get("requires_dist") or [])
-        if any(spec.operator == "==" for spec in requirement.specifier)
     }
+    from_torch, unseen = set(), ["torch"] if "torch" in resolved else []
+    while unseen:
+        name = unseen.pop()
+        if name not in from_torch:
+            from_torch.add(name)
+            unseen += requires.get(name, ())
     for name, version in resolved.items():
-        if name == "prettyflow" or name in torch_pins:
+        if name == "prettyflow" or (name in from_torch and name not in pins):
             continue
         assert name in pins, f"{env_file.name}: {name} {version} is not pinned"
         assert Version(Version(version).public) == Version(pins[name]), (

@@ -16,8 +16,8 @@ torch: the locks pin its release (:data:`TORCH`, ``torch==2.13.0``), not its bui
 so the build comes from where pip finds it: the CPU wheel in pip's find-links folder
 (this workplace's machines), otherwise PyPI's CUDA build (or ``TORCH_SPEC``). The
 resolution uses the CPU build, so the locks hold its dependencies and no CUDA
-packages; a CUDA build adds its ``nvidia-*`` and ``triton`` packages, which its own
-metadata pins exactly.
+packages; a CUDA build adds its ``nvidia-*``, ``cuda-*`` and ``triton`` packages,
+which the locks do not cover (torch's metadata pins most of them exactly).
 
 This module uses the standard library only: it runs in the lock tool's venv.
 """
