@@ -1,5 +1,5 @@
 # One command each, on a fresh machine:  make demo  |  make test
-# Installs into ./.venv (Python >= 3.10), then runs.
+# Installs into ./.venv (Python 3.11, the locks'), then runs.
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -8,8 +8,9 @@ CORES ?= all
 # them; see prettyflow.locks): a fresh clone installs what was tested.
 MAIN_LOCK := locks/main.txt
 COMET_LOCK := locks/comet.txt
-# The locks pin torch's release (2.13.0), not its build: pip takes the CPU build from
-# its find-links folder where it has one (this workplace), else PyPI's CUDA build.
+# The locks pin torch's release (locks/torch.in), not its build: pip takes the CPU
+# build from its find-links folder where it has one (this workplace), else PyPI's
+# CUDA build.
 # TORCH_SPEC picks another build of that release, e.g. a CUDA wheel's URL, or
 # TORCH_SPEC="torch===2.13.0" (===: PyPI's CUDA build even beside the CPU wheel).
 TORCH_SPEC ?= torch
@@ -19,7 +20,7 @@ COMET_VENV ?= .venv-comet
 # torch for .venv-comet: the same build as the main environment by default.
 COMET_TORCH_SPEC ?= $(TORCH_SPEC)
 # make lock: uv in a venv of its own, and a folder holding the CPU wheel of the
-# locked torch (its dependencies are what the locks hold).
+# torch release of locks/torch.in (its dependencies are what the locks hold).
 LOCK_VENV ?= .venv-lock
 UV_SPEC := uv==0.13.9
 TORCH_CPU_WHEELS ?= /opt/wheels
@@ -29,6 +30,7 @@ COMET_BIN := $(COMET_VENV)/bin
 .PHONY: install comet-env lock demo report test test-fast test-envs lint benchmark clean
 
 $(BIN)/activate:
+	PYTHONPATH=src $(PYTHON) -m prettyflow.locks check-python
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
@@ -42,6 +44,7 @@ $(VENV)/.installed: pyproject.toml $(MAIN_LOCK) | $(BIN)/activate
 install: $(VENV)/.installed
 
 $(COMET_BIN)/activate:
+	PYTHONPATH=src $(PYTHON) -m prettyflow.locks check-python
 	$(PYTHON) -m venv $(COMET_VENV)
 	$(COMET_BIN)/pip install --quiet --upgrade pip
 
@@ -60,7 +63,7 @@ $(LOCK_VENV)/bin/uv:
 	$(LOCK_VENV)/bin/pip install --quiet "$(UV_SPEC)"
 
 lock: $(LOCK_VENV)/bin/uv
-	PYTHONPATH=src $(LOCK_VENV)/bin/python -m prettyflow.locks \
+	PYTHONPATH=src $(LOCK_VENV)/bin/python -m prettyflow.locks refresh \
 		--uv $(LOCK_VENV)/bin/uv --find-links $(TORCH_CPU_WHEELS)
 
 demo: install comet-env

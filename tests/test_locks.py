@@ -23,9 +23,10 @@ from prettyflow.locks import (
     ENV_LOCKS,
     LOCKS,
     PYTHON_VERSION,
-    TORCH_RELEASE,
+    TORCH_INPUT,
     env_pip_list,
     normalize,
+    python_mismatch,
     read_lock,
     read_pins,
 )
@@ -122,7 +123,7 @@ def test_lock_pins_torchs_release_and_no_cuda_packages(lock_name):
     resolution used the CPU build, whose dependencies hold no CUDA package."""
     lock = LOCKS[lock_name]
     pins = read_lock(REPO_ROOT / lock.path)
-    assert pins["torch"] == TORCH_RELEASE
+    assert pins["torch"] == read_lock(REPO_ROOT / TORCH_INPUT)["torch"]
     assert [f"{n}=={v}" for n, v in pins.items() if Version(v).local] == []
     assert [name for name in pins if CUDA_ONLY.match(name)] == []
 
@@ -178,3 +179,11 @@ def test_make_installs_each_environment_from_its_lock(tmp_path):
     ]
     assert unlocked == []
     assert sum(line.endswith("pip check") for line in commands) == len(LOCKS)
+
+
+def test_make_refuses_another_python_than_the_locks():
+    assert python_mismatch((3, 11, 7)) is None
+    assert python_mismatch((3, 12, 1)) == (
+        "the locks (locks/) are for Python 3.11, this is Python 3.12: run make with "
+        "PYTHON=python3.11"
+    )

@@ -1,7 +1,8 @@
 """The locks: the exact versions that every environment of the project installs.
 
-``make lock`` runs this module (``python -m prettyflow.locks``). With ``uv pip
-compile`` it resolves, for CPython 3.11 on linux x86_64:
+``make lock`` runs this module (``python -m prettyflow.locks refresh``); ``make
+install`` and ``make comet-env`` first check that their Python is the locks'
+(``check-python``). With ``uv pip compile`` it resolves, for CPython 3.11 on linux x86_64:
 
 - ``locks/main.txt``: ``.venv`` (``make install``): the core and the extras of
   :data:`LOCKS` ``["main"]``;
@@ -12,7 +13,7 @@ its own extras (named by its ``-e ${PRETTYFLOW_ROOT}[...]`` line) resolved withi
 the versions of its lock (:data:`ENV_LOCKS`), so that every environment runs what
 the tests ran, and Snakemake rebuilds a conda environment when its pins change.
 
-torch: the locks pin its release (:data:`TORCH`, ``torch==2.13.0``), not its build,
+torch: the locks pin its release (:data:`TORCH_INPUT`, ``locks/torch.in``), not its build,
 so the build comes from where pip finds it: the CPU wheel in pip's find-links folder
 (this workplace's machines), otherwise PyPI's CUDA build (or ``TORCH_SPEC``). The
 resolution uses the CPU build, so the locks hold its dependencies and no CUDA
@@ -38,8 +39,7 @@ PYTHON_VERSION = "3.11"
 # uv's name for linux x86_64 with glibc >= 2.28 (manylinux_2_28; this machine: 2.36).
 PYTHON_PLATFORM = "x86_64-manylinux_2_28"
 PLATFORM_TEXT = f"CPython {PYTHON_VERSION}, linux x86_64 (glibc >= 2.28)"
-TORCH_RELEASE = "2.13.0"
-TORCH = f"torch=={TORCH_RELEASE}"
+TORCH_INPUT = LOCK_DIR / "torch.in"
 # The build label of the CPU wheel the resolution must use (see the module doc).
 CPU_LABEL = "+cpu"
 REFRESH_COMMAND = "make lock"
@@ -178,9 +178,9 @@ def _release_of_torch(output: Path, find_links: list[str]) -> dict[str, str]:
         return pins
     if not torch.endswith(CPU_LABEL):
         raise SystemExit(
-            f"{output}: uv resolved torch {torch}, not the CPU build of {TORCH}: no "
-            f"wheel torch-{TORCH_RELEASE}{CPU_LABEL} in the find-links folders "
-            f"{find_links}; set TORCH_CPU_WHEELS to a folder holding it"
+            f"{output}: uv resolved torch {torch}, not the CPU build of the release "
+            f"in {TORCH_INPUT}: no such CPU wheel ({CPU_LABEL}) in the find-links "
+            f"folders {find_links}; set TORCH_CPU_WHEELS to a folder holding it"
         )
     release = torch.removesuffix(CPU_LABEL)
     output.write_text(
@@ -194,11 +194,9 @@ def _release_of_torch(output: Path, find_links: list[str]) -> dict[str, str]:
 def refresh(root: Path, uv: str, find_links: list[str]) -> None:
     """Resolve every lock, then write each env file's pins."""
     with tempfile.TemporaryDirectory(prefix="prettyflow-lock-") as tmp:
-        torch_constraint = Path(tmp) / "torch.txt"
-        torch_constraint.write_text(TORCH + "\n", encoding="utf-8")
         for lock in LOCKS.values():
             pins = _compile(
-                root, uv, lock.extras, torch_constraint, find_links, root / lock.path
+                root, uv, lock.extras, TORCH_INPUT, find_links, root / lock.path
             )
             print(f"{lock.path}: {len(pins)} packages ({lock.venv})")
         for env_name, lock_name in ENV_LOCKS.items():
@@ -208,23 +206,45 @@ def refresh(root: Path, uv: str, find_links: list[str]) -> None:
             if extras is None:
                 raise SystemExit(f"{env_file}: no `- -e ${{PRETTYFLOW_ROOT}}` line")
             pins = _compile(
-                root, uv, extras, root / lock.path, find_links, Path(tmp) / env_name
+                root, uv, extras, lock.path, find_links, Path(tmp) / env_name
             )
             write_env_pins(env_file, pins, lock)
             print(f"{env_file.relative_to(root)}: {len(pins)} packages ({lock.path})")
 
 
+def python_mismatch(version: tuple[int, ...] = tuple(sys.version_info)) -> str | None:
+    """Why an interpreter of ``version`` cannot install the locks, or None."""
+    running = ".".join(str(part) for part in version[:2])
+    if running == PYTHON_VERSION:
+        return None
+    return (
+        f"the locks ({LOCK_DIR}/) are for Python {PYTHON_VERSION}, this is Python "
+        f"{running}: run make with PYTHON=python{PYTHON_VERSION}"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m prettyflow.locks")
-    parser.add_argument("--uv", default="uv", help="the uv executable")
-    parser.add_argument(
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser(
+        "check-python", help=f"fail unless this is Python {PYTHON_VERSION}"
+    )
+    refresh_parser = commands.add_parser("refresh", help="make lock")
+    refresh_parser.add_argument("--uv", default="uv", help="the uv executable")
+    refresh_parser.add_argument(
         "--find-links",
         action="append",
         required=True,
-        help=f"a folder holding the CPU wheel of {TORCH} (repeatable)",
+        help=f"a folder holding the CPU wheel of the torch of {TORCH_INPUT}",
     )
-    parser.add_argument("--root", type=Path, default=Path.cwd())
+    refresh_parser.add_argument("--root", type=Path, default=Path.cwd())
     args = parser.parse_args(argv)
+    if args.command == "check-python":
+        mismatch = python_mismatch()
+        if mismatch:
+            print(f"error: {mismatch}", file=sys.stderr)
+            return 1
+        return 0
     refresh(args.root.resolve(), args.uv, args.find_links)
     return 0
 
