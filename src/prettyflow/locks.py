@@ -2,7 +2,8 @@
 
 ``make lock`` runs this module (``python -m prettyflow.locks refresh``); ``make
 install`` and ``make comet-env`` first check that their Python is the locks'
-(``check-python``). With ``uv pip compile`` it resolves, for CPython 3.11 on linux x86_64:
+(``check-python``). With ``uv pip compile`` it resolves, for CPython 3.11 on linux
+x86_64:
 
 - ``locks/main.txt``: ``.venv`` (``make install``): the core and the extras of
   :data:`LOCKS` ``["main"]``;
@@ -13,9 +14,9 @@ its own extras (named by its ``-e ${PRETTYFLOW_ROOT}[...]`` line) resolved withi
 the versions of its lock (:data:`ENV_LOCKS`), so that every environment runs what
 the tests ran, and Snakemake rebuilds a conda environment when its pins change.
 
-torch: the locks pin its release (:data:`TORCH_INPUT`, ``locks/torch.in``), not its build,
-so the build comes from where pip finds it: the CPU wheel in pip's find-links folder
-(this workplace's machines), otherwise PyPI's CUDA build (or ``TORCH_SPEC``). The
+torch: the locks pin its release (:data:`TORCH_INPUT`, ``locks/torch.in``), not its
+build, so the build comes from where pip finds it: the CPU wheel in pip's find-links
+folder (this workplace's machines), otherwise PyPI's CUDA build (or ``TORCH_SPEC``). The
 resolution uses the CPU build, so the locks hold its dependencies and no CUDA
 packages; a CUDA build adds its ``nvidia-*``, ``cuda-*`` and ``triton`` packages,
 which the locks do not cover (torch's metadata pins most of them exactly).
@@ -38,7 +39,6 @@ ENV_DIR = Path("envs")
 PYTHON_VERSION = "3.11"
 # uv's name for linux x86_64 with glibc >= 2.28 (manylinux_2_28; this machine: 2.36).
 PYTHON_PLATFORM = "x86_64-manylinux_2_28"
-PLATFORM_TEXT = f"CPython {PYTHON_VERSION}, linux x86_64 (glibc >= 2.28)"
 TORCH_INPUT = LOCK_DIR / "torch.in"
 # The build label of the CPU wheel the resolution must use (see the module doc).
 CPU_LABEL = "+cpu"
