@@ -9,10 +9,11 @@ environment does not have (rules/*.smk says which rule runs in which env).
 
 With the ``envs`` marker (``make test-envs``; needs the package index): the pip
 part of each env file resolves, with ``pip install --dry-run``, for a fresh
-interpreter, to exactly its pins (plus what a CUDA build of torch pins itself), and
-the resolution has what the group needs and not what it must not have (no torch in
-the data and score environments, transformers<5 and numpy<2 in COMET's). Conda channels are not reachable from CI, so the conda part
-(``python=3.11``, ``pip``) is only checked for its Python version.
+interpreter, to exactly its pins (plus what a CUDA build of torch brings), and the
+resolution has what the group needs and not what it must not have (no torch in the
+data and score environments, transformers<5 and numpy<2 in COMET's). Conda channels
+are not reachable from CI, so the conda part (``python=3.11``, ``pip``) is only
+checked for its Python version.
 """
 
 from __future__ import annotations
