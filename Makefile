@@ -1,42 +1,70 @@
 # One command each, on a fresh machine:  make demo  |  make test
-# Installs into ./.venv (Python >= 3.10), then runs.
+# Installs into ./.venv (Python 3.11, the locks'), then runs.
 
 PYTHON ?= python3
 VENV ?= .venv
 CORES ?= all
-# The CPU build of torch; on a GPU machine set TORCH_SPEC="torch" (CUDA build).
-TORCH_SPEC ?= torch==2.13.0
+# Both environments install exactly the versions of their lock (make lock writes
+# them; see prettyflow.locks): a fresh clone installs what was tested.
+MAIN_LOCK := locks/main.txt
+COMET_LOCK := locks/comet.txt
+# The locks pin torch's release (locks/torch.in), not its build: pip takes the CPU
+# build from its find-links folder where it has one (this workplace), else PyPI's
+# CUDA build.
+# TORCH_SPEC picks another build of that release, e.g. a CUDA wheel's URL, or
+# TORCH_SPEC="torch===2.13.0" (===: PyPI's CUDA build even beside the CPU wheel).
+TORCH_SPEC ?= torch
 # COMET (unbabel-comet pins transformers<5, numpy<2): an interpreter of its own, which
 # prettyflow.metrics.comet runs as a subprocess (metrics.comet.python).
 COMET_VENV ?= .venv-comet
-# torch for .venv-comet: the same (CPU) build as the main environment by default.
+# torch for .venv-comet: the same build as the main environment by default.
 COMET_TORCH_SPEC ?= $(TORCH_SPEC)
+# make lock: uv in a venv of its own, and a folder holding the CPU wheel of the
+# torch release of locks/torch.in (its dependencies are what the locks hold).
+LOCK_VENV ?= .venv-lock
+UV_SPEC := uv==0.13.9
+TORCH_CPU_WHEELS ?= /opt/wheels
 BIN := $(VENV)/bin
 COMET_BIN := $(COMET_VENV)/bin
 
-.PHONY: install comet-env demo report test test-fast test-envs lint benchmark clean
+.PHONY: install comet-env lock demo report test test-fast test-envs lint benchmark clean
 
 $(BIN)/activate:
+	PYTHONPATH=src $(PYTHON) -m prettyflow.locks check-python
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/activate
-	$(BIN)/pip install --quiet "$(TORCH_SPEC)"
-	$(BIN)/pip install --quiet -e ".[workflow,decode,score,demo,dev,slurm]"
+# The lock, then the project without dependencies (the lock has them all).
+$(VENV)/.installed: pyproject.toml $(MAIN_LOCK) | $(BIN)/activate
+	$(BIN)/pip install --quiet -r $(MAIN_LOCK) "$(TORCH_SPEC)"
+	$(BIN)/pip install --quiet --no-deps -e .
+	$(BIN)/pip check
 	touch $@
 
 install: $(VENV)/.installed
 
 $(COMET_BIN)/activate:
+	PYTHONPATH=src $(PYTHON) -m prettyflow.locks check-python
 	$(PYTHON) -m venv $(COMET_VENV)
 	$(COMET_BIN)/pip install --quiet --upgrade pip
 
-$(COMET_VENV)/.installed: pyproject.toml | $(COMET_BIN)/activate
-	$(COMET_BIN)/pip install --quiet "$(COMET_TORCH_SPEC)"
-	$(COMET_BIN)/pip install --quiet -e ".[comet]"
+$(COMET_VENV)/.installed: pyproject.toml $(COMET_LOCK) | $(COMET_BIN)/activate
+	$(COMET_BIN)/pip install --quiet -r $(COMET_LOCK) "$(COMET_TORCH_SPEC)"
+	$(COMET_BIN)/pip install --quiet --no-deps -e .
+	$(COMET_BIN)/pip check
 	touch $@
 
 comet-env: $(COMET_VENV)/.installed
+
+# Refreshes locks/*.txt and the pins of envs/*.yaml: the newest versions that
+# pyproject.toml admits (needs PyPI). Then run make test and commit them together.
+$(LOCK_VENV)/bin/uv:
+	$(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/pip install --quiet "$(UV_SPEC)"
+
+lock: $(LOCK_VENV)/bin/uv
+	PYTHONPATH=src $(LOCK_VENV)/bin/python -m prettyflow.locks refresh \
+		--uv $(LOCK_VENV)/bin/uv --find-links $(TORCH_CPU_WHEELS)
 
 demo: install comet-env
 	HF_HUB_OFFLINE=1 $(BIN)/snakemake --cores $(CORES)

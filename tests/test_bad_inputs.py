@@ -9,6 +9,7 @@ traceback, and no output may be left behind.
 from __future__ import annotations
 
 import copy
+import errno
 import json
 import os
 from collections.abc import Callable
@@ -460,12 +461,33 @@ def test_bad_input_gives_a_result_or_a_named_error(
     assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
-def test_an_unreadable_file_is_named(tmp_path: Path) -> None:
+def test_an_unreadable_file_is_named(tmp_path: Path, monkeypatch) -> None:
+    """A file the job may not read (mode 000 for anyone but root; CI runs as root,
+    so the refusal is injected where the file is read)."""
     path = _write(tmp_path, "english-portuguese_test.jsonl", GOOD_CROSSSUM)
-    path.chmod(0)
-    with pytest.raises(InputError, match="cannot read"):
+    read_bytes = Path.read_bytes
+
+    def refuse(self: Path) -> bytes:
+        if self == path:
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(self))
+        return read_bytes(self)
+
+    monkeypatch.setattr(Path, "read_bytes", refuse)
+    with pytest.raises(InputError) as caught:
         prepare_crosssum(path, "en", "pt", tmp_path / OUTPUT)
+    assert caught.value.path is not None and Path(caught.value.path) == path
+    assert str(path) in str(caught.value)
+    assert "cannot read the CrossSum file: Permission denied" in str(caught.value)
+    assert not (tmp_path / OUTPUT).exists()
+
+
+def test_a_fifo_is_named_not_read(tmp_path: Path) -> None:
+    """Reading a FIFO would block the job: it is refused as not a regular file."""
+    path = tmp_path / "english-portuguese_test.jsonl"
+    os.mkfifo(path)
+    with pytest.raises(InputError, match="not a regular file") as caught:
+        prepare_crosssum(path, "en", "pt", tmp_path / OUTPUT)
+    assert Path(caught.value.path) == path and "expected a file" in str(caught.value)
 
 
 # ---------------------------------------------------------------- config values

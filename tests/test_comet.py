@@ -16,6 +16,8 @@ import math
 import os
 import shutil
 import subprocess
+import sys
+import textwrap
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -32,6 +34,7 @@ from prettyflow.metrics.comet import (
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+SOURCE_DIR = REPO_ROOT / "src"
 COMET_PYTHON = REPO_ROOT / ".venv-comet" / "bin" / "python"
 LIMIT_SECONDS = 2.0
 
@@ -223,6 +226,82 @@ def test_from_file_reads_the_comet_rule_output_in_data_order(tmp_path):
         comet_metric.from_file(scoring, {})
 
 
+def _fake_worker_interpreter(prefix: Path, code: str) -> Path:
+    """A COMET interpreter layout whose ``python`` is a script running ``code``
+    in this interpreter (with this checkout's prettyflow), for the worker's
+    arguments ``-m prettyflow.metrics.comet <request> <result>``."""
+    python = prefix / "bin" / "python"
+    python.parent.mkdir(parents=True)
+    site = prefix / "lib" / "python3.11" / "site-packages" / "comet"
+    site.mkdir(parents=True)
+    (site / "__init__.py").write_text("")
+    header = (
+        f"#!{sys.executable}\nimport sys\nsys.path.insert(0, {str(SOURCE_DIR)!r})\n"
+    )
+    python.write_text(header + textwrap.dedent(code))
+    python.chmod(0o755)
+    return python
+
+
+def test_worker_failure_names_its_exception_past_a_flood_of_warnings(
+    offline_hub, tmp_path
+):
+    """The worker's exception reaches the caller from its error report, even when
+    its stderr ends in warnings (Lightning's weights_only warning once pushed the
+    traceback out of the stderr tail)."""
+    python = _fake_worker_interpreter(
+        tmp_path / "comet-env",
+        """
+        class NoTorch:  # a COMET interpreter whose torch is missing
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] == "torch":
+                    raise ModuleNotFoundError("torch is not in this environment")
+
+        sys.meta_path.insert(0, NoTorch())
+        from prettyflow.metrics.comet import main
+
+        try:
+            main(sys.argv[3:])
+        except Exception:
+            sys.stderr.write("UserWarning: weights_only " * 2000 + "\\n")
+            sys.exit(1)
+        """,
+    )
+    checkpoint = _fake_checkpoint(tmp_path / "ckpt", str(tmp_path))
+    with pytest.raises(CometError) as error:
+        score_comet(
+            SOURCES, HYPOTHESES, REFERENCES, checkpoint=str(checkpoint), python=python
+        )
+    assert error.value.error_type == "ModuleNotFoundError"
+    assert error.value.error_message == "torch is not in this environment"
+    message = str(error.value)
+    assert message.startswith(
+        "COMET worker failed with ModuleNotFoundError: torch is not in this "
+        "environment (exit code 1, "
+    )
+    assert "worker traceback:\nTraceback (most recent call last):" in message
+    assert "in predict" in message  # the frame that raised, from the report
+    assert message.endswith("UserWarning: weights_only \n")  # stderr tail last
+
+
+def test_worker_failure_without_an_error_report(offline_hub, tmp_path):
+    python = _fake_worker_interpreter(
+        tmp_path / "comet-env",
+        """
+        sys.stderr.write("Killed\\n")
+        sys.exit(137)
+        """,
+    )
+    checkpoint = _fake_checkpoint(tmp_path / "ckpt", str(tmp_path))
+    with pytest.raises(CometError) as error:
+        score_comet(
+            SOURCES, HYPOTHESES, REFERENCES, checkpoint=str(checkpoint), python=python
+        )
+    assert error.value.error_type is None and error.value.error_message is None
+    assert "without an error report (exit code 137, " in str(error.value)
+    assert str(error.value).endswith("stderr tail:\nKilled\n")
+
+
 # ------------------------------------------------------- real integration
 needs_comet_env = pytest.mark.skipif(
     not COMET_PYTHON.is_file(),
@@ -356,13 +435,22 @@ def test_score_comet_from_the_hub_cache_offline(
 
 
 @needs_comet_env
-def test_worker_failure_raises_with_its_stderr(tiny_checkpoint, tmp_path):
+def test_worker_failure_names_its_exception(tiny_checkpoint, tmp_path):
+    """A checkpoint that is not one: the caller's error names the exception that
+    stopped the worker, whatever the worker's stderr ends with."""
     broken = tmp_path / "broken"
     (broken / "checkpoints").mkdir(parents=True)
     shutil.copy(tiny_checkpoint / "hparams.yaml", broken / "hparams.yaml")
     (broken / "checkpoints" / "model.ckpt").write_bytes(b"not a checkpoint")
-    with pytest.raises(CometError, match="stderr tail") as error:
+    with pytest.raises(CometError) as error:
         score_comet(
             SOURCES, HYPOTHESES, REFERENCES, checkpoint=str(broken), python=COMET_PYTHON
         )
-    assert "Traceback" in str(error.value)
+    # torch.load (weights_only, the default since torch 2.6) refuses the bytes.
+    assert error.value.error_type == "_pickle.UnpicklingError"
+    assert "Weights only load failed" in error.value.error_message
+    assert str(error.value).startswith(
+        f"COMET worker failed with {error.value.error_type}: "
+        f"{error.value.error_message} (exit code 1, "
+    )
+    assert "worker traceback:\nTraceback (most recent call last):" in str(error.value)

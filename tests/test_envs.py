@@ -1,17 +1,19 @@
 """The per-rule-group environments (envs/*.yaml) separate what they install.
 
 Without the ``envs`` marker (always run, offline, a few seconds): each env file
-installs the project with the extras of its rule group, the core dependencies
+installs the project with the extras of its rule group, beside exact pins only
+(tests/test_locks.py checks them against the locks), the core dependencies
 hold nothing heavy, and what the scripts of each rule group import (at module
 level, and inside the step functions they call) loads without the packages its
 environment does not have (rules/*.smk says which rule runs in which env).
 
 With the ``envs`` marker (``make test-envs``; needs the package index): the pip
 part of each env file resolves, with ``pip install --dry-run``, for a fresh
-interpreter, and the resolution has what the group needs and not what it must not
-have (no torch in the data and score environments, transformers<5 and numpy<2 in
-COMET's). Conda channels are not reachable from CI, so the conda part
-(``python=3.11``, ``pip``) is only checked for its Python version.
+interpreter, to exactly its pins (plus what a CUDA build of torch brings), and the
+resolution has what the group needs and not what it must not have (no torch in the
+data and score environments, transformers<5 and numpy<2 in COMET's). Conda channels
+are not reachable from CI, so the conda part (``python=3.11``, ``pip``) is only
+checked for its Python version.
 """
 
 from __future__ import annotations
@@ -25,6 +27,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from packaging.requirements import Requirement
+from packaging.version import Version
+
+from prettyflow.locks import PIN, read_pins
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ENV_DIR = REPO_ROOT / "envs"
@@ -126,9 +132,11 @@ def test_env_installs_the_extras_of_its_rule_group(env_file):
     )
     declared = set(_pyproject()["project"]["optional-dependencies"])
     assert extras <= declared
-    # The rest of the pip list is what the extras already say (no drift).
+    # The rest of the pip list is exact pins: the versions of the locks.
     for entry in pip:
-        assert PROJECT_SPEC.match(entry.strip()) or "comet" in extras, entry
+        assert PROJECT_SPEC.match(entry.strip()) or PIN.match(entry.strip()), (
+            f"{env_file.name}: {entry!r} is neither the project nor name==version"
+        )
 
 
 def test_core_dependencies_are_light():
@@ -299,10 +307,36 @@ def test_env_pip_part_resolves_in_a_fresh_interpreter(env_file, tmp_path):
     assert result.returncode == 0, (
         f"{env_file.name} does not resolve:\n{result.stderr[-4000:]}"
     )
+    installs = json.loads(report.read_text())["install"]
     resolved = {
         _normalize(item["metadata"]["name"]): item["metadata"]["version"]
-        for item in json.loads(report.read_text())["install"]
+        for item in installs
     }
+    # Exactly the pins: a package beyond them only where torch's build brings it
+    # (a CUDA build's nvidia-*, cuda-* and triton; the CPU build, which pip finds
+    # in its find-links folder here, brings none).
+    _, pip = _load(env_file)
+    pins = read_pins([e for e in pip if not PROJECT_SPEC.match(e.strip())], "pins")
+    requires = {
+        _normalize(item["metadata"]["name"]): {
+            _normalize(Requirement(text).name)
+            for text in item["metadata"].get("requires_dist") or []
+        }
+        for item in installs
+    }
+    from_torch, unseen = set(), ["torch"] if "torch" in resolved else []
+    while unseen:
+        name = unseen.pop()
+        if name not in from_torch:
+            from_torch.add(name)
+            unseen += requires.get(name, ())
+    for name, version in resolved.items():
+        if name == "prettyflow" or (name in from_torch and name not in pins):
+            continue
+        assert name in pins, f"{env_file.name}: {name} {version} is not pinned"
+        assert Version(Version(version).public) == Version(pins[name]), (
+            f"{env_file.name}: {name} resolved to {version}, pinned {pins[name]}"
+        )
     must_have = {_normalize(name) for name in MUST_HAVE[env_file.name]}
     must_not = {_normalize(name) for name in MUST_NOT_HAVE[env_file.name]}
     assert must_have <= set(resolved), must_have - set(resolved)

@@ -11,7 +11,9 @@ workflow reaches it through :func:`score_comet`:
 - when ``comet`` is importable in the current interpreter, the scores are computed
   in-process; otherwise the worker of this module runs under the configured
   interpreter, ``python -m prettyflow.metrics.comet <request.json> <result.parquet>``,
-  with the inputs and outputs passed through temporary files.
+  with the inputs and outputs passed through temporary files; a worker that fails
+  writes its exception (type, message, traceback) beside the result file, and the
+  caller's :class:`CometError` names it.
 
 This module is imported in both environments, so at module level it imports only
 the standard library, pandas and pyarrow; torch and comet are imported lazily.
@@ -33,6 +35,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import traceback
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -53,10 +56,27 @@ RESULT_KEY = b"prettyflow.comet"
 SCALE = 100.0
 DEFAULT_SEED = 0
 STDERR_TAIL = 3000
+ERROR_REPORT_SUFFIX = ".error.json"
 
 
 class CometError(RuntimeError):
-    """The COMET worker failed; the message carries the tail of its stderr."""
+    """The COMET worker failed.
+
+    ``error_type`` and ``error_message`` are the exception that stopped the worker,
+    from the report it writes (:func:`worker_error_path`); both are None when it
+    wrote none (killed, timed out, or it could not start). The message names them,
+    then the worker's traceback and the tail of its stderr.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        error_type: str | None = None,
+        error_message: str | None = None,
+    ):
+        super().__init__(message)
+        self.error_type = error_type
+        self.error_message = error_message
 
 
 # --------------------------------------------------------------- availability
@@ -255,7 +275,7 @@ def score_comet(
     gives a reason, returns ``(None, entry)`` with ``status == "not computed"`` at
     once. Otherwise scores in-process when ``comet`` is importable here, else in a
     subprocess of the COMET interpreter ``python``; a worker failure raises
-    :class:`CometError` with the worker's stderr tail.
+    :class:`CometError` naming the worker's exception.
     """
     from prettyflow.errors import InputError
 
@@ -335,18 +355,77 @@ def _run_worker(
                 f"tail:\n{_tail(error.stderr)}"
             ) from error
         if completed.returncode != 0 or not result_path.is_file():
-            raise CometError(
-                f"COMET worker failed (exit code {completed.returncode}): "
-                f"{' '.join(command[:3])} with checkpoint {request['checkpoint']!r}; "
-                f"stderr tail:\n{_tail(completed.stderr)}"
+            raise _worker_failure(
+                read_error_report(worker_error_path(result_path)),
+                f"exit code {completed.returncode}, {' '.join(command[:3])} with "
+                f"checkpoint {request['checkpoint']!r}",
+                completed.stderr,
             )
         return read_result(result_path)
+
+
+def _worker_failure(
+    report: Mapping[str, str] | None, context: str, stderr: str | None
+) -> CometError:
+    if report is None:
+        return CometError(
+            f"COMET worker failed without an error report ({context}): it was "
+            f"killed or could not start; stderr tail:\n{_tail(stderr)}"
+        )
+    return CometError(
+        f"COMET worker failed with {report['type']}: {report['message']} "
+        f"({context}); worker traceback:\n{_tail(report['traceback'])}\n"
+        f"stderr tail:\n{_tail(stderr)}",
+        error_type=report["type"],
+        error_message=report["message"],
+    )
 
 
 def _tail(text: str | bytes | None) -> str:
     if isinstance(text, bytes):
         text = text.decode("utf-8", "replace")
     return (text or "")[-STDERR_TAIL:]
+
+
+def worker_error_path(result_path: str | Path) -> Path:
+    """The worker's error report, beside its result file."""
+    path = Path(result_path)
+    return path.with_name(path.name + ERROR_REPORT_SUFFIX)
+
+
+def exception_name(error: BaseException) -> str:
+    """``ValueError``, ``_pickle.UnpicklingError``: the module unless builtins."""
+    kind = type(error)
+    if kind.__module__ == "builtins":
+        return kind.__qualname__
+    return f"{kind.__module__}.{kind.__qualname__}"
+
+
+def write_error_report(error: BaseException, path: str | Path) -> None:
+    """The exception that stops the worker, as JSON: type, message, traceback."""
+    report = {
+        "type": exception_name(error),
+        "message": str(error),
+        "traceback": "".join(traceback.format_exception(error)),
+    }
+    path = Path(path)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps(report), encoding="utf-8")
+    os.replace(partial, path)
+
+
+def read_error_report(path: Path) -> dict[str, str] | None:
+    """The worker's error report, or None when there is no complete one."""
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    keys = ("type", "message", "traceback")
+    if not isinstance(report, dict) or not all(
+        isinstance(report.get(key), str) for key in keys
+    ):
+        return None
+    return {key: report[key] for key in keys}
 
 
 def write_result(
@@ -565,9 +644,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    request = json.loads(Path(args[0]).read_text(encoding="utf-8"))
-    scores, record = predict(request)
-    write_result(scores, record, args[1])
+    try:
+        request = json.loads(Path(args[0]).read_text(encoding="utf-8"))
+        scores, record = predict(request)
+        write_result(scores, record, args[1])
+    except Exception as error:
+        # The caller names the exception from this report, not from stderr, whose
+        # tail the warnings of Lightning and transformers can fill.
+        with contextlib.suppress(OSError):
+            write_error_report(error, worker_error_path(args[1]))
+        raise
     return 0
 
 
