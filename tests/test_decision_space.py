@@ -13,6 +13,7 @@ from prettyflow.analysis.decision_space import (
     RANK,
     SETUP_INSTRUCTION,
     SETUP_PRIOR,
+    TOP_K,
     agreement_at_k,
     by_position,
     chosen_probabilities,
@@ -140,6 +141,69 @@ RANKS_1 = [1, 1, 1, 1, 2, 1, 1, 1, 30]
 def test_constructed_ranks_are_recovered_exactly():
     frame = constructed_frame({0: RANKS_0})
     assert frame[RANK].tolist() == RANKS_0
+
+
+def test_a_tie_goes_to_the_smaller_id_as_in_argmax():
+    # bf16 keeps 8 significant bits: 2.001, 2.0 and 2.002 all round to 2.0, so
+    # tokens 1, 3 and 4 tie for the foundation's top logit.
+    foundation = torch.tensor([[0.5, 2.001, -1.0, 2.0, 2.002, 1.0]]).bfloat16()
+    assert foundation[0, 1] == foundation[0, 3] == foundation[0, 4]
+    assert int(foundation.float().argmax()) == 1
+    for sft_choice, rank in ((1, 1), (3, 2), (4, 3), (5, 4), (0, 5), (2, 6)):
+        sft = torch.full((1, 6), -5.0)
+        sft[0, sft_choice] = 5.0
+        stats = compare_distributions(sft, foundation, top_k=6)
+        assert stats[RANK].tolist() == [rank], sft_choice
+        assert stats["foundation_argmax"].tolist() == [1]
+        assert stats["foundation_top_ids"].tolist() == [[1, 3, 4, 5, 0, 2]]
+        # Rank 1 exactly where the argmaxes agree.
+        assert (rank == 1) == (sft_choice == 1)
+
+
+def test_ranks_and_top_ids_break_ties_as_argmax_on_bf16_logits():
+    generator = torch.Generator().manual_seed(5)
+    # Around 8, bf16 logits are 1/16 apart: 64 logits of spread 0.3 take about
+    # ten values, and the top one is often shared.
+    foundation = (8 + 0.3 * torch.randn(300, 64, generator=generator)).bfloat16()
+    sft = foundation.clone()
+    # Rows 0-99: the same logits (the SFT choice is the foundation's argmax).
+    # Rows 100-199: the foundation's argmax lowered, so the SFT choice is the next
+    # token in argmax order, often one tied with the foundation's top logit.
+    # Rows 200-299: independent logits.
+    lowered = torch.arange(100, 200)
+    sft[lowered, foundation[lowered].float().argmax(-1)] = 0.0
+    sft[200:] = (8 + 0.3 * torch.randn(100, 64, generator=generator)).bfloat16()
+    stats = compare_distributions(sft, foundation, top_k=TOP_K)
+
+    sft_argmax = sft.float().argmax(-1)
+    foundation_argmax = foundation.float().argmax(-1)
+    assert stats["sft_argmax"].tolist() == sft_argmax.tolist()
+    assert stats["foundation_argmax"].tolist() == foundation_argmax.tolist()
+    # A stable descending sort lists tied logits by id, as argmax picks them.
+    order = foundation.float().sort(dim=-1, descending=True, stable=True).indices
+    expected = (order == sft_argmax[:, None]).int().argmax(-1) + 1
+    assert stats[RANK].tolist() == expected.tolist()
+    assert stats["foundation_top_ids"].tolist() == order[:, :TOP_K].tolist()
+    agree = (sft_argmax == foundation_argmax).numpy()
+    assert np.array_equal(stats[RANK] == 1, agree)
+    assert agree[:100].all() and not agree[100:200].any()
+    # The case the strict count got wrong: the SFT choice ties with the
+    # foundation's top logit but is not its argmax.
+    ties_at_top = foundation.float().gather(-1, sft_argmax[:, None])[:, 0] == (
+        foundation.float().max(-1).values
+    )
+    assert (ties_at_top.numpy() & ~agree).sum() >= 10
+
+    frame = pd.DataFrame(
+        {
+            name: list(value) if value.ndim == 2 else value
+            for name, value in stats.items()
+        }
+    ).assign(sample_id=[f"s{i}" for i in range(300)], position=0)
+    assert agreement_at_k(frame, 0, ks=[1])["agreement"].item() == pytest.approx(
+        agree.mean()
+    )
+    assert silent_majority(frame, 0).n_disagree == int((~agree).sum())
 
 
 def test_comparing_in_chunks_equals_comparing_at_once():
@@ -344,7 +408,8 @@ def test_positions_equal_separate_forward_passes_of_each_prefix(
         sft_choice = int(s_log.argmax())
         assert row.sft_argmax == sft_choice
         assert row.foundation_argmax == int(f_log.argmax())
-        rank = int((f_log > f_log[sft_choice]).sum()) + 1
+        tied_before = f_log[:sft_choice] == f_log[sft_choice]
+        rank = int((f_log > f_log[sft_choice]).sum() + tied_before.sum()) + 1
         assert getattr(row, RANK) == rank
         assert row.p_foundation_of_sft_choice == pytest.approx(
             float(f_log[sft_choice].exp()), abs=1e-6
