@@ -30,6 +30,7 @@ from prettyflow.analysis.decision_space import (
     tokenizer_difference,
 )
 from prettyflow.errors import InputError
+from prettyflow.io import write_parquet
 from prettyflow.models import ModelSpec, load_model_and_tokenizer
 from prettyflow.testing import build_tiny_causal_lm, train_byte_level_tokenizer
 
@@ -311,19 +312,22 @@ ANSWERS = ["O gato está", "Olá, tudo bem?", "O", "é bom hoje", ""]
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory):
+def model_dirs(tmp_path_factory):
     root = tmp_path_factory.mktemp("decision-space")
-    loaded = []
-    for name, seed, chat in (("foundation", 0, False), ("sft", 1, True)):
-        directory = build_tiny_causal_lm(
-            root / name, CORPUS, chat_template=chat, seed=seed
+    return {
+        name: build_tiny_causal_lm(root / name, CORPUS, chat_template=chat, seed=seed)
+        for name, seed, chat in (("foundation", 0, False), ("sft", 1, True))
+    }
+
+
+@pytest.fixture(scope="module")
+def models(model_dirs):
+    return [
+        load_model_and_tokenizer(
+            ModelSpec(name, str(directory)), torch.device("cpu"), torch.float32
         )
-        loaded.append(
-            load_model_and_tokenizer(
-                ModelSpec(name, str(directory)), torch.device("cpu"), torch.float32
-            )
-        )
-    return loaded
+        for name, directory in model_dirs.items()
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -542,6 +546,87 @@ def test_mismatched_inputs_are_refused(models, inputs):
         )
     with pytest.raises(InputError, match="empty prompt"):
         teacher_forced_positions(foundation, sft, tokenizer, [[]], [[1]], [[5, 6]])
+
+
+# --- the step: teacher forcing on the decode's own prompt ids -------------------
+
+
+def step_settings(model_dirs):
+    return {
+        name: {"name": name, "path": str(directory)}
+        for name, directory in model_dirs.items()
+    } | {"max_positions": None}
+
+
+def test_the_step_teacher_forces_on_the_prompt_ids_the_decode_read(
+    model_dirs, models, inputs, tmp_path
+):
+    from prettyflow.steps.analysis import decision_space
+
+    (foundation, tokenizer), (sft, _) = models
+    ids = [f"s{i}" for i in range(len(PROMPTS))]
+    # The recorded text would tokenize to other ids: only the ids may be used.
+    texts = [f"text {i}, not what the ids hold" for i in range(len(PROMPTS))]
+    decodes = pd.DataFrame(
+        {
+            "id": ids,
+            "prompt": texts,
+            "prompt_token_ids": [
+                np.asarray(prompt, dtype=np.int32) for prompt in inputs["prompts_sft"]
+            ],
+            "new_token_ids": inputs["answers_ids"],
+        }
+    )
+    write_parquet(decodes, tmp_path / "decodes.parquet", {"chat_template": True})
+    frame = decision_space(
+        tmp_path / "decodes.parquet",
+        tmp_path / "positions.parquet",
+        step_settings(model_dirs),
+        {"device": "cpu", "threads": 1, "batch_size": 2},
+        "en-pt",
+    )
+    expected = teacher_forced_positions(
+        foundation,
+        sft,
+        tokenizer,
+        inputs["prompts_sft"],
+        inputs["prompts_sft"],
+        inputs["answers_ids"],
+        sample_ids=ids,
+        batch_size=2,
+    )
+    assert len(frame) == len(expected) > 0
+    for column in (RANK, "sft_argmax", "foundation_argmax", "answer_token_id"):
+        assert frame[column].tolist() == expected[column].tolist(), column
+    for column in ("p_foundation_of_answer", "p_sft_of_answer", "kl_sft_foundation"):
+        assert np.allclose(frame[column], expected[column], atol=1e-6), column
+    assert frame.groupby("sample_id")["sft_prompt"].first().tolist() == texts[:4]
+    assert frame["same_prompt"].all()
+
+
+def test_a_decode_table_without_prompt_ids_says_to_rerun_the_decode(
+    model_dirs, inputs, tmp_path
+):
+    from prettyflow.steps.analysis import decision_space
+
+    path = tmp_path / "old-decodes.parquet"
+    old = pd.DataFrame(
+        {"id": ["s0"], "prompt": [PROMPTS[0]], "new_token_ids": [[5, 6]]}
+    )
+    write_parquet(old, path, {})
+    with pytest.raises(InputError) as raised:
+        decision_space(
+            path,
+            tmp_path / "positions.parquet",
+            step_settings(model_dirs),
+            {"device": "cpu"},
+            "en-pt",
+        )
+    message = str(raised.value)
+    assert message.startswith(f"{path}: prompt_token_ids: ")
+    assert "no prompt_token_ids column" in message
+    assert "rerun the decode" in message
+    assert not (tmp_path / "positions.parquet").exists()
 
 
 # --- figures ---------------------------------------------------------------------
