@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from tokenizers import decoders, normalizers, pre_tokenizers, processors
 
 from prettyflow.analysis.decision_space import (
     COLUMNS,
@@ -24,13 +25,12 @@ from prettyflow.analysis.decision_space import (
     entropy,
     js,
     kl,
-    shared_tokenizer,
     silent_majority,
     teacher_forced_positions,
-    tokenizer_difference,
 )
+from prettyflow.analysis.tokenizers import shared_tokenizer, tokenizer_difference
 from prettyflow.errors import InputError
-from prettyflow.io import write_parquet
+from prettyflow.io import read_provenance, write_parquet
 from prettyflow.models import ModelSpec, load_model_and_tokenizer
 from prettyflow.testing import build_tiny_causal_lm, train_byte_level_tokenizer
 
@@ -287,16 +287,66 @@ CORPUS = [
 ] * 4
 
 
-def test_shared_tokenizer_compares_vocabulary_and_special_ids():
-    first = train_byte_level_tokenizer(CORPUS)
-    same = train_byte_level_tokenizer(CORPUS)
-    assert shared_tokenizer(first, same)
-    other = train_byte_level_tokenizer(["Ein ganz anderer Text, andere Wörter."] * 4)
-    assert not shared_tokenizer(first, other)
-    assert "different vocabularies" in tokenizer_difference(first, other)
-    same.eos_token = "<unk>"
-    assert not shared_tokenizer(first, same)
-    assert "eos_token_id" in tokenizer_difference(first, same)
+def tokenizer(corpus=CORPUS, **changes):
+    """A tiny byte-level tokenizer, with some of its parts changed."""
+    trained = train_byte_level_tokenizer(corpus)
+    backend = trained.backend_tokenizer
+    for stage in ("normalizer", "pre_tokenizer", "post_processor", "decoder"):
+        if stage in changes:
+            setattr(backend, stage, changes.pop(stage))
+    if "added" in changes:
+        trained.add_tokens(changes.pop("added"), special_tokens=True)
+    for name, value in changes.items():
+        setattr(trained, name, value)
+    return trained
+
+
+TOKENIZER_CHANGES = {
+    "pre-tokenizer kind": (
+        {"pre_tokenizer": pre_tokenizers.Metaspace()},
+        "pre_tokenizer (ByteLevel vs Metaspace)",
+    ),
+    "pre-tokenizer option": (
+        {"pre_tokenizer": pre_tokenizers.ByteLevel(add_prefix_space=True)},
+        "pre_tokenizer (ByteLevel: add_prefix_space: false vs true)",
+    ),
+    "normalizer": ({"normalizer": normalizers.NFKC()}, "normalizer (none vs NFKC)"),
+    "post-processor": (
+        {"post_processor": processors.ByteLevel()},
+        "post_processor (TemplateProcessing vs ByteLevel)",
+    ),
+    "decoder": ({"decoder": decoders.Metaspace()}, "decoder (ByteLevel vs Metaspace)"),
+    "added tokens": (
+        {"added": ["<|im_start|>", "<|im_end|>", "<|system|>", "<|tool|>"]},
+        "added tokens (4 only in SFT: '<|im_start|>', '<|im_end|>', '<|system|>', ...)",
+    ),
+    "special id": ({"eos_token": "<unk>"}, "eos_token_id (2 vs 3)"),
+    # Nothing in the compared parts shows it; encoding the probe texts does.
+    "a transformers option": (
+        {"split_special_tokens": True},
+        'encoding ("<s> </s> <unk> <pad> and text": ',
+    ),
+}
+
+
+@pytest.mark.parametrize("change", TOKENIZER_CHANGES)
+def test_tokenizer_difference_names_what_differs(change):
+    changes, expected = TOKENIZER_CHANGES[change]
+    reference = tokenizer()
+    assert tokenizer_difference(reference, tokenizer()) is None
+    difference = tokenizer_difference(reference, tokenizer(**changes))
+    assert difference.startswith(f"tokenizers differ: {expected}"), difference
+    if not expected.startswith("encoding"):
+        assert difference == f"tokenizers differ: {expected}"
+    assert not shared_tokenizer(reference, tokenizer(**changes))
+
+
+def test_tokenizer_difference_of_other_vocabularies_names_tokens_and_merges():
+    other = tokenizer(["Ein ganz anderer Text, andere Wörter."] * 4)
+    difference = tokenizer_difference(tokenizer(), other, names=("base", "chat"))
+    assert difference.startswith("tokenizers differ: model (BPE: merges: ")
+    assert "; vocabulary (" in difference
+    assert " only in base: " in difference and " only in chat: " in difference
 
 
 # --- teacher forcing on tiny models ------------------------------------------------
@@ -627,6 +677,28 @@ def test_a_decode_table_without_prompt_ids_says_to_rerun_the_decode(
     assert "no prompt_token_ids column" in message
     assert "rerun the decode" in message
     assert not (tmp_path / "positions.parquet").exists()
+
+
+def test_the_step_skips_a_family_whose_tokenizers_differ_and_says_what_differs(
+    model_dirs, tmp_path
+):
+    from prettyflow.steps.analysis import decision_space, decision_space_figures
+
+    other = build_tiny_causal_lm(
+        tmp_path / "other", ["Ein ganz anderer Text, andere Wörter."] * 4, True
+    )
+    settings = step_settings(model_dirs)
+    settings["sft"] = {"name": "other", "path": str(other)}
+    positions = tmp_path / "en-pt" / "positions.parquet"
+    frame = decision_space(
+        tmp_path / "no-decodes.parquet", positions, settings, {"device": "cpu"}, "en-pt"
+    )
+    assert frame.empty
+    skipped = read_provenance(positions)["skipped"]
+    assert skipped.startswith("skipped (foundation vs other): tokenizers differ: ")
+    assert "; vocabulary (" in skipped and " only in SFT: " in skipped
+    decision_space_figures([positions], tmp_path / "figures", "tiny")
+    assert f"- en-pt: {skipped}" in (tmp_path / "figures" / "summary.md").read_text()
 
 
 # --- figures ---------------------------------------------------------------------

@@ -24,7 +24,8 @@ Every choice is made as greedy decoding makes it, on the fp32 logits, with
 ties (frequent in bf16) going to the smaller token id as in ``torch.argmax``:
 argmaxes, ranks (:func:`rank_of`) and top-k ids (:func:`top_ids`) alike.
 Divergences are in nats (natural logarithm). The two models must share their
-tokenizer (:func:`shared_tokenizer`): token ids are compared directly.
+tokenizer (:func:`prettyflow.analysis.tokenizers.tokenizer_difference`): token
+ids are compared directly.
 """
 
 from __future__ import annotations
@@ -154,52 +155,6 @@ def js(p_log: Any, q_log: Any) -> torch.Tensor:
         _expectation(p_log, p_log - m_log) + _expectation(q_log, q_log - m_log)
     )
     return value.clamp(0.0, LN2)
-
-
-# --- tokenizers --------------------------------------------------------------
-
-_SPECIAL_IDS = ("bos_token_id", "eos_token_id", "unk_token_id")
-
-
-def tokenizer_difference(
-    tok_a: Any, tok_b: Any, special_ids: Sequence[str] = _SPECIAL_IDS
-) -> str | None:
-    """Why two tokenizers cannot be compared token by token, or None when they can.
-
-    They can when ``get_vocab()`` maps the same strings to the same ids and the
-    special ids named in ``special_ids`` (BOS, EOS, UNK by default) are equal.
-    """
-    vocab_a, vocab_b = tok_a.get_vocab(), tok_b.get_vocab()
-    if vocab_a != vocab_b:
-        only_a = len(vocab_a.keys() - vocab_b.keys())
-        only_b = len(vocab_b.keys() - vocab_a.keys())
-        moved = sum(
-            1
-            for token in vocab_a.keys() & vocab_b.keys()
-            if vocab_a[token] != vocab_b[token]
-        )
-        return (
-            f"different vocabularies ({len(vocab_a)} vs {len(vocab_b)} entries; "
-            f"{only_a} only in the first, {only_b} only in the second, "
-            f"{moved} with different ids)"
-        )
-    for name in special_ids:
-        id_a, id_b = getattr(tok_a, name, None), getattr(tok_b, name, None)
-        if id_a != id_b:
-            return f"different {name}: {id_a} vs {id_b}"
-    return None
-
-
-def shared_tokenizer(
-    tok_a: Any, tok_b: Any, special_ids: Sequence[str] = _SPECIAL_IDS
-) -> bool:
-    """True when the two tokenizers have the same vocabulary and special ids.
-
-    A family whose models do not share a tokenizer cannot be analysed here
-    (token ids would mean different strings); :func:`tokenizer_difference`
-    gives the note to log.
-    """
-    return tokenizer_difference(tok_a, tok_b, special_ids) is None
 
 
 # --- per-position statistics -------------------------------------------------

@@ -61,14 +61,12 @@ def decision_space(
     One row per (sample, answer position); position 0 is the paper's setup
     X = instruction, position 1 X = [instruction, the SFT model's first token].
     Models that do not share a tokenizer give an empty table whose provenance
-    says why.
+    (``skipped``) names what differs (see ``tokenizer_difference``).
     """
     import torch
 
-    from prettyflow.analysis.decision_space import (
-        teacher_forced_positions,
-        tokenizer_difference,
-    )
+    from prettyflow.analysis.decision_space import teacher_forced_positions
+    from prettyflow.analysis.tokenizers import tokenizer_difference
     from prettyflow.models import (
         load_model_and_tokenizer,
         load_tokenizer,
@@ -93,7 +91,9 @@ def decision_space(
         load_tokenizer(foundation_spec), load_tokenizer(sft_spec)
     )
     if difference is not None:
-        reason = f"skipped: the models do not share a tokenizer ({difference})"
+        reason = (
+            f"skipped ({provenance['foundation']} vs {provenance['sft']}): {difference}"
+        )
         log.warning("%s", reason)
         write_parquet(pd.DataFrame(), output_path, {**provenance, "skipped": reason})
         return pd.DataFrame()
