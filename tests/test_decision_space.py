@@ -287,7 +287,7 @@ CORPUS = [
 ] * 4
 
 
-def tokenizer(corpus=CORPUS, **changes):
+def changed_tokenizer(corpus=CORPUS, **changes):
     """A tiny byte-level tokenizer, with some of its parts changed."""
     trained = train_byte_level_tokenizer(corpus)
     backend = trained.backend_tokenizer
@@ -332,18 +332,20 @@ TOKENIZER_CHANGES = {
 @pytest.mark.parametrize("change", TOKENIZER_CHANGES)
 def test_tokenizer_difference_names_what_differs(change):
     changes, expected = TOKENIZER_CHANGES[change]
-    reference = tokenizer()
-    assert tokenizer_difference(reference, tokenizer()) is None
-    difference = tokenizer_difference(reference, tokenizer(**changes))
+    reference = changed_tokenizer()
+    assert tokenizer_difference(reference, changed_tokenizer()) is None
+    difference = tokenizer_difference(reference, changed_tokenizer(**changes))
     assert difference.startswith(f"tokenizers differ: {expected}"), difference
     if not expected.startswith("encoding"):
         assert difference == f"tokenizers differ: {expected}"
-    assert not shared_tokenizer(reference, tokenizer(**changes))
+    assert not shared_tokenizer(reference, changed_tokenizer(**changes))
 
 
 def test_tokenizer_difference_of_other_vocabularies_names_tokens_and_merges():
-    other = tokenizer(["Ein ganz anderer Text, andere Wörter."] * 4)
-    difference = tokenizer_difference(tokenizer(), other, names=("base", "chat"))
+    other = changed_tokenizer(["Ein ganz anderer Text, andere Wörter."] * 4)
+    difference = tokenizer_difference(
+        changed_tokenizer(), other, names=("base", "chat")
+    )
     assert difference.startswith("tokenizers differ: model (BPE: merges: ")
     assert "; vocabulary (" in difference
     assert " only in base: " in difference and " only in chat: " in difference
