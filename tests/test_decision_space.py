@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from tokenizers import decoders, normalizers, pre_tokenizers, processors
 
 from prettyflow.analysis.decision_space import (
     COLUMNS,
@@ -13,6 +14,7 @@ from prettyflow.analysis.decision_space import (
     RANK,
     SETUP_INSTRUCTION,
     SETUP_PRIOR,
+    TOP_K,
     agreement_at_k,
     by_position,
     chosen_probabilities,
@@ -23,12 +25,12 @@ from prettyflow.analysis.decision_space import (
     entropy,
     js,
     kl,
-    shared_tokenizer,
     silent_majority,
     teacher_forced_positions,
-    tokenizer_difference,
 )
+from prettyflow.analysis.tokenizers import shared_tokenizer, tokenizer_difference
 from prettyflow.errors import InputError
+from prettyflow.io import read_provenance, write_parquet
 from prettyflow.models import ModelSpec, load_model_and_tokenizer
 from prettyflow.testing import build_tiny_causal_lm, train_byte_level_tokenizer
 
@@ -142,6 +144,69 @@ def test_constructed_ranks_are_recovered_exactly():
     assert frame[RANK].tolist() == RANKS_0
 
 
+def test_a_tie_goes_to_the_smaller_id_as_in_argmax():
+    # bf16 keeps 8 significant bits: 2.001, 2.0 and 2.002 all round to 2.0, so
+    # tokens 1, 3 and 4 tie for the foundation's top logit.
+    foundation = torch.tensor([[0.5, 2.001, -1.0, 2.0, 2.002, 1.0]]).bfloat16()
+    assert foundation[0, 1] == foundation[0, 3] == foundation[0, 4]
+    assert int(foundation.float().argmax()) == 1
+    for sft_choice, rank in ((1, 1), (3, 2), (4, 3), (5, 4), (0, 5), (2, 6)):
+        sft = torch.full((1, 6), -5.0)
+        sft[0, sft_choice] = 5.0
+        stats = compare_distributions(sft, foundation, top_k=6)
+        assert stats[RANK].tolist() == [rank], sft_choice
+        assert stats["foundation_argmax"].tolist() == [1]
+        assert stats["foundation_top_ids"].tolist() == [[1, 3, 4, 5, 0, 2]]
+        # Rank 1 exactly where the argmaxes agree.
+        assert (rank == 1) == (sft_choice == 1)
+
+
+def test_ranks_and_top_ids_break_ties_as_argmax_on_bf16_logits():
+    generator = torch.Generator().manual_seed(5)
+    # Around 8, bf16 logits are 1/16 apart: 64 logits of spread 0.3 take about
+    # ten values, and the top one is often shared.
+    foundation = (8 + 0.3 * torch.randn(300, 64, generator=generator)).bfloat16()
+    sft = foundation.clone()
+    # Rows 0-99: the same logits (the SFT choice is the foundation's argmax).
+    # Rows 100-199: the foundation's argmax lowered, so the SFT choice is the next
+    # token in argmax order, often one tied with the foundation's top logit.
+    # Rows 200-299: independent logits.
+    lowered = torch.arange(100, 200)
+    sft[lowered, foundation[lowered].float().argmax(-1)] = 0.0
+    sft[200:] = (8 + 0.3 * torch.randn(100, 64, generator=generator)).bfloat16()
+    stats = compare_distributions(sft, foundation, top_k=TOP_K)
+
+    sft_argmax = sft.float().argmax(-1)
+    foundation_argmax = foundation.float().argmax(-1)
+    assert stats["sft_argmax"].tolist() == sft_argmax.tolist()
+    assert stats["foundation_argmax"].tolist() == foundation_argmax.tolist()
+    # A stable descending sort lists tied logits by id, as argmax picks them.
+    order = foundation.float().sort(dim=-1, descending=True, stable=True).indices
+    expected = (order == sft_argmax[:, None]).int().argmax(-1) + 1
+    assert stats[RANK].tolist() == expected.tolist()
+    assert stats["foundation_top_ids"].tolist() == order[:, :TOP_K].tolist()
+    agree = (sft_argmax == foundation_argmax).numpy()
+    assert np.array_equal(stats[RANK] == 1, agree)
+    assert agree[:100].all() and not agree[100:200].any()
+    # The case the strict count got wrong: the SFT choice ties with the
+    # foundation's top logit but is not its argmax.
+    ties_at_top = foundation.float().gather(-1, sft_argmax[:, None])[:, 0] == (
+        foundation.float().max(-1).values
+    )
+    assert (ties_at_top.numpy() & ~agree).sum() >= 10
+
+    frame = pd.DataFrame(
+        {
+            name: list(value) if value.ndim == 2 else value
+            for name, value in stats.items()
+        }
+    ).assign(sample_id=[f"s{i}" for i in range(300)], position=0)
+    assert agreement_at_k(frame, 0, ks=[1])["agreement"].item() == pytest.approx(
+        agree.mean()
+    )
+    assert silent_majority(frame, 0).n_disagree == int((~agree).sum())
+
+
 def test_comparing_in_chunks_equals_comparing_at_once():
     from prettyflow.analysis.decision_space import _compare_in_chunks
 
@@ -222,16 +287,68 @@ CORPUS = [
 ] * 4
 
 
-def test_shared_tokenizer_compares_vocabulary_and_special_ids():
-    first = train_byte_level_tokenizer(CORPUS)
-    same = train_byte_level_tokenizer(CORPUS)
-    assert shared_tokenizer(first, same)
-    other = train_byte_level_tokenizer(["Ein ganz anderer Text, andere Wörter."] * 4)
-    assert not shared_tokenizer(first, other)
-    assert "different vocabularies" in tokenizer_difference(first, other)
-    same.eos_token = "<unk>"
-    assert not shared_tokenizer(first, same)
-    assert "eos_token_id" in tokenizer_difference(first, same)
+def changed_tokenizer(corpus=CORPUS, **changes):
+    """A tiny byte-level tokenizer, with some of its parts changed."""
+    trained = train_byte_level_tokenizer(corpus)
+    backend = trained.backend_tokenizer
+    for stage in ("normalizer", "pre_tokenizer", "post_processor", "decoder"):
+        if stage in changes:
+            setattr(backend, stage, changes.pop(stage))
+    if "added" in changes:
+        trained.add_tokens(changes.pop("added"), special_tokens=True)
+    for name, value in changes.items():
+        setattr(trained, name, value)
+    return trained
+
+
+TOKENIZER_CHANGES = {
+    "pre-tokenizer kind": (
+        {"pre_tokenizer": pre_tokenizers.Metaspace()},
+        "pre_tokenizer (ByteLevel vs Metaspace)",
+    ),
+    "pre-tokenizer option": (
+        {"pre_tokenizer": pre_tokenizers.ByteLevel(add_prefix_space=True)},
+        "pre_tokenizer (ByteLevel: add_prefix_space: false vs true)",
+    ),
+    "normalizer": ({"normalizer": normalizers.NFKC()}, "normalizer (none vs NFKC)"),
+    "post-processor": (
+        {"post_processor": processors.ByteLevel()},
+        "post_processor (TemplateProcessing vs ByteLevel)",
+    ),
+    "decoder": ({"decoder": decoders.Metaspace()}, "decoder (ByteLevel vs Metaspace)"),
+    "added tokens": (
+        {"added": ["<|im_start|>", "<|im_end|>", "<|system|>", "<|tool|>"]},
+        "added tokens (4 only in SFT: '<|im_start|>', '<|im_end|>', '<|system|>', ...)",
+    ),
+    "special id": ({"eos_token": "<unk>"}, "eos_token_id (2 vs 3)"),
+    # Nothing in the compared parts shows it; encoding the probe texts does.
+    "a transformers option": (
+        {"split_special_tokens": True},
+        'encoding ("<s> </s> <unk> <pad> and text": ',
+    ),
+}
+
+
+@pytest.mark.parametrize("change", TOKENIZER_CHANGES)
+def test_tokenizer_difference_names_what_differs(change):
+    changes, expected = TOKENIZER_CHANGES[change]
+    reference = changed_tokenizer()
+    assert tokenizer_difference(reference, changed_tokenizer()) is None
+    difference = tokenizer_difference(reference, changed_tokenizer(**changes))
+    assert difference.startswith(f"tokenizers differ: {expected}"), difference
+    if not expected.startswith("encoding"):
+        assert difference == f"tokenizers differ: {expected}"
+    assert not shared_tokenizer(reference, changed_tokenizer(**changes))
+
+
+def test_tokenizer_difference_of_other_vocabularies_names_tokens_and_merges():
+    other = changed_tokenizer(["Ein ganz anderer Text, andere Wörter."] * 4)
+    difference = tokenizer_difference(
+        changed_tokenizer(), other, names=("base", "chat")
+    )
+    assert difference.startswith("tokenizers differ: model (BPE: merges: ")
+    assert "; vocabulary (" in difference
+    assert " only in base: " in difference and " only in chat: " in difference
 
 
 # --- teacher forcing on tiny models ------------------------------------------------
@@ -247,19 +364,22 @@ ANSWERS = ["O gato está", "Olá, tudo bem?", "O", "é bom hoje", ""]
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory):
+def model_dirs(tmp_path_factory):
     root = tmp_path_factory.mktemp("decision-space")
-    loaded = []
-    for name, seed, chat in (("foundation", 0, False), ("sft", 1, True)):
-        directory = build_tiny_causal_lm(
-            root / name, CORPUS, chat_template=chat, seed=seed
+    return {
+        name: build_tiny_causal_lm(root / name, CORPUS, chat_template=chat, seed=seed)
+        for name, seed, chat in (("foundation", 0, False), ("sft", 1, True))
+    }
+
+
+@pytest.fixture(scope="module")
+def models(model_dirs):
+    return [
+        load_model_and_tokenizer(
+            ModelSpec(name, str(directory)), torch.device("cpu"), torch.float32
         )
-        loaded.append(
-            load_model_and_tokenizer(
-                ModelSpec(name, str(directory)), torch.device("cpu"), torch.float32
-            )
-        )
-    return loaded
+        for name, directory in model_dirs.items()
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -344,7 +464,8 @@ def test_positions_equal_separate_forward_passes_of_each_prefix(
         sft_choice = int(s_log.argmax())
         assert row.sft_argmax == sft_choice
         assert row.foundation_argmax == int(f_log.argmax())
-        rank = int((f_log > f_log[sft_choice]).sum()) + 1
+        tied_before = f_log[:sft_choice] == f_log[sft_choice]
+        rank = int((f_log > f_log[sft_choice]).sum() + tied_before.sum()) + 1
         assert getattr(row, RANK) == rank
         assert row.p_foundation_of_sft_choice == pytest.approx(
             float(f_log[sft_choice].exp()), abs=1e-6
@@ -477,6 +598,109 @@ def test_mismatched_inputs_are_refused(models, inputs):
         )
     with pytest.raises(InputError, match="empty prompt"):
         teacher_forced_positions(foundation, sft, tokenizer, [[]], [[1]], [[5, 6]])
+
+
+# --- the step: teacher forcing on the decode's own prompt ids -------------------
+
+
+def step_settings(model_dirs):
+    return {
+        name: {"name": name, "path": str(directory)}
+        for name, directory in model_dirs.items()
+    } | {"max_positions": None}
+
+
+def test_the_step_teacher_forces_on_the_prompt_ids_the_decode_read(
+    model_dirs, models, inputs, tmp_path
+):
+    from prettyflow.steps.analysis import decision_space
+
+    (foundation, tokenizer), (sft, _) = models
+    ids = [f"s{i}" for i in range(len(PROMPTS))]
+    # The recorded text would tokenize to other ids: only the ids may be used.
+    texts = [f"text {i}, not what the ids hold" for i in range(len(PROMPTS))]
+    decodes = pd.DataFrame(
+        {
+            "id": ids,
+            "prompt": texts,
+            "prompt_token_ids": [
+                np.asarray(prompt, dtype=np.int32) for prompt in inputs["prompts_sft"]
+            ],
+            "new_token_ids": inputs["answers_ids"],
+        }
+    )
+    write_parquet(decodes, tmp_path / "decodes.parquet", {"chat_template": True})
+    frame = decision_space(
+        tmp_path / "decodes.parquet",
+        tmp_path / "positions.parquet",
+        step_settings(model_dirs),
+        {"device": "cpu", "threads": 1, "batch_size": 2},
+        "en-pt",
+    )
+    expected = teacher_forced_positions(
+        foundation,
+        sft,
+        tokenizer,
+        inputs["prompts_sft"],
+        inputs["prompts_sft"],
+        inputs["answers_ids"],
+        sample_ids=ids,
+        batch_size=2,
+    )
+    assert len(frame) == len(expected) > 0
+    for column in (RANK, "sft_argmax", "foundation_argmax", "answer_token_id"):
+        assert frame[column].tolist() == expected[column].tolist(), column
+    for column in ("p_foundation_of_answer", "p_sft_of_answer", "kl_sft_foundation"):
+        assert np.allclose(frame[column], expected[column], atol=1e-6), column
+    assert frame.groupby("sample_id")["sft_prompt"].first().tolist() == texts[:4]
+    assert frame["same_prompt"].all()
+
+
+def test_a_decode_table_without_prompt_ids_says_to_rerun_the_decode(
+    model_dirs, inputs, tmp_path
+):
+    from prettyflow.steps.analysis import decision_space
+
+    path = tmp_path / "old-decodes.parquet"
+    old = pd.DataFrame(
+        {"id": ["s0"], "prompt": [PROMPTS[0]], "new_token_ids": [[5, 6]]}
+    )
+    write_parquet(old, path, {})
+    with pytest.raises(InputError) as raised:
+        decision_space(
+            path,
+            tmp_path / "positions.parquet",
+            step_settings(model_dirs),
+            {"device": "cpu"},
+            "en-pt",
+        )
+    message = str(raised.value)
+    assert message.startswith(f"{path}: prompt_token_ids: ")
+    assert "no prompt_token_ids column" in message
+    assert "rerun the decode" in message
+    assert not (tmp_path / "positions.parquet").exists()
+
+
+def test_the_step_skips_a_family_whose_tokenizers_differ_and_says_what_differs(
+    model_dirs, tmp_path
+):
+    from prettyflow.steps.analysis import decision_space, decision_space_figures
+
+    other = build_tiny_causal_lm(
+        tmp_path / "other", ["Ein ganz anderer Text, andere Wörter."] * 4, True
+    )
+    settings = step_settings(model_dirs)
+    settings["sft"] = {"name": "other", "path": str(other)}
+    positions = tmp_path / "en-pt" / "positions.parquet"
+    frame = decision_space(
+        tmp_path / "no-decodes.parquet", positions, settings, {"device": "cpu"}, "en-pt"
+    )
+    assert frame.empty
+    skipped = read_provenance(positions)["skipped"]
+    assert skipped.startswith("skipped (foundation vs other): tokenizers differ: ")
+    assert "; vocabulary (" in skipped and " only in SFT: " in skipped
+    decision_space_figures([positions], tmp_path / "figures", "tiny")
+    assert f"- en-pt: {skipped}" in (tmp_path / "figures" / "summary.md").read_text()
 
 
 # --- figures ---------------------------------------------------------------------

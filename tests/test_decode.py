@@ -233,6 +233,7 @@ def test_chat_prompt_opens_the_assistant_turn_without_a_second_bos(tiny):
         progress=False,
     )
     assert isinstance(result, Generation)
+    assert list(result.prompt_token_ids) == ids
 
 
 def test_chat_prompt_without_template_is_a_clear_error(tmp_path):

@@ -312,6 +312,7 @@ def test_decode_step_draws_one_template_per_sample(tmp_path, tiny_model_dir):
         "output",
         "continuation",
         "num_new_tokens",
+        "prompt_token_ids",
         "new_token_ids",
         "stopped_by",
     ]

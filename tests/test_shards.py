@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import yaml
 from decode_setup import TEMPLATES, decode_settings, translation_data
@@ -21,6 +23,8 @@ def test_sharded_decode_is_byte_identical_to_one_decode(tmp_path, tiny_model_dir
     settings = decode_settings(tiny_model_dir, template=TEMPLATES[0])
     whole = tmp_path / "whole.parquet"
     decode(data, whole, settings, {**COMPUTE, "batch_size": 8})
+    # The prompt ids the model read, for the decision space to teacher-force on.
+    assert pq.read_schema(whole).field("prompt_token_ids").type == pa.list_(pa.int32())
 
     # 11 rows in shards of 4: 4 + 4 + 3, decoded with another batch size each.
     shards = []

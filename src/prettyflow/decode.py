@@ -49,6 +49,8 @@ class Generation:
     stopped_by: StopReason
     # The generated ids, EOS excluded (what the text was decoded from).
     token_ids: tuple[int, ...] = ()
+    # The prompt's ids exactly as the model read them (special tokens included).
+    prompt_token_ids: tuple[int, ...] = ()
 
 
 def _decode_continuation(
@@ -116,12 +118,16 @@ class _Row:
                 return True
         return False
 
-    def generation(self, tokenizer: Any, stops: Sequence[str]) -> Generation:
+    def generation(
+        self, tokenizer: Any, stops: Sequence[str], prompt_ids: Sequence[int]
+    ) -> Generation:
         ids = self.tokens[:-1] if self.stopped_by == "eos" else self.tokens
         text = _decode_continuation(tokenizer, self.context, ids)
         if self.stopped_by == "stop":
             text = text[: _first_stop(text, stops)]
-        return Generation(text, len(self.tokens), self.stopped_by, tuple(ids))
+        return Generation(
+            text, len(self.tokens), self.stopped_by, tuple(ids), tuple(prompt_ids)
+        )
 
 
 def _forward_options(model: Any) -> tuple[bool, dict[str, Any], str]:
@@ -308,7 +314,7 @@ def generate_greedy(
                 )
                 continue
             for index, row in zip(batch, rows):
-                results[index] = row.generation(tokenizer, stop_strings)
+                results[index] = row.generation(tokenizer, stop_strings, encoded[index])
             bar.update(len(batch))
             start += len(batch)
     return [result for result in results if result is not None]

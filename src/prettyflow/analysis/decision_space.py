@@ -20,8 +20,12 @@ below turn that frame into the numbers of Figures 2-4:
 - :func:`chosen_probability_summary` (Figure 3) and :func:`divergence_summary`
   (Figure 4); :func:`by_position` for every answer position.
 
+Every choice is made as greedy decoding makes it, on the fp32 logits, with
+ties (frequent in bf16) going to the smaller token id as in ``torch.argmax``:
+argmaxes, ranks (:func:`rank_of`) and top-k ids (:func:`top_ids`) alike.
 Divergences are in nats (natural logarithm). The two models must share their
-tokenizer (:func:`shared_tokenizer`): token ids are compared directly.
+tokenizer (:func:`prettyflow.analysis.tokenizers.tokenizer_difference`): token
+ids are compared directly.
 """
 
 from __future__ import annotations
@@ -50,7 +54,8 @@ SETUPS = {0: SETUP_INSTRUCTION, 1: SETUP_PRIOR}
 MODELS = ("SFT", "foundation")
 
 # The column holding the rank of the SFT model's argmax among the foundation
-# model's candidates (1 = the foundation model's own top token).
+# model's candidates (1 = the foundation model's own top token; ties broken as
+# argmax breaks them, see rank_of).
 RANK = "foundation_rank_of_sft_argmax"
 DIVERGENCES = ("kl_sft_foundation", "js", "cross_entropy")
 # The probability each model gives its own argmax (Figure 3), by model.
@@ -152,114 +157,123 @@ def js(p_log: Any, q_log: Any) -> torch.Tensor:
     return value.clamp(0.0, LN2)
 
 
-# --- tokenizers --------------------------------------------------------------
-
-_SPECIAL_IDS = ("bos_token_id", "eos_token_id", "unk_token_id")
-
-
-def tokenizer_difference(
-    tok_a: Any, tok_b: Any, special_ids: Sequence[str] = _SPECIAL_IDS
-) -> str | None:
-    """Why two tokenizers cannot be compared token by token, or None when they can.
-
-    They can when ``get_vocab()`` maps the same strings to the same ids and the
-    special ids named in ``special_ids`` (BOS, EOS, UNK by default) are equal.
-    """
-    vocab_a, vocab_b = tok_a.get_vocab(), tok_b.get_vocab()
-    if vocab_a != vocab_b:
-        only_a = len(vocab_a.keys() - vocab_b.keys())
-        only_b = len(vocab_b.keys() - vocab_a.keys())
-        moved = sum(
-            1
-            for token in vocab_a.keys() & vocab_b.keys()
-            if vocab_a[token] != vocab_b[token]
-        )
-        return (
-            f"different vocabularies ({len(vocab_a)} vs {len(vocab_b)} entries; "
-            f"{only_a} only in the first, {only_b} only in the second, "
-            f"{moved} with different ids)"
-        )
-    for name in special_ids:
-        id_a, id_b = getattr(tok_a, name, None), getattr(tok_b, name, None)
-        if id_a != id_b:
-            return f"different {name}: {id_a} vs {id_b}"
-    return None
-
-
-def shared_tokenizer(
-    tok_a: Any, tok_b: Any, special_ids: Sequence[str] = _SPECIAL_IDS
-) -> bool:
-    """True when the two tokenizers have the same vocabulary and special ids.
-
-    A family whose models do not share a tokenizer cannot be analysed here
-    (token ids would mean different strings); :func:`tokenizer_difference`
-    gives the note to log.
-    """
-    return tokenizer_difference(tok_a, tok_b, special_ids) is None
-
-
 # --- per-position statistics -------------------------------------------------
 
 
+def _as_scores(values: torch.Tensor) -> torch.Tensor:
+    """``values`` in at least fp32 (bf16 logits upcast exactly, ties and all)."""
+    if not values.is_floating_point() or values.element_size() < 4:
+        return values.float()
+    return values
+
+
+def rank_of(scores: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    """1-based rank of ``tokens[i]`` in row ``i`` of ``scores``, ties broken as argmax.
+
+    ``torch.argmax`` returns the first maximal index, so a token ranks after
+    every token with a higher score and every token with the same score and a
+    smaller id: rank 1 if and only if ``scores[i].argmax() == tokens[i]``.
+    """
+    tokens = tokens.to(scores.device)[:, None]
+    value = scores.gather(-1, tokens)
+    ahead = (scores > value).sum(dim=-1)
+    tied = scores == value
+    shared = tied.sum(dim=-1) > 1  # rows where another token has the same score
+    if shared.any():
+        ids = torch.arange(scores.shape[-1], device=scores.device)
+        ahead[shared] += (tied[shared] & (ids < tokens[shared])).sum(dim=-1)
+    return ahead + 1
+
+
+def top_ids(scores: torch.Tensor, k: int) -> torch.Tensor:
+    """The ids of the ``k`` highest scores of each row, ties broken as argmax.
+
+    ``torch.topk`` orders tied values arbitrarily, and picks arbitrary ones of
+    the tokens tied at the k-th score; here a tie goes to the smaller id, so row
+    ``i`` lists its first ``k`` tokens by :func:`rank_of`, in rank order (the
+    first is ``argmax``). Returns ``(N, k)`` ids.
+    """
+    values, ids = scores.topk(k, dim=-1)  # the values are exact, ties or not
+    kth = values[:, -1:]
+    # Rows with more tokens at the k-th score than the top k holds: keep the
+    # smallest ids of those.
+    crowded = (scores == kth).sum(dim=-1) > (values == kth).sum(dim=-1)
+    if crowded.any():
+        rows = scores[crowded]
+        tied = rows == kth[crowded]
+        room = k - (rows > kth[crowded]).sum(dim=-1, keepdim=True)
+        chosen = (rows > kth[crowded]) | (tied & (tied.cumsum(dim=-1) <= room))
+        ids[crowded] = chosen.nonzero()[:, 1].view(-1, k)
+    ids = ids.sort(dim=-1).values  # then a stable sort by score keeps ties by id
+    order = scores.gather(-1, ids).argsort(dim=-1, descending=True, stable=True)
+    return ids.gather(-1, order)
+
+
 def compare_distributions(
-    sft_log: torch.Tensor,
-    foundation_log: torch.Tensor,
+    sft_logits: torch.Tensor,
+    foundation_logits: torch.Tensor,
     targets: torch.Tensor | None = None,
     top_k: int = TOP_K,
 ) -> dict[str, np.ndarray]:
-    """Scalars and top-k candidates for rows of next-token log-probabilities.
+    """Scalars and top-k candidates for rows of next-token logits.
 
-    ``sft_log`` and ``foundation_log`` are ``(N, V)`` normalized log-probabilities
-    (``log_softmax``) of the same N prefixes; ``targets`` the N answer tokens.
-    Returns one array per statistic (length N; the ``*_top_*`` ones ``(N, k)``),
-    named as the columns of :func:`teacher_forced_positions`.
+    ``sft_logits`` and ``foundation_logits`` are ``(N, V)`` next-token logits of
+    the same N prefixes (normalized log-probabilities work too: the
+    ``log_softmax`` taken here leaves them as they are); ``targets`` the N
+    answer tokens. Returns one array per statistic (length N; the ``*_top_*``
+    ones ``(N, k)``), named as the columns of :func:`teacher_forced_positions`.
 
-    The rank of the SFT argmax is exact: 1 + the number of tokens to which the
-    foundation model gives a strictly higher probability (a tie counts in the
-    SFT token's favour).
+    Choices are made on the logits as greedy decoding makes them: argmax, ties to
+    the smaller id. The rank of the SFT argmax (:func:`rank_of`) is exact and
+    breaks ties the same way, so it is 1 exactly where the two argmaxes agree;
+    the top-k ids (:func:`top_ids`) list tied tokens by id.
     """
-    if sft_log.shape != foundation_log.shape or sft_log.dim() != 2:
+    if sft_logits.shape != foundation_logits.shape or sft_logits.dim() != 2:
         raise InputError(
             "the two models' distributions differ in shape "
-            f"({tuple(sft_log.shape)} vs {tuple(foundation_log.shape)}): "
+            f"({tuple(sft_logits.shape)} vs {tuple(foundation_logits.shape)}): "
             "do the models share their vocabulary?"
         )
-    sft_max, sft_argmax = sft_log.max(dim=-1)
-    foundation_max, foundation_argmax = foundation_log.max(dim=-1)
-    foundation_of_sft = foundation_log.gather(-1, sft_argmax[:, None])[:, 0]
-    rank = (foundation_log > foundation_of_sft[:, None]).sum(dim=-1) + 1
-    k = min(top_k, sft_log.shape[-1])
-    sft_top = sft_log.topk(k, dim=-1)
-    foundation_top = foundation_log.topk(k, dim=-1)
+    sft_logits = _as_scores(sft_logits)
+    foundation_logits = _as_scores(foundation_logits)
+    sft_log = sft_logits.log_softmax(dim=-1)
+    foundation_log = foundation_logits.log_softmax(dim=-1)
+    sft_argmax = sft_logits.argmax(dim=-1)
+    foundation_argmax = foundation_logits.argmax(dim=-1)
+    k = min(top_k, sft_logits.shape[-1])
+    sft_top_ids = top_ids(sft_logits, k)
+    foundation_top_ids = top_ids(foundation_logits, k)
     values = {
         "sft_argmax": sft_argmax,
         "foundation_argmax": foundation_argmax,
-        RANK: rank,
-        "p_sft_chosen": sft_max.exp(),
-        "p_foundation_chosen": foundation_max.exp(),
-        "p_foundation_of_sft_choice": foundation_of_sft.exp(),
+        RANK: rank_of(foundation_logits, sft_argmax),
+        "p_sft_chosen": _at(sft_log, sft_argmax).exp(),
+        "p_foundation_chosen": _at(foundation_log, foundation_argmax).exp(),
+        "p_foundation_of_sft_choice": _at(foundation_log, sft_argmax).exp(),
         "kl_sft_foundation": kl(sft_log, foundation_log),
         "js": js(sft_log, foundation_log),
         "cross_entropy": cross_entropy(sft_log, foundation_log),
         "entropy_sft": entropy(sft_log),
         "entropy_foundation": entropy(foundation_log),
-        "sft_top_ids": sft_top.indices,
-        "sft_top_logprobs": sft_top.values,
-        "foundation_top_ids": foundation_top.indices,
-        "foundation_top_logprobs": foundation_top.values,
+        "sft_top_ids": sft_top_ids,
+        "sft_top_logprobs": sft_log.gather(-1, sft_top_ids),
+        "foundation_top_ids": foundation_top_ids,
+        "foundation_top_logprobs": foundation_log.gather(-1, foundation_top_ids),
     }
     if targets is not None:
-        targets = targets.to(sft_log.device)[:, None]
-        values["p_sft_of_answer"] = sft_log.gather(-1, targets)[:, 0].exp()
-        values["p_foundation_of_answer"] = foundation_log.gather(-1, targets)[
-            :, 0
-        ].exp()
+        values["p_sft_of_answer"] = _at(sft_log, targets).exp()
+        values["p_foundation_of_answer"] = _at(foundation_log, targets).exp()
     return {name: value.detach().cpu().numpy() for name, value in values.items()}
 
 
+def _at(rows: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    """``rows[i, tokens[i]]`` for every row ``i``."""
+    return rows.gather(-1, tokens.to(rows.device)[:, None])[:, 0]
+
+
 def _compare_in_chunks(
-    sft_log: torch.Tensor,
-    foundation_log: torch.Tensor,
+    sft_logits: torch.Tensor,
+    foundation_logits: torch.Tensor,
     targets: torch.Tensor,
     top_k: int,
     rows: int = _CHUNK_ROWS,
@@ -267,12 +281,12 @@ def _compare_in_chunks(
     """:func:`compare_distributions` a few hundred rows at a time (bounded memory)."""
     chunks = [
         compare_distributions(
-            sft_log[start : start + rows],
-            foundation_log[start : start + rows],
+            sft_logits[start : start + rows],
+            foundation_logits[start : start + rows],
             targets[start : start + rows],
             top_k=top_k,
         )
-        for start in range(0, len(sft_log), rows)
+        for start in range(0, len(sft_logits), rows)
     ]
     return {
         name: np.concatenate([chunk[name] for chunk in chunks]) for name in chunks[0]
@@ -291,14 +305,14 @@ def _device(model: Any) -> torch.device:
 
 
 @torch.inference_mode()
-def _answer_log_probs(
+def _answer_logits(
     model: Any,
     rows: list[list[int]],
     positions: list[int],
     pad_id: int,
     padding_side: Literal["left", "right"],
 ) -> torch.Tensor:
-    """fp32 next-token log-probabilities at the answer positions of ``rows``.
+    """fp32 next-token logits at the answer positions of ``rows``.
 
     One forward pass for the whole batch.
 
@@ -344,7 +358,7 @@ def _answer_log_probs(
         ]
     )
     selected = logits[row_index.to(logits.device), column_index.to(logits.device)]
-    return selected.float().log_softmax(dim=-1)
+    return selected.float()  # exact for bf16 logits: their ties stay ties
 
 
 def _check_lengths(named: dict[str, Sequence[Any] | None], count: int) -> None:
@@ -400,8 +414,8 @@ def teacher_forced_positions(
       ``answer_length`` (tokens of the whole answer), ``answer_token_id`` and
       ``answer_token`` (the answer token at j, as text);
     - ``sft_argmax``, ``foundation_argmax`` (ids) and their ``*_token`` texts;
-      ``foundation_rank_of_sft_argmax`` (1 = the foundation's own top token;
-      agreement@K is ``rank <= K``);
+      ``foundation_rank_of_sft_argmax`` (1 = the foundation's own top token,
+      ties broken as argmax: :func:`rank_of`; agreement@K is ``rank <= K``);
     - ``p_sft_chosen``, ``p_foundation_chosen`` (each model's probability for its
       own argmax), ``p_foundation_of_sft_choice``, ``p_sft_of_answer``,
       ``p_foundation_of_answer``;
@@ -495,14 +509,14 @@ def teacher_forced_positions(
         batches, disable=not progress, desc="teacher forcing", unit="batch"
     ):
         positions = [len(answers[index]) for index in batch]
-        found_log = _answer_log_probs(
+        found_logits = _answer_logits(
             foundation,
             [found_prompts[i] + answers[i][:-1] for i in batch],
             positions,
             pad_id,
             padding_side,
         )
-        sft_log = _answer_log_probs(
+        sft_logits = _answer_logits(
             sft,
             [sft_prompts[i] + answers[i][:-1] for i in batch],
             positions,
@@ -510,8 +524,8 @@ def teacher_forced_positions(
             padding_side,
         ).to(foundation_device)
         targets = torch.tensor([token for i in batch for token in answers[i]])
-        stats = _compare_in_chunks(sft_log, found_log, targets, top_k)
-        del found_log, sft_log
+        stats = _compare_in_chunks(sft_logits, found_logits, targets, top_k)
+        del found_logits, sft_logits
         part: dict[str, Any] = {
             "_order": np.repeat(np.array(batch), positions),
             "sample_id": [sample_ids[i] for i in batch for _ in answers[i]],

@@ -9,6 +9,7 @@ from typing import Any
 
 import pandas as pd
 
+from prettyflow.errors import InputError
 from prettyflow.io import (
     atomic_path,
     read_parquet,
@@ -21,10 +22,31 @@ log = logging.getLogger("prettyflow")
 
 # Stated in the output: both models see exactly these tokens before the answer.
 PREFIX = (
-    "the SFT reference model's prompt exactly as it decoded it (its chat template "
-    "around the 'normal' instruction), then the SFT model's own greedy answer tokens; "
-    "the same token prefix for both models"
+    "the SFT reference model's prompt token ids exactly as its decode read them (its "
+    "prompt format around the 'normal' instruction), then the SFT model's own greedy "
+    "answer tokens; the same token prefix for both models"
 )
+# The decode table's column of those prompt ids.
+PROMPT_IDS = "prompt_token_ids"
+
+
+def prompt_token_ids(decodes: pd.DataFrame, path: str | Path) -> list[list[int]]:
+    """The prompt ids each decode read, from the decode table at ``path``.
+
+    Teacher forcing reads these ids, never the prompt text tokenized again (which
+    need not give the same ids). A table written before the decode recorded
+    them is an :class:`InputError` saying to rerun the decode.
+    """
+    if PROMPT_IDS not in decodes.columns:
+        raise InputError(
+            f"the decode table has no {PROMPT_IDS} column (the prompt ids the model "
+            "read, which the decision space teacher-forces on); it was made by an "
+            "older version of the workflow: rerun the decode (delete this file and "
+            "its shards, or run snakemake with --forcerun decode)",
+            path=path,
+            field=PROMPT_IDS,
+        )
+    return [[int(token) for token in ids] for ids in decodes[PROMPT_IDS]]
 
 
 def decision_space(
@@ -39,14 +61,12 @@ def decision_space(
     One row per (sample, answer position); position 0 is the paper's setup
     X = instruction, position 1 X = [instruction, the SFT model's first token].
     Models that do not share a tokenizer give an empty table whose provenance
-    says why.
+    (``skipped``) names what differs (see ``tokenizer_difference``).
     """
     import torch
 
-    from prettyflow.analysis.decision_space import (
-        teacher_forced_positions,
-        tokenizer_difference,
-    )
+    from prettyflow.analysis.decision_space import teacher_forced_positions
+    from prettyflow.analysis.tokenizers import tokenizer_difference
     from prettyflow.models import (
         load_model_and_tokenizer,
         load_tokenizer,
@@ -71,13 +91,15 @@ def decision_space(
         load_tokenizer(foundation_spec), load_tokenizer(sft_spec)
     )
     if difference is not None:
-        reason = f"skipped: the models do not share a tokenizer ({difference})"
+        reason = (
+            f"skipped ({provenance['foundation']} vs {provenance['sft']}): {difference}"
+        )
         log.warning("%s", reason)
         write_parquet(pd.DataFrame(), output_path, {**provenance, "skipped": reason})
         return pd.DataFrame()
 
     decodes = read_parquet(decodes_path)
-    decode_provenance = read_provenance(decodes_path)
+    prompts = prompt_token_ids(decodes, decodes_path)
     device = resolve_device(compute.get("device", "auto"))
     foundation, tokenizer = load_model_and_tokenizer(
         foundation_spec, device, resolve_dtype(foundation_spec.dtype, device)
@@ -85,12 +107,6 @@ def decision_space(
     sft, _ = load_model_and_tokenizer(
         sft_spec, device, resolve_dtype(sft_spec.dtype, device)
     )
-    # The decode added special tokens only when no chat template held them.
-    add_special_tokens = not decode_provenance.get("chat_template", False)
-    prompts = [
-        tokenizer(text, add_special_tokens=add_special_tokens)["input_ids"]
-        for text in decodes["prompt"]
-    ]
     frame = teacher_forced_positions(
         foundation,
         sft,

@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from prettyflow.errors import InputError
@@ -183,6 +184,11 @@ def decode(
             ],
             "continuation": [g.continuation for g in generations],
             "num_new_tokens": [g.num_new_tokens for g in generations],
+            # The ids the model read (list<int32>): the decision space
+            # teacher-forces on these rather than tokenizing the prompt again.
+            "prompt_token_ids": [
+                np.asarray(g.prompt_token_ids, dtype=np.int32) for g in generations
+            ],
             "new_token_ids": [list(g.token_ids) for g in generations],
             "stopped_by": [g.stopped_by for g in generations],
         }
