@@ -412,6 +412,92 @@ def test_unmerged_adapter_is_the_peft_model(tiny_dir, tmp_path):
     assert greedy_texts(model, tokenizer) == greedy_texts(merged, tokenizer)
 
 
+def test_user_adapter_provenance_names_it(tiny_dir, tmp_path):
+    from prettyflow.model_description import describe_model
+
+    adapter = save_scaled_adapter(tiny_dir, tmp_path / "adapter", 1e-3)
+    spec = ModelSpec("tiny+lora", str(tiny_dir), adapter=str(adapter))
+    model, _ = load_model_and_tokenizer(spec, CPU, torch.bfloat16)
+    record = model_provenance(spec, tiny_dir, torch.bfloat16, model=model)
+    json.dumps(record)
+    assert record["adapter"] == {
+        "origin": "user",
+        "source": str(adapter),
+        "revision": None,
+        "commit": None,
+        "weights_file": "adapter_model.safetensors",
+        "sha256": sha256_file(adapter / "adapter_model.safetensors"),
+        "peft_type": "LORA",
+        "rank": 8,
+        "alpha": 16,
+        "target_modules": sorted(LORA_TARGETS),
+        "merged": True,
+        "merge_dtype": "float32",
+        "dtype": "bfloat16",
+        "adapted_weights": model.prettyflow_adapter["adapted_weights"],
+        "changed_weights": model.prettyflow_adapter["changed_weights"],
+    }
+    text = describe_model(record)
+    sha = record["adapter"]["sha256"][:12]
+    assert text.startswith(
+        f"`tiny+lora`: user-supplied LoRA adapter `{adapter}` (rank 8, alpha 16, "
+        f"sha256 `{sha}`) on `{tiny_dir}`, merged into the weights in float32, then "
+        "cast to bfloat16 ("
+    )
+    # Without the loaded model, the record still names the adapter.
+    assert model_provenance(spec, tiny_dir)["adapter"]["sha256"] == sha256_file(
+        adapter / "adapter_model.safetensors"
+    )
+    unmerged = ModelSpec("u", str(tiny_dir), adapter=str(adapter), merge_adapter=False)
+    assert "unmerged (PEFT's LoRA layers, in float32, over float32 weights)" in (
+        describe_model(model_provenance(unmerged, tiny_dir, torch.float32))
+    )
+
+
+def test_hub_adapter_is_fetched_and_named_by_commit(tiny_dir, tmp_path, monkeypatch):
+    import shutil
+
+    import huggingface_hub
+
+    from prettyflow.model_description import describe_model
+
+    adapter = save_scaled_adapter(tiny_dir, tmp_path / "adapter", 0.05)
+    cache = tmp_path / "hub"
+    repo = cache / "models--someone--tiny-lora"
+    commit = "c0ffee" + "0" * 34
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit)
+    shutil.copytree(adapter, repo / "snapshots" / commit)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))
+
+    spec = ModelSpec(
+        "tiny+hub", str(tiny_dir), adapter="someone/tiny-lora", adapter_revision="main"
+    )
+    model, _ = load_model_and_tokenizer(spec, CPU, torch.float32, offline=True)
+    local, _ = load_model_and_tokenizer(
+        ModelSpec("tiny+lora", str(tiny_dir), adapter=str(adapter)), CPU, torch.float32
+    )
+    ids = torch.tensor([[1, 40, 50, 60, 70]])
+    with torch.no_grad():
+        assert torch.equal(model(ids).logits, local(ids).logits)
+    record = model_provenance(spec, tiny_dir, torch.float32, model=model)["adapter"]
+    assert (record["origin"], record["revision"], record["commit"]) == (
+        "user",
+        "main",
+        commit,
+    )
+    assert record["sha256"] == sha256_file(adapter / "adapter_model.safetensors")
+    assert describe_model(
+        {"name": "tiny+hub", "path": "p", "adapter": record}
+    ).startswith(
+        "`tiny+hub`: user-supplied LoRA adapter `someone/tiny-lora` at revision `main`, "
+        "commit `c0ffee000000` (rank 8, alpha 16, sha256 "
+    )
+    missing = ModelSpec("m", str(tiny_dir), adapter="someone/absent-lora")
+    with pytest.raises(MissingResourceError, match="hf download someone/absent-lora"):
+        load_model_and_tokenizer(missing, CPU, torch.float32, offline=True)
+
+
 def test_merge_adapter_must_be_a_boolean():
     assert spec_from_settings({"path": "x", "merge_adapter": None}).merge_adapter
     with pytest.raises(InputError, match="true or false") as error:

@@ -257,7 +257,7 @@ def load_pretrained(
     when added to weights already in bfloat16. With ``merge_adapter=False`` the
     model stays a PEFT model whose LoRA layers (in float32) add B A x to the
     base layers' outputs in ``dtype``. What was done is in
-    ``model.prettyflow_adapter``.
+    ``model.prettyflow_adapter`` (for :func:`model_provenance`).
     """
     from transformers import AutoTokenizer
 
@@ -750,10 +750,15 @@ def model_provenance(
     spec: ModelSpec,
     model_dir: str | Path | None = None,
     dtype: torch.dtype | None = None,
+    model: Any = None,
 ) -> dict[str, Any]:
     """What identifies the model weights and the software that ran them (for output metadata).
 
     ``dtype`` is the resolved one the model ran in (``spec.dtype`` may say "auto").
+    ``model``, the loaded model, tells how its adapter was applied (merged in
+    float32 and cast, how many weights the merge changed). ``adapter`` is None
+    or :func:`adapter_provenance`'s record.
+    :func:`prettyflow.model_description.describe_model` renders it.
     """
     import transformers
 
@@ -763,7 +768,7 @@ def model_provenance(
         "revision": spec.revision,
         "gguf_file": spec.gguf_file,
         "gguf_sha256": None,
-        "adapter": spec.adapter,
+        "adapter": adapter_provenance(spec, model),
         "dtype": spec.dtype if dtype is None else str(dtype).removeprefix("torch."),
         "transformers": transformers.__version__,
         "torch": torch.__version__,
@@ -780,6 +785,51 @@ def model_provenance(
             conversion = read_json(folder / CONVERSION_RECORD)
             record["converted_from_gguf"] = conversion["source_gguf"]
             record["gguf_sha256"] = conversion["source_gguf_sha256"]
+    return record
+
+
+def adapter_provenance(spec: ModelSpec, model: Any = None) -> dict[str, Any] | None:
+    """What identifies ``spec``'s adapter: its origin, weights' sha256, shape, merge, training.
+
+    ``origin`` is ``workflow`` for an adapter trained by
+    :func:`prettyflow.training.train_lora` (its folder holds ``training.json``,
+    summarised under ``training``), else ``user``. A hub adapter gets the
+    commit it resolved to. ``model`` (as loaded by :func:`load_pretrained`)
+    adds how the adapter was applied.
+    """
+    if spec.adapter is None:
+        return None
+    from prettyflow.io import read_json
+    from prettyflow.paths import TRAINING_RECORD_FILE
+
+    applied = dict(getattr(model, ADAPTER_RECORD_ATTRIBUTE, None) or {})
+    if "folder" in applied:
+        folder, commit = Path(applied.pop("folder")), applied.pop("commit")
+    else:
+        folder, commit = resolve_adapter(spec)
+    config = read_json(folder / ADAPTER_CONFIG)
+    weights = next(
+        (folder / name for name in ADAPTER_WEIGHTS if (folder / name).is_file()), None
+    )
+    targets = config.get("target_modules")
+    record: dict[str, Any] = {
+        "origin": "workflow" if (folder / TRAINING_RECORD_FILE).is_file() else "user",
+        "source": spec.adapter,
+        "revision": spec.adapter_revision,
+        "commit": commit,
+        "weights_file": None if weights is None else weights.name,
+        "sha256": None if weights is None else sha256_file(weights),
+        "peft_type": config.get("peft_type"),
+        "rank": config.get("r"),
+        "alpha": config.get("lora_alpha"),
+        "target_modules": sorted(targets) if isinstance(targets, list) else targets,
+        "merged": spec.merge_adapter,
+        **{key: value for key, value in applied.items() if key != "merged"},
+    }
+    if record["origin"] == "workflow":
+        from prettyflow.training import training_summary
+
+        record["training"] = training_summary(read_json(folder / TRAINING_RECORD_FILE))
     return record
 
 
