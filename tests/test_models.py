@@ -390,6 +390,32 @@ def test_adapter_merged_in_float32_matches_peft_in_bfloat16(tiny_dir, tmp_path):
     assert (merged - exact).abs().max() < 0.5 * (base - exact).abs().max()
 
 
+def test_modules_an_adapter_replaces_whole_are_kept_by_the_bfloat16_merge(
+    tiny_dir, tmp_path
+):
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(0)
+    config = LoraConfig(
+        r=4,
+        lora_alpha=8,
+        target_modules=["down_proj"],
+        modules_to_save=["post_attention_layernorm"],
+    )
+    with peft_wrapping_warnings_silenced():
+        lora = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_dir), config)
+    with torch.no_grad():
+        for name, parameter in lora.named_parameters():
+            if "modules_to_save" in name:
+                parameter.add_(0.5)
+    lora.save_pretrained(tmp_path / "adapter")
+    spec = ModelSpec("tiny", str(tiny_dir), adapter=str(tmp_path / "adapter"))
+    model, _ = load_model_and_tokenizer(spec, CPU, torch.bfloat16)
+    norm = model.model.layers[0].post_attention_layernorm.weight
+    assert torch.equal(norm, torch.full_like(norm, 1.5))  # 1 + 0.5, in bf16
+
+
 def test_unmerged_adapter_is_the_peft_model(tiny_dir, tmp_path):
     from peft import PeftModel
     from transformers import AutoModelForCausalLM

@@ -421,55 +421,50 @@ def _merge(PeftModel: Any, model: Any, adapter_dir: Path) -> Any:
 def _merged_in_float32(
     PeftModel: Any, model: Any, model_fp32: Any, adapter_dir: Path
 ) -> dict[str, Any]:
-    """Set ``model``'s adapted parameters to ``model_fp32``'s with the adapter merged, cast.
+    """Set ``model``'s parameters to ``model_fp32``'s with the adapter merged, cast.
 
     ``model`` is the base loaded in a reduced dtype, ``model_fp32`` the same
     weights in float32 (consumed). peft merges the adapter into the float32
-    weights; each adapted layer's merged parameters are cast to the dtype of
-    ``model``'s and copied into it. W + dW is rounded once, and everything else
-    (the other weights, buffers such as rotary frequencies whose dtype a direct
-    load decides per model) is exactly what loading in the reduced dtype gives.
-    Casting the merged float32 model with ``.to(dtype)`` would not be: it casts
-    Llama's rotary frequencies to bfloat16 too, which a direct bfloat16 load
-    keeps in float32. Memory peaks with both loads side by side (3 x the
-    bfloat16 size); each float32 parameter is freed once copied. Returns the
-    counts of adapted and of changed weight elements.
+    weights; every merged parameter is cast to the dtype of ``model``'s and
+    copied into it. W + dW is rounded once; a parameter the adapter does not
+    touch casts to exactly what loading in the reduced dtype gave, and the
+    buffers (such as rotary frequencies, whose dtype a direct load decides per
+    model) stay as that load made them. Casting the merged float32 model with
+    ``.to(dtype)`` instead would cast Llama's rotary frequencies to bfloat16,
+    which a direct bfloat16 load keeps in float32. Parameters that the adapter
+    replaces whole (peft's ``modules_to_save``) are copied the same way. Memory
+    peaks with both loads side by side (3 x the bfloat16 size). Returns the
+    counts of the LoRA layers' weight elements and of those the merge changed.
     """
     from peft.tuners.tuners_utils import BaseTunerLayer
 
     with peft_wrapping_warnings_silenced():
         wrapped = PeftModel.from_pretrained(model_fp32, str(adapter_dir))
-    adapted_modules = {
-        name
+    adapted = {
+        f"{name}.weight"
         for name, module in wrapped.get_base_model().named_modules()
         if isinstance(module, BaseTunerLayer)
     }
     merged = wrapped.merge_and_unload(safe_merge=True)
     del wrapped
-    targets = dict(model.named_parameters(remove_duplicate=False))
+    sources = dict(merged.named_parameters(remove_duplicate=False))
     adapted_count = changed = 0
     with torch.no_grad():
-        # Only the adapted layers' parameters: the others are the checkpoint's,
-        # already loaded into ``model``.
-        seen: set[int] = set()
-        for name, source in merged.named_parameters(remove_duplicate=False):
-            if name.rpartition(".")[0] not in adapted_modules or id(source) in seen:
-                continue
-            seen.add(id(source))
-            target = targets.get(name)
-            if target is None or target.shape != source.shape:
+        for name, target in model.named_parameters():
+            source = sources.get(name)
+            if source is None or source.shape != target.shape:
                 raise RuntimeError(
-                    f"the adapted parameter {name} of the float32 load has no "
-                    "counterpart in the reduced-precision load"
+                    f"the parameter {name} of {type(model).__name__} loaded in "
+                    f"{target.dtype} has no counterpart in its float32 load"
                 )
             value = source.data.to(target.dtype)
-            source.data = torch.empty(0, dtype=source.dtype)  # frees the float32 copy
-            if name.endswith(".weight"):
+            if name in adapted:
                 adapted_count += target.numel()
                 changed += int((value != target.data).sum())
             target.data.copy_(value)
+            source.data = torch.empty(0, dtype=source.dtype)  # frees the float32 copy
             del value
-    del merged
+    del merged, sources
     dtype = next(model.parameters()).dtype
     return {
         "merge_dtype": "float32",
