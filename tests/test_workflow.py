@@ -355,7 +355,10 @@ def test_the_sft_reference_is_a_lora_adapter_the_workflow_trained(finished_run):
     )
     assert "`tiny-sft`: LoRA adapter trained by the workflow on `tiny-base`" in line
     assert f"sha256 `{record['instructions']['sha256'][:12]}`" in line
-    assert "settings that differ from Table 7: learning_rate" in line
+    assert (
+        "settings that differ from Table 7: batch_size 16, epochs 1, learning_rate"
+        in line
+    )
     assert "merged into the weights in float32" in line
     page = (tables / "translation-flores-tiny.html").read_text()
     assert "LoRA adapter trained by the workflow" in page
