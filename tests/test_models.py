@@ -100,6 +100,17 @@ def test_spec_from_plan_model_settings(repo_root):
         adapter="adapters/lora",
         chat_template="templates/chat.jinja",
     )
+    config["models"]["sft"].update(adapter_revision="v2", merge_adapter=False)
+    spec = spec_from_settings(Plan(config).model_settings("sft"))
+    assert (spec.adapter_revision, spec.merge_adapter) == ("v2", False)
+    # A model without an adapter has no adapter settings (its jobs' parameters
+    # stay as they were); a trained one merges its adapter unless told not to.
+    assert "merge_adapter" not in plan.model_settings("gemma3-270m")
+    trained = plan.model_settings("gemma3-270m-alpaca")
+    assert trained["merge_adapter"] is True
+    assert trained["adapter"] == "results/models/gemma3-270m-alpaca"
+    config["models"]["gemma3-270m-alpaca"]["merge_adapter"] = False
+    assert Plan(config).model_settings("gemma3-270m-alpaca")["merge_adapter"] is False
 
 
 def test_spec_from_refined_backend_options():
@@ -222,6 +233,302 @@ def test_lora_adapter_is_merged(tiny_dir, tmp_path):
     assert (merged - expected).abs().max() < 1e-3
     assert (merged - plain).abs().max() > 0.1
     assert not hasattr(model, "peft_config")  # merged into a plain model
+
+
+LORA_TARGETS = [
+    "q_proj",
+    "k_proj",
+    "v_proj",
+    "o_proj",
+    "gate_proj",
+    "up_proj",
+    "down_proj",
+]
+
+
+def save_scaled_adapter(model_dir, folder, relative, seed=3):
+    """A LoRA adapter whose update dW is ``relative`` x W (in norm) in every adapted layer.
+
+    Adam moves every LoRA weight by about the learning rate per step, so the
+    paper's 2e-5 gives updates of this order: ``relative`` 1e-5 is such a one.
+    """
+    from peft import LoraConfig, get_peft_model
+    from peft.tuners.lora import LoraLayer
+    from transformers import AutoModelForCausalLM
+
+    base = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    torch.manual_seed(seed)
+    config = LoraConfig(
+        r=8, lora_alpha=16, target_modules=LORA_TARGETS, init_lora_weights=False
+    )
+    with peft_wrapping_warnings_silenced():
+        lora = get_peft_model(base, config)
+    with torch.no_grad():
+        for module in lora.modules():
+            if isinstance(module, LoraLayer):
+                delta = module.get_delta_weight("default")
+                weight = module.get_base_layer().weight
+                scale = relative * weight.norm() / delta.norm()
+                module.lora_B["default"].weight.mul_(scale)
+    lora.save_pretrained(folder)
+    return folder
+
+
+def _adapted(name):
+    return any(f".{target}." in name for target in LORA_TARGETS)
+
+
+def test_adapter_merged_in_float32_keeps_a_small_update_in_bfloat16(tiny_dir, tmp_path):
+    """On a GPU the models run in bf16: a merge there must keep an lr-2e-5-sized update.
+
+    bf16 keeps 8 significant bits, so W + dW with dW ~ 1e-5 W rounds back to W
+    when W is already in bf16 (the naive merge). Merged in fp32 and rounded once,
+    W + dW still rounds to the neighbouring bf16 value for the elements close
+    enough to a rounding boundary: few elements change, but the change is the
+    update on average (its projection on dW is about dW's).
+    """
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    adapter = str(save_scaled_adapter(tiny_dir, tmp_path / "adapter", 1e-5))
+    ids = torch.randint(3, 290, (4, 24), generator=torch.Generator().manual_seed(1))
+
+    def load(dtype, **spec):
+        model, _ = load_model_and_tokenizer(
+            ModelSpec("tiny", str(tiny_dir), **spec), CPU, dtype
+        )
+        return model
+
+    def logits(model):
+        with torch.no_grad():
+            return model(ids).logits.float()
+
+    bf16, fp32 = torch.bfloat16, torch.float32
+    base16, base32 = load(bf16), load(fp32)
+    merged = load(bf16, adapter=adapter)  # prettyflow's merge: fp32, then cast
+    exact = load(fp32, adapter=adapter, merge_adapter=False)  # PEFT, all fp32
+    unmerged16 = load(bf16, adapter=adapter, merge_adapter=False)
+    with peft_wrapping_warnings_silenced():
+        naive = PeftModel.from_pretrained(
+            AutoModelForCausalLM.from_pretrained(tiny_dir, dtype=bf16), adapter
+        ).merge_and_unload()
+    truth = dict(load(fp32, adapter=adapter).named_parameters())  # W + dW in fp32
+
+    # Weights: how many the merge changed, and how much of dW it kept.
+    before16 = dict(base16.named_parameters())
+    before32 = dict(base32.named_parameters())
+    counts = {"merged": 0, "naive": 0}
+    kept = {"merged": 0.0, "naive": 0.0}
+    total, norm = 0, 0.0
+    for label, model in (("merged", merged), ("naive", naive)):
+        for name, weight in model.named_parameters():
+            if not _adapted(name):
+                continue
+            delta = (truth[name] - before32[name]).detach().double()
+            moved = (weight - before16[name]).detach().double()
+            counts[label] += int((moved != 0).sum())
+            kept[label] += float((moved * delta).sum())
+            if label == "merged":
+                total += weight.numel()
+                norm += float((delta * delta).sum())
+    kept = {label: value / norm for label, value in kept.items()}
+    record = merged.prettyflow_adapter
+    assert record["adapted_weights"] == total
+    assert record["changed_weights"] == counts["merged"]
+
+    # Logits: against the base model and the exact (fp32, unmerged) adapted model.
+    tolerance = (logits(base16) - logits(base32)).abs().max().item()  # bf16's own error
+    differences = {
+        "merged - base16": logits(merged) - logits(base16),
+        "naive - base16": logits(naive) - logits(base16),
+        "unmerged16 - base16": logits(unmerged16) - logits(base16),
+        "merged - exact fp32": logits(merged) - logits(exact),
+        "merged - unmerged16": logits(merged) - logits(unmerged16),
+        "exact fp32 - base32": logits(exact) - logits(base32),
+    }
+    maxima = {key: value.abs().max().item() for key, value in differences.items()}
+    print(
+        f"\nbf16 merge of a dW ~ 1e-5 W adapter: {total} adapted weights; changed: "
+        f"fp32 merge {counts['merged']} ({100 * counts['merged'] / total:.2f}%), "
+        f"naive bf16 merge {counts['naive']} ({100 * counts['naive'] / total:.2f}%); "
+        f"update kept (projection on dW): fp32 merge {kept['merged']:.3f}, "
+        f"naive {kept['naive']:.3f}; max |logit difference|: "
+        + ", ".join(f"{key} {value:.4g}" for key, value in maxima.items())
+        + f"; bf16 tolerance (base16 - base32) {tolerance:.4g}"
+    )
+    assert counts["merged"] > 0 and counts["merged"] >= 3 * counts["naive"]
+    assert 0.5 < kept["merged"] < 2.0  # the update, on average
+    assert kept["naive"] < 0.1  # the naive merge loses it
+    assert maxima["merged - base16"] > 0  # the update changes the outputs
+    assert maxima["merged - exact fp32"] <= 1.5 * tolerance
+    assert maxima["merged - unmerged16"] <= 1.5 * tolerance
+    # Everything but the adapted weights is what a direct bf16 load gives.
+    for name, value in merged.named_parameters():
+        if not _adapted(name):
+            assert value.dtype == bf16 and torch.equal(value, before16[name]), name
+    buffers16 = dict(base16.named_buffers())
+    for name, value in merged.named_buffers():
+        other = buffers16[name]
+        assert value.dtype == other.dtype and torch.equal(value, other), name
+
+
+def test_adapter_merged_in_float32_matches_peft_in_bfloat16(tiny_dir, tmp_path):
+    # A large update: the bf16 merged model follows the exact adapted model.
+    adapter = str(save_scaled_adapter(tiny_dir, tmp_path / "adapter", 0.05))
+    ids = torch.tensor([[1, 40, 50, 60, 70, 80, 90]])
+
+    def logits(dtype, **spec):
+        model, _ = load_model_and_tokenizer(
+            ModelSpec("tiny", str(tiny_dir), **spec), CPU, dtype
+        )
+        with torch.no_grad():
+            return model(ids).logits.float()
+
+    exact = logits(torch.float32, adapter=adapter, merge_adapter=False)
+    merged = logits(torch.bfloat16, adapter=adapter)
+    base = logits(torch.bfloat16)
+    assert (merged - exact).abs().max() < 0.5 * (base - exact).abs().max()
+
+
+def test_modules_an_adapter_replaces_whole_are_kept_by_the_bfloat16_merge(
+    tiny_dir, tmp_path
+):
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(0)
+    config = LoraConfig(
+        r=4,
+        lora_alpha=8,
+        target_modules=["down_proj"],
+        modules_to_save=["post_attention_layernorm"],
+    )
+    with peft_wrapping_warnings_silenced():
+        lora = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_dir), config)
+    with torch.no_grad():
+        for name, parameter in lora.named_parameters():
+            if "modules_to_save" in name:
+                parameter.add_(0.5)
+    lora.save_pretrained(tmp_path / "adapter")
+    spec = ModelSpec("tiny", str(tiny_dir), adapter=str(tmp_path / "adapter"))
+    model, _ = load_model_and_tokenizer(spec, CPU, torch.bfloat16)
+    norm = model.model.layers[0].post_attention_layernorm.weight
+    assert torch.equal(norm, torch.full_like(norm, 1.5))  # 1 + 0.5, in bf16
+
+
+def test_unmerged_adapter_is_the_peft_model(tiny_dir, tmp_path):
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    adapter = str(save_scaled_adapter(tiny_dir, tmp_path / "adapter", 0.05))
+    spec = ModelSpec("tiny", str(tiny_dir), adapter=adapter, merge_adapter=False)
+    model, tokenizer = load_model_and_tokenizer(spec, CPU, torch.float32)
+    assert isinstance(model, PeftModel)
+    assert model.prettyflow_adapter["merged"] is False
+    with peft_wrapping_warnings_silenced():
+        reference = PeftModel.from_pretrained(
+            AutoModelForCausalLM.from_pretrained(tiny_dir), adapter
+        ).eval()
+    ids = torch.tensor([[1, 40, 50, 60, 70]])
+    with torch.no_grad():
+        assert torch.equal(model(ids).logits, reference(ids).logits)
+    merged, _ = load_model_and_tokenizer(
+        ModelSpec("tiny", str(tiny_dir), adapter=adapter), CPU, torch.float32
+    )
+    assert greedy_texts(model, tokenizer) == greedy_texts(merged, tokenizer)
+
+
+def test_user_adapter_provenance_names_it(tiny_dir, tmp_path):
+    from prettyflow.model_description import describe_model
+
+    adapter = save_scaled_adapter(tiny_dir, tmp_path / "adapter", 1e-3)
+    spec = ModelSpec("tiny+lora", str(tiny_dir), adapter=str(adapter))
+    model, _ = load_model_and_tokenizer(spec, CPU, torch.bfloat16)
+    record = model_provenance(spec, tiny_dir, torch.bfloat16, model=model)
+    json.dumps(record)
+    assert record["adapter"] == {
+        "origin": "user",
+        "source": str(adapter),
+        "revision": None,
+        "commit": None,
+        "weights_file": "adapter_model.safetensors",
+        "sha256": sha256_file(adapter / "adapter_model.safetensors"),
+        "peft_type": "LORA",
+        "rank": 8,
+        "alpha": 16,
+        "target_modules": sorted(LORA_TARGETS),
+        "merged": True,
+        "merge_dtype": "float32",
+        "dtype": "bfloat16",
+        "adapted_weights": model.prettyflow_adapter["adapted_weights"],
+        "changed_weights": model.prettyflow_adapter["changed_weights"],
+    }
+    text = describe_model(record)
+    sha = record["adapter"]["sha256"][:12]
+    assert text.startswith(
+        f"`tiny+lora`: user-supplied LoRA adapter `{adapter}` (rank 8, alpha 16, "
+        f"sha256 `{sha}`) on `{tiny_dir}`, merged into the weights in float32, then "
+        "cast to bfloat16 ("
+    )
+    # Without the loaded model, the record still names the adapter.
+    assert model_provenance(spec, tiny_dir)["adapter"]["sha256"] == sha256_file(
+        adapter / "adapter_model.safetensors"
+    )
+    unmerged = ModelSpec("u", str(tiny_dir), adapter=str(adapter), merge_adapter=False)
+    assert "unmerged (PEFT's LoRA layers, in float32, over float32 weights)" in (
+        describe_model(model_provenance(unmerged, tiny_dir, torch.float32))
+    )
+
+
+def test_hub_adapter_is_fetched_and_named_by_commit(tiny_dir, tmp_path, monkeypatch):
+    import shutil
+
+    import huggingface_hub
+
+    from prettyflow.model_description import describe_model
+
+    adapter = save_scaled_adapter(tiny_dir, tmp_path / "adapter", 0.05)
+    cache = tmp_path / "hub"
+    repo = cache / "models--someone--tiny-lora"
+    commit = "c0ffee" + "0" * 34
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit)
+    shutil.copytree(adapter, repo / "snapshots" / commit)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))
+
+    spec = ModelSpec(
+        "tiny+hub", str(tiny_dir), adapter="someone/tiny-lora", adapter_revision="main"
+    )
+    model, _ = load_model_and_tokenizer(spec, CPU, torch.float32, offline=True)
+    local, _ = load_model_and_tokenizer(
+        ModelSpec("tiny+lora", str(tiny_dir), adapter=str(adapter)), CPU, torch.float32
+    )
+    ids = torch.tensor([[1, 40, 50, 60, 70]])
+    with torch.no_grad():
+        assert torch.equal(model(ids).logits, local(ids).logits)
+    record = model_provenance(spec, tiny_dir, torch.float32, model=model)["adapter"]
+    assert (record["origin"], record["revision"], record["commit"]) == (
+        "user",
+        "main",
+        commit,
+    )
+    assert record["sha256"] == sha256_file(adapter / "adapter_model.safetensors")
+    assert describe_model(
+        {"name": "tiny+hub", "path": "p", "adapter": record}
+    ).startswith(
+        "`tiny+hub`: user-supplied LoRA adapter `someone/tiny-lora` at revision `main`, "
+        "commit `c0ffee000000` (rank 8, alpha 16, sha256 "
+    )
+    missing = ModelSpec("m", str(tiny_dir), adapter="someone/absent-lora")
+    with pytest.raises(MissingResourceError, match="hf download someone/absent-lora"):
+        load_model_and_tokenizer(missing, CPU, torch.float32, offline=True)
+
+
+def test_merge_adapter_must_be_a_boolean():
+    assert spec_from_settings({"path": "x", "merge_adapter": None}).merge_adapter
+    with pytest.raises(InputError, match="true or false") as error:
+        spec_from_settings({"path": "x", "merge_adapter": "no"})
+    assert error.value.field == "merge_adapter"
 
 
 def test_missing_adapter_is_missing_resource(tiny_dir, tmp_path):

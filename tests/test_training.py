@@ -428,6 +428,51 @@ def test_adapter_loads_and_changes_greedy_outputs(trained, tiny_dir):
     assert after != before
 
 
+def test_trained_adapter_provenance_names_its_training(trained, tiny_dir, instructions):
+    from prettyflow.model_description import describe_model
+    from prettyflow.models import model_provenance, sha256_file
+
+    output, _ = trained
+    spec = ModelSpec("tiny-sft", str(tiny_dir), adapter=str(output))
+    model, _ = load_model_and_tokenizer(spec, CPU, torch.float32)
+    record = model_provenance(spec, tiny_dir, torch.float32, model=model)
+    json.dumps(record)
+    adapter = record["adapter"]
+    assert adapter["origin"] == "workflow"
+    assert adapter["merged"] and adapter["merge_dtype"] == "float32"
+    training = adapter["training"]
+    assert training["base_model"]["name"] == "tiny"
+    assert training["instructions"]["sha256"] == sha256_file(instructions)
+    assert training["settings_not_table7"] == FAST
+    adapter_sha = sha256_file(output / "adapter_model.safetensors")[:12]
+    data_sha = sha256_file(instructions)[:12]
+    assert describe_model(record) == (
+        f"`tiny-sft`: LoRA adapter trained by the workflow on `tiny` (`{tiny_dir}`); "
+        f"adapter `{output}` (rank 4, alpha 8, sha256 `{adapter_sha}`), merged into "
+        f"the weights in float32; trained on `{instructions}` (sha256 `{data_sha}`, "
+        "6 records) for 12 steps in float32 on cpu, settings that differ from "
+        "Table 7: batch_size 4, epochs 6, learning_rate 0.01, lora_alpha 8, "
+        "lora_rank 4, micro_batch_size 2, warmup_ratio 0.1"
+    )
+
+
+def test_settings_not_table7():
+    from prettyflow.training import settings_not_table7
+
+    table7 = TrainingSettings().to_dict()
+    assert settings_not_table7(table7) == {}
+    reordered = {**table7, "target_modules": list(reversed(table7["target_modules"]))}
+    assert settings_not_table7(reordered) == {}  # the order does not matter to PEFT
+    changed = TrainingSettings(learning_rate=1e-3, micro_batch_size=8).to_dict()
+    assert settings_not_table7(changed) == {
+        "learning_rate": 1e-3,
+        "micro_batch_size": 8,
+    }
+    assert settings_not_table7({"target_modules": ["q_proj"]}) == {
+        "target_modules": ["q_proj"]
+    }
+
+
 def test_same_seed_same_adapter_other_seed_differs(tiny_dir, instructions, tmp_path):
     def weights(seed):
         output = tmp_path / f"seed{seed}-{len(list(tmp_path.iterdir()))}"

@@ -339,7 +339,29 @@ def test_the_sft_reference_is_a_lora_adapter_the_workflow_trained(finished_run):
     assert len(log) >= 1 and log["loss"].notna().all()
     decodes = workdir / "results" / "translation" / "decode" / "flores" / "tiny"
     provenance = read_provenance(decodes / "en-pt" / "sft-tiny-sft.parquet")
-    assert provenance["model"]["adapter"] == str(adapter)
+    described = provenance["model"]["adapter"]
+    assert (described["source"], described["origin"]) == (str(adapter), "workflow")
+    assert described["merged"] and described["merge_dtype"] == "float32"
+    assert described["training"]["instructions"] == {
+        key: record["instructions"][key]
+        for key in ("path", "sha256", "records", "examples")
+    }
+    # The table, and its page in the report, say what the SFT rows are.
+    tables = workdir / "results" / "tables"
+    line = next(
+        line
+        for line in (tables / "translation-flores-tiny.md").read_text().splitlines()
+        if line.startswith("- **") and "`tiny-sft`" in line
+    )
+    assert "`tiny-sft`: LoRA adapter trained by the workflow on `tiny-base`" in line
+    assert f"sha256 `{record['instructions']['sha256'][:12]}`" in line
+    assert (
+        "settings that differ from Table 7: batch_size 16, epochs 1, learning_rate"
+        in line
+    )
+    assert "merged into the weights in float32" in line
+    page = (tables / "translation-flores-tiny.html").read_text()
+    assert "LoRA adapter trained by the workflow" in page
     # Prompted in the training's Alpaca format.
     prompt = pd.read_parquet(decodes / "en-pt" / "sft-tiny-sft.parquet")["prompt"][0]
     assert "### Instruction:" in prompt and prompt.endswith("### Response:")

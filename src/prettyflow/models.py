@@ -54,7 +54,10 @@ class ModelSpec:
 
     ``path`` is a local folder, a local ``.gguf`` file, or a hub id. ``gguf_file``
     names the GGUF inside the folder (or hub repo). ``adapter`` is a PEFT LoRA
-    folder merged into the weights. ``chat_template`` replaces the tokenizer's
+    adapter, a local folder or a hub id (at ``adapter_revision``): with
+    ``merge_adapter`` (the default) merged into the weights in float32, then cast
+    to the run dtype; without, kept as PEFT's LoRA layers (see
+    :func:`load_pretrained`). ``chat_template`` replaces the tokenizer's
     template: a Jinja string or the path of a file holding one.
     """
 
@@ -66,20 +69,30 @@ class ModelSpec:
     adapter: str | None = None
     chat_template: str | None = None
     trust_remote_code: bool = False
+    adapter_revision: str | None = None
+    merge_adapter: bool = True
 
 
 def spec_from_settings(settings: Mapping[str, Any]) -> ModelSpec:
     """A :class:`ModelSpec` from config-shaped settings.
 
     Takes the plan's model settings (``name``, ``path``, ``revision``, ``dtype``,
-    ``adapter``, ``chat_template``, and ``local_dir`` for a converted GGUF, whose
-    folder is then loaded and ``revision`` ignored) or a refined backend's options
-    (``model`` for the path, ``gguf_file``).
+    ``adapter``, ``adapter_revision``, ``merge_adapter``, ``chat_template``, and
+    ``local_dir`` for a converted GGUF, whose folder is then loaded and
+    ``revision`` ignored) or a refined backend's options (``model`` for the path,
+    ``gguf_file``).
     """
     local_dir = settings.get("local_dir")
     path = local_dir or settings.get("path") or settings.get("model")
     if not path:
         raise InputError("a model needs a path (hub id or folder)", field="path")
+    merge_adapter = settings.get("merge_adapter")
+    if merge_adapter is None:
+        merge_adapter = True
+    if not isinstance(merge_adapter, bool):
+        raise InputError(
+            f"must be true or false, got {merge_adapter!r}", field="merge_adapter"
+        )
     return ModelSpec(
         name=str(settings.get("name") or path),
         path=str(path),
@@ -88,6 +101,8 @@ def spec_from_settings(settings: Mapping[str, Any]) -> ModelSpec:
         dtype=settings.get("dtype") or "auto",
         adapter=settings.get("adapter"),
         chat_template=settings.get("chat_template"),
+        adapter_revision=settings.get("adapter_revision"),
+        merge_adapter=merge_adapter,
     )
 
 
@@ -234,6 +249,15 @@ def load_pretrained(
 
     ``offline=None`` detects it (:func:`hub_is_offline`); offline, only local
     folders and the Hugging Face cache are used.
+
+    A LoRA ``adapter`` is merged into the weights in float32: W + dW rounded
+    once to ``dtype`` (see :func:`_merged_in_float32`), so that an update below
+    bfloat16's resolution (a learning rate of 2e-5 gives dW ~ 1e-5 of W) still
+    moves the rounded weights in its direction instead of vanishing, as it does
+    when added to weights already in bfloat16. With ``merge_adapter=False`` the
+    model stays a PEFT model whose LoRA layers (in float32) add B A x to the
+    base layers' outputs in ``dtype``. What was done is in
+    ``model.prettyflow_adapter`` (for :func:`model_provenance`).
     """
     from transformers import AutoTokenizer
 
@@ -248,7 +272,7 @@ def load_pretrained(
             _missing_model_message(spec, _load_failure(error, offline))
         ) from error
     if spec.adapter is not None:
-        model = _merge_adapter(model, spec.adapter)
+        model = _with_adapter(model, model_class, spec, location, common, offline)
     if spec.chat_template is not None:
         tokenizer.chat_template = _read_chat_template(spec.chat_template)
     if tokenizer.pad_token is None:
@@ -258,21 +282,196 @@ def load_pretrained(
     return model, tokenizer
 
 
-def _merge_adapter(model: Any, adapter: str) -> Any:
-    adapter_dir = Path(adapter).expanduser()
-    if not (adapter_dir / "adapter_config.json").is_file():
-        raise MissingResourceError(
-            f"LoRA adapter {adapter_dir} not found (no adapter_config.json); point `adapter` at a "
-            "folder written by PEFT's save_pretrained"
+# The files of a PEFT adapter folder (save_pretrained); the weights in one of two formats.
+ADAPTER_CONFIG = "adapter_config.json"
+ADAPTER_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")
+# Where load_pretrained records how it applied an adapter (an attribute of the model).
+ADAPTER_RECORD_ATTRIBUTE = "prettyflow_adapter"
+
+
+def resolve_adapter(
+    spec: ModelSpec, offline: bool | None = None
+) -> tuple[Path, str | None]:
+    """The local folder of ``spec.adapter`` and, for a hub adapter, the commit it is at.
+
+    A local folder (or a path that looks like one) must hold PEFT's
+    ``adapter_config.json``; anything else is a hub id, fetched at
+    ``spec.adapter_revision`` (only from the Hugging Face cache when offline).
+    """
+    adapter = str(spec.adapter)
+    local = Path(adapter).expanduser()
+    if local.is_dir() or _looks_like_local_path(adapter):
+        if not (local / ADAPTER_CONFIG).is_file():
+            raise MissingResourceError(
+                f"LoRA adapter {local} not found (no {ADAPTER_CONFIG}); point `adapter` at a "
+                "folder written by PEFT's save_pretrained, or at a hub id"
+            )
+        return local, None
+    from huggingface_hub import snapshot_download
+
+    if offline is None:
+        offline = hub_is_offline()
+    try:
+        folder = Path(
+            snapshot_download(
+                adapter,
+                revision=spec.adapter_revision,
+                local_files_only=offline,
+                allow_patterns=[ADAPTER_CONFIG, *ADAPTER_WEIGHTS],
+            )
         )
+    except (OSError, ValueError) as error:
+        reason = (
+            "offline and not in the Hugging Face cache"
+            if offline
+            else str(error).splitlines()[0]
+        )
+        raise MissingResourceError(
+            f"LoRA adapter {adapter!r} of model {spec.name!r} is neither a local folder nor "
+            f"an available hub adapter: {reason}; download it once (`hf download {adapter}`) "
+            "or point `adapter` at a folder written by PEFT's save_pretrained"
+        ) from error
+    if not (folder / ADAPTER_CONFIG).is_file():
+        raise MissingResourceError(
+            f"hub repository {adapter!r} has no {ADAPTER_CONFIG}: not a PEFT adapter"
+        )
+    # snapshot_download returns .../snapshots/<commit hash>.
+    return folder, folder.name
+
+
+def _peft_model_class() -> Any:
     try:
         from peft import PeftModel
     except ImportError as error:
         raise MissingResourceError(
             "LoRA adapters need peft: pip install peft"
         ) from error
+    return PeftModel
+
+
+def _with_adapter(
+    model: Any,
+    model_class: Any,
+    spec: ModelSpec,
+    location: str,
+    arguments: Mapping[str, Any],
+    offline: bool,
+) -> Any:
+    """``model`` (loaded in the run dtype) with ``spec.adapter`` applied."""
+    adapter_dir, commit = resolve_adapter(spec, offline)
+    PeftModel = _peft_model_class()
+    dtype = next(model.parameters()).dtype
+    # The folder and commit loaded, so that provenance names these even if a hub
+    # branch moves meanwhile.
+    record: dict[str, Any] = {
+        "merged": spec.merge_adapter,
+        "folder": str(adapter_dir),
+        "commit": commit,
+    }
+    if not spec.merge_adapter:
+        # peft keeps the adapter's weights in float32 (autocast_adapter_dtype).
+        with peft_wrapping_warnings_silenced():
+            model = PeftModel.from_pretrained(model, str(adapter_dir))
+        log.info(
+            "adapter %s kept unmerged: LoRA layers in float32 over %s weights",
+            adapter_dir,
+            str(dtype).removeprefix("torch."),
+        )
+    elif dtype == torch.float32:
+        model = _merge(PeftModel, model, adapter_dir)
+        record["merge_dtype"] = "float32"
+    else:
+        # The float32 weights are loaded a second time: merged there, then cast.
+        record.update(
+            _merged_in_float32(
+                PeftModel,
+                model,
+                model_class.from_pretrained(location, dtype=torch.float32, **arguments),
+                adapter_dir,
+            )
+        )
+        log.info(
+            "adapter %s merged in float32 and cast to %s: %d of the %d adapted weights "
+            "(%.3f%%) changed",
+            adapter_dir,
+            record["dtype"],
+            record["changed_weights"],
+            record["adapted_weights"],
+            100 * record["changed_weights"] / max(record["adapted_weights"], 1),
+        )
+        if record["changed_weights"] == 0:
+            log.warning(
+                "the adapter %s changes no %s weight: %s runs as its base model "
+                "(dtype float32 keeps the update)",
+                adapter_dir,
+                record["dtype"],
+                spec.name,
+            )
+    setattr(model, ADAPTER_RECORD_ATTRIBUTE, record)
+    return model
+
+
+def _merge(PeftModel: Any, model: Any, adapter_dir: Path) -> Any:
+    """peft's merge of the adapter into ``model`` (checked for NaN), as a plain model."""
     with peft_wrapping_warnings_silenced():
-        return PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
+        wrapped = PeftModel.from_pretrained(model, str(adapter_dir))
+    return wrapped.merge_and_unload(safe_merge=True)
+
+
+def _merged_in_float32(
+    PeftModel: Any, model: Any, model_fp32: Any, adapter_dir: Path
+) -> dict[str, Any]:
+    """Set ``model``'s parameters to ``model_fp32``'s with the adapter merged, cast.
+
+    ``model`` is the base loaded in a reduced dtype, ``model_fp32`` the same
+    weights in float32 (consumed). peft merges the adapter into the float32
+    weights; every merged parameter is cast to the dtype of ``model``'s and
+    copied into it. W + dW is rounded once; a parameter the adapter does not
+    touch casts to exactly what loading in the reduced dtype gave, and the
+    buffers (such as rotary frequencies, whose dtype a direct load decides per
+    model) stay as that load made them. Casting the merged float32 model with
+    ``.to(dtype)`` instead would cast Llama's rotary frequencies to bfloat16,
+    which a direct bfloat16 load keeps in float32. Parameters that the adapter
+    replaces whole (peft's ``modules_to_save``) are copied the same way. Memory
+    peaks with both loads side by side (3 x the bfloat16 size). Returns the
+    counts of the LoRA layers' weight elements and of those the merge changed.
+    """
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    with peft_wrapping_warnings_silenced():
+        wrapped = PeftModel.from_pretrained(model_fp32, str(adapter_dir))
+    adapted = {
+        f"{name}.weight"
+        for name, module in wrapped.get_base_model().named_modules()
+        if isinstance(module, BaseTunerLayer)
+    }
+    merged = wrapped.merge_and_unload(safe_merge=True)
+    del wrapped
+    sources = dict(merged.named_parameters(remove_duplicate=False))
+    adapted_count = changed = 0
+    with torch.no_grad():
+        for name, target in model.named_parameters():
+            source = sources.get(name)
+            if source is None or source.shape != target.shape:
+                raise RuntimeError(
+                    f"the parameter {name} of {type(model).__name__} loaded in "
+                    f"{target.dtype} has no counterpart in its float32 load"
+                )
+            value = source.data.to(target.dtype)
+            if name in adapted:
+                adapted_count += target.numel()
+                changed += int((value != target.data).sum())
+            target.data.copy_(value)
+            source.data = torch.empty(0, dtype=source.dtype)  # frees the float32 copy
+            del value
+    del merged, sources
+    dtype = next(model.parameters()).dtype
+    return {
+        "merge_dtype": "float32",
+        "dtype": str(dtype).removeprefix("torch."),
+        "adapted_weights": adapted_count,
+        "changed_weights": changed,
+    }
 
 
 @contextlib.contextmanager
@@ -546,10 +745,15 @@ def model_provenance(
     spec: ModelSpec,
     model_dir: str | Path | None = None,
     dtype: torch.dtype | None = None,
+    model: Any = None,
 ) -> dict[str, Any]:
     """What identifies the model weights and the software that ran them (for output metadata).
 
     ``dtype`` is the resolved one the model ran in (``spec.dtype`` may say "auto").
+    ``model``, the loaded model, tells how its adapter was applied (merged in
+    float32 and cast, how many weights the merge changed). ``adapter`` is None
+    or :func:`adapter_provenance`'s record.
+    :func:`prettyflow.model_description.describe_model` renders it.
     """
     import transformers
 
@@ -559,7 +763,7 @@ def model_provenance(
         "revision": spec.revision,
         "gguf_file": spec.gguf_file,
         "gguf_sha256": None,
-        "adapter": spec.adapter,
+        "adapter": adapter_provenance(spec, model),
         "dtype": spec.dtype if dtype is None else str(dtype).removeprefix("torch."),
         "transformers": transformers.__version__,
         "torch": torch.__version__,
@@ -576,6 +780,51 @@ def model_provenance(
             conversion = read_json(folder / CONVERSION_RECORD)
             record["converted_from_gguf"] = conversion["source_gguf"]
             record["gguf_sha256"] = conversion["source_gguf_sha256"]
+    return record
+
+
+def adapter_provenance(spec: ModelSpec, model: Any = None) -> dict[str, Any] | None:
+    """What identifies ``spec``'s adapter: its origin, weights' sha256, shape, merge, training.
+
+    ``origin`` is ``workflow`` for an adapter trained by
+    :func:`prettyflow.training.train_lora` (its folder holds ``training.json``,
+    summarised under ``training``), else ``user``. A hub adapter gets the
+    commit it resolved to. ``model`` (as loaded by :func:`load_pretrained`)
+    adds how the adapter was applied.
+    """
+    if spec.adapter is None:
+        return None
+    from prettyflow.io import read_json
+    from prettyflow.paths import TRAINING_RECORD_FILE
+
+    applied = dict(getattr(model, ADAPTER_RECORD_ATTRIBUTE, None) or {})
+    if "folder" in applied:
+        folder, commit = Path(applied.pop("folder")), applied.pop("commit")
+    else:
+        folder, commit = resolve_adapter(spec)
+    config = read_json(folder / ADAPTER_CONFIG)
+    weights = next(
+        (folder / name for name in ADAPTER_WEIGHTS if (folder / name).is_file()), None
+    )
+    targets = config.get("target_modules")
+    record: dict[str, Any] = {
+        "origin": "workflow" if (folder / TRAINING_RECORD_FILE).is_file() else "user",
+        "source": spec.adapter,
+        "revision": spec.adapter_revision,
+        "commit": commit,
+        "weights_file": None if weights is None else weights.name,
+        "sha256": None if weights is None else sha256_file(weights),
+        "peft_type": config.get("peft_type"),
+        "rank": config.get("r"),
+        "alpha": config.get("lora_alpha"),
+        "target_modules": sorted(targets) if isinstance(targets, list) else targets,
+        "merged": spec.merge_adapter,
+        **{key: value for key, value in applied.items() if key != "merged"},
+    }
+    if record["origin"] == "workflow":
+        from prettyflow.training import training_summary
+
+        record["training"] = training_summary(read_json(folder / TRAINING_RECORD_FILE))
     return record
 
 

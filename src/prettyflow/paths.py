@@ -42,6 +42,9 @@ RESOURCE_TEMPLATES: dict[str, str] = {
 }
 # The trained adapter's prompt format, written beside the adapter (training.py).
 CHAT_TEMPLATE_FILE = "alpaca_chat_template.jinja"
+# The record of a training, written beside the adapter (training.py): it marks an
+# adapter as trained by the workflow in provenance (models.adapter_provenance).
+TRAINING_RECORD_FILE = "training.json"
 # sacrebleu's model folder (spBLEU's SentencePiece model is copied there).
 SACREBLEU_DIR = "resources/sacrebleu"
 # html: the Markdown as a page of the Snakemake report.

@@ -76,7 +76,7 @@ import torch.nn.functional as F
 
 from prettyflow.errors import InputError, MissingResourceError, is_integer, is_number
 from prettyflow.io import atomic_path, parse_json_text, read_lines, write_json
-from prettyflow.paths import CHAT_TEMPLATE_FILE
+from prettyflow.paths import CHAT_TEMPLATE_FILE, TRAINING_RECORD_FILE
 
 LOGGER = logging.getLogger("prettyflow")
 
@@ -115,7 +115,7 @@ TABLE7_TARGET_MODULES: tuple[str, ...] = (
 
 ADAPTER_FILES: tuple[str, ...] = ("adapter_config.json", "adapter_model.safetensors")
 LOG_FILE = "training_log.csv"
-RECORD_FILE = "training.json"
+RECORD_FILE = TRAINING_RECORD_FILE
 PLOT_FILE = "loss_curve.png"
 LOG_COLUMNS: tuple[str, ...] = ("step", "epoch", "loss", "learning_rate", "tokens")
 
@@ -428,6 +428,61 @@ class TrainingSettings:
             record["layers_to_transform"] = list(self.layers_to_transform)
         record["gradient_accumulation_steps"] = self.gradient_accumulation_steps
         return record
+
+
+def settings_not_table7(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The entries of a recorded ``settings`` (``TrainingSettings.to_dict``) that are not Table 7's.
+
+    Table 7's are :class:`TrainingSettings`' defaults; ``target_modules`` are
+    compared as a set (their order does not matter to PEFT), and the derived
+    ``gradient_accumulation_steps`` is left out (``batch_size`` and
+    ``micro_batch_size`` say it).
+    """
+    defaults = TrainingSettings().to_dict()
+    differing = {}
+    for key, value in settings.items():
+        if key == "gradient_accumulation_steps":
+            continue
+        default = defaults.get(key)
+        if key == "target_modules" and isinstance(value, (list, tuple)):
+            same = sorted(value) == sorted(default)
+        else:
+            same = key in defaults and value == default
+        if not same:
+            differing[key] = value
+    return differing
+
+
+def training_summary(record: Mapping[str, Any]) -> dict[str, Any]:
+    """What identifies a training, from its ``training.json`` (for a model's provenance).
+
+    The base model (name, path, revision, GGUF sha256), the instruction file
+    (path, sha256, records), the settings that differ from Table 7, the number
+    of optimizer steps, and where and with which peft version it ran.
+    """
+    base = record.get("base_model") or {}
+    data = record.get("instructions") or {}
+    return {
+        "base_model": {
+            key: base.get(key)
+            for key in (
+                "name",
+                "path",
+                "revision",
+                "gguf_sha256",
+                "converted_from_gguf",
+            )
+            if base.get(key) is not None
+        },
+        "instructions": {
+            key: data.get(key) for key in ("path", "sha256", "records", "examples")
+        },
+        "settings_not_table7": settings_not_table7(record.get("settings") or {}),
+        "steps": (record.get("steps") or {}).get("total"),
+        "device": record.get("device"),
+        "dtype": record.get("dtype"),
+        "peft": (record.get("versions") or {}).get("peft"),
+    }
 
 
 # ------------------------------------------------------------------ tokenization

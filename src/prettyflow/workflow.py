@@ -430,8 +430,10 @@ class Plan:
         """What a job needs to load ``model`` (local converted dir when from GGUF).
 
         A model the workflow trains (``base`` + ``train``) is its base model with
-        the trained LoRA adapter merged, prompted in the training's format (the
-        chat template written beside the adapter).
+        the trained LoRA adapter, prompted in the training's format (the chat
+        template written beside the adapter). A model with an adapter (trained
+        or the user's) also gets ``merge_adapter`` (default true: merged in
+        float32, then cast to the run dtype) and ``adapter_revision``.
         """
         spec = dict(self.config["models"][model])
         if "train" in spec:
@@ -440,6 +442,8 @@ class Plan:
                 **self.model_settings(spec["base"]),
                 "name": model,
                 "adapter": adapter,
+                "adapter_revision": None,
+                "merge_adapter": spec.get("merge_adapter", True),
                 "chat_template": spec.get("chat_template")
                 or f"{adapter}/{CHAT_TEMPLATE_FILE}",
             }
@@ -451,6 +455,10 @@ class Plan:
             "adapter": spec.get("adapter"),
             "chat_template": spec.get("chat_template"),
         }
+        if spec.get("adapter") is not None:
+            # Only with an adapter, so that other models' job parameters stay as they were.
+            settings["adapter_revision"] = spec.get("adapter_revision")
+            settings["merge_adapter"] = spec.get("merge_adapter", True)
         if spec.get("gguf"):
             # Weights come from the GGUF, converted once; `path` stays as provenance.
             settings["local_dir"] = self.paths.path("model", model=model)

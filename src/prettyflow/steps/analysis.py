@@ -123,8 +123,16 @@ def decision_space(
     )
     frame.insert(0, "subset", subset)
     provenance["models"] = {
-        "foundation": model_provenance(foundation_spec),
-        "sft": model_provenance(sft_spec),
+        role: model_provenance(
+            spec,
+            settings[role].get("local_dir"),
+            next(model.parameters()).dtype,
+            model=model,
+        )
+        for role, spec, model in (
+            ("foundation", foundation_spec, foundation),
+            ("sft", sft_spec, sft),
+        )
     }
     provenance["decodes"] = str(decodes_path)
     write_parquet(frame, output_path, provenance)
@@ -138,7 +146,8 @@ def decision_space_figures(
 
     The folder's ``summary.md`` gives the numbers the figures show (agreement@1,
     @5, @20, the silent majority, mean KL/JS/cross-entropy per setup, per subset
-    and over all); when every subset was skipped it says why instead.
+    and over all); when every subset was skipped it says why instead. It ends
+    with what the two models are (``describe_model``: weights, adapter, training).
     """
     from prettyflow.analysis.decision_space import (
         SETUPS,
@@ -147,11 +156,14 @@ def decision_space_figures(
         silent_majority,
     )
     from prettyflow.analysis.figures import write_all_figures
+    from prettyflow.model_description import describe_model
 
-    frames, notes = [], []
+    frames, notes, models = [], [], {}
     for path in table_paths:
         frame = read_parquet(path)
-        skipped = read_provenance(path).get("skipped")
+        provenance = read_provenance(path)
+        models = models or provenance.get("models") or {}
+        skipped = provenance.get("skipped")
         if skipped or frame.empty:
             notes.append(f"{Path(path).parent.name}: {skipped or 'no answer tokens'}")
             continue
@@ -190,5 +202,14 @@ def decision_space_figures(
         if not table.empty:
             lines += [table.round(3).to_markdown(index=False), ""]
         lines += [f"- {note}" for note in notes]
+        if models:
+            lines += ["", "Models:", ""] + [
+                f"- {role}: {describe_model(models[key])}"
+                for key, role in (
+                    ("foundation", "foundation"),
+                    ("sft", "SFT reference"),
+                )
+                if key in models
+            ]
         write_text("\n".join(lines) + "\n", tmp / "summary.md")
     return {"rows": rows, "notes": notes}

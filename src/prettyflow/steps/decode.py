@@ -198,7 +198,9 @@ def decode(
         "task": task,
         "benchmark": settings["benchmark"],
         "system": settings["system"],
-        "model": model_provenance(spec, settings["model"].get("local_dir"), dtype),
+        "model": model_provenance(
+            spec, settings["model"].get("local_dir"), dtype, model=model
+        ),
         "requested_model": dict(settings["model"]),
         "device": str(device),
         "dtype": str(dtype).replace("torch.", ""),

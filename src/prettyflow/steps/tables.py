@@ -283,27 +283,23 @@ def _diagnostics_markdown(
 def _provenance_markdown(
     results: list[dict[str, Any]], settings: Mapping[str, Any]
 ) -> str:
+    from prettyflow.model_description import describe_model
+
     lines, seen = [], set()
     for result in results:
         p = result["provenance"]
         if result["system"] in seen:
             continue
         seen.add(result["system"])
-        model = p.get("model", {})
         prior = (
             f"{p['prior_source']} prior, k={p['k']}"
             if p.get("prior_source")
             else "no prior"
         )
         lines.append(
-            f"- **{settings['labels'].get(result['system'], result['system'])}**: model `{model.get('name')}` "
-            f"(source `{model.get('path')}`, revision `{model.get('revision')}`"
-            + (
-                f", gguf sha256 `{model['gguf_sha256'][:12]}`"
-                if model.get("gguf_sha256")
-                else ""
-            )
-            + f"), {p.get('dtype')} on {p.get('device')}, template `{p.get('template_name')}`"
+            f"- **{settings['labels'].get(result['system'], result['system'])}**: model "
+            f"{describe_model(p.get('model') or {})}. Decoded in {p.get('dtype')} on "
+            f"{p.get('device')}, template `{p.get('template_name')}`"
             + (" in the chat template" if p.get("chat_template") else "")
             + f", {prior}, greedy, max {p.get('decoding', {}).get('max_new_tokens')} new tokens"
         )
