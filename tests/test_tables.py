@@ -717,6 +717,15 @@ def test_best_sft_reference_takes_the_highest_sft_score_of_each_cell():
         100 * (15 / 20 + 20 / 40) / 2
     )
     assert best.reference == "the best SFT model in each cell"
+    zero = build_table(
+        scores_from_rows({**rows, "sft": [10.0, 0.0, 40.0]}, subsets, ["rouge2"]),
+        reference="best_sft",
+        **arguments,
+    )
+    assert zero.value("base", "%SFT") is None
+    assert "%SFT is undefined (n/a) for base: the best SFT score of a cell is 0." in (
+        zero.footnotes
+    )
     assert best.reference_values[:4] == [20.0, 0.1, 40.0, pytest.approx(60.1 / 3)]
     # The flag marks the SFT model whose score is the reference there.
     sft = best.systems.index("sft")

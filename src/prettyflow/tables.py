@@ -500,11 +500,6 @@ class _TableBuilder:
         reference = self.reference_cells[cell]
         return None if reference == 0 else 100.0 * self._value(system, cell) / reference
 
-    def reference_text(self) -> str:
-        if self.definition.reference == "best_sft":
-            return BEST_SFT_TEXT
-        return self.label(self.reference_system)
-
     def build(self) -> Table:
         columns = self._columns()
         self._missing_footnotes()
@@ -753,19 +748,26 @@ class _TableBuilder:
         return f" ({block})" if block else ""
 
     def _undefined_footnote(self) -> None:
-        if self.undefined_sft:
-            self.footnotes.append(
-                f"{SFT_GROUP} is undefined ({NOT_AVAILABLE}) for "
-                + ", ".join(
-                    self.label(s) + self._in_block(b) for s, b in self.undefined_sft
-                )
-                + f": the reference {self.reference_text()} "
-                + (
-                    "averages 0."
-                    if self.definition.sft_ratio == "ratio_of_averages"
-                    else "scores 0 in a cell."
-                )
+        if not self.undefined_sft:
+            return
+        averages = self.definition.sft_ratio == "ratio_of_averages"
+        if self.definition.reference == "best_sft":
+            why = (
+                "the best SFT cells average 0."
+                if averages
+                else "the best SFT score of a cell is 0."
             )
+        else:
+            why = f"the reference {self.label(self.reference_system)} " + (
+                "averages 0." if averages else "scores 0 in a cell."
+            )
+        self.footnotes.append(
+            f"{SFT_GROUP} is undefined ({NOT_AVAILABLE}) for "
+            + ", ".join(
+                self.label(s) + self._in_block(b) for s, b in self.undefined_sft
+            )
+            + f": {why}"
+        )
 
     def _no_sft_cells_footnote(self) -> None:
         if len(self.systems) == len(self.sft_set):
