@@ -202,7 +202,7 @@ def mean_metric_fixture():
 def test_resampled_tables_are_build_table_on_resampled_means():
     samples, corpus, arguments = mean_metric_fixture()
     settings = {"resamples": 30, "seed": 99}
-    point, values = resampled_tables(
+    point, values, _ = resampled_tables(
         entries(corpus), samples, bootstrap=settings, **arguments
     )
     assert point.value("sft", "ar-ru", "rouge2") < 2.0  # flagged in the point table
@@ -236,7 +236,7 @@ def test_resampled_tables_are_build_table_on_resampled_means():
 def test_intervals_and_p_values_equal_a_direct_computation():
     samples, corpus, arguments = mean_metric_fixture()
     settings = {"resamples": 200, "seed": 5, "confidence": 0.9}
-    point, values = resampled_tables(
+    point, values, _ = resampled_tables(
         entries(corpus), samples, bootstrap=settings, **arguments
     )
     table = bootstrap_table(entries(corpus), samples, bootstrap=settings, **arguments)
@@ -402,7 +402,7 @@ def test_pos_cells_resample_summed_counts():
         corpus[(system, "fr")] = {"precision": scores["precision"], "f1": scores["f1"]}
         if system == "base":
             base_outputs = outputs
-    point, values = resampled_tables(
+    point, values, _ = resampled_tables(
         entries(corpus),
         samples,
         subsets=["fr"],
@@ -534,3 +534,49 @@ def test_seven_systems_two_subsets_four_metrics_is_fast():
         sft_systems=["system1"],
     )
     assert time.perf_counter() - started < 10.0
+
+
+def test_best_sft_per_cell_and_blocks_follow_the_table_definition():
+    """Intervals and p-values with Table 2's reference (the best SFT model of each
+    cell, decided again on each resample) and Table 1's blocks."""
+    samples, corpus, arguments = mean_metric_fixture()
+    # chat beats sft on en-zh LaSE: the reference differs between cells.
+    samples[("chat", "en-zh")]["lase"] += 30.0
+    corpus[("chat", "en-zh")]["lase"] = samples[("chat", "en-zh")]["lase"].mean()
+    arguments.update(
+        reference="best_sft",
+        sft_metrics=["lase"],
+        blocks=[
+            {"name": "A", "subsets": ["en-zh"]},
+            {"name": "B", "subsets": ["ar-ru"]},
+        ],
+    )
+    settings = {"resamples": 50, "seed": 3}
+    point, values, references = resampled_tables(
+        entries(corpus), samples, bootstrap=settings, **arguments
+    )
+    sft, base, chat = (point.systems.index(s) for s in ("sft", "base", "chat"))
+    for column, header in enumerate(point.columns):
+        if header.group in ("en-zh", "ar-ru"):
+            best = np.maximum(values[:, sft, column], values[:, chat, column])
+            assert np.array_equal(references[:, column], best)
+    lase = point.column_index("en-zh", "lase")
+    assert point.reference_values[lase] == point.values[chat][lase]
+    # %SFT of block A: base's LaSE over the best SFT LaSE, resample by resample.
+    sft_a = point.column_index("%SFT", "", "A")
+    assert values[:, base, sft_a] == pytest.approx(
+        100 * values[:, base, lase] / references[:, lase]
+    )
+    table = bootstrap_table(entries(corpus), samples, bootstrap=settings, **arguments)
+    average = table.column_index("Avg.", "lase", "B")
+    assert table.intervals.p_values[base][average] == paired_p_value(
+        table.values[base][average],
+        table.reference_values[average],
+        values[:, base, average],
+        references[:, average],
+    )
+    assert table.intervals.p_values[base][sft_a] is None
+    assert (
+        "* p < 0.05 vs the best SFT model in each cell (its average: the mean of "
+        "those cells)." in render_markdown(table)
+    )

@@ -676,3 +676,173 @@ def test_analysis_config_errors_name_the_key(config, edit, message):
     edit(config)
     with pytest.raises(ConfigError, match=message):
         validate_config(config)
+
+
+# ------------------------------------------------------------------ tables
+
+
+def test_each_benchmark_defines_its_table(config):
+    plan = Plan(config)
+    flores = plan.table_settings("translation", "flores", FAMILY)
+    # Scored: spBLEU, COMET, BLEU, chrF++, all shown; %SFT over BLEU and chrF++.
+    assert flores["metrics"] == ["spbleu", "comet", "bleu", "chrf++"]
+    assert flores["sft_metrics"] == ["bleu", "chrf++"]
+    assert (flores["sft_ratio"], flores["reference"]) == (
+        "mean_of_cell_ratios",
+        "sft_reference",
+    )
+    assert flores["blocks"] is None and flores["near_zero_threshold"] == 1.0
+    # WMT23 (Table 6) has its own formula; CrossSum (Table 2) its own reference.
+    wmt23 = plan.table_settings("translation", "wmt23", FAMILY)
+    assert wmt23["sft_ratio"] == "ratio_of_averages"
+    assert wmt23["sft_metrics"] == wmt23["metrics"] == ["bleu", "comet"]
+    assert plan.table_settings("summarization", "crosssum", FAMILY)["reference"] == (
+        "best_sft"
+    )
+    # Table 5: its own metrics; %SFT over those the benchmark's %SFT uses.
+    control = plan.table_settings("translation", "flores", FAMILY, "control_priors")
+    assert control["metrics"] == ["spbleu", "comet", "bleu"]
+    assert control["sft_metrics"] == ["bleu"] and control["blocks"] is None
+    # Defaults: every scored metric, shown and in %SFT.
+    del config["tasks"]["translation"]["benchmarks"]["flores"]["table"]
+    default = Plan(config).table_settings("translation", "flores", FAMILY)
+    assert default["metrics"] == default["sft_metrics"] == flores["metrics"]
+    assert (default["sft_ratio"], default["reference"], default["blocks"]) == (
+        "mean_of_cell_ratios",
+        "sft_reference",
+        None,
+    )
+
+
+def test_table_defaults_are_the_schemas_and_the_builders():
+    import inspect
+
+    from prettyflow.config import load_schema
+    from prettyflow.tables import build_table
+    from prettyflow.workflow import TABLE_DEFAULTS
+
+    table = load_schema()["$defs"]["table"]["properties"]
+    builder = inspect.signature(build_table).parameters
+    for key, value in TABLE_DEFAULTS.items():
+        assert table[key]["default"] == value, key
+        assert builder[key].default == value, key
+
+
+def test_paper_plan_states_tables_1_2_3_and_6(repo_root):
+    paper = yaml.safe_load(
+        (repo_root / "configs" / "paper.yaml").read_text(encoding="utf-8")
+    )
+    plan = Plan(paper)
+    table1 = plan.table_settings("translation", "flores", "llama2")
+    assert table1["metrics"] == table1["sft_metrics"] == ["spbleu", "comet"]
+    assert table1["blocks"] == [
+        {"name": "English-centric", "subsets": ["en-zh", "en-uk", "zh-en", "uk-en"]},
+        {
+            "name": "Non-English-centric",
+            "subsets": ["de-fr", "fr-de", "zh-pt", "pt-zh"],
+        },
+    ]
+    assert (table1["sft_ratio"], table1["reference"]) == (
+        "mean_of_cell_ratios",
+        "sft_reference",
+    )
+    table2 = plan.table_settings("summarization", "crosssum", "llama2")
+    assert (table2["sft_ratio"], table2["reference"]) == (
+        "mean_of_cell_ratios",
+        "best_sft",
+    )
+    table3 = plan.table_settings("pos", "ud", "llama2")
+    assert (table3["sft_ratio"], table3["reference"]) == (
+        "ratio_of_averages",
+        "sft_reference",
+    )
+    table6 = plan.table_settings("translation", "wmt23", "llama2")
+    assert table6["sft_metrics"] == ["bleu", "comet"]
+    assert table6["sft_ratio"] == "ratio_of_averages"
+    # Table 5 shows BLEU beside spBLEU and COMET; its %SFT is Table 1's metrics.
+    table5 = plan.table_settings("translation", "flores", "llama2", "control_priors")
+    assert table5["metrics"] == ["spbleu", "comet", "bleu"]
+    assert table5["sft_metrics"] == ["spbleu", "comet"]
+
+
+def _flores_table(config: dict) -> dict:
+    return config["tasks"]["translation"]["benchmarks"]["flores"]["table"]
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            lambda c: _flores_table(c).update(metrics=["bleu", "rouge2"]),
+            "tasks.translation.benchmarks.flores.table.metrics: 'rouge2' is not "
+            "scored (tasks.translation.benchmarks.flores.metrics: ['spbleu', 'comet', "
+            "'bleu', 'chrf++'])",
+        ),
+        (
+            lambda c: _flores_table(c).update(metrics=["bleu"], sft_metrics=["chrf++"]),
+            "tasks.translation.benchmarks.flores.table.sft_metrics: 'chrf++' is not "
+            "shown in the table (tasks.translation.benchmarks.flores.table.metrics: "
+            "['bleu'])",
+        ),
+        (
+            lambda c: _flores_table(c).update(
+                blocks=[{"name": "A", "subsets": ["en-pt", "en-zh"]}]
+            ),
+            "tasks.translation.benchmarks.flores.table.blocks[0].subsets: 'en-zh' is "
+            "not a subset of the benchmark",
+        ),
+        (
+            lambda c: _flores_table(c).update(
+                blocks=[
+                    {"name": "A", "subsets": ["en-pt"]},
+                    {"name": "B", "subsets": ["pt-en", "en-pt"]},
+                ]
+            ),
+            r"table.blocks\[1\].subsets: 'en-pt' is already in block 'A'",
+        ),
+        (
+            lambda c: _flores_table(c).update(
+                blocks=[{"name": "A", "subsets": ["en-pt"]}]
+            ),
+            r"table.blocks: subsets in no block: \['pt-en'\]",
+        ),
+        (
+            lambda c: _flores_table(c).update(
+                blocks=[
+                    {"name": "A", "subsets": ["en-pt"]},
+                    {"name": "A", "subsets": ["pt-en"]},
+                ]
+            ),
+            r"table.blocks\[1\].name: a second block named 'A'",
+        ),
+        (
+            lambda c: _flores_table(c).update(reference="best"),
+            "tasks.translation.benchmarks.flores.table.reference: 'best' is not one of",
+        ),
+        (
+            lambda c: _flores_table(c).update(sft_ratio="median"),
+            "table.sft_ratio: 'median' is not one of",
+        ),
+        (
+            lambda c: _flores_table(c).update(sft_metrics=["chrf++"]),
+            "analysis.control_priors.metrics: none feeds %SFT on flores",
+        ),
+        (
+            lambda c: c["tasks"]["pos"].update(
+                table={"sft_ratio": "ratio_of_averages"}
+            ),
+            "tasks.pos.table: tables are defined per benchmark: move it to "
+            "tasks.pos.benchmarks.<benchmark>.table",
+        ),
+    ],
+)
+def test_table_config_errors_name_the_key(config, edit, message):
+    from prettyflow.config import ConfigError, validate_config
+
+    edit(config)
+    with pytest.raises(
+        ConfigError, match=message if "\\" in message else None
+    ) as error:
+        validate_config(config)
+    if "\\" not in message:
+        assert message in str(error.value)

@@ -9,6 +9,7 @@ import pytest
 from prettyflow.errors import InputError
 from prettyflow.tables import (
     build_table,
+    header_text,
     render_latex,
     render_markdown,
     to_csv,
@@ -585,3 +586,213 @@ def test_prior_accuracy_table_outputs_are_written_together(tmp_path, monkeypatch
     write_parquet(prior, other)
     with pytest.raises(InputError, match="no data table for language 'de'"):
         table_steps.prior_accuracy_table([data], [other], *paths[:3])
+
+
+# ------------------------------------------------ table definitions (issue 15)
+
+TWO_BLOCKS = [
+    {"name": "English-centric", "subsets": ["en-zh", "en-uk"]},
+    {"name": "Into English", "subsets": ["zh-en", "uk-en"]},
+]
+
+
+def table1_with_bleu(**arguments):
+    """Table 1's rows with a BLEU column (chrF-like numbers) beside spBLEU and COMET."""
+    scores = scores_from_rows(TABLE1_ROWS, TABLE1_SUBSETS, TABLE1_METRICS)
+    scores += [
+        {**entry, "metric": "bleu", "score": entry["score"] / 2}
+        for entry in scores
+        if entry["metric"] == "spbleu"
+    ]
+    return build_table(
+        scores,
+        subsets=TABLE1_SUBSETS,
+        metrics=["spbleu", "comet", "bleu"],
+        systems=list(TABLE1_ROWS),
+        reference_system="Llama2-7B-Alpaca",
+        sft_systems=["Llama2-7B-Chat"],
+        labels={"spbleu": "spBLEU", "comet": "COMET", "bleu": "BLEU"},
+        **arguments,
+    )
+
+
+def test_a_metric_shown_but_not_in_sft_ratio_leaves_sft_unchanged():
+    table = table1_with_bleu(sft_metrics=["spbleu", "comet"])
+    for system, expected in TABLE1_SFT.items():
+        assert table.value(system, "%SFT") == pytest.approx(expected, abs=0.05)
+    assert table.value("Llama2-7B", "Avg.", "bleu") == pytest.approx(29.2 / 8)
+    everything = table1_with_bleu()  # BLEU in %SFT too: another number
+    assert everything.value("Llama2-7B", "%SFT") != pytest.approx(52.5, abs=0.05)
+    (definition,) = [n for n in table.notes if n.startswith("%SFT:")]
+    assert definition == (
+        "%SFT: the mean over the spBLEU and COMET cells of 100 x system / reference; "
+        "BLEU shown, not in %SFT; reference: Llama2-7B-Alpaca."
+    )
+    with pytest.raises(InputError, match="'chrf' is not one of the metrics shown"):
+        table1_with_bleu(sft_metrics=["spbleu", "chrf"])
+
+
+def test_blocks_have_their_own_averages_and_sft():
+    table = table1_with_bleu(sft_metrics=["spbleu", "comet"], blocks=TWO_BLOCKS)
+    headers = [header_text(table, column) for column in table.columns]
+    assert headers[:6] == [
+        "en-zh spBLEU", "en-zh COMET", "en-zh BLEU", "en-uk spBLEU", "en-uk COMET",
+        "en-uk BLEU",
+    ]  # fmt: skip
+    assert headers[6:11] == [
+        "English-centric Avg. spBLEU",
+        "English-centric Avg. COMET",
+        "English-centric Avg. BLEU",
+        "English-centric %SFT",
+        "English-centric %SFT (excl. flagged)",
+    ]
+    assert (
+        headers[11] == "zh-en spBLEU"
+        and headers[-1] == "Into English %SFT (excl. flagged)"
+    )
+    alpaca, base = TABLE1_ROWS["Llama2-7B-Alpaca"], TABLE1_ROWS["Llama2-7B"]
+    for name, first in (("English-centric", 0), ("Into English", 4)):
+        ratios = [100 * base[i] / alpaca[i] for i in range(first, first + 4)]
+        assert table.value("Llama2-7B", "%SFT", block=name) == pytest.approx(
+            sum(ratios) / 4
+        )
+        assert table.value("Llama2-7B", "Avg.", "comet", block=name) == pytest.approx(
+            (base[first + 1] + base[first + 3]) / 2
+        )
+    with pytest.raises(KeyError, match="name the block"):
+        table.value("Llama2-7B", "%SFT")
+    assert table.value("Llama2-7B", "en-zh", "comet") == 72.0  # a cell is unambiguous
+    assert (
+        "Avg. and %SFT per block: English-centric (en-zh, en-uk); Into English "
+        "(zh-en, uk-en)." in table.notes
+    )
+    latex = render_latex(table)
+    assert (
+        r" & \multicolumn{11}{c}{English-centric} & \multicolumn{11}{c}{Into English}"
+        in latex
+    )
+    assert r"\cmidrule(lr){2-12} \cmidrule(lr){13-23}" in latex
+    assert "| English-centric %SFT |" in render_markdown(table)
+    assert table.frame()[("Into English", "%SFT", "")]["Llama2-7B"] == table.value(
+        "Llama2-7B", "%SFT", block="Into English"
+    )
+
+
+@pytest.mark.parametrize(
+    ("blocks", "message", "field"),
+    [
+        ([{"name": "a", "subsets": ["en-zh", "xx-yy"]}], "'xx-yy' is not one of the subsets", "blocks[0].subsets"),
+        ([{"name": "a", "subsets": ["en-zh", "en-uk"]}, {"name": "b", "subsets": ["en-uk"]}],
+         "'en-uk' is already in block 'a'", "blocks[1].subsets"),
+        ([{"name": "a", "subsets": ["en-zh"]}], "subsets in no block: ['en-uk', 'zh-en', 'uk-en']", "blocks"),
+        ([{"name": "a", "subsets": TABLE1_SUBSETS[:2]}, {"name": "a", "subsets": TABLE1_SUBSETS[2:]}],
+         "a second block named 'a'", "blocks[1]"),
+    ],
+)  # fmt: skip
+def test_bad_blocks_name_the_block(blocks, message, field):
+    with pytest.raises(InputError, match=re.escape(message)) as error:
+        table1_with_bleu(blocks=blocks)
+    assert error.value.field == field
+
+
+def test_best_sft_reference_takes_the_highest_sft_score_of_each_cell():
+    rows = {
+        "sft": [10.0, 0.1, 40.0],
+        "chat": [20.0, 0.0, 30.0],
+        "base": [15.0, 0.6, 20.0],
+    }
+    subsets = ["en-zh", "ar-ru", "uk-pt"]
+    arguments = dict(
+        subsets=subsets,
+        metrics=["rouge2"],
+        systems=list(rows),
+        reference_system="sft",
+        sft_systems=["chat"],
+    )
+    scores = scores_from_rows(rows, subsets, ["rouge2"])
+    best = build_table(scores, reference="best_sft", **arguments)
+    expected = 100 * (15 / 20 + 0.6 / 0.1 + 20 / 40) / 3
+    assert best.value("base", "%SFT") == pytest.approx(expected)
+    assert best.value("base", "%SFT (excl. flagged)") == pytest.approx(
+        100 * (15 / 20 + 20 / 40) / 2
+    )
+    assert best.reference == "the best SFT model in each cell"
+    zero = build_table(
+        scores_from_rows({**rows, "sft": [10.0, 0.0, 40.0]}, subsets, ["rouge2"]),
+        reference="best_sft",
+        **arguments,
+    )
+    assert zero.value("base", "%SFT") is None
+    assert "%SFT is undefined (n/a) for base: the best SFT score of a cell is 0." in (
+        zero.footnotes
+    )
+    assert best.reference_values[:4] == [20.0, 0.1, 40.0, pytest.approx(60.1 / 3)]
+    # The flag marks the SFT model whose score is the reference there.
+    sft = best.systems.index("sft")
+    assert set(best.markers) == {(sft, 1)}
+    (flag,) = [f for f in best.footnotes if f.startswith("†")]
+    assert flag.startswith("† ar-ru rouge2: the best SFT model (sft) scores 0.1")
+    assert (
+        "reference: the best SFT model in each cell (the highest of sft and chat)."
+        in best.notes[-1]
+    )
+    only_sft = build_table(scores, **arguments)
+    assert only_sft.value("base", "%SFT") == pytest.approx(
+        100 * (15 / 10 + 0.6 / 0.1 + 20 / 40) / 3
+    )
+    averages = build_table(
+        scores, reference="best_sft", sft_ratio="ratio_of_averages", **arguments
+    )
+    assert averages.value("base", "%SFT") == pytest.approx(100 * 35.6 / 60.1)
+    assert averages.value("base", "Avg.", "all") == pytest.approx(35.6 / 3)
+    with pytest.raises(InputError, match="unknown 'best'") as error:
+        build_table(scores, reference="best", **arguments)
+    assert error.value.field == "reference"
+
+
+def test_ratio_of_averages_over_some_metrics_shows_their_average():
+    table = table1_with_bleu(
+        sft_metrics=["spbleu", "comet"], sft_ratio="ratio_of_averages"
+    )
+    headers = [header_text(table, column) for column in table.columns]
+    assert headers[-4:] == ["Avg. COMET", "Avg. BLEU", "Avg. spBLEU+COMET", "%SFT"]
+    alpaca, base = TABLE1_ROWS["Llama2-7B-Alpaca"], TABLE1_ROWS["Llama2-7B"]
+    assert table.value("Llama2-7B", "%SFT") == pytest.approx(
+        100 * sum(base) / sum(alpaca)
+    )
+    assert table.value("Llama2-7B", "Avg.", "spbleu+comet") == pytest.approx(
+        sum(base) / 8
+    )
+    assert table.notes[-1] == (
+        "%SFT: 100 x the mean of the system's spBLEU and COMET cells / the mean of "
+        "the reference's (Avg. spBLEU+COMET); BLEU shown, not in %SFT; reference: "
+        "Llama2-7B-Alpaca."
+    )
+    one = table1_with_bleu(sft_metrics=["comet"], sft_ratio="ratio_of_averages")
+    assert [header_text(one, c) for c in one.columns][-2:] == ["Avg. BLEU", "%SFT"]
+    comet = [TABLE1_ROWS[s][1::2] for s in ("Llama2-7B", "Llama2-7B-Alpaca")]
+    assert one.value("Llama2-7B", "%SFT") == pytest.approx(
+        100 * sum(comet[0]) / sum(comet[1])
+    )
+
+
+def test_sft_is_na_when_none_of_its_metrics_is_scored_and_says_why():
+    scores = scores_from_rows(TABLE1_ROWS, TABLE1_SUBSETS, TABLE1_METRICS)
+    for entry in scores:
+        if entry["metric"] == "comet":
+            entry["score"], entry["reason"] = None, "no COMET checkpoint"
+    arguments = dict(
+        subsets=TABLE1_SUBSETS,
+        metrics=TABLE1_METRICS,
+        systems=list(TABLE1_ROWS),
+        reference_system="Llama2-7B-Alpaca",
+    )
+    table = build_table(scores, sft_metrics=["comet"], **arguments)
+    assert table.value("Llama2-7B", "%SFT") is None
+    assert "%SFT is n/a: no comet cell is scored for every system." in table.footnotes
+    # With spBLEU in %SFT, it is computed from the spBLEU cells.
+    table = build_table(scores, **arguments)
+    spbleu = [TABLE1_ROWS[s][0::2] for s in ("Llama2-7B", "Llama2-7B-Alpaca")]
+    assert table.value("Llama2-7B", "%SFT") == pytest.approx(
+        100 * sum(s / r for s, r in zip(*spbleu)) / 4
+    )

@@ -83,6 +83,18 @@ def test_translation_table_has_every_system_and_sft_ratio(finished_run):
         workdir / "results" / "tables" / "translation-flores-tiny.md"
     ).read_text(encoding="utf-8")
     assert "SentencePiece model not provided" in markdown
+    # The demo's %SFT: BLEU and chrF++ (spBLEU and COMET are n/a offline).
+    assert (
+        "%SFT: the mean over the BLEU and chrF++ cells of 100 x system / reference; "
+        "spBLEU shown, not in %SFT; reference: tiny-sft." in markdown
+    )
+    crosssum = (
+        workdir / "results" / "tables" / "summarization-crosssum-tiny.md"
+    ).read_text(encoding="utf-8")
+    assert (
+        "reference: the best SFT model in each cell (the highest of tiny-sft and "
+        "tiny-chat)." in crosssum
+    )
 
 
 def test_wmt23_table_has_the_papers_table_6_layout(finished_run):
@@ -98,8 +110,8 @@ def test_wmt23_table_has_the_papers_table_6_layout(finished_run):
         "En-Pt COMET",
         "Avg. BLEU",
         "Avg. COMET",
+        "Avg. all",  # Table 6's %SFT: the ratio of the averages
         "%SFT",
-        "%SFT (excl. flagged)",
     ]
     table = pd.read_csv(
         tables / "translation-wmt23-tiny.csv", index_col=0, na_values=["n/a", "-"]

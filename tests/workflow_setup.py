@@ -151,6 +151,7 @@ def write_test_config(repo_root: Path, workdir: Path, comet: bool = True) -> Pat
     # Only on WMT23, to keep the COMET jobs few; Flores shows COMET's n/a path.
     translation = tasks["translation"]["benchmarks"]
     translation["flores"]["metrics"] = ["spbleu", "bleu", "chrf++"]
+    translation["flores"]["table"]["metrics"] = ["spbleu", "bleu", "chrf++"]
     translation["wmt23"]["metrics"] = ["bleu", "comet"]
     if comet and COMET_PYTHON.is_file():
         checkpoint = workdir / "models" / "tiny-comet"

@@ -20,17 +20,22 @@ scoring again:
   score is the mean of the per-sample scores) as the resample's mean.
 - **The table of a resample** is :func:`prettyflow.tables.build_table` on the
   resampled scores, so averages, %SFT, left-out cells and near-zero flags follow
-  exactly the table's rules (flags are decided again on each resample).
+  exactly the table's definition (its blocks, the metrics that feed %SFT, the
+  formula, the reference; flags and the best SFT model of a cell are decided again
+  on each resample).
 - **Intervals** are percentile intervals: with ``R`` resamples and confidence
   ``c``, the bounds are the ``k``-th smallest and ``k``-th largest resampled
   values (0-based), ``k = floor(R (1 - c) / 2)``; for 95% this is ``R // 40``,
   the order statistics of sacrebleu's ``estimate_ci``. A value undefined on some
   resample (a %SFT whose reference scores 0 there) gets no interval, and a note
   says so.
-- **p-values** against the reference system, as sacrebleu's paired bootstrap
+- **p-values** against the table's reference, as sacrebleu's paired bootstrap
   (``_paired_bs_test`` and ``_compute_p_value``): with the observed difference
   ``d = |system - reference|`` and the resampled differences
   ``D_r = |system_r - reference_r|``, ``p = (#{r: D_r - mean(D) > d} + 1) / (R + 1)``.
+  The reference of a column is :attr:`prettyflow.tables.Table.reference_values`:
+  the SFT reference's value, or with ``reference="best_sft"`` the best SFT score of
+  the cell (of each resample), for an ``Avg.`` column the mean of those cells.
   Given for every non-SFT system in every cell and ``Avg.`` column, not for %SFT.
 
 Missing scores (``n/a``) stay missing in every resample.
@@ -48,7 +53,7 @@ import numpy as np
 import pandas as pd
 
 from prettyflow.errors import InputError
-from prettyflow.tables import Intervals, Table, build_table, has_p_value
+from prettyflow.tables import Intervals, Table, build_table, has_p_value, header_text
 
 DEFAULT_RESAMPLES = 1000
 DEFAULT_SEED = 12345  # sacrebleu's default SACREBLEU_SEED
@@ -198,9 +203,10 @@ def paired_p_value(
 
 
 def _table_matrix(table: Table) -> np.ndarray:
+    """The table's values, and as a last row its reference values; NaN for none."""
+    rows = [*table.values, table.reference_values]
     return np.array(
-        [[math.nan if v is None else v for v in row] for row in table.values],
-        dtype=float,
+        [[math.nan if v is None else v for v in row] for row in rows], dtype=float
     )
 
 
@@ -237,8 +243,10 @@ def resampled_tables(
     samples: Mapping[tuple[str, str], pd.DataFrame],
     bootstrap: Mapping[str, Any] | BootstrapSettings | None = None,
     **table_arguments: Any,
-) -> tuple[Table, np.ndarray]:
-    """The table and the values of its resampled tables, ``(resamples, rows, columns)``.
+) -> tuple[Table, np.ndarray, np.ndarray]:
+    """The table, the values of its resampled tables ``(resamples, rows, columns)``
+    and their reference values ``(resamples, columns)``
+    (:attr:`prettyflow.tables.Table.reference_values`).
 
     Arguments as :func:`bootstrap_table`; NaN where a resampled table shows no
     number. Resampled table ``r`` is ``build_table`` on the corpus scores of
@@ -264,7 +272,7 @@ def resampled_tables(
         for index, draws in resampled.items():
             entries[index]["score"] = float(draws[r])
         values[r] = _table_matrix(build_table(entries, **table_arguments))
-    return point, values
+    return point, values[:, :-1, :], values[:, -1, :]
 
 
 def bootstrap_table(
@@ -283,10 +291,13 @@ def bootstrap_table(
     :class:`prettyflow.tables.Intervals`; see the module doc for the method.
     """
     settings = _settings(bootstrap)
-    point, values = resampled_tables(scores, samples, settings, **table_arguments)
+    point, values, references = resampled_tables(
+        scores, samples, settings, **table_arguments
+    )
     intervals = _intervals(
         point,
         values,
+        references,
         table_arguments["reference_system"],
         table_arguments.get("sft_systems", ()),
         settings,
@@ -347,6 +358,7 @@ def _is_nan(value: Any) -> bool:
 def _intervals(
     point: Table,
     values: np.ndarray,
+    references: np.ndarray,
     reference: str,
     sft_systems: Sequence[str],
     settings: BootstrapSettings,
@@ -356,7 +368,6 @@ def _intervals(
     high: list[list[float | None]] = [[None] * columns for _ in range(rows)]
     p_values: list[list[float | None]] = [[None] * columns for _ in range(rows)]
     undefined: list[str] = []
-    reference_row = point.systems.index(reference)
     compared = set(point.systems) - {reference, *sft_systems}
     for row, system in enumerate(point.systems):
         for column, header in enumerate(point.columns):
@@ -366,9 +377,7 @@ def _intervals(
             draws = values[:, row, column]
             undefined_draws = int(np.isnan(draws).sum())
             if undefined_draws:
-                place = " ".join(
-                    point.label(part) for part in (header.group, header.metric) if part
-                )
+                place = header_text(point, header)
                 undefined.append(
                     f"{point.label(system)} {place} ({undefined_draws} of "
                     f"{settings.resamples})"
@@ -377,14 +386,14 @@ def _intervals(
             low[row][column], high[row][column] = percentile_interval(
                 draws, settings.confidence
             )
-            reference_value = point.values[reference_row][column]
+            reference_value = point.reference_values[column]
             if (
                 system in compared
                 and has_p_value(header)
                 and reference_value is not None
             ):
                 p_values[row][column] = paired_p_value(
-                    value, reference_value, draws, values[:, reference_row, column]
+                    value, reference_value, draws, references[:, column]
                 )
     notes = []
     if undefined:
@@ -396,7 +405,7 @@ def _intervals(
         low=low,
         high=high,
         p_values=p_values,
-        reference=reference,
+        reference=point.reference,
         confidence=settings.confidence,
         resamples=settings.resamples,
         seed=settings.seed,

@@ -101,6 +101,7 @@ def validate_config(
     config: Mapping[str, Any], schema_path: str | Path = SCHEMA_PATH
 ) -> None:
     """Raise :class:`ConfigError` (one line, naming the key) when ``config`` is invalid."""
+    _check_moved_keys(config)
     validator = jsonschema.Draft202012Validator(load_schema(schema_path))
     errors = list(validator.iter_errors(config))
     if errors:
@@ -108,6 +109,18 @@ def validate_config(
         error = jsonschema.exceptions.best_match(errors, key=_relevance)
         raise ConfigError(f"invalid config: {_describe(error)}")
     _check_references(config)
+
+
+def _check_moved_keys(config: Mapping[str, Any]) -> None:
+    """Keys an earlier config had, with where they are now."""
+    tasks = config.get("tasks") if isinstance(config, Mapping) else None
+    for task, settings in (tasks if isinstance(tasks, Mapping) else {}).items():
+        if isinstance(settings, Mapping) and "table" in settings:
+            _fail(
+                f"tasks.{task}.table",
+                "tables are defined per benchmark: move it to "
+                f"tasks.{task}.benchmarks.<benchmark>.table",
+            )
 
 
 def _relevance(error: jsonschema.ValidationError):
@@ -180,6 +193,7 @@ def _check_references(config: Mapping[str, Any]) -> None:
             for metric in entry["metrics"]:
                 if task_name not in METRICS.get(metric).tasks:
                     _fail(f"{where}.metrics", f"{metric!r} is not a {task_name} metric")
+            _check_table(entry, where)
             for subset in entry["subsets"]:
                 for lang in dict.fromkeys(task.languages(subset)):
                     if lang not in languages:
@@ -247,10 +261,53 @@ def _check_per_subset_settings(config: Mapping[str, Any]) -> None:
                     )
 
 
+def _check_table(entry: Mapping[str, Any], where: str) -> None:
+    """A benchmark's table shows scored metrics, takes %SFT from shown ones, and
+    puts each of the benchmark's subsets in exactly one block."""
+    table = entry.get("table") or {}
+    key = f"{where}.table"
+    shown = table.get("metrics") or entry["metrics"]
+    for metric in table.get("metrics") or []:
+        if metric not in entry["metrics"]:
+            _fail(
+                f"{key}.metrics",
+                f"{metric!r} is not scored ({where}.metrics: {entry['metrics']})",
+            )
+    for metric in table.get("sft_metrics") or []:
+        if metric not in shown:
+            source = f"{key}.metrics" if "metrics" in table else f"{where}.metrics"
+            _fail(
+                f"{key}.sft_metrics",
+                f"{metric!r} is not shown in the table ({source}: {shown})",
+            )
+    owner: dict[str, str] = {}
+    for index, block in enumerate(table.get("blocks") or []):
+        block_key = f"{key}.blocks[{index}]"
+        if block["name"] in owner.values():
+            _fail(f"{block_key}.name", f"a second block named {block['name']!r}")
+        for subset in block["subsets"]:
+            if subset not in entry["subsets"]:
+                _fail(
+                    f"{block_key}.subsets",
+                    f"{subset!r} is not a subset of the benchmark ({where}.subsets: "
+                    f"{entry['subsets']})",
+                )
+            if subset in owner:
+                _fail(
+                    f"{block_key}.subsets",
+                    f"{subset!r} is already in block {owner[subset]!r}",
+                )
+            owner[subset] = block["name"]
+    missing = [subset for subset in entry["subsets"] if subset not in owner]
+    if table.get("blocks") and missing:
+        _fail(f"{key}.blocks", f"subsets in no block: {missing}")
+
+
 def _check_analyses(config: Mapping[str, Any]) -> None:
     """Each analysis run names a configured benchmark, and what it adds exists."""
     from prettyflow.prior_sources import PRIOR_SOURCES
     from prettyflow.tasks import TASKS
+    from prettyflow.workflow import table_definition
 
     analysis = config.get("analysis") or {}
     control = analysis.get("control_priors") or {}
@@ -282,15 +339,26 @@ def _check_analyses(config: Mapping[str, Any]) -> None:
             if kind == "control_priors" and not task.word_priors:
                 _fail(key, f"{run['task']} answers do not start with a word")
             if kind == "control_priors":
-                metrics = benchmarks[run["benchmark"]]["metrics"]
+                entry = benchmarks[run["benchmark"]]
+                metrics = entry["metrics"]
+                where = f"tasks.{run['task']}.benchmarks.{run['benchmark']}"
                 for metric in control["metrics"]:
                     if metric not in metrics:
                         _fail(
                             "analysis.control_priors.metrics",
                             f"{metric!r} is not scored on {run['benchmark']} "
-                            f"(tasks.{run['task']}.benchmarks.{run['benchmark']}"
-                            f".metrics: {metrics})",
+                            f"({where}.metrics: {metrics})",
                         )
+                # Table 5's %SFT: the benchmark table's %SFT metrics it shows
+                # (the table's own errors first).
+                _check_table(entry, where)
+                sft_metrics = table_definition(entry)["sft_metrics"]
+                if not set(control["metrics"]) & set(sft_metrics):
+                    _fail(
+                        "analysis.control_priors.metrics",
+                        f"none feeds %SFT on {run['benchmark']}, so Table 5 would "
+                        f"have none ({where}.table.sft_metrics: {sft_metrics})",
+                    )
             if kind == "prior_tokens":
                 source = run["source"]
                 if source not in task_settings["priors"] and source not in control.get(

@@ -1,23 +1,36 @@
 """Result tables in the paper's layout: systems x (subset, metric), averages, %SFT.
 
-Rows are systems; columns are every (subset, metric) cell, then ``Avg.`` per metric,
-then the relative performance ``%SFT`` against a reference SFT system:
+A table is defined by (all but the first two have defaults, see :func:`build_table`):
 
-- ``"mean_of_cell_ratios"`` (Tables 1 and 2): the mean over the (subset, metric)
-  cells of ``100 * system / reference``. A reference cell close to zero
-  (``|reference| < near_zero_threshold``) makes its ratio explode (Table 2's Ar-Ru
-  ROUGE-2 of 0.1 turns 0.6 into 600%), so such cells are flagged (a marker on the
-  reference value and a footnote naming the cell and every system's ratio) and the
-  table also reports ``%SFT (excl. flagged)``, the mean over the other cells.
-- ``"ratio_of_averages"`` (Table 3): ``100 * mean(system's cells) /
-  mean(reference's cells)``; the table then also shows ``Avg. all``, the mean over
-  all cells that this ratio uses.
+- ``metrics``: the metrics shown, a column per (subset, metric) cell;
+- ``sft_metrics``: those of them whose cells feed %SFT (default: every shown metric;
+  Table 1 shows spBLEU and COMET, Table 5 also BLEU);
+- ``blocks``: groups of subsets, each with its own ``Avg.`` per metric and %SFT (Table
+  1's English-centric and non-English-centric directions); default one block of every
+  subset, without a name;
+- ``sft_ratio``, the %SFT formula over a block's %SFT cells:
+
+  - ``"mean_of_cell_ratios"`` (Tables 1 and 2): the mean over the cells of
+    ``100 * system / reference``. A reference cell close to zero
+    (``|reference| < near_zero_threshold``) makes its ratio explode (Table 2's Ar-Ru
+    ROUGE-2 of 0.1 turns 0.6 into 600%), so such cells are flagged (a marker on the
+    reference value and a footnote naming the cell and every system's ratio) and the
+    table also reports ``%SFT (excl. flagged)``, the mean over the other cells.
+  - ``"ratio_of_averages"`` (Tables 3 and 6): ``100 * mean(system's cells) /
+    mean(reference's cells)``; the table then also shows this average (``Avg. all``,
+    or ``Avg. BLEU+COMET`` when not every shown metric feeds %SFT).
+
+- ``reference``, what a cell is compared with: ``"sft_reference"`` (the family's
+  SFT reference system, Tables 1, 3 and 6) or ``"best_sft"`` (in each cell the
+  highest score of the SFT systems, Table 2's "the best SFT model").
 
 SFT systems (the reference and those in ``sft_systems``) show ``-`` for %SFT.
 A missing score (absent, None or NaN, e.g. spBLEU without its SentencePiece model)
 is shown as ``n/a`` with a footnote giving the reason. So that averages stay
 comparable between rows, a (subset, metric) cell missing for any system is left out
-of every system's averages and %SFT; a note says which cells were left out.
+of every system's averages and %SFT; a note says which cells were left out. A %SFT
+none of whose cells is left is ``n/a``. The notes under the table state the %SFT
+definition: its metrics, formula, reference and blocks.
 Numbers are shown with one decimal; computations use the unrounded inputs.
 
 A table may carry :class:`Intervals` (paired-bootstrap confidence intervals and
@@ -44,6 +57,8 @@ from prettyflow.errors import InputError
 from prettyflow.io import atomic_path
 
 SFT_RATIOS = ("mean_of_cell_ratios", "ratio_of_averages")
+# "sft_reference": the family's SFT reference; "best_sft": per cell, the best SFT system.
+SFT_REFERENCES = ("sft_reference", "best_sft")
 AVERAGE_GROUP = "Avg."
 ALL_METRICS = "all"
 SFT_GROUP = "%SFT"
@@ -52,12 +67,22 @@ NOT_AVAILABLE = "n/a"
 NOT_APPLICABLE = "-"
 FLAG_MARKER = "†"
 DEFAULT_MISSING_REASON = "no score"
+BEST_SFT_TEXT = "the best SFT model in each cell"
+
+
+@dataclass(frozen=True)
+class Block:
+    """Subsets with their own ``Avg.`` and %SFT; ``name`` heads them ("" for none)."""
+
+    name: str
+    subsets: tuple[str, ...]
 
 
 @dataclass(frozen=True)
 class Column:
     group: str  # subset, "Avg.", "%SFT" or "%SFT (excl. flagged)"
-    metric: str  # metric name, "all" or "" for the %SFT columns
+    metric: str  # metric name, "all" (or "m1+m2") or "" for the %SFT columns
+    block: str = ""  # the block's name; "" for a table of one unnamed block
 
 
 @dataclass(frozen=True)
@@ -66,7 +91,8 @@ class Intervals:
 
     ``low``/``high`` are None where the table shows ``n/a`` or ``-`` or where the
     value is undefined on some resample (``notes`` say where). ``p_values`` hold
-    the paired p-value against ``reference`` for the cell and ``Avg.`` columns of
+    the paired p-value against the table's reference (``reference``: the reference
+    system's name, or :data:`BEST_SFT_TEXT`) for the cell and ``Avg.`` columns of
     the other non-SFT systems, None elsewhere.
     """
 
@@ -98,7 +124,11 @@ class Table:
 
     ``values[row][column]`` is the number or None (shown as ``texts``: ``n/a`` or
     ``-``); ``markers`` holds the flag marker of a cell, keyed by (row, column);
-    ``intervals``, when given, the bootstrap intervals and p-values.
+    ``reference_values[column]`` what the non-SFT values of a cell or ``Avg.``
+    column are compared with (the reference system's value, or the mean of the
+    best SFT cells), None for the %SFT columns; ``reference`` names the reference
+    system, or is :data:`BEST_SFT_TEXT`; ``intervals``, when given, the bootstrap
+    intervals and p-values.
     """
 
     systems: list[str]
@@ -110,21 +140,49 @@ class Table:
     notes: list[str] = field(default_factory=list)
     labels: dict[str, str] = field(default_factory=dict)
     intervals: Intervals | None = None
+    reference_values: list[float | None] = field(default_factory=list)
+    reference: str = ""
 
     def label(self, name: str) -> str:
         return self.labels.get(name, name)
 
-    def value(self, system: str, group: str, metric: str = "") -> float | None:
+    def column_index(
+        self, group: str, metric: str = "", block: str | None = None
+    ) -> int:
+        """The column of ``group`` and ``metric`` (in ``block``, needed when several
+        blocks have that column, e.g. their ``Avg.``)."""
+        found = [
+            index
+            for index, column in enumerate(self.columns)
+            if (column.group, column.metric) == (group, metric)
+            and (block is None or column.block == block)
+        ]
+        if len(found) != 1:
+            where = f" in block {block!r}" if block is not None else ""
+            raise KeyError(
+                f"{len(found)} columns {group!r} {metric!r}{where}"
+                + ("; name the block" if len(found) > 1 else "")
+            )
+        return found[0]
+
+    def value(
+        self, system: str, group: str, metric: str = "", block: str | None = None
+    ) -> float | None:
         row = self.systems.index(system)
-        return self.values[row][self.columns.index(Column(group, metric))]
+        return self.values[row][self.column_index(group, metric, block)]
 
     def frame(self) -> pd.DataFrame:
-        """Numbers (NaN for n/a and -), indexed by system, columns (group, metric)."""
+        """Numbers (NaN for n/a and -), indexed by system, columns (group, metric),
+        or (block, group, metric) when the blocks have names."""
+        named = any(column.block for column in self.columns)
         return pd.DataFrame(
             [[math.nan if v is None else v for v in row] for row in self.values],
             index=pd.Index(self.systems, name="system"),
             columns=pd.MultiIndex.from_tuples(
-                [(c.group, c.metric) for c in self.columns]
+                [
+                    (c.block, c.group, c.metric) if named else (c.group, c.metric)
+                    for c in self.columns
+                ]
             ),
         )
 
@@ -214,6 +272,57 @@ def _check_names(names: Sequence[str], field_name: str) -> list[str]:
     return names
 
 
+def _check_choice(value: str, choices: Sequence[str], field_name: str) -> None:
+    if value not in choices:
+        raise InputError(
+            f"unknown {value!r}; expected one of {', '.join(choices)}",
+            field=field_name,
+        )
+
+
+def table_blocks(
+    blocks: Sequence[Block | Mapping[str, Any] | Sequence[Any]] | None,
+    subsets: Sequence[str],
+) -> list[Block]:
+    """Checked blocks: each a :class:`Block`, a ``{"name", "subsets"}`` mapping or a
+    ``(name, subsets)`` pair; together they hold every subset once. None: one
+    unnamed block of every subset."""
+    if blocks is None:
+        return [Block("", tuple(subsets))]
+    checked: list[Block] = []
+    owner: dict[str, str] = {}
+    for index, block in enumerate(blocks):
+        if isinstance(block, Block):
+            name, members = block.name, block.subsets
+        elif isinstance(block, Mapping):
+            name, members = block.get("name"), block.get("subsets")
+        else:
+            name, members = block
+        where = f"blocks[{index}]"
+        if not isinstance(name, str) or (len(blocks) > 1 and not name.strip()):
+            raise InputError(f"expected a block name, got {name!r}", field=where)
+        if any(other.name == name for other in checked):
+            raise InputError(f"a second block named {name!r}", field=where)
+        members = _check_names(members or [], f"{where}.subsets")
+        for subset in members:
+            if subset not in subsets:
+                raise InputError(
+                    f"{subset!r} is not one of the subsets {list(subsets)}",
+                    field=f"{where}.subsets",
+                )
+            if subset in owner:
+                raise InputError(
+                    f"{subset!r} is already in block {owner[subset]!r}",
+                    field=f"{where}.subsets",
+                )
+            owner[subset] = name
+        checked.append(Block(name, tuple(members)))
+    missing = [subset for subset in subsets if subset not in owner]
+    if missing:
+        raise InputError(f"subsets in no block: {missing}", field="blocks")
+    return checked
+
+
 def build_table(
     scores: Sequence[Mapping[str, Any]],
     subsets: Sequence[str],
@@ -224,21 +333,32 @@ def build_table(
     sft_ratio: str = "mean_of_cell_ratios",
     near_zero_threshold: float = 1.0,
     labels: Mapping[str, str] | None = None,
+    sft_metrics: Sequence[str] | None = None,
+    reference: str = "sft_reference",
+    blocks: Sequence[Block | Mapping[str, Any] | Sequence[Any]] | None = None,
 ) -> Table:
     """Build a table from ``scores`` (dicts with system, subset, metric, score and an
     optional ``reason`` shown when score is None); see the module docstring.
 
-    ``subsets``, ``metrics`` and ``systems`` give the order; ``labels`` maps those
-    names to display text (default: the names themselves).
+    ``subsets``, ``metrics`` and ``systems`` give the order (``blocks``, when given,
+    the order of the subsets); ``sft_metrics`` (default ``metrics``) the metrics
+    whose cells feed %SFT; ``reference`` one of :data:`SFT_REFERENCES`;
+    ``labels`` maps names to display text (default: the names themselves).
     """
     subsets = _check_names(subsets, "subsets")
     metrics = _check_names(metrics, "metrics")
     systems = _check_names(systems, "systems")
-    if sft_ratio not in SFT_RATIOS:
-        raise InputError(
-            f"unknown {sft_ratio!r}; expected one of {', '.join(SFT_RATIOS)}",
-            field="sft_ratio",
-        )
+    sft_metrics = _check_names(
+        metrics if sft_metrics is None else sft_metrics, "sft_metrics"
+    )
+    for metric in sft_metrics:
+        if metric not in metrics:
+            raise InputError(
+                f"{metric!r} is not one of the metrics shown {metrics}",
+                field="sft_metrics",
+            )
+    _check_choice(sft_ratio, SFT_RATIOS, "sft_ratio")
+    _check_choice(reference, SFT_REFERENCES, "reference")
     if not near_zero_threshold >= 0:
         raise InputError(
             f"expected a number >= 0, got {near_zero_threshold!r}",
@@ -252,15 +372,21 @@ def build_table(
             raise InputError(
                 f"{name!r} is not one of the systems {systems}", field=field_name
             )
+    checked_blocks = table_blocks(blocks, subsets)
     values, reasons = _collect_scores(scores, subsets, metrics, systems)
+    sft_set = [s for s in systems if s == reference_system or s in sft_systems]
     builder = _TableBuilder(
-        subsets,
-        metrics,
+        _Definition(
+            blocks=checked_blocks,
+            metrics=metrics,
+            sft_metrics=[m for m in metrics if m in sft_metrics],  # in column order
+            sft_ratio=sft_ratio,
+            reference=reference,
+            threshold=near_zero_threshold,
+        ),
         systems,
         reference_system,
-        {reference_system, *sft_systems},
-        sft_ratio,
-        near_zero_threshold,
+        sft_set,
         dict(labels or {}),
         values,
         reasons,
@@ -268,54 +394,110 @@ def build_table(
     return builder.build()
 
 
+@dataclass(frozen=True)
+class _Definition:
+    blocks: list[Block]
+    metrics: list[str]
+    sft_metrics: list[str]
+    sft_ratio: str
+    reference: str
+    threshold: float
+
+    @property
+    def sft_average_key(self) -> str:
+        """The metric of the ``Avg.`` column that ratio_of_averages divides."""
+        if self.sft_metrics == self.metrics:
+            return ALL_METRICS
+        return "+".join(self.sft_metrics)
+
+
+Cell = tuple[str, str]  # (subset, metric)
+
+
 class _TableBuilder:
     """The steps of :func:`build_table`, sharing its inputs."""
 
     def __init__(
         self,
-        subsets: list[str],
-        metrics: list[str],
+        definition: _Definition,
         systems: list[str],
-        reference: str,
-        sft_set: set[str],
-        sft_ratio: str,
-        near_zero_threshold: float,
+        reference_system: str,
+        sft_set: list[str],
         labels: dict[str, str],
         values: dict[tuple[str, str, str], float],
         reasons: dict[tuple[str, str, str], str],
     ):
-        self.subsets, self.metrics, self.systems = subsets, metrics, systems
-        self.reference, self.sft_set = reference, sft_set
-        self.sft_ratio, self.threshold = sft_ratio, near_zero_threshold
-        self.labels, self.values, self.reasons = labels, values, reasons
-        self.cells = [(subset, metric) for subset in subsets for metric in metrics]
+        self.definition = d = definition
+        self.systems, self.reference_system = systems, reference_system
+        self.sft_set = sft_set
+        self.values, self.reasons = values, reasons
+        self.labels = labels
+        key = d.sft_average_key
+        if key != ALL_METRICS and key not in d.metrics and key not in labels:
+            labels[key] = "+".join(self.label(m) for m in d.sft_metrics)
+        self.subsets = [subset for block in d.blocks for subset in block.subsets]
+        self.cells = [(s, m) for s in self.subsets for m in d.metrics]
         # A cell enters averages only if every system has it, so all rows average
         # the same cells.
         self.usable = [
             cell for cell in self.cells if all((s, *cell) in values for s in systems)
         ]
+        self.reference_cells = {
+            cell: value
+            for cell in self.cells
+            if (value := self._reference_cell(cell)) is not None
+        }
         self.footnotes: list[str] = []
         self.notes: list[str] = []
-        self.undefined_sft: list[str] = []
-        # Near-zero reference cells (mean_of_cell_ratios only).
+        self.undefined_sft: list[tuple[str, str]] = []  # (system, block)
+        # Near-zero reference cells of %SFT (mean_of_cell_ratios only).
         self.flagged = (
-            [c for c in self.usable if self._near_zero(self._value(reference, c))]
-            if sft_ratio == "mean_of_cell_ratios"
+            [
+                cell
+                for block in d.blocks
+                for cell in self._sft_cells(block)
+                if self._near_zero(self.reference_cells[cell])
+            ]
+            if d.sft_ratio == "mean_of_cell_ratios"
             else []
         )
+        self.flagged_holders = {
+            cell: self._reference_holders(cell) for cell in self.flagged
+        }
 
     def label(self, name: str) -> str:
         return self.labels.get(name, name)
 
-    def _value(self, system: str, cell: tuple[str, str]) -> float:
+    def _reference_cell(self, cell: Cell) -> float | None:
+        """The reference's score in a cell; for best_sft the highest SFT score
+        (None unless every SFT system is scored there)."""
+        if self.definition.reference == "sft_reference":
+            return self.values.get((self.reference_system, *cell))
+        scores = [self.values.get((s, *cell)) for s in self.sft_set]
+        return None if None in scores else max(scores)
+
+    def _reference_holders(self, cell: Cell) -> list[str]:
+        """The SFT systems whose score is the reference of ``cell``."""
+        if self.definition.reference == "sft_reference":
+            return [self.reference_system]
+        best = self.reference_cells[cell]
+        return [s for s in self.sft_set if self.values[(s, *cell)] == best]
+
+    def _block_cells(self, block: Block, metrics: Sequence[str]) -> list[Cell]:
+        return [c for c in self.usable if c[0] in block.subsets and c[1] in metrics]
+
+    def _sft_cells(self, block: Block) -> list[Cell]:
+        return self._block_cells(block, self.definition.sft_metrics)
+
+    def _value(self, system: str, cell: Cell) -> float:
         return self.values[(system, *cell)]
 
     def _near_zero(self, value: float) -> bool:
         # A zero is flagged at any threshold.
-        return value == 0 or abs(value) < self.threshold
+        return value == 0 or abs(value) < self.definition.threshold
 
-    def _ratio(self, system: str, cell: tuple[str, str]) -> float | None:
-        reference = self._value(self.reference, cell)
+    def _ratio(self, system: str, cell: Cell) -> float | None:
+        reference = self.reference_cells[cell]
         return None if reference == 0 else 100.0 * self._value(system, cell) / reference
 
     def build(self) -> Table:
@@ -330,14 +512,8 @@ class _TableBuilder:
             rows_values.append(row_values)
             rows_texts.append(row_texts)
         self._undefined_footnote()
-        description = (
-            "mean over cells of 100 x system / reference"
-            if self.sft_ratio == "mean_of_cell_ratios"
-            else "100 x (mean of the system's cells) / (mean of the reference's cells)"
-        )
-        self.notes.append(
-            f"{SFT_GROUP}: {description}; reference: {self.label(self.reference)}."
-        )
+        self._no_sft_cells_footnote()
+        self.notes += self._definition_notes()
         return Table(
             systems=self.systems,
             columns=columns,
@@ -347,16 +523,73 @@ class _TableBuilder:
             footnotes=self.footnotes,
             notes=self.notes,
             labels=self.labels,
+            reference_values=[self._reference_value(c) for c in columns],
+            reference=(
+                BEST_SFT_TEXT
+                if self.definition.reference == "best_sft"
+                else self.reference_system
+            ),
         )
 
+    def _listing(self, names: Sequence[str]) -> str:
+        labels = [self.label(name) for name in names]
+        if len(labels) < 2:
+            return "".join(labels)
+        return ", ".join(labels[:-1]) + " and " + labels[-1]
+
+    def _definition_notes(self) -> list[str]:
+        """What %SFT is: its metrics, formula, reference and blocks."""
+        d = self.definition
+        metrics = self._listing(d.sft_metrics)
+        if d.sft_ratio == "mean_of_cell_ratios":
+            formula = f"the mean over the {metrics} cells of 100 x system / reference"
+        else:
+            average = f"{AVERAGE_GROUP} {self.label(d.sft_average_key)}"
+            formula = (
+                f"100 x the mean of the system's {metrics} cells / the mean of the "
+                f"reference's ({average})"
+            )
+        others = [m for m in d.metrics if m not in d.sft_metrics]
+        if others:
+            formula += f"; {self._listing(others)} shown, not in {SFT_GROUP}"
+        if d.reference == "best_sft":
+            reference = (
+                f"{BEST_SFT_TEXT} (the highest of {self._listing(self.sft_set)})"
+            )
+        else:
+            reference = self.label(self.reference_system)
+        notes = [f"{SFT_GROUP}: {formula}; reference: {reference}."]
+        if any(block.name for block in d.blocks):
+            notes.append(
+                f"{AVERAGE_GROUP} and {SFT_GROUP} per block: "
+                + "; ".join(
+                    f"{block.name} ({', '.join(self.label(s) for s in block.subsets)})"
+                    for block in d.blocks
+                )
+                + "."
+            )
+        return notes
+
     def _columns(self) -> list[Column]:
-        columns = [Column(subset, metric) for subset, metric in self.cells]
-        columns += [Column(AVERAGE_GROUP, metric) for metric in self.metrics]
-        if self.sft_ratio == "ratio_of_averages":
-            columns.append(Column(AVERAGE_GROUP, ALL_METRICS))
-        columns.append(Column(SFT_GROUP, ""))
-        if self.sft_ratio == "mean_of_cell_ratios":
-            columns.append(Column(SFT_EXCLUDING_FLAGGED_GROUP, ""))
+        d = self.definition
+        columns = []
+        for block in d.blocks:
+            name = block.name
+            columns += [
+                Column(subset, metric, name)
+                for subset in block.subsets
+                for metric in d.metrics
+            ]
+            columns += [Column(AVERAGE_GROUP, metric, name) for metric in d.metrics]
+            # One %SFT metric: its own Avg. column is the one divided.
+            if (
+                d.sft_ratio == "ratio_of_averages"
+                and d.sft_average_key not in d.metrics
+            ):
+                columns.append(Column(AVERAGE_GROUP, d.sft_average_key, name))
+            columns.append(Column(SFT_GROUP, "", name))
+            if d.sft_ratio == "mean_of_cell_ratios":
+                columns.append(Column(SFT_EXCLUDING_FLAGGED_GROUP, "", name))
         return columns
 
     def _missing_footnotes(self) -> None:
@@ -420,38 +653,59 @@ class _TableBuilder:
                     else f"{_format_number(value)}%"
                 )
                 ratios.append(f"{self.label(system)} {shown}")
+            holders = ", ".join(self.label(s) for s in self._reference_holders(cell))
+            who = (
+                f"the best SFT model ({holders})"
+                if self.definition.reference == "best_sft"
+                else f"reference {holders}"
+            )
             self.footnotes.append(
                 f"{FLAG_MARKER} {self.label(cell[0])} {self.label(cell[1])}: "
-                f"reference {self.label(self.reference)} scores "
-                f"{_format_number(self._value(self.reference, cell))}, closer to 0 "
-                f"than the near-zero threshold {self.threshold:g}, so its cell ratios "
-                "are unstable: "
+                f"{who} scores "
+                f"{_format_number(self.reference_cells[cell])}, closer to 0 "
+                f"than the near-zero threshold {self.definition.threshold:g}, so its "
+                "cell ratios are unstable: "
                 + ("; ".join(ratios) if ratios else "no non-SFT system")
                 + f". {SFT_EXCLUDING_FLAGGED_GROUP} leaves this cell out."
             )
 
-    def _relative(self, system: str) -> tuple[float | None, float | None]:
-        """(%SFT, %SFT excluding flagged cells) for a non-SFT system."""
-        if not self.usable:
+    def _relative(self, system: str, block: Block) -> tuple[float | None, float | None]:
+        """(%SFT, %SFT excluding flagged cells) of a non-SFT system in a block."""
+        cells = self._sft_cells(block)
+        if not cells:
             return None, None
-        if self.sft_ratio == "ratio_of_averages":
-            reference_mean = _mean(
-                [self._value(self.reference, c) for c in self.usable]
-            )
+        if self.definition.sft_ratio == "ratio_of_averages":
+            reference_mean = _mean([self.reference_cells[c] for c in cells])
             if reference_mean == 0:
-                self.undefined_sft.append(system)
+                self.undefined_sft.append((system, block.name))
                 return None, None
-            system_mean = _mean([self._value(system, c) for c in self.usable])
+            system_mean = _mean([self._value(system, c) for c in cells])
             return 100.0 * system_mean / reference_mean, None
-        ratios = {cell: self._ratio(system, cell) for cell in self.usable}
+        ratios = {cell: self._ratio(system, cell) for cell in cells}
         if any(value is None for value in ratios.values()):
-            self.undefined_sft.append(system)
+            self.undefined_sft.append((system, block.name))
             everything = None
         else:
             everything = _mean(list(ratios.values()))
         # Zero references are always flagged, so the kept ratios have no None.
         kept = [value for cell, value in ratios.items() if cell not in self.flagged]
         return everything, _mean(kept)
+
+    def _average_cells(self, column: Column) -> list[Cell]:
+        block = self._block(column.block)
+        if column.metric in self.definition.metrics:
+            return self._block_cells(block, [column.metric])
+        return self._sft_cells(block)
+
+    def _block(self, name: str) -> Block:
+        return next(b for b in self.definition.blocks if b.name == name)
+
+    def _reference_value(self, column: Column) -> float | None:
+        if column.group == AVERAGE_GROUP:
+            return _mean([self.reference_cells[c] for c in self._average_cells(column)])
+        if not has_p_value(column):
+            return None
+        return self.reference_cells.get((column.group, column.metric))
 
     def _row(
         self,
@@ -460,50 +714,85 @@ class _TableBuilder:
         columns: list[Column],
         markers: dict[tuple[int, int], str],
     ) -> tuple[list[float | None], list[str]]:
-        sft_values = (None, None) if system in self.sft_set else self._relative(system)
+        relative = {
+            block.name: (
+                (None, None)
+                if system in self.sft_set
+                else self._relative(system, block)
+            )
+            for block in self.definition.blocks
+        }
+        holders = self.flagged_holders
         row_values: list[float | None] = []
         row_texts: list[str] = []
         for index, column in enumerate(columns):
             text = NOT_AVAILABLE
             if column.group == AVERAGE_GROUP:
-                chosen = (
-                    self.usable
-                    if column.metric == ALL_METRICS
-                    else [c for c in self.usable if c[1] == column.metric]
-                )
+                chosen = self._average_cells(column)
                 value = _mean([self._value(system, c) for c in chosen])
             elif column.group in (SFT_GROUP, SFT_EXCLUDING_FLAGGED_GROUP):
+                sft_values = relative[column.block]
                 value = sft_values[0 if column.group == SFT_GROUP else 1]
                 if system in self.sft_set:
                     text = NOT_APPLICABLE
             else:
                 cell = (column.group, column.metric)
                 value = self.values.get((system, *cell))
-                if system == self.reference and cell in self.flagged:
+                if cell in holders and system in holders[cell]:
                     markers[(row, index)] = FLAG_MARKER
             row_values.append(value)
             row_texts.append(text if value is None else _format_number(value))
         return row_values, row_texts
 
+    def _in_block(self, block: str) -> str:
+        return f" ({block})" if block else ""
+
     def _undefined_footnote(self) -> None:
-        if self.undefined_sft:
-            self.footnotes.append(
-                f"{SFT_GROUP} is undefined ({NOT_AVAILABLE}) for "
-                + ", ".join(self.label(s) for s in self.undefined_sft)
-                + f": the reference {self.label(self.reference)} "
-                + (
-                    "averages 0."
-                    if self.sft_ratio == "ratio_of_averages"
-                    else "scores 0 in a cell."
-                )
+        if not self.undefined_sft:
+            return
+        averages = self.definition.sft_ratio == "ratio_of_averages"
+        if self.definition.reference == "best_sft":
+            why = (
+                "the best SFT cells average 0."
+                if averages
+                else "the best SFT score of a cell is 0."
             )
+        else:
+            why = f"the reference {self.label(self.reference_system)} " + (
+                "averages 0." if averages else "scores 0 in a cell."
+            )
+        self.footnotes.append(
+            f"{SFT_GROUP} is undefined ({NOT_AVAILABLE}) for "
+            + ", ".join(
+                self.label(s) + self._in_block(b) for s, b in self.undefined_sft
+            )
+            + f": {why}"
+        )
+
+    def _no_sft_cells_footnote(self) -> None:
+        if len(self.systems) == len(self.sft_set):
+            return
+        for block in self.definition.blocks:
+            if not self._sft_cells(block):
+                self.footnotes.append(
+                    f"{SFT_GROUP}{self._in_block(block.name)} is {NOT_AVAILABLE}: no "
+                    f"{self._listing(self.definition.sft_metrics)} cell is scored for "
+                    "every system."
+                )
 
 
 # ---------------------------------------------------------------- writers
 
 
-def _flat_header(table: Table, column: Column) -> str:
+SUMMARY_GROUPS = (AVERAGE_GROUP, SFT_GROUP, SFT_EXCLUDING_FLAGGED_GROUP)
+
+
+def header_text(table: Table, column: Column) -> str:
+    """``En-Zh spBLEU``, ``Avg. COMET``, ``%SFT``; a named block's averages and
+    %SFT start with the block's name (``English-centric %SFT``)."""
     group = table.label(column.group)
+    if column.block and column.group in SUMMARY_GROUPS:
+        group = f"{column.block} {group}"
     return f"{group} {table.label(column.metric)}" if column.metric else group
 
 
@@ -511,7 +800,7 @@ def _csv_header(table: Table) -> list[str]:
     header = ["system"]
     intervals = table.intervals
     for column in table.columns:
-        name = _flat_header(table, column)
+        name = header_text(table, column)
         header.append(name)
         if intervals is not None:
             header += [
@@ -588,7 +877,13 @@ def _interval_notes(table: Table) -> list[str]:
     return [
         f"{intervals.percent()} paired-bootstrap intervals ({intervals.resamples} "
         f"resamples, seed {intervals.seed}); {SIGNIFICANCE_MARKER} p < "
-        f"{intervals.significance_level:g} vs {table.label(intervals.reference)}.",
+        f"{intervals.significance_level:g} vs {table.label(intervals.reference)}"
+        + (
+            " (its average: the mean of those cells)"
+            if intervals.reference == BEST_SFT_TEXT
+            else ""
+        )
+        + ".",
         *intervals.notes,
     ]
 
@@ -597,7 +892,7 @@ def render_markdown(table: Table) -> str:
     def escape(text: str) -> str:
         return text.replace("|", "\\|")
 
-    header = ["Models", *(_flat_header(table, c) for c in table.columns)]
+    header = ["Models", *(header_text(table, c) for c in table.columns)]
     lines = [
         "| " + " | ".join(escape(h) for h in header) + " |",
         "|" + "|".join([":---"] + ["---:"] * len(table.columns)) + "|",
@@ -646,32 +941,56 @@ def latex_escape(text: str) -> str:
     return "".join(_LATEX_SPECIALS.get(char, char) for char in text)
 
 
-def render_latex(table: Table) -> str:
-    """A booktabs tabular with subset headers spanning their metric columns."""
-    groups: list[
-        tuple[str, int, int]
-    ] = []  # (group, first column, span), 1-based after "Models"
-    for index, column in enumerate(table.columns, start=2):
-        if groups and groups[-1][0] == column.group:
-            name, first, span = groups[-1]
-            groups[-1] = (name, first, span + 1)
+def _spans(keys: Sequence[Any]) -> list[tuple[Any, int, int]]:
+    """(key, first column, span) of each run of equal keys; columns 1-based after
+    "Models"."""
+    spans: list[tuple[Any, int, int]] = []
+    for index, key in enumerate(keys, start=2):
+        if spans and spans[-1][0] == key:
+            name, first, span = spans[-1]
+            spans[-1] = (name, first, span + 1)
         else:
-            groups.append((column.group, index, 1))
+            spans.append((key, index, 1))
+    return spans
+
+
+def render_latex(table: Table) -> str:
+    """A booktabs tabular with subset headers spanning their metric columns, under
+    the names of the blocks (when they have names)."""
+    groups = _spans([(c.block, c.group) for c in table.columns])
     top = ["Models"] + [
-        rf"\multicolumn{{{span}}}{{c}}{{{latex_escape(table.label(name))}}}"
-        for name, _, span in groups
+        rf"\multicolumn{{{span}}}{{c}}{{{latex_escape(table.label(group))}}}"
+        for (_, group), _, span in groups
     ]
     rules = " ".join(
         rf"\cmidrule(lr){{{first}-{first + span - 1}}}"
-        for name, first, span in groups
-        if any(c.metric for c in table.columns if c.group == name)
+        for key, first, span in groups
+        if any(c.metric for c in table.columns if (c.block, c.group) == key)
     )
     bottom = [""] + [latex_escape(table.label(c.metric)) for c in table.columns]
     lines = [
         r"\begin{tabular}{l" + "r" * len(table.columns) + "}",
         r"\toprule",
-        " & ".join(top) + r" \\",
     ]
+    if any(c.block for c in table.columns):
+        blocks = _spans([c.block for c in table.columns])
+        lines.append(
+            " & ".join(
+                [""]
+                + [
+                    rf"\multicolumn{{{span}}}{{c}}{{{latex_escape(name)}}}"
+                    for name, _, span in blocks
+                ]
+            )
+            + r" \\"
+        )
+        lines.append(
+            " ".join(
+                rf"\cmidrule(lr){{{first}-{first + span - 1}}}"
+                for _, first, span in blocks
+            )
+        )
+    lines.append(" & ".join(top) + r" \\")
     if rules:
         lines.append(rules)
     lines += [" & ".join(bottom) + r" \\", r"\midrule"]

@@ -54,6 +54,12 @@ SHARDED_STAGES = ("decode", "refined")
 TABLE_TITLES = {"control_priors": "Control priors (Table 5): {}"}
 # sacrebleu's paired bootstrap: 1000 resamples, seed 12345; 95% intervals.
 BOOTSTRAP_DEFAULTS = {"resamples": 1000, "seed": 12345, "confidence": 0.95}
+# The defaults of tasks.<task>.benchmarks.<benchmark>.table (as in the schema).
+TABLE_DEFAULTS = {
+    "sft_ratio": "mean_of_cell_ratios",
+    "reference": "sft_reference",
+    "near_zero_threshold": 1.0,
+}
 
 
 @dataclass(frozen=True)
@@ -110,6 +116,27 @@ def prior_system_name(source: str, k: int) -> str:
     return f"{PRIOR_PREFIX}{source}-k{k}"
 
 
+def table_definition(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """A benchmark's table definition with the schema's defaults filled in."""
+    table = dict(entry.get("table") or {})
+    metrics = list(table.get("metrics") or entry["metrics"])
+    return {
+        "metrics": metrics,
+        "sft_metrics": list(table.get("sft_metrics") or metrics),
+        "sft_ratio": table.get("sft_ratio", TABLE_DEFAULTS["sft_ratio"]),
+        "reference": table.get("reference", TABLE_DEFAULTS["reference"]),
+        "near_zero_threshold": table.get(
+            "near_zero_threshold", TABLE_DEFAULTS["near_zero_threshold"]
+        ),
+        "blocks": [
+            {"name": block["name"], "subsets": list(block["subsets"])}
+            for block in table["blocks"]
+        ]
+        if table.get("blocks")
+        else None,
+    }
+
+
 class Plan:
     def __init__(self, config: Mapping[str, Any]):
         self.config = config
@@ -128,7 +155,12 @@ class Plan:
         return list(self.tasks[task]["benchmarks"][benchmark]["subsets"])
 
     def metrics(self, task: str, benchmark: str) -> list[str]:
+        """The metrics scored on ``benchmark`` (a table shows some or all of them)."""
         return list(self.tasks[task]["benchmarks"][benchmark]["metrics"])
+
+    def table_definition(self, task: str, benchmark: str) -> dict[str, Any]:
+        """The benchmark's table (``tasks.<task>.benchmarks.<benchmark>.table``)."""
+        return table_definition(self.tasks[task]["benchmarks"][benchmark])
 
     def grid(self) -> list[tuple[str, str, str]]:
         """Every (task, benchmark, subset)."""
@@ -376,16 +408,16 @@ class Plan:
     def table_view(
         self, view: str, task: str, benchmark: str, family: str
     ) -> tuple[list[str], list[str], list[str]]:
-        """(subsets, systems, metrics) of a results table.
+        """(subsets, systems, metrics shown) of a results table.
 
-        ``main``: the task's table (Tables 1-3, 6); ``control_priors``: Table 5, the
-        foundation model with each control prior, beside the SFT reference.
+        ``main``: the benchmark's table (Tables 1-3, 6); ``control_priors``: Table 5,
+        the foundation model with each control prior, beside the SFT reference.
         """
         if view == "main":
             return (
                 self.subsets(task, benchmark),
                 [s.name for s in self.systems(task, family)],
-                self.metrics(task, benchmark),
+                self.table_definition(task, benchmark)["metrics"],
             )
         run = self.analysis_run(view, task, benchmark)
         control = self.analysis(view)
@@ -822,8 +854,20 @@ class Plan:
     def table_settings(
         self, task: str, benchmark: str, family: str, view: str = "main"
     ) -> dict[str, Any]:
-        settings = self.tasks[task]
+        """A table's rows and columns, and its definition (prettyflow.tables).
+
+        The main view is the benchmark's table as configured; Table 5
+        (``control_priors``) takes its formula, reference and threshold, one block
+        of its own subsets, and %SFT over the benchmark table's %SFT metrics that
+        it shows.
+        """
+        definition = self.table_definition(task, benchmark)
         subsets, names, metrics = self.table_view(view, task, benchmark, family)
+        if view != "main":
+            definition["blocks"] = None
+            definition["sft_metrics"] = [
+                m for m in metrics if m in definition["sft_metrics"]
+            ]
         systems = [self.system(task, family, name, benchmark) for name in names]
         labels = {s.name: self.system_label(task, s) for s in systems}
         labels.update({m: METRICS.get(m).label for m in metrics})
@@ -840,8 +884,11 @@ class Plan:
             "labels": labels,
             "sft_systems": [s.name for s in systems if s.chat],
             "reference_system": self.sft_reference_system(family),
-            "sft_ratio": settings["table"]["sft_ratio"],
-            "near_zero_threshold": settings["table"].get("near_zero_threshold", 1.0),
+            "sft_metrics": definition["sft_metrics"],
+            "sft_ratio": definition["sft_ratio"],
+            "reference": definition["reference"],
+            "near_zero_threshold": definition["near_zero_threshold"],
+            "blocks": definition["blocks"],
             "bootstrap": self.bootstrap_settings(),
         }
 
