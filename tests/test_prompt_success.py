@@ -309,7 +309,7 @@ def test_decode_step_draws_one_template_per_sample(tmp_path, tiny_model_dir):
         "id",
         "prompt",
         "prior_text",
-        "output",
+        "raw_output",
         "continuation",
         "num_new_tokens",
         "new_token_ids",
