@@ -49,7 +49,8 @@ def test_cut_at_stop_cuts_after_the_first_text_only():
     # An answer opening with a blank line is not cut to nothing.
     assert rule("cut_at_stop", "\nO gato.\n") == "\nO gato."
     assert rule("cut_at_stop", "O gato.") == "O gato."  # EOS or length: no stop
-    assert rule("cut_at_stop", "\n\n") == "\n\n"
+    assert rule("cut_at_stop", "O gato. ") == "O gato."
+    assert rule("cut_at_stop", "\n\n") == ""
 
 
 @pytest.mark.parametrize(

@@ -423,7 +423,7 @@ def test_decodes_keep_the_raw_output_beside_the_cleaned_one(finished_run):
             DEFAULT_CLEANING[role]
         )
         for raw, output in zip(table["raw_output"], table["output"]):
-            assert output == output.lstrip() and output in raw
+            assert output == output.strip() and output in raw
     markdown = (
         workdir / "results" / "tables" / "translation-flores-tiny.md"
     ).read_text(encoding="utf-8")

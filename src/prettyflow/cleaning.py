@@ -17,7 +17,8 @@ The rules:
 ``cut_at_stop``
     cut the answer at the first of the task's stop strings that follows its
     first non-blank text (:func:`stop_position`, the rule the decoding loop
-    stops by) and drop the whitespace before the cut;
+    stops by); the answer ends at its last non-blank character before the cut
+    (or at its end, when it holds no stop string: EOS or length);
 ``drop_chat_preamble``
     drop a chat model's announcement of its answer on the answer's line
     ("Sure! Here is the Portuguese translation: ..."): an opener (sure,
@@ -113,7 +114,7 @@ def strip_leading_blank(text: str, context: AnswerContext) -> str:
 @CLEANING_RULES.register("cut_at_stop")
 def cut_at_stop(text: str, context: AnswerContext) -> str:
     position = stop_position(text, context.stop)
-    return text if position is None else text[:position].rstrip()
+    return (text if position is None else text[:position]).rstrip()
 
 
 def _alternatives(words: Sequence[str]) -> str:
