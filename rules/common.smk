@@ -12,6 +12,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 os.environ["PRETTYFLOW_ROOT"] = workflow.basedir
 
 from prettyflow.config import ConfigError, check_config_files, validate_config
+from prettyflow.steps.decode import gather_decode
 from prettyflow.steps.shards import gather_shards
 from prettyflow.workflow import (
     PRIORITY_MODEL,
@@ -200,6 +201,10 @@ def decode_priority(w):
 
 def decode_settings(w):
     return plan.decode_settings(w.task, w.benchmark, w.family, w.subset, w.system)
+
+
+def cleaning_settings(w):
+    return plan.cleaning_settings(w.task, w.benchmark, w.family, w.subset, w.system)
 
 
 # --------------------------------------------------------------- score

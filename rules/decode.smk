@@ -2,7 +2,10 @@
 # model is loaded once per warm worker, not per job (compute.decode.worker_idle_seconds,
 # prettyflow.workers). compute.decode.shard_size cuts a large subset into shards (each
 # its own job and file, so a preempted run keeps every finished shard); the gather
-# joins them in data order into the decode table the scores read.
+# joins them in data order into the decode table the scores read, and cleans every
+# answer with the model's rules (models.<name>.cleaning, prettyflow.cleaning): the
+# table keeps the raw output beside the cleaned one, and changing the rules reruns
+# the gather and what reads it, not the decodes.
 
 
 rule decode:
@@ -45,5 +48,9 @@ rule gather_decode:
     resources:
         mem_mb=1000,
         runtime=10,
+    params:
+        cleaning=cleaning_settings,
     run:
-        gather_shards(input.data, list(input.shards), output.decodes, log[0])
+        gather_decode(
+            input.data, list(input.shards), output.decodes, params.cleaning, log[0]
+        )

@@ -53,3 +53,30 @@ def translation_data(tmp_path, ids):
         path,
     )
     return path
+
+
+def force_first_token(model, token_id: int):
+    """Make ``token_id`` every row's first new token (then the model's own choices).
+
+    A forward hook on ``model`` that, at the prompts' forward (no key/value cache
+    yet), leaves ``token_id`` the only choice; a row's later tokens are the
+    model's own. Returns the hook's handle (``.remove()`` undoes it).
+    """
+    from prettyflow.decode import _forward_options
+
+    cache_name = _forward_options(model)[2]
+
+    def hook(module, args, kwargs, output):
+        if kwargs.get(cache_name) is None:
+            last = output.logits[:, -1, :]
+            last.fill_(float("-inf"))
+            last[:, token_id] = 0.0
+        return output
+
+    return model.register_forward_hook(hook, with_kwargs=True)
+
+
+def newline_token(tokenizer) -> int:
+    """The id of the tokenizer's one-token "\\n"."""
+    [token_id] = tokenizer("\n", add_special_tokens=False)["input_ids"]
+    return token_id

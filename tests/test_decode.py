@@ -4,7 +4,9 @@ import warnings
 
 import pytest
 import torch
+from decode_setup import force_first_token, newline_token
 
+from prettyflow.cleaning import stop_position
 from prettyflow.decode import (
     Generation,
     chat_prompts,
@@ -137,6 +139,121 @@ def test_batch_stops_each_row_at_its_own_stop(tiny):
             assert result.continuation == full.continuation[:cut]
         else:
             assert cut == -1 and result == full
+
+
+@pytest.fixture
+def opening_with_newline(tiny):
+    """The tiny model, made to open every answer with "\n" (then its own tokens)."""
+    model, tokenizer = tiny
+    hook = force_first_token(model, newline_token(tokenizer))
+    yield model, tokenizer
+    hook.remove()
+
+
+def test_a_stop_string_counts_only_after_the_answers_first_text():
+    stops = ("\n",)
+    assert stop_position("\nO gato.\nEnglish:", stops) == 8
+    assert stop_position(" \n\t\n", stops) is None  # no text yet: not over
+    assert stop_position("O gato.\n", stops) == 7
+    # After a prior with text, a leading newline ends the answer.
+    assert stop_position("\nO gato.", stops, started=True) == 0
+    # A stop string that holds text counts where it starts, blank or not.
+    assert stop_position("\nOutput: x", ("\nOutput",)) == 0
+    assert stop_position("\n\n[1]\n\n", ("\n\n",)) == 5
+    assert stop_position("a.b", ("b", "a")) == 0  # the earliest of several
+
+
+def test_a_leading_newline_does_not_end_the_answer(opening_with_newline):
+    model, tokenizer = opening_with_newline
+    fulls = unbounded(model, tokenizer, PROMPTS, max_new_tokens=16)
+    assert all(full.continuation.startswith("\n") for full in fulls)
+    # A second stop string from the middle of the first answer, so that some
+    # rows stop after their text and others run on.
+    first = fulls[0].continuation
+    stops = ("\n", next(c for c in first[3:] if c not in "\ufffd \n"))
+    results = generate_greedy(
+        model, tokenizer, PROMPTS, max_new_tokens=16, stop_strings=stops, progress=False
+    )
+    for full, result in zip(fulls, results):
+        text = full.continuation
+        start = len(text) - len(text.lstrip())  # the answer's first text
+        # Every position, the slow way: the first stop string ending after ``start``.
+        cut = next(
+            (
+                i
+                for i in range(len(text))
+                for stop in stops
+                if text.startswith(stop, i) and i + len(stop) > start
+            ),
+            None,
+        )
+        if cut is not None:
+            assert result.stopped_by == "stop"
+            assert result.continuation == text[:cut]
+            assert result.text.startswith(result.continuation)
+        else:
+            assert result == full
+        assert result.continuation.startswith("\n") and result.continuation.strip()
+    assert any(result.stopped_by == "stop" for result in results)
+    # Before, "\n" ended every one of these answers at their first token, empty.
+
+
+def test_the_prior_is_part_of_the_answer(opening_with_newline):
+    model, tokenizer = opening_with_newline
+    prompts = [f"{prompt} O gato" for prompt in PROMPTS]
+    after_text = generate_greedy(
+        model,
+        tokenizer,
+        prompts,
+        max_new_tokens=16,
+        answer_prefixes=["O gato"] * len(prompts),
+        progress=False,
+    )
+    # The answer has text already: its first new token, "\n", ends it.
+    assert all(
+        (r.continuation, r.text, r.stopped_by, r.num_new_tokens)
+        == ("", "\n", "stop", 1)
+        for r in after_text
+    )
+    blank = generate_greedy(
+        model,
+        tokenizer,
+        prompts,
+        max_new_tokens=16,
+        answer_prefixes=[" \n"] * len(prompts),
+        progress=False,
+    )
+    assert blank == generate_greedy(
+        model, tokenizer, prompts, max_new_tokens=16, progress=False
+    )
+    assert all(result.continuation.strip() for result in blank)
+    with pytest.raises(InputError, match="1 answer prefixes for 5 prompts"):
+        generate_greedy(
+            model, tokenizer, prompts, max_new_tokens=2, answer_prefixes=["x"]
+        )
+
+
+def test_leading_newline_stops_do_not_depend_on_the_batch(opening_with_newline):
+    model, tokenizer = opening_with_newline
+    # Answers with and without text before their first new token, mixed in batches.
+    prefixes = ["", "O", "", " ", "gato"]
+
+    def run(prompts, answer_prefixes, batch_size):
+        return generate_greedy(
+            model,
+            tokenizer,
+            prompts,
+            max_new_tokens=12,
+            stop_strings=("\n", "en"),
+            answer_prefixes=answer_prefixes,
+            batch_size=batch_size,
+            progress=False,
+        )
+
+    separately = [run([p], [a], 1)[0] for p, a in zip(PROMPTS, prefixes)]
+    for batch_size in (1, 2, 16):
+        assert run(PROMPTS, prefixes, batch_size) == separately
+    assert {r.continuation == "" for r in separately} == {True, False}
 
 
 def test_eos_stops_a_row(tiny):

@@ -158,6 +158,32 @@ def test_table8_rates_per_direction_and_per_prompt(tmp_path, prefix_identifier):
     assert r"Cells: success rate in \% (successes/samples)" in latex
 
 
+def test_table8_names_the_cleaning_of_the_outputs_it_identifies(
+    tmp_path, prefix_identifier
+):
+    rules = ["strip_leading_blank", "cut_at_stop", "drop_target_label"]
+    paths = []
+    for subset, rows in (("en-pt", EN_PT), ("pt-en", PT_EN)):
+        decode_path, data_path = write_direction(tmp_path, subset, rows)
+        provenance = {**read_provenance(decode_path), "cleaning": {"rules": rules}}
+        write_parquet(read_parquet(decode_path), decode_path, provenance)
+        paths.append((decode_path, data_path))
+    outputs = [tmp_path / name for name in ("t.csv", "t.md", "t.tex")]
+    prompt_success_table(
+        [path for path, _ in paths],
+        [path for _, path in paths],
+        {"templates": TEMPLATES, "subsets": ["en-pt", "pt-en"]},
+        *outputs,
+    )
+    assert (
+        "Outputs are the cleaned answers the scores read; cleaning rules: "
+        "strip_leading_blank, cut_at_stop, drop_target_label." in outputs[1].read_text()
+    )
+    # Without cleaning recorded (decodes made before it), no such note.
+    build_table(tmp_path / "plain")
+    assert "cleaning rules" not in (tmp_path / "plain" / "t8.md").read_text()
+
+
 def test_table8_rejects_decodes_that_do_not_match(tmp_path, prefix_identifier):
     decode_path, data_path = write_direction(tmp_path, "en-pt", EN_PT)
     outputs = [tmp_path / name for name in ("t.csv", "t.md", "t.tex")]
@@ -309,7 +335,7 @@ def test_decode_step_draws_one_template_per_sample(tmp_path, tiny_model_dir):
         "id",
         "prompt",
         "prior_text",
-        "output",
+        "raw_output",
         "continuation",
         "num_new_tokens",
         "prompt_token_ids",

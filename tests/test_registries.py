@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from prettyflow.benchmarks import BENCHMARKS
+from prettyflow.cleaning import CLEANING_RULES, DEFAULT_CLEANING
 from prettyflow.config import ConfigError, load_schema, validate_config
 from prettyflow.errors import InputError
 from prettyflow.metrics import METRICS
@@ -68,6 +69,15 @@ def test_schema_refined_backends_are_the_registered_backends(schema):
 def test_schema_metrics_are_the_registered_metrics(schema):
     metrics = schema["$defs"]["metric_list"]  # scored, shown and %SFT metrics
     assert sorted(metrics["items"]["enum"]) == sorted(METRICS.names())
+
+
+def test_schema_cleaning_rules_are_the_registered_rules(schema):
+    model = schema["properties"]["models"]["additionalProperties"]
+    rules = model["properties"]["cleaning"]["items"]["enum"]
+    assert sorted(rules) == sorted(CLEANING_RULES.names())
+    # The defaults name registered rules only.
+    for defaults in DEFAULT_CLEANING.values():
+        assert set(defaults) <= set(CLEANING_RULES.names())
 
 
 # ------------------------------------------------------- registries refer to each other

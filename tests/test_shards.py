@@ -6,11 +6,18 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from decode_setup import TEMPLATES, decode_settings, translation_data
+from decode_setup import (
+    TEMPLATES,
+    decode_settings,
+    force_first_token,
+    newline_token,
+    translation_data,
+)
 
 from prettyflow.errors import InputError
 from prettyflow.io import read_parquet, read_provenance
-from prettyflow.steps.decode import decode
+from prettyflow.models import load_model_and_tokenizer
+from prettyflow.steps.decode import decode, gather_decode
 from prettyflow.steps.shards import gather_shards, shard_rows
 from prettyflow.workflow import Plan
 
@@ -39,6 +46,76 @@ def test_sharded_decode_is_byte_identical_to_one_decode(tmp_path, tiny_model_dir
     gather_shards(data, shards, joined, log_path=tmp_path / "gather.log")
     assert joined.read_bytes() == whole.read_bytes()
     assert "joined 3 shard(s), 11 rows" in (tmp_path / "gather.log").read_text()
+
+
+def _opening_with_newline(spec, device, dtype):
+    """The model of ``spec``, made to open every answer with "\n"."""
+    model, tokenizer = load_model_and_tokenizer(spec, device, dtype)
+    force_first_token(model, newline_token(tokenizer))
+    return model, tokenizer
+
+
+def test_answers_opening_with_a_newline_shard_and_batch_alike(tmp_path, tiny_model_dir):
+    """A stop that waits for the answer's text keeps shards byte-identical to one decode."""
+    ids = [f"s{number:02d}" for number in range(7)]
+    data = translation_data(tmp_path, ids)
+    settings = {
+        **decode_settings(tiny_model_dir, template=TEMPLATES[0]),
+        "max_new_tokens": 6,
+    }
+    whole = tmp_path / "whole.parquet"
+    decode(
+        data,
+        whole,
+        settings,
+        {**COMPUTE, "batch_size": 8},
+        load_model=_opening_with_newline,
+    )
+    table = read_parquet(whole)
+    # Before, the stop "\n" ended every answer at its first token, empty.
+    assert all(text.startswith("\n") for text in table["raw_output"])
+    assert all(text.startswith("\n") for text in table["continuation"])
+    assert sum(bool(text.strip()) for text in table["continuation"]) == len(ids)
+    assert read_provenance(whole)["decoding"]["stop_after"] == (
+        "the answer's first non-blank text"
+    )
+    shards = []
+    for index, batch_size in enumerate((1, 3, 16)):
+        path = tmp_path / f"shard-{index}.parquet"
+        shard = {"index": index, "count": 3, "size": 3}
+        decode(
+            data,
+            path,
+            settings,
+            {**COMPUTE, "batch_size": batch_size},
+            shard=shard,
+            load_model=_opening_with_newline,
+        )
+        shards.append(path)
+    joined = tmp_path / "joined.parquet"
+    gather_shards(data, shards, joined)
+    assert joined.read_bytes() == whole.read_bytes()
+
+    # The gather of the decode rule cleans them: the same table whatever the shards.
+    cleaning = {
+        "model": "tiny",
+        "rules": ["strip_leading_blank", "cut_at_stop", "drop_target_label"],
+        "stop": ["\n"],
+        "target_language": "Portuguese",
+        "answer_words": ["Translation"],
+    }
+    gather_decode(data, shards, tmp_path / "cleaned-shards.parquet", cleaning)
+    gather_decode(data, [whole], tmp_path / "cleaned-whole.parquet", cleaning)
+    assert (tmp_path / "cleaned-shards.parquet").read_bytes() == (
+        tmp_path / "cleaned-whole.parquet"
+    ).read_bytes()
+    cleaned = read_parquet(tmp_path / "cleaned-whole.parquet")
+    for raw, output, changed in zip(
+        cleaned["raw_output"], cleaned["output"], cleaned["cleaned_by"]
+    ):
+        body = raw.lstrip()
+        assert output == (body.split("\n")[0].rstrip() if "\n" in body else body)
+        assert "strip_leading_blank" in list(changed)
 
 
 def test_gather_refuses_missing_reordered_or_mixed_shards(tmp_path, tiny_model_dir):

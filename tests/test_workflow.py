@@ -440,6 +440,57 @@ def test_changing_a_training_setting_retrains_and_reruns_only_what_depends_on_it
     assert all(Path(path).stem.startswith("sft-") for path in jobs["build_prior"])
 
 
+def test_decodes_keep_the_raw_output_beside_the_cleaned_one(finished_run):
+    from prettyflow.cleaning import DEFAULT_CLEANING
+
+    workdir, _, _ = finished_run
+    decodes = workdir / "results" / "translation" / "decode" / "flores" / "tiny"
+    for system, role in (
+        ("base", "base"),
+        ("prior-sft-k2", "base"),
+        ("sft-tiny-sft", "chat"),
+    ):
+        path = decodes / "en-pt" / f"{system}.parquet"
+        table = pd.read_parquet(path)
+        assert {"raw_output", "output", "cleaned_by"} <= set(table.columns)
+        assert read_provenance(path)["cleaning"]["rules"] == list(
+            DEFAULT_CLEANING[role]
+        )
+        for raw, output in zip(table["raw_output"], table["output"]):
+            assert output == output.strip() and output in raw
+    markdown = (
+        workdir / "results" / "tables" / "translation-flores-tiny.md"
+    ).read_text(encoding="utf-8")
+    assert "answers changed by cleaning rule" in markdown
+    assert "answers cleaned by `strip_leading_blank`, `cut_at_stop`" in markdown
+
+
+def test_changing_a_models_cleaning_rescores_without_decoding_again(
+    finished_run, repo_root
+):
+    workdir, config_path, _ = finished_run
+    config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+    config["models"]["tiny-base"]["cleaning"] = ["cut_at_stop"]
+    changed_path = workdir / "cleaning.yaml"
+    changed_path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    result = run_snakemake(repo_root, workdir, changed_path, "-n", "--cores", "2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    jobs = _dry_run_jobs(result.stdout)
+    assert set(jobs) == {
+        "gather_decode",
+        "score",
+        "score_comet",
+        "results_table",
+        "control_priors_table",
+        "prior_tokens_figure",
+        "prompt_success_table",
+    }, jobs
+    # Every system of the foundation model, none of the SFT model.
+    cleaned = {Path(path).stem for path in jobs["gather_decode"]}
+    assert "base" in cleaned and "prompt-success" in cleaned
+    assert not any(stem.startswith("sft-") for stem in cleaned), cleaned
+
+
 # ---------------------------------------------------- Tables 5 and 8, Figure 5, report
 
 

@@ -7,6 +7,11 @@ remaining steps compute only the rows still running. Results come back in input
 order, cut at the stop string. Greedy decoding (argmax, no sampling, no
 penalties, none of the checkpoint's generation settings) makes a decode a
 function of its prompt: the same tokens as ``model.generate(do_sample=False)``.
+
+A stop string ends an answer only after the answer's first non-blank text
+(:func:`prettyflow.cleaning.stop_position`): an answer that opens with a blank
+line goes on to its text. The answer starts with the prompt's prior, if any
+(``answer_prefixes``): after a prior with text, a leading stop string ends it.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from typing import Any, Literal
 import torch
 from tqdm import tqdm
 
+from prettyflow.cleaning import stop_position
 from prettyflow.errors import InputError
 
 log = logging.getLogger("prettyflow")
@@ -42,7 +48,11 @@ StopReason = Literal["stop", "eos", "length"]
 
 @dataclass(frozen=True)
 class Generation:
-    """One decode: the text after the prompt, cut before the first stop string."""
+    """One decode: the text after the prompt, cut before the stop string that ended it.
+
+    ``text`` is everything the generated ids decode to (the stop string, and what
+    its last token holds after it, included): the raw output beside the cut one.
+    """
 
     continuation: str
     num_new_tokens: int
@@ -51,6 +61,8 @@ class Generation:
     token_ids: tuple[int, ...] = ()
     # The prompt's ids exactly as the model read them (special tokens included).
     prompt_token_ids: tuple[int, ...] = ()
+    # Everything generated, stop string included (``continuation`` is cut there).
+    text: str = ""
 
 
 def _decode_continuation(
@@ -63,12 +75,6 @@ def _decode_continuation(
         return full[len(prefix) :]
     # The context ended inside a multi-byte character: decode the new tokens alone.
     return tokenizer.decode(new_ids, skip_special_tokens=True)
-
-
-def _first_stop(text: str, stop_strings: Sequence[str]) -> int | None:
-    positions = [text.find(stop) for stop in stop_strings]
-    found = [position for position in positions if position >= 0]
-    return min(found) if found else None
 
 
 def _eos_token_ids(model: Any, tokenizer: Any) -> set[int]:
@@ -96,10 +102,15 @@ def _left_pad(
 
 
 class _Row:
-    """The new tokens of one prompt, and why (and when) they ended."""
+    """The new tokens of one prompt, and why (and when) they ended.
 
-    def __init__(self, context: list[int]):
+    ``started``: the answer already has non-blank text before the new tokens (a
+    prior in the prompt), so a stop string counts from the first new character.
+    """
+
+    def __init__(self, context: list[int], started: bool = False):
         self.context = context
+        self.started = started
         self.tokens: list[int] = []
         self.stopped_by: StopReason = "length"
 
@@ -112,8 +123,10 @@ class _Row:
             self.stopped_by = "eos"
             return True
         if stops:
+            # The whole text again (not the new token's alone): a stop string may
+            # span tokens, and a token's text may depend on the ones before it.
             text = _decode_continuation(tokenizer, self.context, self.tokens)
-            if _first_stop(text, stops) is not None:
+            if stop_position(text, stops, self.started) is not None:
                 self.stopped_by = "stop"
                 return True
         return False
@@ -123,10 +136,16 @@ class _Row:
     ) -> Generation:
         ids = self.tokens[:-1] if self.stopped_by == "eos" else self.tokens
         text = _decode_continuation(tokenizer, self.context, ids)
+        continuation = text
         if self.stopped_by == "stop":
-            text = text[: _first_stop(text, stops)]
+            continuation = text[: stop_position(text, stops, self.started)]
         return Generation(
-            text, len(self.tokens), self.stopped_by, tuple(ids), tuple(prompt_ids)
+            continuation,
+            len(self.tokens),
+            self.stopped_by,
+            tuple(ids),
+            tuple(prompt_ids),
+            text,
         )
 
 
@@ -152,18 +171,22 @@ def _decode_batch(
     eos_ids: set[int],
     max_new_tokens: int,
     stops: Sequence[str],
+    started: Sequence[bool],
 ) -> list[_Row]:
     """Greedy continuations of one left-padded batch.
 
     A row leaves the batch (and the key/value cache) as soon as it finishes, so
     later steps only compute the rows still running. Positions come from the
     attention mask, as in ``generate``: a row's tokens are numbered from 0 after
-    its padding, so its logits do not depend on the batch it is in.
+    its padding, so its logits do not depend on the batch it is in. ``started``
+    (per row): whether its answer already has text (see :class:`_Row`).
     """
     uses_positions, prefill, cache_name = _forward_options(model)
     input_ids, attention_mask = _left_pad(rows, pad_id, model.device)
     positions = (attention_mask.cumsum(-1) - 1).clamp(min=0)
-    states = [_Row(row[-_CONTEXT_TOKENS:]) for row in rows]
+    states = [
+        _Row(row[-_CONTEXT_TOKENS:], has_text) for row, has_text in zip(rows, started)
+    ]
     running = list(range(len(rows)))  # index in ``rows`` of each batch row
     inputs: dict[str, Any] = {"input_ids": input_ids, **prefill}
     if uses_positions:
@@ -212,16 +235,20 @@ def generate_greedy(
     *,
     max_new_tokens: int,
     stop_strings: Sequence[str] = ("\n",),
+    answer_prefixes: Sequence[str] | None = None,
     batch_size: int = 16,
     add_special_tokens: bool = True,
     progress: bool = True,
     desc: str | None = None,
 ) -> list[Generation]:
-    """Greedy continuations of ``prompts`` (in input order), cut before the first stop string.
+    """Greedy continuations of ``prompts`` (in input order), cut before their stop string.
 
     Prompts are decoded longest first (so running out of memory shows at once)
     in left-padded batches of ``batch_size``; a row ends at its first stop
-    string or EOS, or after ``max_new_tokens``, and stops costing compute then.
+    string after the answer's first non-blank text, or EOS, or after
+    ``max_new_tokens``, and stops costing compute then. ``answer_prefixes``
+    (one per prompt, e.g. the prior each prompt ends with) are the start of each
+    answer: after one with text, a stop string counts from the first new token.
     When a batch runs out of (GPU) memory it is retried in halves, down to one
     prompt, and the decode goes on at the smaller size (logged as a warning);
     the results do not depend on the batch size.
@@ -239,6 +266,14 @@ def generate_greedy(
     if any(not stop for stop in stop_strings):
         raise InputError("stop strings must be non-empty", field="stop_strings")
     prompts = list(prompts)
+    if answer_prefixes is not None and len(answer_prefixes) != len(prompts):
+        raise InputError(
+            f"{len(answer_prefixes)} answer prefixes for {len(prompts)} prompts",
+            field="answer_prefixes",
+        )
+    # Whether each answer has text before its first new token.
+    started = [bool(prefix and prefix.strip()) for prefix in answer_prefixes or ()]
+    started = started or [False] * len(prompts)
     if not prompts:
         return []
     encoded: list[list[int]] = tokenizer(
@@ -284,6 +319,7 @@ def generate_greedy(
                     eos_ids=eos_ids,
                     max_new_tokens=max_new_tokens,
                     stops=tuple(stop_strings),
+                    started=[started[index] for index in batch],
                 )
             except _OUT_OF_MEMORY_ERRORS as error:
                 if len(batch) == 1:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from prettyflow.benchmarks import BENCHMARKS
+from prettyflow.cleaning import DEFAULT_CLEANING, STOP_AFTER
 from prettyflow.metrics import METRICS
 from prettyflow.paths import (
     CHAT_TEMPLATE_FILE,
@@ -728,6 +729,40 @@ class Plan:
             "target_lang": target,
             "max_new_tokens": settings["max_new_tokens"],
             "stop": list(settings["stop"]),
+            "stop_after": STOP_AFTER,
+        }
+
+    # --------------------------------------------------------------- cleaning
+    def cleaning_rules(self, model: str) -> list[str]:
+        """The answer-cleaning rules of ``model``, in order (prettyflow.cleaning).
+
+        ``models.<model>.cleaning``, else the default of its role: ``chat`` for a
+        model some family lists as SFT, ``base`` for any other.
+        """
+        spec = self.config["models"][model]
+        if spec.get("cleaning") is not None:
+            return list(spec["cleaning"])
+        chat = any(
+            model in family["sft"] for family in self.config["families"].values()
+        )
+        return list(DEFAULT_CLEANING["chat" if chat else "base"])
+
+    def cleaning_settings(
+        self, task: str, benchmark: str, family: str, subset: str, system_name: str
+    ) -> dict[str, Any]:
+        """What cleaning one decode's answers depends on (rule gather_decode).
+
+        The same rules for every system of a model; changing them re-cleans and
+        re-scores its decodes, without decoding again.
+        """
+        system = self.system(task, family, system_name, benchmark)
+        target = TASKS.get(task).languages(subset)[1]
+        return {
+            "model": system.model,
+            "rules": self.cleaning_rules(system.model),
+            "stop": list(self.tasks[task]["stop"]),
+            "target_language": self.language_names(target)[target],
+            "answer_words": list(TASKS.get(task).answer_words),
         }
 
     def shard_count(

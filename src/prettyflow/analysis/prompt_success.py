@@ -223,10 +223,25 @@ def _display_rows(
 
 
 def _notes(
-    samples: pd.DataFrame, identifier_name: str, template_count: int, seeds: set[Any]
+    samples: pd.DataFrame,
+    identifier_name: str,
+    template_count: int,
+    seeds: set[Any],
+    cleaning: set[tuple[str, ...]] | None = None,
 ) -> list[str]:
     unidentified = int((~samples["empty"] & samples["language"].isna()).sum())
     seed_text = ", ".join(str(seed) for seed in sorted(seeds, key=str)) or "unrecorded"
+    cleaned = [
+        ", ".join(rules) if rules else "none (the raw output)"
+        for rules in sorted(cleaning or ())
+    ]
+    cleaning_note = (
+        [
+            f"Outputs are the cleaned answers the scores read; cleaning rules: {'; '.join(cleaned)}."
+        ]
+        if cleaned
+        else []
+    )
     return [
         "Cells: success rate in % (successes/samples). A translation counts as "
         f"produced when the language identifier ({identifier_name}) gives the "
@@ -236,6 +251,7 @@ def _notes(
         f"{unidentified}.",
         f"Each sample's prompt was drawn from the {template_count} prompts with "
         f"seed {seed_text}; {NO_SAMPLES}: no sample drew that prompt.",
+        *cleaning_note,
     ]
 
 
@@ -347,14 +363,17 @@ def prompt_success_table(
     identifier = load_language_identifier(identifier_kind)
     identifier_name = str(getattr(identifier, "name", identifier_kind))
 
-    frames, seeds = [], set()
+    frames, seeds, cleaning = [], set(), set()
     for subset, decode_path, data_path in zip(subsets, decode_paths, data_paths):
         samples = _direction_samples(decode_path, data_path, templates, identifier)
         samples.insert(0, "direction", subset)
         frames.append(samples)
-        seed = read_provenance(decode_path).get("template_seed")
+        provenance = read_provenance(decode_path)
+        seed = provenance.get("template_seed")
         if seed is not None:
             seeds.add(seed)
+        if isinstance(provenance.get("cleaning"), Mapping):
+            cleaning.add(tuple(provenance["cleaning"].get("rules") or ()))
     samples = pd.concat(frames, ignore_index=True)
     table = success_rate_table(samples, templates, subsets)
 
@@ -362,7 +381,7 @@ def prompt_success_table(
     headers = [labels.get(subset, direction_label(subset)) for subset in subsets]
     headers.append(ALL_DIRECTIONS)
     rows = _display_rows(table, subsets)
-    notes = _notes(samples, identifier_name, len(templates), seeds)
+    notes = _notes(samples, identifier_name, len(templates), seeds, cleaning)
     title = settings.get("title") or _default_title(settings)
     markdown = _render_markdown(title, headers, rows, notes)
     paths = (csv_path, markdown_path, latex_path, html_path)

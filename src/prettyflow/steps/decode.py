@@ -1,4 +1,10 @@
-"""Decode step: one (task, benchmark, family, subset, system) -> greedy answers."""
+"""Decode step: one (task, benchmark, family, subset, system) -> greedy answers.
+
+:func:`decode` writes what the model wrote (``raw_output``: the prior and the
+generated text); :func:`gather_decode` joins the shards and cleans every answer
+with the model's rules (:mod:`prettyflow.cleaning`) into ``output``, the answer
+the scores and analyses read.
+"""
 
 from __future__ import annotations
 
@@ -12,9 +18,20 @@ import numpy as np
 import pandas as pd
 
 from prettyflow.errors import InputError
-from prettyflow.io import read_json, read_parquet, read_provenance, write_parquet
+from prettyflow.io import (
+    read_json,
+    read_parquet,
+    read_provenance,
+    write_parquet,
+    write_text,
+)
 from prettyflow.steps.common import aligned
-from prettyflow.steps.shards import shard_provenance, shard_rows
+from prettyflow.steps.shards import (
+    gather_summary,
+    join_shards,
+    shard_provenance,
+    shard_rows,
+)
 
 log = logging.getLogger("prettyflow")
 
@@ -33,8 +50,14 @@ def decode(
 
     ``shard`` (``index``, ``count``, ``size``; see ``Plan.shard_settings``) limits
     the decode to the data rows [index * size, (index + 1) * size); size None
-    means the whole subset. :func:`prettyflow.steps.shards.gather_shards` joins
-    the shards.
+    means the whole subset. :func:`gather_decode` joins the shards and cleans
+    the answers.
+
+    A row's ``raw_output`` is its answer as the model wrote it: the prior (the
+    answer's start, in the prompt) and every generated character, EOS excluded,
+    the stop string included; ``continuation`` is the generated text cut before
+    the stop string that ended it. A stop string ends an answer only after the
+    answer's first non-blank text, the prior's included.
 
     ``settings["template"]`` is the one template of every sample. With
     ``settings["templates"]`` (a list) and ``settings["template_seed"]`` instead,
@@ -50,6 +73,7 @@ def decode(
     """
     import torch
 
+    from prettyflow.cleaning import STOP_AFTER
     from prettyflow.decode import chat_prompts, generate_greedy
     from prettyflow.models import (
         load_model_and_tokenizer,
@@ -155,6 +179,7 @@ def decode(
         prompts,
         max_new_tokens=settings["max_new_tokens"],
         stop_strings=tuple(settings["stop"]),
+        answer_prefixes=prior_texts,
         batch_size=int(compute.get("batch_size", 8)),
         add_special_tokens=add_special_tokens,
         desc=f"{task} {settings['system']}",
@@ -178,9 +203,8 @@ def decode(
             **columns,
             "prompt": prompts,
             "prior_text": priors_used,
-            "output": [
-                (prior + g.continuation).strip()
-                for prior, g in zip(priors_used, generations)
+            "raw_output": [
+                prior + g.text for prior, g in zip(priors_used, generations)
             ],
             "continuation": [g.continuation for g in generations],
             "num_new_tokens": [g.num_new_tokens for g in generations],
@@ -214,6 +238,7 @@ def decode(
             "strategy": "greedy",
             "max_new_tokens": settings["max_new_tokens"],
             "stop": list(settings["stop"]),
+            "stop_after": STOP_AFTER,
         },
     }
     if templates is not None:
@@ -222,3 +247,56 @@ def decode(
         provenance["template_seed"] = settings["template_seed"]
     write_parquet(outputs, output_path, shard_provenance(provenance, shard))
     return outputs
+
+
+def gather_decode(
+    data_path: str | Path,
+    shard_paths: list[str | Path],
+    output_path: str | Path,
+    cleaning: Mapping[str, Any],
+    log_path: str | Path | None = None,
+) -> pd.DataFrame:
+    """The decode table: the shards joined in data order, every answer cleaned.
+
+    ``cleaning`` (``Plan.cleaning_settings``): ``rules``, applied in order to
+    each ``raw_output`` (:mod:`prettyflow.cleaning`), and what they need
+    (``stop``, ``target_language``, ``answer_words``). Beside ``raw_output`` the
+    table gets ``output`` (the cleaned answer) and ``cleaned_by`` (the rules that
+    changed it); the provenance gets ``cleaning``. Runs in the Snakemake process
+    (a local rule): it writes one summary line to ``log_path``.
+    """
+    from prettyflow.cleaning import answer_context, clean_answers, cleaning_counts
+
+    joined, provenance = join_shards(data_path, shard_paths)
+    if "raw_output" not in joined.columns:
+        raise InputError(
+            "the decode shards have no raw_output: they were decoded before answers "
+            "kept their raw output; delete them and decode again",
+            path=shard_paths[0],
+            field="raw_output",
+        )
+    rules = list(cleaning.get("rules") or [])
+    cleaned, changed_by = clean_answers(
+        list(joined["raw_output"]), rules, answer_context(cleaning)
+    )
+    position = list(joined.columns).index("raw_output") + 1
+    joined.insert(position, "output", cleaned)
+    joined.insert(position + 1, "cleaned_by", changed_by)
+    provenance["cleaning"] = {
+        "rules": rules,
+        "model": cleaning.get("model"),
+        "stop": list(cleaning.get("stop") or []),
+        "target_language": cleaning.get("target_language"),
+        "answer_words": list(cleaning.get("answer_words") or []),
+    }
+    write_parquet(joined, output_path, provenance)
+    if log_path is not None:
+        counts = cleaning_counts(rules, changed_by)
+        summary = ", ".join(f"{name} {count}" for name, count in counts.items())
+        empty = sum(1 for text in cleaned if not text.strip())
+        write_text(
+            gather_summary(shard_paths, joined, output_path)
+            + f"cleaned with {summary or 'no rules'}; {empty} empty answer(s)\n",
+            log_path,
+        )
+    return joined

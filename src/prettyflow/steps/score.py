@@ -96,6 +96,47 @@ def _data_and_outputs(
     return data, decodes, outputs
 
 
+def cleaning_diagnostics(
+    decodes: pd.DataFrame, provenance: Mapping[str, Any], outputs: list[str]
+) -> dict[str, Any]:
+    """How the decode's answers were cleaned: ``{"cleaning": {rules, changed, emptied}}``.
+
+    ``changed``: per rule, how many answers it changed; ``emptied``: how many
+    answers with text before cleaning have none after (``empty_outputs`` counts
+    every empty answer). Nothing for a decode table without cleaning (no
+    ``cleaned_by`` column or no ``cleaning`` in its provenance).
+    """
+    from prettyflow.cleaning import cleaning_counts
+
+    cleaning = provenance.get("cleaning")
+    if not isinstance(cleaning, Mapping) or "cleaned_by" not in decodes.columns:
+        return {}
+    rules = [str(rule) for rule in cleaning.get("rules") or []]
+    changed_by = [
+        [str(rule) for rule in changed] if _is_list(changed) else []
+        for changed in decodes["cleaned_by"]
+    ]
+    emptied = 0
+    if "raw_output" in decodes.columns:
+        emptied = sum(
+            1
+            for raw, text in zip(decodes["raw_output"], outputs)
+            if isinstance(raw, str) and raw.strip() and not text.strip()
+        )
+    return {
+        "cleaning": {
+            "rules": rules,
+            "changed": cleaning_counts(rules, changed_by),
+            "emptied": emptied,
+        }
+    }
+
+
+def _is_list(value: Any) -> bool:
+    # A list column comes back from Parquet as numpy arrays.
+    return hasattr(value, "__len__") and not isinstance(value, (str, bytes, dict))
+
+
 def score(
     data_path: str | Path,
     decodes_path: str | Path,
@@ -147,6 +188,7 @@ def score(
         for column in per_sample.columns:
             columns.setdefault(column, list(per_sample[column]))
         corpus[name] = entry
+    decode_provenance = read_provenance(decodes_path)
     diagnostics: dict[str, Any] = {
         "samples": len(outputs),
         "empty_outputs": sum(1 for text in outputs if not text.strip()),
@@ -156,9 +198,9 @@ def score(
         "stopped_by": {
             str(k): int(v) for k, v in decodes["stopped_by"].value_counts().items()
         },
+        **cleaning_diagnostics(decodes, decode_provenance, outputs),
         **task.diagnostics(scoring),
     }
-    decode_provenance = read_provenance(decodes_path)
     result = {
         "task": settings["task"],
         "benchmark": settings["benchmark"],

@@ -61,6 +61,26 @@ def gather_shards(
     inside the Snakemake process (a local rule), so it writes one summary line to
     ``log_path`` instead of redirecting the process's output.
     """
+    joined, provenance = join_shards(data_path, shard_paths)
+    write_parquet(joined, output_path, provenance)
+    if log_path is not None:
+        write_text(gather_summary(shard_paths, joined, output_path), log_path)
+    return joined
+
+
+def gather_summary(
+    shard_paths: list[str | Path], joined: pd.DataFrame, output_path: str | Path
+) -> str:
+    """The line a gather writes to its log."""
+    return (
+        f"joined {len(shard_paths)} shard(s), {len(joined)} rows, into {output_path}\n"
+    )
+
+
+def join_shards(
+    data_path: str | Path, shard_paths: list[str | Path]
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The shards' rows in data order and their one provenance (see :func:`gather_shards`)."""
     data = read_parquet(data_path)
     tables, provenance = [], None
     for index, path in enumerate(shard_paths):
@@ -100,11 +120,4 @@ def gather_shards(
             path=data_path,
             field="id",
         )
-    write_parquet(joined, output_path, provenance)
-    if log_path is not None:
-        write_text(
-            f"joined {len(shard_paths)} shard(s), {len(joined)} rows, into "
-            f"{output_path}\n",
-            log_path,
-        )
-    return joined
+    return joined, dict(provenance or {})

@@ -138,6 +138,15 @@ _DIAGNOSTIC_CHECKS = {
         'an object of counts, e.g. {"eos": 16}',
     ),
     "parse_failure_rate": (is_number, "a number"),
+    "cleaning": (
+        lambda value: (
+            isinstance(value, dict)
+            and isinstance(value.get("changed"), dict)
+            and all(_is_count(count) for count in value["changed"].values())
+            and _is_count(value.get("emptied"))
+        ),
+        'an object with "changed" (counts per rule) and "emptied" (a count)',
+    ),
 }
 
 
@@ -192,7 +201,11 @@ def read_score_file(
     for key in diagnostics:
         if key not in result["diagnostics"]:
             raise InputError("missing", path=path, field=f"diagnostics.{key}")
-    optional = [key for key in ("parse_failure_rate",) if key in result["diagnostics"]]
+    optional = [
+        key
+        for key in ("parse_failure_rate", "cleaning")
+        if key in result["diagnostics"]
+    ]
     for key in [*diagnostics, *optional]:
         check, expected = _DIAGNOSTIC_CHECKS.get(key, (lambda value: True, ""))
         if not check(result["diagnostics"][key]):
@@ -280,8 +293,38 @@ def _diagnostics_markdown(
         }
         if "parse_failure_rate" in d:
             row["parse failures %"] = round(d["parse_failure_rate"], 1)
+        if any("cleaning" in r["diagnostics"] for r in results):
+            row.update(_cleaning_cells(d.get("cleaning")))
         rows.append(row)
     return pd.DataFrame(rows).to_markdown(index=False) + "\n"
+
+
+def _cleaning_cells(cleaning: Any) -> dict[str, Any]:
+    """The diagnostics columns of a system's cleaning ("-": the score file has none)."""
+    if not isinstance(cleaning, Mapping):
+        return {"answers changed by cleaning rule": "-", "emptied by cleaning": "-"}
+    changed = cleaning.get("changed") or {}
+    # In the order the rules ran (the score JSON's keys are sorted).
+    rules = [rule for rule in cleaning.get("rules") or [] if rule in changed]
+    rules += [rule for rule in changed if rule not in rules]
+    return {
+        "answers changed by cleaning rule": ", ".join(
+            f"{rule}: {changed[rule]}" for rule in rules
+        )
+        or "no rules (raw output)",
+        "emptied by cleaning": cleaning.get("emptied", 0),
+    }
+
+
+def _cleaning_text(provenance: Mapping[str, Any]) -> str:
+    """How a system's answers were cleaned, for its provenance line."""
+    cleaning = provenance.get("cleaning")
+    if not isinstance(cleaning, Mapping):
+        return ""
+    rules = cleaning.get("rules") or []
+    if not rules:
+        return ", raw output scored (no cleaning rules)"
+    return ", answers cleaned by " + ", ".join(f"`{rule}`" for rule in rules)
 
 
 def _provenance_markdown(
@@ -306,6 +349,7 @@ def _provenance_markdown(
             f"{p.get('device')}, template `{p.get('template_name')}`"
             + (" in the chat template" if p.get("chat_template") else "")
             + f", {prior}, greedy, max {p.get('decoding', {}).get('max_new_tokens')} new tokens"
+            + _cleaning_text(p)
         )
     signatures = {}
     for result in results:

@@ -33,6 +33,9 @@ class Task:
     word_priors: ClassVar[bool] = True
     # The largest k a prior can have (None: any number of tokens).
     max_prior_k: ClassVar[int | None] = None
+    # What a label before an answer may call it besides the target language's name
+    # ("Portuguese Translation:", "Summary:"), for prettyflow.cleaning's rules.
+    answer_words: ClassVar[tuple[str, ...]] = ()
 
     # -------------------------------------------------------------- languages
     def languages(self, subset: str) -> tuple[str, str]:

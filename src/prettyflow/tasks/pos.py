@@ -57,6 +57,9 @@ class PosTagging(Task):
     pseudo_prior = False
     word_priors = False  # the answer starts with a JSON tag list, not a word
     max_prior_k = 1  # the prior is the first label, written as the answer's start
+    # The answer is a JSON array ("[{..."): no answer word, so the label rule only
+    # drops a language name before it ("French: [...").
+    answer_words = ()
 
     def languages(self, subset: str) -> tuple[str, str]:
         return subset, subset  # monolingual: the subset is the language

@@ -17,6 +17,7 @@ REFINED_INPUTS = ("source", "lead_sentence")
 class Summarization(Task):
     name = "summarization"
     columns = ("id", "source", "reference", "source_lang", "target_lang")
+    answer_words = ("Summary",)
 
     def prompt_fields(self, record, languages, row):
         return text_fields(record, languages, row)

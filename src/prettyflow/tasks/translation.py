@@ -45,6 +45,7 @@ def text_fields(
 class Translation(Task):
     name = "translation"
     columns = ("id", "source", "reference", "source_lang", "target_lang")
+    answer_words = ("Translation",)
 
     def prompt_fields(self, record, languages, row):
         return text_fields(record, languages, row)
