@@ -28,7 +28,7 @@ from prettyflow.data.pos import prepare_pos
 from prettyflow.data.wmt import prepare_wmt_direction
 from prettyflow.dictionaries import prepare_dictionary
 from prettyflow.errors import InputError
-from prettyflow.io import read_json, write_parquet
+from prettyflow.io import read_json, read_parquet, write_parquet
 from prettyflow.prompts import demonstration_block
 from prettyflow.refined import run_refined
 from prettyflow.steps.score import score
@@ -353,6 +353,71 @@ def prior_table(
     return run
 
 
+def comet_file(
+    change: Callable[[pd.DataFrame], pd.DataFrame],
+) -> Callable[[Path], object]:
+    """The score step reading a COMET per-sample file changed by ``change``."""
+
+    def run(folder: Path) -> object:
+        data = pd.DataFrame({"id": ["s1", "s2"], "source": ["a", "b"], "reference": ["A", "B"],
+                             "source_lang": ["en", "en"], "target_lang": ["pt", "pt"]})  # fmt: skip
+        outputs = pd.DataFrame({"id": ["s1", "s2"], "output": ["A", "B"],
+                                "num_new_tokens": [1, 1], "stopped_by": ["eos", "eos"]})  # fmt: skip
+        comet = pd.DataFrame({"id": ["s1", "s2"], "comet": [80.0, 70.0]})
+        write_parquet(data, folder / "data.parquet")
+        write_parquet(outputs, folder / "decodes.parquet", {"system": "base"})
+        write_parquet(change(comet), folder / "comet.parquet",
+                      {"step": "comet", "entry": {"score": 75.0}})  # fmt: skip
+        settings = {"task": "translation", "benchmark": "flores", "subset": "en-pt",
+                    "target_lang": "pt", "metrics": ["comet"]}  # fmt: skip
+        return score(
+            folder / "data.parquet",
+            folder / "decodes.parquet",
+            folder / "out/samples.parquet",
+            folder / "out/scores.json",
+            settings,
+            {"comet": str(folder / "comet.parquet")},
+        )
+
+    return run
+
+
+def decision_space_decodes(
+    change: Callable[[pd.DataFrame], pd.DataFrame],
+) -> Callable[[Path], object]:
+    """The decision space's check of the SFT reference's decode table (the step
+    runs it before loading a model; tests/test_decision_space.py runs the step)."""
+
+    def run(folder: Path) -> object:
+        from prettyflow.steps.analysis import prompt_token_ids
+
+        decodes = pd.DataFrame({"id": ["s1"], "prompt": ["p"], "prompt_token_ids": [[1, 2]],
+                                "new_token_ids": [[3]]})  # fmt: skip
+        path = folder / "decodes.parquet"
+        write_parquet(change(decodes), path)
+        return prompt_token_ids(read_parquet(path), path)
+
+    return run
+
+
+def figure_table(
+    change: Callable[[pd.DataFrame], pd.DataFrame],
+) -> Callable[[Path], object]:
+    """Figures 2-4 from a decision-space table changed by ``change``."""
+
+    def run(folder: Path) -> object:
+        from prettyflow.analysis.decision_space import COLUMNS
+        from prettyflow.steps.analysis import decision_space_figures  # matplotlib
+
+        table = pd.DataFrame({column: [0] for column in ("subset", *COLUMNS)})
+        path = folder / "en-pt/decision-space.parquet"
+        path.parent.mkdir(parents=True)
+        write_parquet(change(table), path)
+        return decision_space_figures([path], folder / "out/figures", "tiny")
+
+    return run
+
+
 GOOD_CROSSSUM = '{"source_url": "u1", "text": "An article.", "summary": "Um resumo."}'
 CONLLU = "# sent_id = s1\n1\tLe\tle\tDET\t_\t_\t2\tdet\t_\t_\n2\tchat\tchat\tNOUN\t_\t_\t0\troot\t_\t_\n"
 
@@ -443,6 +508,18 @@ PROBES = [
     Probe("two score files for one cell", score_files({}, {}), "a second score file"),
     Probe("prior-tokens score file not an object", prior_tokens_file("[]"), "expected a JSON object"),
     Probe("prior table with a list for a tag", prior_table(lambda t: t.assign(prior_tag=[["DET"]])), "expected a text or null"),
+    # --- outputs read as inputs: a file and a column named, before a model loads
+    Probe("decision space decodes without new_token_ids", decision_space_decodes(lambda t: t.drop(columns=["new_token_ids"])), "new_token_ids: the decode table has no column(s) new_token_ids"),
+    Probe("decision space decodes without prompt", decision_space_decodes(lambda t: t.drop(columns=["prompt"])), "prompt: the decode table has no column(s) prompt"),
+    Probe("COMET file as the comet rule writes it", comet_file(lambda t: t), None),
+    Probe("COMET file with a repeated id", comet_file(lambda t: t.assign(id=["s1", "s1"])), "id: id 's1' appears more than once (row 2)"),
+    Probe("COMET file without the comet column", comet_file(lambda t: t.drop(columns=["comet"])), "comet: no column(s) comet"),
+    Probe("COMET file without ids", comet_file(lambda t: t.drop(columns=["id"])), "id: no column(s) id"),
+    Probe("COMET file with a text score", comet_file(lambda t: t.assign(comet=["80", "x"])), "comet: expected a number, got 'x' (row 2)"),
+    Probe("figure table without a column", figure_table(lambda t: t.drop(columns=["foundation_rank_of_sft_argmax"])), "foundation_rank_of_sft_argmax: the decision-space table has no column(s)"),
+    Probe("figure table without its subset", figure_table(lambda t: t.drop(columns=["subset"])), "subset: the decision-space table has no column(s) subset"),
+    Probe("prior-tokens score file without the metric", prior_tokens_file(json.dumps({**SCORE_FILE, "scores": {}})), "scores.bleu: no score for metric 'bleu'"),
+    Probe("prior-tokens score file without the sample count", prior_tokens_file(json.dumps({**SCORE_FILE, "diagnostics": {}})), "diagnostics.samples: missing"),
 ]  # fmt: skip
 
 
