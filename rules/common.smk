@@ -5,13 +5,18 @@ import os
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+# (The Snakefile puts the checkout's src/ first on sys.path.)
 # envs/*.yaml install the checkout as ${PRETTYFLOW_ROOT} (Snakemake copies them
 # elsewhere, so a relative path would not find it); declared below so that cluster
 # jobs get it too.
 os.environ["PRETTYFLOW_ROOT"] = workflow.basedir
 
-from prettyflow.config import ConfigError, check_config_files, validate_config
+from prettyflow.config import (
+    ConfigError,
+    apply_defaults,
+    check_config_files,
+    validate_config,
+)
 from prettyflow.steps.decode import gather_decode
 from prettyflow.steps.shards import gather_shards
 from prettyflow.workflow import (
@@ -29,12 +34,20 @@ from prettyflow.workers import (
     stop_idle_workers,
 )
 
+schema = Path(workflow.basedir) / "schemas" / "config.schema.yaml"
 try:
     check_config_files(workflow.configfiles)
-    validate_config(config, Path(workflow.basedir) / "schemas" / "config.schema.yaml")
+    # Packages a job imports are looked up here unless Snakemake deploys its software.
+    validate_config(
+        config,
+        schema,
+        check_packages=not workflow.deployment_settings.deployment_method,
+    )
 except ConfigError as error:
     # One line naming the key, instead of a traceback.
     sys.exit(str(error))
+# What the scripts read from snakemake.config, as the plan: with the schema's defaults.
+apply_defaults(config, schema)
 
 plan = Plan(config)
 paths = plan.paths
@@ -67,7 +80,7 @@ def print_table_locations(paths):
 def start_spare_decode_workers():
     # Spare warm workers import torch and transformers while the run starts, so the
     # first decode of a model skips that too; only for decodes run on this machine.
-    idle_seconds = plan.compute("decode").get("worker_idle_seconds", 0)
+    idle_seconds = plan.compute("decode")["worker_idle_seconds"]
     local = getattr(workflow.executor_plugin, "common_settings", None)
     if not idle_seconds or (local is not None and not local.local_exec):
         return

