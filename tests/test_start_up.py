@@ -172,7 +172,12 @@ def test_library_defaults_are_the_schemas():
 # ------------------------------------------------------- start-up checks
 
 
-def test_a_gguf_package_is_looked_up_only_where_the_jobs_import_it(config, tmp_path):
+def test_a_gguf_package_is_looked_up_only_where_the_jobs_import_it(
+    config, tmp_path, monkeypatch
+):
+    # In a folder of its own: the GGUF's place is relative to the working directory.
+    monkeypatch.chdir(tmp_path)
+    config["analysis"].pop("control_priors")  # its word lists are the checkout's
     config["models"]["gemma3-270m"]["gguf"] = {
         "package": "no-such-gguf-package",
         "file": "never-written.gguf",
@@ -182,13 +187,10 @@ def test_a_gguf_package_is_looked_up_only_where_the_jobs_import_it(config, tmp_p
     # Jobs in conda or container environments: not this environment's business.
     validate_config(config, check_packages=False)
     # A GGUF the package shipped already: the package is not needed any more.
-    written = Path("resources/models/gguf/never-written.gguf")
-    written.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        written.write_bytes(b"GGUF")
-        validate_config(config)
-    finally:
-        written.unlink()
+    written = tmp_path / "resources" / "models" / "gguf" / "never-written.gguf"
+    written.parent.mkdir(parents=True)
+    written.write_bytes(b"GGUF")
+    validate_config(config)
 
 
 def test_a_local_looking_model_path_that_exists_passes_and_a_hub_id_is_not_looked_up(

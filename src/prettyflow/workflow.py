@@ -877,7 +877,9 @@ class Plan:
     # -------------------------------------------------------------- aggregate
     def bootstrap_settings(self) -> dict[str, Any]:
         """Paired bootstrap of every table (sacrebleu's defaults)."""
-        return self.analysis("bootstrap")
+        bootstrap = self.analysis("bootstrap")
+        # In one order whatever the config's: Snakemake compares params as text.
+        return {key: bootstrap[key] for key in ("resamples", "seed", "confidence")}
 
     def table_settings(
         self, task: str, benchmark: str, family: str, view: str = "main"
