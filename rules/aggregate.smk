@@ -4,8 +4,8 @@
 
 rule results_table:
     input:
-        scores=table_files("score_corpus", "main"),
-        samples=table_files("score_samples", "main"),
+        scores=from_wildcards(plan.tables.files, "score_corpus"),
+        samples=from_wildcards(plan.tables.files, "score_samples"),
     output:
         csv=paths.pattern("table", ext="csv"),
         markdown=paths.pattern("table", ext="md"),
@@ -26,7 +26,7 @@ rule results_table:
         mem_mb=2000,
         runtime=10,
     params:
-        settings=table_view_settings("main"),
+        settings=from_wildcards(plan.tables.settings),
     script:
         "../scripts/results_table.py"
 
@@ -35,8 +35,12 @@ rule results_table:
 # as its prior, beside the SFT reference.
 rule control_priors_table:
     input:
-        scores=table_files("score_corpus", "control_priors"),
-        samples=table_files("score_samples", "control_priors"),
+        scores=from_wildcards(
+            plan.analysis("control_priors").table_files, "score_corpus"
+        ),
+        samples=from_wildcards(
+            plan.analysis("control_priors").table_files, "score_samples"
+        ),
     output:
         csv=paths.pattern("control_table", ext="csv"),
         markdown=paths.pattern("control_table", ext="md"),
@@ -57,7 +61,7 @@ rule control_priors_table:
         mem_mb=2000,
         runtime=10,
     params:
-        settings=table_view_settings("control_priors"),
+        settings=from_wildcards(plan.analysis("control_priors").table_settings),
     script:
         "../scripts/results_table.py"
 
@@ -66,7 +70,7 @@ rule control_priors_table:
 # language when one of several prompts is drawn per sentence.
 rule prompt_success_table:
     input:
-        unpack(prompt_success_inputs),
+        unpack(from_wildcards(plan.analysis("prompt_success").inputs)),
     output:
         csv=paths.pattern("prompt_success_table", ext="csv"),
         markdown=paths.pattern("prompt_success_table", ext="md"),
@@ -87,7 +91,7 @@ rule prompt_success_table:
         mem_mb=2000,
         runtime=10,
     params:
-        settings=prompt_success_settings,
+        settings=from_wildcards(plan.analysis("prompt_success").table_settings),
     script:
         "../scripts/prompt_success_table.py"
 
@@ -96,8 +100,8 @@ rule prompt_success_table:
 # checked position by position (Task.prior_accuracy).
 rule prior_accuracy_table:
     input:
-        data=subset_data_tables,
-        priors=prior_tables,
+        data=from_wildcards(plan.data.tables),
+        priors=from_wildcards(plan.tables.prior_tables),
     output:
         csv=paths.pattern("prior_accuracy", ext="csv"),
         markdown=paths.pattern("prior_accuracy", ext="md"),
@@ -118,6 +122,6 @@ rule prior_accuracy_table:
         mem_mb=1000,
         runtime=10,
     params:
-        labels=prior_labels,
+        labels=from_wildcards(plan.tables.prior_labels),
     script:
         "../scripts/prior_accuracy_table.py"

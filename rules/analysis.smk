@@ -4,27 +4,27 @@
 
 rule decision_space:
     input:
-        unpack(decision_space_inputs),
+        unpack(from_wildcards(plan.analysis("decision_space").inputs)),
     output:
         positions=paths.pattern("decision_space"),
     log:
         paths.log("{task}/analysis/{benchmark}/{family}/{subset}/decision-space.log"),
     conda:
         "../envs/decode.yaml"
-    threads: compute("analysis", "threads")
+    threads: plan.compute.stage("analysis")["threads"]
     resources:
-        gpu=compute("analysis", "gpu"),
-        mem_mb=compute("analysis", "mem_mb"),
-        runtime=compute("analysis", "runtime"),
+        gpu=plan.compute.stage("analysis")["gpu"],
+        mem_mb=plan.compute.stage("analysis")["mem_mb"],
+        runtime=plan.compute.stage("analysis")["runtime"],
     params:
-        settings=decision_space_settings,
+        settings=from_wildcards(plan.analysis("decision_space").job_settings),
     script:
         "../scripts/decision_space.py"
 
 
 rule decision_space_figures:
     input:
-        tables=decision_space_tables,
+        tables=from_wildcards(plan.analysis("decision_space").tables),
     output:
         figures=report(
             directory(paths.pattern("decision_space_figures")),
@@ -43,7 +43,7 @@ rule decision_space_figures:
         mem_mb=2000,
         runtime=10,
     params:
-        label=figure_label,
+        label=from_wildcards(plan.analysis("decision_space").figure_label),
     script:
         "../scripts/decision_space_figures.py"
 
@@ -51,7 +51,7 @@ rule decision_space_figures:
 # Figure 5 (section 5.3): every metric against the number of prior tokens k.
 rule prior_tokens_figure:
     input:
-        scores=prior_tokens_inputs,
+        scores=from_wildcards(plan.analysis("prior_tokens").inputs),
     output:
         figure=report(
             paths.pattern("prior_tokens", ext="png"),
@@ -70,6 +70,6 @@ rule prior_tokens_figure:
         mem_mb=2000,
         runtime=10,
     params:
-        settings=prior_tokens_settings,
+        settings=from_wildcards(plan.analysis("prior_tokens").figure_settings),
     script:
         "../scripts/prior_tokens_figure.py"

@@ -342,9 +342,9 @@ def test_prior_accuracy_table_has_a_row_per_source_and_k(tmp_path, repo_root):
     import yaml
 
     from prettyflow.io import write_parquet
+    from prettyflow.plan import Plan
     from prettyflow.priors import build_prior_table
     from prettyflow.steps.tables import prior_accuracy_table
-    from prettyflow.workflow import Plan
 
     config = yaml.safe_load((repo_root / "config.yaml").read_text(encoding="utf-8"))
     config["results_dir"] = str(tmp_path / "results")
@@ -367,7 +367,7 @@ def test_prior_accuracy_table_has_a_row_per_source_and_k(tmp_path, repo_root):
     first_tags = {("sft", 1): ["DET", "NOUN"], ("sft", 2): ["DET", "PRON"],
                   ("refined", 1): [None, "PRON"]}  # fmt: skip
     prior_paths = []
-    for path in plan.prior_tables("pos", "ud", family):
+    for path in plan.tables.prior_tables("pos", "ud", family):
         source, k = Path(path).stem.split("-k")
         table = build_prior_table(["b", "a"], ["", ""], [[], []], source, int(k))
         table["prior_tag"] = list(reversed(first_tags[source, int(k)]))
@@ -376,7 +376,7 @@ def test_prior_accuracy_table_has_a_row_per_source_and_k(tmp_path, repo_root):
     assert len(prior_paths) == 3
     outputs = [tmp_path / f"table.{ext}" for ext in ("csv", "md", "tex")]
     table = prior_accuracy_table(
-        [data], prior_paths, *outputs, labels=plan.prior_labels("pos")
+        [data], prior_paths, *outputs, labels=plan.tables.prior_labels("pos")
     )
     assert table.to_dict() == {
         "Fr": {"SFT Prior, k=1": 50.0, "SFT Prior, k=2": 100.0, "Refined Prior": 50.0}
