@@ -881,3 +881,131 @@ def test_table_config_errors_name_the_key(config, edit, message):
         validate_config(config)
     if "\\" not in message:
         assert message in str(error.value)
+
+
+# ------------------------------------------------- priors on chosen benchmarks
+
+
+def _scope_pseudo(config: dict, scope: dict) -> dict:
+    config["tasks"]["translation"]["priors"]["pseudo"]["benchmarks"] = scope
+    return config
+
+
+def test_a_prior_applies_only_to_the_benchmarks_and_subsets_it_names(config):
+    before = job_settings(Plan(copy.deepcopy(config)))
+    # The pseudo prior on Flores en-pt only: WMT23 and Flores pt-en have none.
+    plan = Plan(_scope_pseudo(config, {"flores": ["en-pt"]}))
+    flores = [s.name for s in plan.systems.main("translation", "flores", FAMILY)]
+    wmt23 = [s.name for s in plan.systems.main("translation", "wmt23", FAMILY)]
+    assert "prior-pseudo-k1" in flores and "prior-pseudo-k1" not in wmt23
+    assert wmt23 == [name for name in flores if name != "prior-pseudo-k1"]
+    assert plan.grid.prior_sources("translation", "flores", "pt-en") == [
+        "sft",
+        "refined",
+    ]
+
+    def decoded(benchmark, subset):
+        systems = plan.systems.decoded("translation", benchmark, FAMILY, subset)
+        return [s.name for s in systems]
+
+    assert "prior-pseudo-k1" in decoded("flores", "en-pt")
+    assert "prior-pseudo-k1" not in decoded("flores", "pt-en")
+    assert "prior-pseudo-k1" not in decoded("wmt23", "en-pt")
+    with pytest.raises(ValueError, match="no system uses the pseudo prior"):
+        plan.priors.settings("translation", "flores", FAMILY, "pt-en", "pseudo", 1)
+
+    # Flores' table keeps the row: n/a on pt-en, which it reads no score file for.
+    files = plan.tables.files("score_corpus", "translation", "flores", FAMILY)
+    assert any("/en-pt/prior-pseudo-k1." in path for path in files)
+    assert not any("/pt-en/prior-pseudo-k1." in path for path in files)
+    table = plan.tables.settings("translation", "flores", FAMILY)
+    assert "prior-pseudo-k1" in table["systems"]
+    assert table["not_configured"] == [
+        {
+            "system": "prior-pseudo-k1",
+            "subset": "pt-en",
+            "reason": "the Pseudo Prior is not configured on this subset "
+            "(tasks.translation.priors.pseudo.benchmarks)",
+        }
+    ]
+    assert "not_configured" not in plan.tables.settings("translation", "wmt23", FAMILY)
+
+    # Every other job is as it was: only the pseudo prior's jobs where it no longer
+    # applies are gone, and the two translation tables changed.
+    after = job_settings(plan)
+    assert after.keys() <= before.keys()
+    gone = before.keys() - after.keys()
+    assert gone and all("pseudo" in key or "prior-pseudo-k1" in key for key in gone), (
+        sorted(gone)
+    )
+    assert not [
+        key for key in gone if key[1:3] == ("translation", "flores") and "en-pt" in key
+    ]
+    assert {key for key in changed_jobs(before, after) if key in after} == {
+        ("table_settings", "translation", "flores", FAMILY),
+        ("table_settings", "translation", "wmt23", FAMILY),
+    }
+
+
+def test_all_and_every_benchmark_named_is_the_default(config):
+    default = job_settings(Plan(copy.deepcopy(config)))
+    scoped = _scope_pseudo(config, {"flores": "all", "wmt23": ["en-pt"]})
+    assert job_settings(Plan(scoped)) == default
+
+
+@pytest.mark.parametrize(
+    ("scope", "message"),
+    [
+        (
+            {"flores": ["en-he"]},
+            "tasks.translation.priors.pseudo.benchmarks.flores: 'en-he' is not a "
+            "subset of flores (tasks.translation.benchmarks.flores.subsets: "
+            "['en-pt', 'pt-en'])",
+        ),
+        (
+            {"crosssum": "all"},
+            "tasks.translation.priors.pseudo.benchmarks.crosssum: 'crosssum' is not "
+            "configured under tasks.translation.benchmarks (configured: flores, wmt23)",
+        ),
+        ({"flores": "every"}, "tasks.translation.priors.pseudo.benchmarks.flores"),
+        ({}, "tasks.translation.priors.pseudo.benchmarks"),
+        ({"nllb": "all"}, "tasks.translation.priors.pseudo.benchmarks"),
+    ],
+)
+def test_a_prior_scope_naming_what_is_not_configured_names_the_key(
+    config, scope, message
+):
+    from prettyflow.config import ConfigError, validate_config
+
+    with pytest.raises(ConfigError) as error:
+        validate_config(_scope_pseudo(config, scope))
+    assert message in str(error.value)
+
+
+def test_a_dictionary_is_needed_only_where_the_pseudo_prior_applies(config):
+    from prettyflow.config import ConfigError, validate_config
+
+    del config["dictionaries"]["pt-en"]
+    with pytest.raises(ConfigError) as error:
+        validate_config(copy.deepcopy(config))
+    assert (
+        "dictionaries.pt-en: the dictionary prior of tasks.translation needs a "
+        "dictionary for 'pt-en' (or leave flores pt-en out of "
+        "tasks.translation.priors.pseudo.benchmarks)"
+    ) in str(error.value)
+    validate_config(_scope_pseudo(config, {"flores": ["en-pt"], "wmt23": "all"}))
+
+
+def test_an_analysis_run_outside_its_sources_scope_names_the_run(config):
+    from prettyflow.config import ConfigError, validate_config
+
+    config["tasks"]["translation"]["priors"]["refined"]["benchmarks"] = {
+        "flores": ["pt-en"],
+        "wmt23": "all",
+    }
+    with pytest.raises(ConfigError) as error:
+        validate_config(config)
+    assert (
+        "analysis.prior_tokens.runs[0]: the refined prior is not configured on "
+        "flores en-pt (tasks.translation.priors.refined.benchmarks)"
+    ) in str(error.value)
