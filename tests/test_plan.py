@@ -1009,3 +1009,31 @@ def test_an_analysis_run_outside_its_sources_scope_names_the_run(config):
         "analysis.prior_tokens.runs[0]: the refined prior is not configured on "
         "flores en-pt (tasks.translation.priors.refined.benchmarks)"
     ) in str(error.value)
+
+
+def test_from_wildcards_passes_the_wildcards_a_method_names(config):
+    from snakemake.iocontainers import Wildcards
+
+    from prettyflow.plan import from_wildcards
+
+    plan = Plan(config)
+    wildcards = Wildcards(
+        fromdict={
+            "task": "translation",
+            "benchmark": "flores",
+            "family": FAMILY,
+            "subset": "en-pt",
+            "system": "prior-sft-k2",
+            "shard": "0",
+        }
+    )
+    assert from_wildcards(plan.decode.settings)(wildcards) == plan.decode.settings(
+        "translation", "flores", FAMILY, "en-pt", "prior-sft-k2"
+    )
+    # Fixed arguments first; a method takes only the wildcards it names.
+    shard = from_wildcards(plan.compute.shard_settings, "decode")(wildcards)
+    assert shard == {"index": 0, "count": 1, "size": None}
+    assert from_wildcards(plan.decode.priority)(wildcards) == 0
+    assert from_wildcards(plan.score.comet_settings)(wildcards) == {
+        "checkpoint": "Unbabel/wmt22-comet-da"
+    }

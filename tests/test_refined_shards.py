@@ -25,7 +25,7 @@ LANGUAGES = {"en": "English", "pt": "Portuguese", "fr": "French"}
 
 
 def refined_settings(task: str, subset: str, backend: str, options: dict) -> dict:
-    """What Plan.refined_settings gives a refined job."""
+    """What plan.priors.refined_settings gives a refined job."""
     source, target = subset.split("-") if "-" in subset else (subset, subset)
     return {
         "task": task,

@@ -117,7 +117,7 @@ def test_every_task_has_a_metric_and_a_benchmark():
 
 
 def test_a_metric_of_its_own_environment_has_a_per_sample_file():
-    # The plan names the file its rule writes after the metric (Plan.score_inputs).
+    # The plan names the file its rule writes after the metric (plan.score.inputs).
     from prettyflow.paths import RESULT_TEMPLATES
 
     for name, metric in METRICS.items():
@@ -266,3 +266,17 @@ def test_the_config_check_does_not_change_the_config(config):
     before = copy.deepcopy(config)
     validate_config(config)
     assert config == before
+
+
+def test_only_an_analysis_and_its_rules_name_it(repo_root):
+    """The plan, the config check and the workflow's set-up never branch on one."""
+    sources = [
+        *(repo_root / "src" / "prettyflow" / "plan").glob("*.py"),
+        repo_root / "src" / "prettyflow" / "config.py",
+        repo_root / "rules" / "common.smk",
+        repo_root / "Snakefile",
+    ]
+    for path in sources:
+        text = path.read_text(encoding="utf-8")
+        for name in ANALYSES.names():
+            assert name not in text, f"{path.name} names the analysis {name!r}"
