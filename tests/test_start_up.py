@@ -28,7 +28,7 @@ from prettyflow.config import (
     validate_config,
     with_defaults,
 )
-from prettyflow.workflow import Plan
+from prettyflow.plan import Plan
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
@@ -95,18 +95,18 @@ def test_the_plan_reads_the_schemas_defaults_where_the_config_is_silent(config):
     validate_config(config)
     plan = Plan(config)
     schema = load_schema()
-    assert plan.keyword_settings("summarization") == {"model": None, "top_n": 5}
+    assert plan.priors.keyword_settings("summarization") == {"model": None, "top_n": 5}
     bootstrap = schema["properties"]["analysis"]["properties"]["bootstrap"]
-    assert plan.bootstrap_settings() == {
+    assert plan.tables.bootstrap_settings() == {
         key: value["default"] for key, value in bootstrap["properties"].items()
     }
-    table = plan.table_settings("translation", "flores", "gemma3-270m")
+    table = plan.tables.settings("translation", "flores", "gemma3-270m")
     assert (table["sft_ratio"], table["reference"], table["near_zero_threshold"]) == (
         "mean_of_cell_ratios",
         "sft_reference",
         1.0,
     )
-    assert plan.compute("decode") == {
+    assert plan.compute.stage("decode") == {
         "threads": 1,
         "gpu": 0,
         "mem_mb": 2000,
@@ -116,20 +116,22 @@ def test_the_plan_reads_the_schemas_defaults_where_the_config_is_silent(config):
         "group": False,
     }
     # The control priors' k: a schema default that nothing used to fill in.
-    assert {
-        k for run in plan.analysis_runs("control_priors") for _, k in run.priors
-    } == {1}
-    prior = plan.prior_settings(
+    control = plan.analysis("control_priors")
+    assert {k for run in control.runs() for _, k in run.priors} == {1}
+    prior = plan.priors.settings(
         "translation", "flores", "gemma3-270m", "en-pt", "modal", 1
     )
     assert prior["seed"] == 0
-    success = plan.prompt_success_settings("translation", "flores", "gemma3-270m")
+    success = plan.analysis("prompt_success").table_settings(
+        "translation", "flores", "gemma3-270m"
+    )
     assert (success["seed"], success["language_identifier"]) == (
         0,
         {"kind": "langdetect"},
     )
-    assert plan.decision_space_settings("gemma3-270m")["max_positions"] is None
-    assert plan.model_settings("gemma3-270m")["dtype"] == "auto"
+    decision_space = plan.analysis("decision_space").job_settings("gemma3-270m")
+    assert decision_space["max_positions"] is None
+    assert plan.models.settings("gemma3-270m")["dtype"] == "auto"
 
 
 @pytest.mark.parametrize("name", ["config.yaml", "configs/paper.yaml"])

@@ -8,7 +8,7 @@ registry entry or a settings object owns, e.g. a refined backend's options or
 ``prettyflow.training_settings.TrainingSettings``, that entry's); :func:`apply_defaults`
 is the one place that fills them in, as Snakemake's ``validate(..., set_default=True)``
 does. :func:`validate_config` checks the config with them filled in, the settings
-the plan (:class:`prettyflow.workflow.Plan`) and every job read.
+the plan (:class:`prettyflow.plan.Plan`) and every job read.
 """
 
 from __future__ import annotations
@@ -250,6 +250,7 @@ def _check_references(config: Mapping[str, Any]) -> None:
     """What the schema cannot say: names that must exist in another section or registry."""
     from prettyflow.benchmarks import BENCHMARKS
     from prettyflow.metrics import METRICS
+    from prettyflow.plan.values import prior_applies
     from prettyflow.prior_sources import PRIOR_SOURCES
     from prettyflow.refined import REFINED_BACKENDS
     from prettyflow.tasks import TASKS
@@ -261,7 +262,6 @@ def _check_references(config: Mapping[str, Any]) -> None:
     for name, spec in models.items():
         if "base" in spec and spec["base"] not in models:
             _fail(f"models.{name}.base", f"model {spec['base']!r} is not defined")
-    _check_analyses(config)
     for family, spec in config["families"].items():
         key = f"families.{family}"
         for role, name in [("foundation", spec["foundation"])] + [
@@ -287,10 +287,12 @@ def _check_references(config: Mapping[str, Any]) -> None:
                     f"{key}.priors.{source}.k",
                     f"a {task_name} prior has at most {task.max_prior_k} unit(s)",
                 )
-        needs_dictionary = any(
-            PRIOR_SOURCES.get(source).needs_pseudo_prior
+            _check_prior_scope(settings, source, key)
+        dictionary_sources = [
+            source
             for source in settings["priors"]
-        )
+            if PRIOR_SOURCES.get(source).needs_pseudo_prior
+        ]
         for benchmark_name, entry in settings["benchmarks"].items():
             where = f"{key}.benchmarks.{benchmark_name}"
             benchmark = BENCHMARKS.get(benchmark_name)
@@ -316,11 +318,17 @@ def _check_references(config: Mapping[str, Any]) -> None:
                     )
                 except (KeyError, ValueError) as error:
                     _fail(f"datasets.{benchmark_name}", f"subset {subset!r}: {error}")
+                needs_dictionary = [
+                    source
+                    for source in dictionary_sources
+                    if prior_applies(settings, source, benchmark_name, subset)
+                ]
                 if needs_dictionary and subset not in config.get("dictionaries", {}):
                     _fail(
                         f"dictionaries.{subset}",
                         f"the dictionary prior of {key} needs a dictionary for "
-                        f"{subset!r}",
+                        f"{subset!r} (or leave {benchmark_name} {subset} out of "
+                        f"{key}.priors.{needs_dictionary[0]}.benchmarks)",
                     )
         refined = settings["priors"].get("refined")
         if refined is not None:
@@ -329,6 +337,30 @@ def _check_references(config: Mapping[str, Any]) -> None:
                 _fail(
                     f"{key}.priors.refined.backend",
                     f"{refined['backend']!r} does not do {task.refined_kind}",
+                )
+    _check_analyses(config)
+
+
+def _check_prior_scope(task: Mapping[str, Any], source: str, key: str) -> None:
+    """A prior's ``benchmarks`` name benchmarks of its task ``key`` and their subsets."""
+    from prettyflow.plan.values import ALL_SUBSETS
+
+    scope = task["priors"][source].get("benchmarks") or {}
+    for benchmark, subsets in scope.items():
+        where = f"{key}.priors.{source}.benchmarks.{benchmark}"
+        if benchmark not in task["benchmarks"]:
+            _fail(
+                where,
+                f"{benchmark!r} is not configured under {key}.benchmarks "
+                f"(configured: {', '.join(task['benchmarks'])})",
+            )
+        configured = task["benchmarks"][benchmark]["subsets"]
+        for subset in [] if subsets == ALL_SUBSETS else subsets:
+            if subset not in configured:
+                _fail(
+                    where,
+                    f"{subset!r} is not a subset of {benchmark} "
+                    f"({key}.benchmarks.{benchmark}.subsets: {configured})",
                 )
 
 
@@ -412,78 +444,15 @@ def _check_table(entry: Mapping[str, Any], where: str) -> None:
 
 
 def _check_analyses(config: Mapping[str, Any]) -> None:
-    """Each analysis run names a configured benchmark, and what it adds exists."""
-    from prettyflow.prior_sources import PRIOR_SOURCES
-    from prettyflow.tasks import TASKS
-    from prettyflow.workflow import table_definition
+    """Each analysis's section, by the analysis (prettyflow.plan.analyses)."""
+    from prettyflow.errors import InputError
+    from prettyflow.plan.analyses import ANALYSES
 
-    analysis = config.get("analysis") or {}
-    control = analysis.get("control_priors") or {}
-    for source in control.get("sources", {}):
-        if source not in PRIOR_SOURCES.names() or not PRIOR_SOURCES.get(source).control:
-            _fail(
-                f"analysis.control_priors.sources.{source}",
-                "not a control prior source; control sources: "
-                + ", ".join(n for n, s in PRIOR_SOURCES.items() if s.control),
-            )
-    for kind in ("decision_space", "control_priors", "prior_tokens", "prompt_success"):
-        for index, run in enumerate((analysis.get(kind) or {}).get("runs", [])):
-            key = f"analysis.{kind}.runs[{index}]"
-            task_settings = config["tasks"].get(run["task"])
-            benchmarks = (task_settings or {}).get("benchmarks", {})
-            if run["benchmark"] not in benchmarks:
-                _fail(
-                    key, f"no benchmark {run['benchmark']!r} under tasks.{run['task']}"
-                )
-            task = TASKS.get(run["task"])
-            for subset in run.get("subsets") or []:
-                for lang in dict.fromkeys(task.languages(subset)):
-                    if lang not in config["languages"]:
-                        _fail(
-                            f"{key}.subsets",
-                            f"language {lang!r} of {subset!r} is not defined under "
-                            "languages",
-                        )
-            if kind == "control_priors" and not task.word_priors:
-                _fail(key, f"{run['task']} answers do not start with a word")
-            if kind == "control_priors":
-                entry = benchmarks[run["benchmark"]]
-                metrics = entry["metrics"]
-                where = f"tasks.{run['task']}.benchmarks.{run['benchmark']}"
-                for metric in control["metrics"]:
-                    if metric not in metrics:
-                        _fail(
-                            "analysis.control_priors.metrics",
-                            f"{metric!r} is not scored on {run['benchmark']} "
-                            f"({where}.metrics: {metrics})",
-                        )
-                # Table 5's %SFT: the benchmark table's %SFT metrics it shows
-                # (the table's own errors first).
-                _check_table(entry, where)
-                sft_metrics = table_definition(entry)["sft_metrics"]
-                if not set(control["metrics"]) & set(sft_metrics):
-                    _fail(
-                        "analysis.control_priors.metrics",
-                        f"none feeds %SFT on {run['benchmark']}, so Table 5 would "
-                        f"have none ({where}.table.sft_metrics: {sft_metrics})",
-                    )
-            if kind == "prior_tokens":
-                source = run["source"]
-                if source not in task_settings["priors"] and source not in control.get(
-                    "sources", {}
-                ):
-                    _fail(
-                        f"{key}.source",
-                        f"{source!r} is configured neither under "
-                        f"tasks.{run['task']}.priors nor under "
-                        "analysis.control_priors.sources",
-                    )
-                ks = run["k"] if isinstance(run["k"], list) else [run["k"]]
-                if task.max_prior_k is not None and max(ks) > task.max_prior_k:
-                    _fail(
-                        f"{key}.k",
-                        f"a {run['task']} prior has at most {task.max_prior_k} unit(s)",
-                    )
+    for name, analysis in ANALYSES.items():
+        try:
+            analysis.check(config)
+        except InputError as error:
+            _fail_input(f"analysis.{name}", error)
 
 
 def _check_start_up(config: Mapping[str, Any]) -> None:
@@ -493,7 +462,6 @@ def _check_start_up(config: Mapping[str, Any]) -> None:
     _check_strict_integers(config)
     _check_templates(config)
     _check_refined_options(config)
-    _check_control_word_lists(config)
     _check_results_dir(config)
     _check_training_settings(config)
     _check_model_files(config)
@@ -510,40 +478,6 @@ def _check_finite_numbers(value: Any, key: str = "") -> None:
     elif isinstance(value, list):
         for index, item in enumerate(value):
             _check_finite_numbers(item, f"{key}[{index}]")
-
-
-def _check_control_word_lists(config: Mapping[str, Any]) -> None:
-    """Control word lists as the prior job reads them: words written in the config
-    are one word each, unique after NFC; a lexicon alone needs tags; words and
-    lexicons are written in the target language's script."""
-    from prettyflow.control_priors import OPTIONS_FIELD, config_word_list
-    from prettyflow.errors import InputError
-    from prettyflow.prior_sources import PRIOR_SOURCES
-
-    sources = ((config.get("analysis") or {}).get("control_priors") or {}).get(
-        "sources"
-    ) or {}
-    for source, options in sources.items():
-        listed = (options or {}).get("words") or {}
-        for language, words in listed.items():
-            if isinstance(words, list):
-                key = f"{OPTIONS_FIELD}.{source}.words.{language}"
-                try:
-                    config_word_list(words, key)
-                except InputError as error:
-                    _fail_input(key, error)
-        for language, lexicon in ((options or {}).get("lexicon") or {}).items():
-            if language not in listed and not lexicon.get("tags"):
-                _fail(
-                    f"{OPTIONS_FIELD}.{source}.lexicon.{language}.tags",
-                    f"without words.{language} the lexicon needs tags to choose "
-                    "words, e.g. [d]",
-                )
-        if source in PRIOR_SOURCES.names():  # _check_analyses names unknown ones
-            try:  # words in the target language's script
-                PRIOR_SOURCES.get(source).check_options(options)
-            except InputError as error:
-                _fail_input(f"{OPTIONS_FIELD}.{source}", error)
 
 
 def _is_strict_integer(checker: Any, instance: Any) -> bool:
@@ -591,14 +525,9 @@ def _fail_input(key: str, error: Exception) -> None:
 
 
 def _check_templates(config: Mapping[str, Any]) -> None:
-    """Every prompt template uses only its task's placeholders, without format specs."""
+    """Every task template uses only its task's placeholders, without format specs."""
     from prettyflow.errors import InputError
-    from prettyflow.prompts import (
-        PROMPT_FIELDS,
-        check_task_template,
-        check_templates,
-        placeholder_names,
-    )
+    from prettyflow.prompts import check_task_template
 
     for task_name, settings in config["tasks"].items():
         for name, template in settings["templates"].items():
@@ -607,25 +536,6 @@ def _check_templates(config: Mapping[str, Any]) -> None:
                 check_task_template(template, task_name, key)
             except InputError as error:
                 _fail_input(key, error)
-    prompt_success = (config.get("analysis") or {}).get("prompt_success") or {}
-    tasks = [run["task"] for run in prompt_success.get("runs", [])]
-    # No blank or repeated entry, as the decode checks.
-    if "templates" in prompt_success:
-        key = "analysis.prompt_success.templates"
-        try:
-            check_templates(prompt_success["templates"], key)
-        except InputError as error:
-            _fail_input(key, error)
-    for index, template in enumerate(prompt_success.get("templates") or []):
-        key = f"analysis.prompt_success.templates[{index}]"
-        try:
-            if tasks:
-                for task_name in dict.fromkeys(tasks):
-                    check_task_template(template, task_name, key)
-            else:
-                placeholder_names(template, PROMPT_FIELDS, key)
-        except InputError as error:
-            _fail_input(key, error)
 
 
 def _check_refined_options(config: Mapping[str, Any]) -> None:
@@ -763,10 +673,17 @@ def _refined_subsets(
     config: Mapping[str, Any], task: str
 ) -> Iterator[tuple[str, list[str]]]:
     """(key, subsets) of every list of subsets the refined prior of ``task`` runs on:
-    the task's benchmarks and the analysis runs that vary the refined source."""
-    benchmarks = config["tasks"][task]["benchmarks"]
-    for benchmark, entry in benchmarks.items():
-        yield f"tasks.{task}.benchmarks.{benchmark}.subsets", list(entry["subsets"])
+    the task's benchmarks (those the prior applies to) and the analysis runs that
+    vary the refined source."""
+    from prettyflow.plan.values import prior_subsets
+
+    settings = config["tasks"][task]
+    benchmarks = settings["benchmarks"]
+    for benchmark in benchmarks:
+        yield (
+            f"tasks.{task}.benchmarks.{benchmark}.subsets",
+            prior_subsets(settings, "refined", benchmark),
+        )
     for kind, analysis in (config.get("analysis") or {}).items():
         for index, run in enumerate((analysis or {}).get("runs") or []):
             if run.get("task") == task and run.get("source") == "refined":

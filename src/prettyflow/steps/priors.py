@@ -50,8 +50,8 @@ def run_refined_model(
 ) -> pd.DataFrame:
     """Outputs of the smaller task model (or a file of them), one per sample id.
 
-    ``shard`` (``index``, ``count``, ``size``; see ``Plan.shard_settings``) limits
-    the run to the data rows [index * size, (index + 1) * size), as a decode's;
+    ``shard`` (``index``, ``count``, ``size``; see :mod:`prettyflow.plan.compute`)
+    limits the run to the data rows [index * size, (index + 1) * size), as a decode's;
     :func:`prettyflow.steps.shards.gather_shards` joins the shards.
     """
     from prettyflow.refined import REFINED_BACKENDS, run_refined

@@ -33,6 +33,9 @@ def results_table(
     against the reference (:mod:`prettyflow.bootstrap`), computed from
     ``sample_paths``: the per-sample Parquet files (``score_samples``), the i-th
     belonging to the i-th score JSON of ``score_paths``.
+
+    ``settings["not_configured"]`` lists the (``system``, ``subset``) cells with no
+    score file, each with the ``reason`` its ``n/a`` footnote gives.
     """
     from prettyflow.tables import build_table, render_latex, render_markdown, to_csv
 
@@ -47,6 +50,13 @@ def results_table(
             "reason": result["scores"][metric].get("reason"),
         }
         for result in results
+        for metric in settings["metrics"]
+    ]
+    # A system not decoded on a subset (a prior that is not configured there): its
+    # cells are n/a, with the reason as their footnote.
+    entries += [
+        {**cell, "metric": metric, "score": None}
+        for cell in settings.get("not_configured", [])
         for metric in settings["metrics"]
     ]
     table_arguments = dict(
@@ -380,6 +390,7 @@ def prior_accuracy_table(
     """
     labels = dict(labels or {})
     from prettyflow.metrics.pos import prior_tag_accuracy
+    from prettyflow.tables import NOT_AVAILABLE
 
     gold: dict[str, pd.DataFrame] = {}
     for path in data_paths:
@@ -427,16 +438,18 @@ def prior_accuracy_table(
     if not rows:
         raise InputError("no prior table to score", field="priors")
     table = pd.DataFrame(rows).T
+    # Languages in data order; a prior not configured on one is n/a there.
+    table = table[[lang.title() for lang in gold if lang.title() in table.columns]]
     table.index.name = "prior"
     rounded = table.round(1)
     _write_table_group(
-        rounded.to_markdown() + "\n",
-        rounded.to_latex(float_format="%.1f"),
+        rounded.to_markdown(missingval=NOT_AVAILABLE) + "\n",
+        rounded.to_latex(float_format="%.1f", na_rep=NOT_AVAILABLE),
         csv_path,
         markdown_path,
         latex_path,
         html_path,
-        write_csv=lambda tmp: write_text(rounded.to_csv(), tmp),
+        write_csv=lambda tmp: write_text(rounded.to_csv(na_rep=NOT_AVAILABLE), tmp),
     )
     return table
 
