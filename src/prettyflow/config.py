@@ -154,6 +154,7 @@ def _check_references(config: Mapping[str, Any]) -> None:
         if "base" in spec and spec["base"] not in models:
             _fail(f"models.{name}.base", f"model {spec['base']!r} is not defined")
     _check_analyses(config)
+    _check_model_backends(config)
     for family, spec in config["families"].items():
         key = f"families.{family}"
         for role, name in [("foundation", spec["foundation"])] + [
@@ -376,6 +377,41 @@ def _check_analyses(config: Mapping[str, Any]) -> None:
                         f"{key}.k",
                         f"a {run['task']} prior has at most {task.max_prior_k} unit(s)",
                     )
+
+
+def model_backend_name(models: Mapping[str, Any], name: str) -> tuple[str, str]:
+    """The model backend of ``models[name]`` and the config key that chose it: its
+    own ``backend``, a trained model's base's, or the schema's default."""
+    from prettyflow.backends import DEFAULT_BACKEND
+
+    seen = {name}
+    spec = models[name]
+    while "backend" not in spec and spec.get("base") in models.keys() - seen:
+        name = spec["base"]
+        seen.add(name)
+        spec = models[name]
+    return spec.get("backend", DEFAULT_BACKEND), f"models.{name}.backend"
+
+
+def _check_model_backends(config: Mapping[str, Any]) -> None:
+    """The decision space's models run on backends that give teacher-forced logits."""
+    from prettyflow.backends import MODEL_BACKENDS
+
+    if not ((config.get("analysis") or {}).get("decision_space") or {}).get("runs"):
+        return
+    capable = [
+        name for name, backend in MODEL_BACKENDS.items() if backend.teacher_forcing
+    ]
+    for family, spec in config["families"].items():
+        for role in ("foundation", "sft_reference"):
+            backend, key = model_backend_name(config["models"], spec[role])
+            if not MODEL_BACKENDS.get(backend).teacher_forcing:
+                _fail(
+                    key,
+                    f"backend {backend!r} gives no teacher-forced logits, which "
+                    f"analysis.decision_space needs for families.{family}.{role} "
+                    f"({spec[role]!r}); backends that do: {', '.join(capable)}",
+                )
 
 
 def _check_start_up(config: Mapping[str, Any]) -> None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from prettyflow.backends import DEFAULT_BACKEND
 from prettyflow.benchmarks import BENCHMARKS
 from prettyflow.cleaning import DEFAULT_CLEANING, STOP_AFTER
 from prettyflow.metrics import METRICS
@@ -136,6 +137,19 @@ def table_definition(entry: Mapping[str, Any]) -> dict[str, Any]:
         if table.get("blocks")
         else None,
     }
+
+
+def _with_backend(settings: dict[str, Any], spec: Mapping[str, Any]) -> dict[str, Any]:
+    """``settings`` on the model backend ``spec`` names (a trained model: its base's
+    unless it names one). ``backend`` is set only for another backend than the
+    default, so that the job parameters of models on the default stay as they were.
+    """
+    if "backend" not in spec:
+        return settings
+    settings = {key: value for key, value in settings.items() if key != "backend"}
+    if spec["backend"] != DEFAULT_BACKEND:
+        settings["backend"] = spec["backend"]
+    return settings
 
 
 class Plan:
@@ -466,12 +480,13 @@ class Plan:
         the trained LoRA adapter, prompted in the training's format (the chat
         template written beside the adapter). A model with an adapter (trained
         or the user's) also gets ``merge_adapter`` (default true: merged in
-        float32, then cast to the run dtype) and ``adapter_revision``.
+        float32, then cast to the run dtype) and ``adapter_revision``. A model
+        on another model backend than the default gets ``backend``.
         """
         spec = dict(self.config["models"][model])
         if "train" in spec:
             adapter = self.paths.path("adapter", model=model)
-            return {
+            settings = {
                 **self.model_settings(spec["base"]),
                 "name": model,
                 "adapter": adapter,
@@ -480,6 +495,7 @@ class Plan:
                 "chat_template": spec.get("chat_template")
                 or f"{adapter}/{CHAT_TEMPLATE_FILE}",
             }
+            return _with_backend(settings, spec)
         settings = {
             "name": model,
             "path": spec["path"],
@@ -496,7 +512,7 @@ class Plan:
             # Weights come from the GGUF, converted once; `path` stays as provenance.
             settings["local_dir"] = self.paths.path("model", model=model)
             settings["gguf"] = canonical(spec["gguf"])
-        return settings
+        return _with_backend(settings, spec)
 
     def model_inputs(self, model: str) -> list[str]:
         spec = self.config["models"][model]
