@@ -379,7 +379,7 @@ def _check_analyses(config: Mapping[str, Any]) -> None:
                     )
 
 
-def model_backend_name(models: Mapping[str, Any], name: str) -> tuple[str, str]:
+def _model_backend_name(models: Mapping[str, Any], name: str) -> tuple[str, str]:
     """The model backend of ``models[name]`` and the config key that chose it: its
     own ``backend``, a trained model's base's, or the schema's default."""
     from prettyflow.backends import DEFAULT_BACKEND
@@ -404,7 +404,9 @@ def _check_model_backends(config: Mapping[str, Any]) -> None:
     ]
     for family, spec in config["families"].items():
         for role in ("foundation", "sft_reference"):
-            backend, key = model_backend_name(config["models"], spec[role])
+            if spec[role] not in config["models"]:
+                continue  # named below, by the families check
+            backend, key = _model_backend_name(config["models"], spec[role])
             if not MODEL_BACKENDS.get(backend).teacher_forcing:
                 _fail(
                     key,
