@@ -11,6 +11,7 @@ import copy
 import pytest
 import yaml
 
+from prettyflow.backends import DEFAULT_BACKEND, MODEL_BACKENDS
 from prettyflow.benchmarks import BENCHMARKS
 from prettyflow.cleaning import CLEANING_RULES, DEFAULT_CLEANING
 from prettyflow.config import ConfigError, load_schema, validate_config
@@ -78,6 +79,13 @@ def test_schema_analyses_are_the_registered_analyses(schema):
 def test_schema_refined_backends_are_the_registered_backends(schema):
     backend = schema["$defs"]["refined_prior"]["properties"]["backend"]
     assert sorted(backend["enum"]) == sorted(REFINED_BACKENDS.names())
+
+
+def test_schema_model_backends_are_the_registered_backends(schema):
+    model = schema["properties"]["models"]["additionalProperties"]
+    backend = model["properties"]["backend"]
+    assert sorted(backend["enum"]) == sorted(MODEL_BACKENDS.names())
+    assert backend["default"] == DEFAULT_BACKEND
 
 
 def test_schema_metrics_are_the_registered_metrics(schema):
@@ -157,7 +165,14 @@ def test_unknown_name_is_an_input_error_listing_the_registered_names():
     for name in TASKS:
         assert name in message
     assert error.value.field == "task"
-    for registry in (BENCHMARKS, PRIOR_SOURCES, REFINED_BACKENDS, METRICS, ANALYSES):
+    for registry in (
+        BENCHMARKS,
+        PRIOR_SOURCES,
+        REFINED_BACKENDS,
+        METRICS,
+        ANALYSES,
+        MODEL_BACKENDS,
+    ):
         with pytest.raises(
             InputError, match=f"unknown {registry.kind} 'nope'"
         ) as error:

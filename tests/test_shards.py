@@ -14,9 +14,9 @@ from decode_setup import (
     translation_data,
 )
 
+from prettyflow.backends.hf import HFBackend
 from prettyflow.errors import InputError
 from prettyflow.io import read_parquet, read_provenance
-from prettyflow.models import load_model_and_tokenizer
 from prettyflow.plan import Plan
 from prettyflow.steps.decode import decode, gather_decode
 from prettyflow.steps.shards import gather_shards, shard_rows
@@ -48,11 +48,11 @@ def test_sharded_decode_is_byte_identical_to_one_decode(tmp_path, tiny_model_dir
     assert "joined 3 shard(s), 11 rows" in (tmp_path / "gather.log").read_text()
 
 
-def _opening_with_newline(spec, device, dtype):
-    """The model of ``spec``, made to open every answer with "\n"."""
-    model, tokenizer = load_model_and_tokenizer(spec, device, dtype)
-    force_first_token(model, newline_token(tokenizer))
-    return model, tokenizer
+def _opening_with_newline(settings, **options):
+    """The model of ``settings``, made to open every answer with "\n"."""
+    model = HFBackend.load(settings, **options)
+    force_first_token(model.model, newline_token(model.tokenizer))
+    return model
 
 
 def test_answers_opening_with_a_newline_shard_and_batch_alike(tmp_path, tiny_model_dir):

@@ -15,6 +15,12 @@ its SFT model. This module does the same for any causal LM that
   default, in :mod:`prettyflow.training_settings`, which the config check uses too)
   and writes the adapter folder atomically.
 
+Training is Hugging Face's by design (transformers and peft, loaded with
+:func:`prettyflow.models.load_pretrained`), whatever the base model's
+``backend``: the model backends (:mod:`prettyflow.backends`) load and run
+models for decoding and teacher forcing, not for training. The adapter trained
+here is then decoded by the trained model's backend.
+
 Tokenization. The prompt (with the tokenizer's special tokens, e.g. BOS) and the
 output (without) are tokenized separately and their ids concatenated, then EOS is
 appended. The prompt's tokens are then exactly those a decoder sees when it

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from prettyflow.backends import DEFAULT_BACKEND
 from prettyflow.cleaning import DEFAULT_CLEANING
 from prettyflow.paths import CHAT_TEMPLATE_FILE, Paths
 from prettyflow.plan.values import canonical
@@ -26,12 +27,13 @@ class Models:
         the trained LoRA adapter, prompted in the training's format (the chat
         template written beside the adapter). A model with an adapter (trained
         or the user's) also gets ``merge_adapter`` (default true: merged in
-        float32, then cast to the run dtype) and ``adapter_revision``.
+        float32, then cast to the run dtype) and ``adapter_revision``. A model
+        on another model backend than the default gets ``backend``.
         """
         spec = dict(self.specs[model])
         if "train" in spec:
             adapter = self.paths.path("adapter", model=model)
-            return {
+            settings = {
                 **self.settings(spec["base"]),
                 "name": model,
                 "adapter": adapter,
@@ -40,6 +42,7 @@ class Models:
                 "chat_template": spec.get("chat_template")
                 or f"{adapter}/{CHAT_TEMPLATE_FILE}",
             }
+            return _with_backend(settings, spec)
         settings = {
             "name": model,
             "path": spec["path"],
@@ -56,7 +59,7 @@ class Models:
             # Weights come from the GGUF, converted once; `path` stays as provenance.
             settings["local_dir"] = self.paths.path("model", model=model)
             settings["gguf"] = canonical(spec["gguf"])
-        return settings
+        return _with_backend(settings, spec)
 
     def inputs(self, model: str) -> list[str]:
         """The files a job loading ``model`` reads (none for a hub id)."""
@@ -121,3 +124,16 @@ class Models:
 
     def gguf_settings(self, model: str) -> dict[str, Any]:
         return dict(self.specs[model]["gguf"])
+
+
+def _with_backend(settings: dict[str, Any], spec: Mapping[str, Any]) -> dict[str, Any]:
+    """``settings`` on the model backend ``spec`` names (a trained model: its base's
+    unless it names one). ``backend`` is set only for another backend than the
+    default, so that the job parameters of models on the default stay as they were.
+    """
+    if "backend" not in spec:
+        return settings
+    settings = {key: value for key, value in settings.items() if key != "backend"}
+    if spec["backend"] != DEFAULT_BACKEND:
+        settings["backend"] = spec["backend"]
+    return settings

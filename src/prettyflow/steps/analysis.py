@@ -83,22 +83,10 @@ def decision_space(
     Models that do not share a tokenizer give an empty table whose provenance
     (``skipped``) names what differs (see ``tokenizer_difference``).
     """
-    import torch
-
     from prettyflow.analysis.decision_space import teacher_forced_positions
     from prettyflow.analysis.tokenizers import tokenizer_difference
-    from prettyflow.models import (
-        load_model_and_tokenizer,
-        load_tokenizer,
-        model_provenance,
-        resolve_device,
-        resolve_dtype,
-        spec_from_settings,
-    )
+    from prettyflow.backends import model_backend
 
-    torch.set_num_threads(int(compute.get("threads", 1)))
-    foundation_spec = spec_from_settings(settings["foundation"])
-    sft_spec = spec_from_settings(settings["sft"])
     provenance: dict[str, Any] = {
         "step": "decision_space",
         "subset": subset,
@@ -107,8 +95,12 @@ def decision_space(
         "prefix": PREFIX,
         "max_positions": settings["max_positions"],
     }
+    backends = {role: model_backend(settings[role]) for role in ("foundation", "sft")}
     difference = tokenizer_difference(
-        load_tokenizer(foundation_spec), load_tokenizer(sft_spec)
+        *(
+            backends[role].load_tokenizer(settings[role])
+            for role in ("foundation", "sft")
+        )
     )
     if difference is not None:
         reason = (
@@ -121,17 +113,17 @@ def decision_space(
     # Every column the step reads is checked here, before a model loads.
     decodes = read_parquet(decodes_path, "decode table")
     prompts = prompt_token_ids(decodes, decodes_path)
-    device = resolve_device(compute.get("device", "auto"))
-    foundation, tokenizer = load_model_and_tokenizer(
-        foundation_spec, device, resolve_dtype(foundation_spec.dtype, device)
-    )
-    sft, _ = load_model_and_tokenizer(
-        sft_spec, device, resolve_dtype(sft_spec.dtype, device)
-    )
+    models = {
+        role: backends[role].load(
+            settings[role],
+            device=compute.get("device", "auto"),
+            threads=int(compute.get("threads", 1)),
+        )
+        for role in ("foundation", "sft")
+    }
     frame = teacher_forced_positions(
-        foundation,
-        sft,
-        tokenizer,
+        models["foundation"],
+        models["sft"],
         prompts,
         prompts,
         [list(ids) for ids in decodes["new_token_ids"]],
@@ -143,18 +135,7 @@ def decision_space(
         batch_size=int(compute.get("batch_size", 8)),
     )
     frame.insert(0, "subset", subset)
-    provenance["models"] = {
-        role: model_provenance(
-            spec,
-            settings[role].get("local_dir"),
-            next(model.parameters()).dtype,
-            model=model,
-        )
-        for role, spec, model in (
-            ("foundation", foundation_spec, foundation),
-            ("sft", sft_spec, sft),
-        )
-    }
+    provenance["models"] = {role: model.provenance() for role, model in models.items()}
     provenance["decodes"] = str(decodes_path)
     write_parquet(frame, output_path, provenance)
     return frame

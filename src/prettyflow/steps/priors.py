@@ -119,14 +119,16 @@ def build_prior(
     ``options``.
     """
     from prettyflow import priors
-    from prettyflow.models import load_tokenizer, spec_from_settings
+    from prettyflow.backends import model_backend
     from prettyflow.prior_sources import PRIOR_SOURCES
     from prettyflow.tasks import TASKS
 
     frame = read_parquet(data_path)
     task = TASKS.get(settings["task"])
     source, k = settings["source"], settings["k"]
-    tokenizer = load_tokenizer(spec_from_settings(settings["tokenizer"]))
+    tokenizer = model_backend(settings["tokenizer"]).load_tokenizer(
+        settings["tokenizer"]
+    )
     prior_source = PRIOR_SOURCES.get(source)
     upstream, extra = prior_source.answers(frame, inputs, settings, tokenizer=tokenizer)
     texts, token_ids, columns = task.prior_texts(frame, upstream, tokenizer, k)
