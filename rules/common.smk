@@ -6,14 +6,19 @@ import os
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+# (The Snakefile puts the checkout's src/ first on sys.path.)
 # envs/*.yaml install the checkout as ${PRETTYFLOW_ROOT} (Snakemake copies them
 # elsewhere, so a relative path would not find it); declared below so that cluster
 # jobs get it too.
 os.environ["PRETTYFLOW_ROOT"] = workflow.basedir
 
 from prettyflow.benchmarks import BENCHMARKS
-from prettyflow.config import ConfigError, check_config_files, validate_config
+from prettyflow.config import (
+    ConfigError,
+    apply_defaults,
+    check_config_files,
+    validate_config,
+)
 from prettyflow.plan import Plan, from_wildcards
 from prettyflow.plan.values import PRIORITY_MODEL, PRIORITY_PRIOR, PRIORITY_UPSTREAM
 from prettyflow.prior_sources import PRIOR_SOURCES
@@ -26,12 +31,20 @@ from prettyflow.workers import (
     stop_idle_workers,
 )
 
+config_schema = Path(workflow.basedir) / "schemas" / "config.schema.yaml"
 try:
     check_config_files(workflow.configfiles)
-    validate_config(config, Path(workflow.basedir) / "schemas" / "config.schema.yaml")
+    # Packages a job imports are looked up here unless Snakemake deploys its software.
+    validate_config(
+        config,
+        config_schema,
+        check_packages=not workflow.deployment_settings.deployment_method,
+    )
 except ConfigError as error:
     # One line naming the key, instead of a traceback.
     sys.exit(str(error))
+# What the scripts read from snakemake.config, as the plan: with the schema's defaults.
+apply_defaults(config, config_schema)
 
 plan = Plan(config)
 paths = plan.paths
@@ -64,7 +77,7 @@ def print_table_locations(paths):
 def start_spare_decode_workers():
     # Spare warm workers import torch and transformers while the run starts, so the
     # first decode of a model skips that too; only for decodes run on this machine.
-    idle_seconds = plan.compute.stage("decode").get("worker_idle_seconds", 0)
+    idle_seconds = plan.compute.stage("decode")["worker_idle_seconds"]
     local = getattr(workflow.executor_plugin, "common_settings", None)
     if not idle_seconds or (local is not None and not local.local_exec):
         return

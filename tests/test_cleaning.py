@@ -361,6 +361,7 @@ def test_scores_count_what_each_rule_changed_and_tables_show_it(tmp_path):
             "reference_system": "sft",
             "sft_systems": ["sft"],
             "sft_ratio": "ratio_of_averages",
+            "reference": "sft_reference",
             "near_zero_threshold": 1.0,
             "labels": {},
             "task": "translation",

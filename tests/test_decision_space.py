@@ -673,6 +673,35 @@ def test_a_decode_table_without_prompt_ids_says_to_rerun_the_decode(
     assert not (tmp_path / "positions.parquet").exists()
 
 
+def test_a_decode_table_without_answer_ids_is_named_before_a_model_loads(
+    model_dirs, tmp_path, monkeypatch
+):
+    import prettyflow.models
+    from prettyflow.steps.analysis import decision_space
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("a model was loaded before the decode table was checked")
+
+    monkeypatch.setattr(prettyflow.models, "load_model_and_tokenizer", no_model)
+    path = tmp_path / "decodes.parquet"
+    table = pd.DataFrame(
+        {"id": ["s0"], "prompt": [PROMPTS[0]], "prompt_token_ids": [[1, 2]]}
+    )
+    write_parquet(table, path, {})
+    with pytest.raises(InputError) as raised:
+        decision_space(
+            path,
+            tmp_path / "positions.parquet",
+            step_settings(model_dirs),
+            {"device": "cpu"},
+            "en-pt",
+        )
+    assert str(raised.value).startswith(
+        f"{path}: new_token_ids: the decode table has no column(s) new_token_ids"
+    )
+    assert not (tmp_path / "positions.parquet").exists()
+
+
 def test_the_step_skips_a_family_whose_tokenizers_differ_and_says_what_differs(
     model_dirs, tmp_path
 ):

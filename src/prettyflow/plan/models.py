@@ -38,7 +38,7 @@ class Models:
                 "name": model,
                 "adapter": adapter,
                 "adapter_revision": None,
-                "merge_adapter": spec.get("merge_adapter", True),
+                "merge_adapter": spec["merge_adapter"],
                 "chat_template": spec.get("chat_template")
                 or f"{adapter}/{CHAT_TEMPLATE_FILE}",
             }
@@ -47,14 +47,14 @@ class Models:
             "name": model,
             "path": spec["path"],
             "revision": spec.get("revision"),
-            "dtype": spec.get("dtype", "auto"),
+            "dtype": spec["dtype"],
             "adapter": spec.get("adapter"),
             "chat_template": spec.get("chat_template"),
         }
         if spec.get("adapter") is not None:
             # Only with an adapter, so that other models' job parameters stay as they were.
             settings["adapter_revision"] = spec.get("adapter_revision")
-            settings["merge_adapter"] = spec.get("merge_adapter", True)
+            settings["merge_adapter"] = spec["merge_adapter"]
         if spec.get("gguf"):
             # Weights come from the GGUF, converted once; `path` stays as provenance.
             settings["local_dir"] = self.paths.path("model", model=model)

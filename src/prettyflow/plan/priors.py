@@ -70,8 +70,8 @@ class PriorJobs:
         ]
 
     def keyword_settings(self, task: str) -> dict[str, Any]:
-        keywords = self.grid.tasks[task]["priors"]["pseudo"].get("keywords") or {}
-        return {"model": keywords.get("model"), "top_n": keywords.get("top_n", 5)}
+        keywords = self.grid.tasks[task]["priors"]["pseudo"]["keywords"]
+        return {"model": keywords["model"], "top_n": keywords["top_n"]}
 
     # ----------------------------------------------------------------- priors
     def source_options(self, source: str) -> dict[str, Any] | None:

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from prettyflow.metrics import METRICS
 from prettyflow.paths import DICTIONARY_TABLE_EXTENSIONS, TABLE_EXTENSIONS
-from prettyflow.plan.values import BOOTSTRAP_DEFAULTS, System
+from prettyflow.plan.values import System
 from prettyflow.prior_sources import PRIOR_SOURCES
 from prettyflow.tasks import TASKS
 
@@ -142,8 +142,9 @@ class TableJobs:
 
     def bootstrap_settings(self) -> dict[str, Any]:
         """Paired bootstrap of every table (``analysis.bootstrap``, sacrebleu's defaults)."""
-        bootstrap = (self.grid.config.get("analysis") or {}).get("bootstrap") or {}
-        return {**BOOTSTRAP_DEFAULTS, **bootstrap}
+        bootstrap = self.grid.config["analysis"]["bootstrap"]
+        # In one order whatever the config's: Snakemake compares params as text.
+        return {key: bootstrap[key] for key in ("resamples", "seed", "confidence")}
 
     # ---------------------------------------------------- Table 4 (prior accuracy)
     def prior_tables(self, task: str, benchmark: str, family: str) -> list[str]:

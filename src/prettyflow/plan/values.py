@@ -15,17 +15,8 @@ PRIOR_PREFIX = "prior-"
 PRIORITY_MODEL = 3
 PRIORITY_UPSTREAM = 2
 PRIORITY_PRIOR = 1
-COMPUTE_DEFAULTS = {"threads": 1, "gpu": 0, "mem_mb": 2000, "runtime": 30}
 # The compute stages whose jobs compute.<stage>.shard_size cuts into shards.
 SHARDED_STAGES = ("decode", "refined")
-# sacrebleu's paired bootstrap: 1000 resamples, seed 12345; 95% intervals.
-BOOTSTRAP_DEFAULTS = {"resamples": 1000, "seed": 12345, "confidence": 0.95}
-# The defaults of tasks.<task>.benchmarks.<benchmark>.table (as in the schema).
-TABLE_DEFAULTS = {
-    "sft_ratio": "mean_of_cell_ratios",
-    "reference": "sft_reference",
-    "near_zero_threshold": 1.0,
-}
 # tasks.<task>.priors.<source>.benchmarks.<benchmark>: every subset of the benchmark.
 ALL_SUBSETS = "all"
 
@@ -83,17 +74,17 @@ def prior_system(source: str, k: int, foundation: str) -> System:
 
 
 def table_definition(entry: Mapping[str, Any]) -> dict[str, Any]:
-    """A benchmark's table definition with the schema's defaults filled in."""
-    table = dict(entry.get("table") or {})
+    """A benchmark's table definition, from its entry with the schema's defaults
+    (:func:`prettyflow.config.apply_defaults`); shown and %SFT metrics default to
+    the scored ones."""
+    table = entry["table"]
     metrics = list(table.get("metrics") or entry["metrics"])
     return {
         "metrics": metrics,
         "sft_metrics": list(table.get("sft_metrics") or metrics),
-        "sft_ratio": table.get("sft_ratio", TABLE_DEFAULTS["sft_ratio"]),
-        "reference": table.get("reference", TABLE_DEFAULTS["reference"]),
-        "near_zero_threshold": table.get(
-            "near_zero_threshold", TABLE_DEFAULTS["near_zero_threshold"]
-        ),
+        "sft_ratio": table["sft_ratio"],
+        "reference": table["reference"],
+        "near_zero_threshold": table["near_zero_threshold"],
         "blocks": [
             {"name": block["name"], "subsets": list(block["subsets"])}
             for block in table["blocks"]

@@ -94,14 +94,12 @@ def extract_keywords(
 
     frame = read_parquet(data_path)
     model = settings.get("model") or default_keybert_model()
-    keywords = keybert_keywords(
-        list(frame["source"]), model, top_n=settings.get("top_n", 5)
-    )
+    keywords = keybert_keywords(list(frame["source"]), model, top_n=settings["top_n"])
     table = pd.DataFrame({"id": frame["id"], "keywords": keywords})
     write_parquet(
         table,
         output_path,
-        {"step": "keywords", "model": str(model), "top_n": settings.get("top_n", 5)},
+        {"step": "keywords", "model": str(model), "top_n": settings["top_n"]},
     )
     return table
 

@@ -68,9 +68,9 @@ def results_table(
         sft_ratio=settings["sft_ratio"],
         near_zero_threshold=settings["near_zero_threshold"],
         labels=dict(settings["labels"]),
-        # The table's definition (prettyflow.tables): defaults when not given.
+        # The table's definition (prettyflow.tables; the plan gives its reference).
         sft_metrics=settings.get("sft_metrics"),
-        reference=settings.get("reference", "sft_reference"),
+        reference=settings["reference"],
         blocks=settings.get("blocks"),
     )
     if settings.get("bootstrap") is None:

@@ -71,7 +71,7 @@ class ControlPriors(Analysis):
             return {}
         return {
             "target_lang": target_lang,
-            "seed": int(self.settings.get("seed", 0)),
+            "seed": int(self.settings["seed"]),
             "options": options,
         }
 

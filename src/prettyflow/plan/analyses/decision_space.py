@@ -52,7 +52,7 @@ class DecisionSpace(Analysis):
         return {
             "foundation": models.settings(grid.foundation(family)),
             "sft": models.settings(grid.sft_reference(family)),
-            "max_positions": self.settings.get("max_positions"),
+            "max_positions": self.settings["max_positions"],
         }
 
     def tables(self, task: str, benchmark: str, family: str) -> list[str]:

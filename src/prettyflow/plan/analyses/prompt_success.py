@@ -39,7 +39,7 @@ class PromptSuccess(Analysis):
     def decode_templates(self) -> dict[str, Any]:
         return {
             "templates": list(self.settings["templates"]),
-            "template_seed": int(self.settings.get("seed", 0)),
+            "template_seed": int(self.settings["seed"]),
             "templates_key": f"analysis.{self.name}.templates",
         }
 
@@ -76,10 +76,8 @@ class PromptSuccess(Analysis):
             "model": self.plan.grid.foundation(family),
             "subsets": list(run.subsets),
             "templates": list(self.settings["templates"]),
-            "seed": int(self.settings.get("seed", 0)),
-            "language_identifier": canonical(
-                self.settings.get("language_identifier") or {"kind": "langdetect"}
-            ),
+            "seed": int(self.settings["seed"]),
+            "language_identifier": canonical(self.settings["language_identifier"]),
             "labels": {subset: subset.title() for subset in run.subsets},
         }
 
