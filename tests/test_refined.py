@@ -637,7 +637,7 @@ def test_file_empty_file_says_it_holds_nothing(tmp_path):
 
 
 def test_subset_placeholders_of_options_are_checked():
-    from prettyflow.steps.priors import fill_subset_options
+    from prettyflow.refined import fill_subset_options
 
     filled = fill_subset_options(
         {"path": "r/{benchmark}/{subset}.jsonl", "batch_size": 4}, "en-pt", "flores"

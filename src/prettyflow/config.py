@@ -543,8 +543,13 @@ def _check_refined_options(config: Mapping[str, Any]) -> None:
     import pandas as pd
 
     from prettyflow.errors import InputError
-    from prettyflow.refined import REFINED_BACKENDS, REQUIRED, check_option_values
-    from prettyflow.steps.priors import TASK_OPTIONS, fill_subset_options
+    from prettyflow.refined import (
+        REFINED_BACKENDS,
+        REQUIRED,
+        TASK_OPTIONS,
+        check_option_values,
+        fill_subset_options,
+    )
     from prettyflow.tasks import TASKS
 
     for task_name, settings in config["tasks"].items():

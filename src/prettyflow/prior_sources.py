@@ -74,8 +74,8 @@ class PriorSource:
         The table has ``id`` and ``output`` (a text; None = no prior) or ``tags``.
         ``tokenizer`` is the foundation model's, loaded by the prior job.
         """
+        from prettyflow.frames import aligned
         from prettyflow.io import read_parquet, read_provenance
-        from prettyflow.steps.common import aligned
 
         path = inputs["upstream"]
         table = aligned(frame, read_parquet(path), f"the {self.name} outputs", path)

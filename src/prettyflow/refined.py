@@ -200,6 +200,36 @@ def resolve_options(name: str, options: Mapping[str, Any] | None) -> dict[str, A
     return resolved
 
 
+# Refined-source options that may name the benchmark or subset ("{subset}").
+SUBSET_OPTIONS = ("path", "model")
+# The placeholders those options may use.
+OPTION_PLACEHOLDERS = ("subset", "benchmark")
+# Option read by the task (what the refined model is given), not by the backend.
+TASK_OPTIONS = ("input",)
+
+
+def fill_subset_options(
+    options: Mapping[str, Any],
+    subset: str,
+    benchmark: str,
+    where: str = "priors.refined.options",
+) -> dict[str, Any]:
+    """``options`` with ``{subset}`` and ``{benchmark}`` filled in :data:`SUBSET_OPTIONS`.
+
+    Any other placeholder, a format spec or a stray brace is an
+    :class:`~prettyflow.errors.InputError` naming the option (``where.path``).
+    """
+    from prettyflow.prompts import placeholder_names
+
+    filled = dict(options)
+    for key in SUBSET_OPTIONS:  # e.g. "refined/{subset}.jsonl", "{subset}_core_news_sm"
+        value = filled.get(key)
+        if isinstance(value, str):
+            placeholder_names(value, OPTION_PLACEHOLDERS, f"{where}.{key}")
+            filled[key] = value.format(subset=subset, benchmark=benchmark)
+    return filled
+
+
 def _check_ids(ids: Sequence[str], count: int) -> None:
     if len(ids) != count:
         raise InputError(f"{len(ids)} ids for {count} inputs", field="id")

@@ -35,7 +35,7 @@ from matplotlib.lines import Line2D  # noqa: E402
 
 from prettyflow.errors import InputError  # noqa: E402
 from prettyflow.io import atomic_paths, write_text  # noqa: E402
-from prettyflow.steps.tables import read_score_file  # noqa: E402
+from prettyflow.score_files import read_score_file  # noqa: E402
 
 PRIOR_SERIES = "prior"
 BASE_SERIES = "no prior"

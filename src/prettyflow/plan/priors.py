@@ -40,7 +40,7 @@ class PriorJobs:
 
     def refined_inputs(self, task: str, benchmark: str, subset: str) -> list[str]:
         """Local files the refined source reads (a file of outputs, a local model folder)."""
-        from prettyflow.steps.priors import fill_subset_options
+        from prettyflow.refined import fill_subset_options
 
         options = fill_subset_options(
             self.grid.tasks[task]["priors"]["refined"].get("options") or {},

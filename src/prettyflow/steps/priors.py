@@ -11,35 +11,6 @@ import pandas as pd
 from prettyflow.io import read_parquet, write_parquet
 from prettyflow.steps.shards import shard_provenance, shard_rows
 
-# Refined-source options that may name the benchmark or subset ("{subset}").
-SUBSET_OPTIONS = ("path", "model")
-# The placeholders those options may use.
-OPTION_PLACEHOLDERS = ("subset", "benchmark")
-# Option read by the task (what the refined model is given), not by the backend.
-TASK_OPTIONS = ("input",)
-
-
-def fill_subset_options(
-    options: Mapping[str, Any],
-    subset: str,
-    benchmark: str,
-    where: str = "priors.refined.options",
-) -> dict[str, Any]:
-    """``options`` with ``{subset}`` and ``{benchmark}`` filled in :data:`SUBSET_OPTIONS`.
-
-    Any other placeholder, a format spec or a stray brace is an
-    :class:`~prettyflow.errors.InputError` naming the option (``where.path``).
-    """
-    from prettyflow.prompts import placeholder_names
-
-    filled = dict(options)
-    for key in SUBSET_OPTIONS:  # e.g. "refined/{subset}.jsonl", "{subset}_core_news_sm"
-        value = filled.get(key)
-        if isinstance(value, str):
-            placeholder_names(value, OPTION_PLACEHOLDERS, f"{where}.{key}")
-            filled[key] = value.format(subset=subset, benchmark=benchmark)
-    return filled
-
 
 def run_refined_model(
     data_path: str | Path,
@@ -54,7 +25,12 @@ def run_refined_model(
     limits the run to the data rows [index * size, (index + 1) * size), as a decode's;
     :func:`prettyflow.steps.shards.gather_shards` joins the shards.
     """
-    from prettyflow.refined import REFINED_BACKENDS, run_refined
+    from prettyflow.refined import (
+        REFINED_BACKENDS,
+        TASK_OPTIONS,
+        fill_subset_options,
+        run_refined,
+    )
     from prettyflow.tasks import TASKS
 
     task = TASKS.get(settings["task"])

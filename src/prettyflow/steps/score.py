@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 
 from prettyflow.errors import InputError
+from prettyflow.frames import aligned
 from prettyflow.io import (
     atomic_paths,
     read_parquet,
@@ -18,7 +19,6 @@ from prettyflow.io import (
     write_parquet,
 )
 from prettyflow.paths import SACREBLEU_DIR
-from prettyflow.steps.common import aligned
 
 # What the score step reads from a decode table (the comet step only the first two).
 DECODE_COLUMNS = ("id", "output", "num_new_tokens", "stopped_by")

@@ -52,8 +52,8 @@ class Summarization(Task):
         }
 
     def pseudo_words(self, frame, lexicon, upstream, source_lang):
+        from prettyflow.frames import aligned
         from prettyflow.priors import pseudo_prior_from_keywords
-        from prettyflow.steps.common import aligned
 
         keywords = aligned(frame, upstream["keywords"], "the keyword table")
         return pseudo_prior_from_keywords(
