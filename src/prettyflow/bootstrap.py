@@ -53,6 +53,7 @@ import numpy as np
 import pandas as pd
 
 from prettyflow.errors import InputError
+from prettyflow.metrics import METRICS
 from prettyflow.tables import Intervals, Table, build_table, has_p_value, header_text
 
 DEFAULT_RESAMPLES = 1000
@@ -163,8 +164,6 @@ def resampled_scores(
     metric: str, per_sample: pd.DataFrame, counts: np.ndarray
 ) -> np.ndarray:
     """Corpus scores of ``metric`` on each resample, through the metric registry."""
-    from prettyflow.metrics import METRICS
-
     resample = METRICS.get(metric).load_resample()
     if resample is None:
         return resampled_mean(per_sample, metric, counts)

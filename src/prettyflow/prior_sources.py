@@ -25,6 +25,7 @@ from typing import Any
 import pandas as pd
 
 from prettyflow.errors import InputError
+from prettyflow.priors import coverage_stats
 from prettyflow.registry import Registry
 
 
@@ -132,7 +133,6 @@ class PseudoPrior(PriorSource):
     def answers(self, frame, inputs, settings, tokenizer=None):
         from prettyflow.dictionaries import build_lexicon
         from prettyflow.io import read_parquet
-        from prettyflow.priors import coverage_stats
         from prettyflow.tasks import TASKS
 
         lexicon = build_lexicon(read_parquet(inputs["dictionary"]))

@@ -25,8 +25,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from prettyflow.backends import MODEL_BACKENDS
+from prettyflow.backends.base import SEQ2SEQ
+from prettyflow.data.pos import UPOS_TAGS
 from prettyflow.errors import InputError, MissingResourceError, is_integer
 from prettyflow.io import parse_json_text, read_lines
+from prettyflow.prompts import placeholder_names
 from prettyflow.registry import Registry
 
 REQUIRED = object()  # marks an option without a default
@@ -155,8 +159,6 @@ def check_option_values(
     ``prompt_template`` must also use its placeholders only and ``{source}``.
     Unknown option names are left to :func:`resolve_options`.
     """
-    from prettyflow.prompts import placeholder_names
-
     defaults = backend(name).options
     for option, value in (options or {}).items():
         if option not in defaults:
@@ -219,8 +221,6 @@ def fill_subset_options(
     Any other placeholder, a format spec or a stray brace is an
     :class:`~prettyflow.errors.InputError` naming the option (``where.path``).
     """
-    from prettyflow.prompts import placeholder_names
-
     filled = dict(options)
     for key in SUBSET_OPTIONS:  # e.g. "refined/{subset}.jsonl", "{subset}_core_news_sm"
         value = filled.get(key)
@@ -296,8 +296,6 @@ def _file(options, inputs, ids, *, kind, **_: Any) -> list[Any]:
     path = Path(options["path"])
     outputs = _read_outputs_file(path, ids, tags=kind == TAGGING)
     if kind == TAGGING:
-        from prettyflow.data.pos import UPOS_TAGS
-
         for sample_id, words, sentence_tags in zip(ids, inputs, outputs):
             if len(sentence_tags) != len(words):
                 raise InputError(
@@ -488,9 +486,6 @@ def _hf_seq2seq(
     target_lang: str,
     **_: Any,
 ) -> list[str]:
-    from prettyflow.backends import MODEL_BACKENDS
-    from prettyflow.backends.base import SEQ2SEQ
-
     model = MODEL_BACKENDS.get(HF_MODEL_BACKEND).load(
         _model_settings(options), device=options["device"], architecture=SEQ2SEQ
     )
@@ -527,8 +522,6 @@ def render_prompt_template(
     languages: Mapping[str, str],
 ) -> str:
     """Fill ``{source}``, ``{source_lang}``, ``{target_lang}``, ``{source_language}``, ``{target_language}``."""
-    from prettyflow.prompts import placeholder_names
-
     placeholder_names(template, PROMPT_TEMPLATE_FIELDS, "options.prompt_template")
     fields = {
         "source": source,
@@ -550,8 +543,6 @@ def _hf_causal(
     languages: Mapping[str, str],
     **_: Any,
 ) -> list[str]:
-    from prettyflow.backends import MODEL_BACKENDS
-
     model = MODEL_BACKENDS.get(HF_MODEL_BACKEND).load(
         _model_settings(options), device=options["device"]
     )

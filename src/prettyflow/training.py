@@ -82,6 +82,14 @@ import torch.nn.functional as F
 
 from prettyflow.errors import InputError, MissingResourceError
 from prettyflow.io import atomic_path, parse_json_text, read_lines, write_json
+from prettyflow.models import (
+    load_pretrained,
+    model_provenance,
+    peft_wrapping_warnings_silenced,
+    resolve_device,
+    resolve_dtype,
+    sha256_file,
+)
 from prettyflow.paths import CHAT_TEMPLATE_FILE, TRAINING_RECORD_FILE
 from prettyflow.training_settings import TrainingSettings, settings_not_table7
 
@@ -533,8 +541,6 @@ def apply_lora(model: Any, settings: TrainingSettings) -> Any:
     """``model`` wrapped by PEFT with the LoRA layers of ``settings`` (new, trainable)."""
     from peft import LoraConfig, get_peft_model
 
-    from prettyflow.models import peft_wrapping_warnings_silenced
-
     config = LoraConfig(
         r=settings.lora_rank,
         lora_alpha=settings.lora_alpha,
@@ -640,14 +646,6 @@ def train_lora(
     injected (do not reuse it afterwards). Returns the record written to
     ``training.json``. ``output_dir`` appears complete or not at all.
     """
-    from prettyflow.models import (
-        load_pretrained,
-        model_provenance,
-        resolve_device,
-        resolve_dtype,
-        sha256_file,
-    )
-
     settings = TrainingSettings() if settings is None else settings
     if getattr(spec, "adapter", None) is not None:
         raise InputError(

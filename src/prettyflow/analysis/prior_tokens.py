@@ -27,6 +27,8 @@ from typing import Any
 
 import matplotlib
 
+from prettyflow.prior_sources import PRIOR_SOURCES
+
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
@@ -322,6 +324,4 @@ def prior_tokens_figure(
 
 
 def _source_title(source: str) -> str:
-    from prettyflow.prior_sources import PRIOR_SOURCES
-
     return PRIOR_SOURCES.get(source).title if source in PRIOR_SOURCES else source

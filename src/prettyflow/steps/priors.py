@@ -8,8 +8,20 @@ from typing import Any
 
 import pandas as pd
 
+from prettyflow import priors
+from prettyflow.backends import model_backend
 from prettyflow.io import read_parquet, write_parquet
+from prettyflow.keywords import default_keybert_model
+from prettyflow.keywords import extract_keywords as keybert_keywords
+from prettyflow.prior_sources import PRIOR_SOURCES
+from prettyflow.refined import (
+    REFINED_BACKENDS,
+    TASK_OPTIONS,
+    fill_subset_options,
+    run_refined,
+)
 from prettyflow.steps.shards import shard_provenance, shard_rows
+from prettyflow.tasks import TASKS
 
 
 def run_refined_model(
@@ -25,14 +37,6 @@ def run_refined_model(
     limits the run to the data rows [index * size, (index + 1) * size), as a decode's;
     :func:`prettyflow.steps.shards.gather_shards` joins the shards.
     """
-    from prettyflow.refined import (
-        REFINED_BACKENDS,
-        TASK_OPTIONS,
-        fill_subset_options,
-        run_refined,
-    )
-    from prettyflow.tasks import TASKS
-
     task = TASKS.get(settings["task"])
     frame = shard_rows(read_parquet(data_path), shard)
     options = fill_subset_options(
@@ -65,9 +69,6 @@ def run_refined_model(
 def extract_keywords(
     data_path: str | Path, output_path: str | Path, settings: Mapping[str, Any]
 ) -> pd.DataFrame:
-    from prettyflow.keywords import default_keybert_model
-    from prettyflow.keywords import extract_keywords as keybert_keywords
-
     frame = read_parquet(data_path)
     model = settings.get("model") or default_keybert_model()
     keywords = keybert_keywords(list(frame["source"]), model, top_n=settings["top_n"])
@@ -94,11 +95,6 @@ def build_prior(
     model's settings) and, for control sources, ``target_lang``, ``seed`` and
     ``options``.
     """
-    from prettyflow import priors
-    from prettyflow.backends import model_backend
-    from prettyflow.prior_sources import PRIOR_SOURCES
-    from prettyflow.tasks import TASKS
-
     frame = read_parquet(data_path)
     task = TASKS.get(settings["task"])
     source, k = settings["source"], settings["k"]

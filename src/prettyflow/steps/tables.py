@@ -8,10 +8,21 @@ from typing import Any
 
 import pandas as pd
 
+from prettyflow.bootstrap import bootstrap_table
 from prettyflow.errors import InputError
 from prettyflow.frames import aligned, check_column_kinds
 from prettyflow.io import atomic_paths, read_parquet, write_text
+from prettyflow.metrics.pos import prior_tag_accuracy
+from prettyflow.model_description import describe_model
+from prettyflow.report import titled_markdown_page
 from prettyflow.score_files import read_score_file
+from prettyflow.tables import (
+    NOT_AVAILABLE,
+    build_table,
+    render_latex,
+    render_markdown,
+    to_csv,
+)
 
 
 def results_table(
@@ -37,8 +48,6 @@ def results_table(
     ``settings["not_configured"]`` lists the (``system``, ``subset``) cells with no
     score file, each with the ``reason`` its ``n/a`` footnote gives.
     """
-    from prettyflow.tables import build_table, render_latex, render_markdown, to_csv
-
     results = [read_score_file(path, settings["metrics"]) for path in score_paths]
     _check_one_file_per_cell(results, score_paths)
     entries = [
@@ -76,8 +85,6 @@ def results_table(
     if settings.get("bootstrap") is None:
         table = build_table(entries, **table_arguments)
     else:
-        from prettyflow.bootstrap import bootstrap_table
-
         table = bootstrap_table(
             entries,
             _per_sample_tables(results, score_paths, sample_paths),
@@ -114,8 +121,6 @@ def _write_table_group(
     write_csv: Callable[[Path], None],
 ) -> None:
     """A table's files, all or none (a later failure leaves no earlier file behind)."""
-    from prettyflow.report import titled_markdown_page
-
     paths = (csv_path, markdown_path, latex_path, html_path)
     with atomic_paths(*paths) as (csv_tmp, markdown_tmp, latex_tmp, html_tmp):
         write_csv(csv_tmp)
@@ -229,8 +234,6 @@ def _cleaning_text(provenance: Mapping[str, Any]) -> str:
 def _provenance_markdown(
     results: list[dict[str, Any]], settings: Mapping[str, Any]
 ) -> str:
-    from prettyflow.model_description import describe_model
-
     lines, seen = [], set()
     for result in results:
         p = result["provenance"]
@@ -278,8 +281,6 @@ def prior_accuracy_table(
     together or not at all.
     """
     labels = dict(labels or {})
-    from prettyflow.metrics.pos import prior_tag_accuracy
-    from prettyflow.tables import NOT_AVAILABLE
 
     gold: dict[str, pd.DataFrame] = {}
     for path in data_paths:

@@ -8,6 +8,7 @@ from typing import Any
 import pandas as pd
 
 from prettyflow.errors import InputError
+from prettyflow.priors import pseudo_prior_words
 from prettyflow.tasks.base import Task
 
 
@@ -54,6 +55,4 @@ class Translation(Task):
         return list(frame["source"])
 
     def pseudo_words(self, frame, lexicon, upstream, source_lang):
-        from prettyflow.priors import pseudo_prior_words
-
         return pseudo_prior_words(list(frame["source"]), lexicon, source_lang)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from prettyflow.control_priors import OPTIONS_FIELD, config_word_list
 from prettyflow.errors import InputError
 from prettyflow.paths import TABLE_EXTENSIONS
 from prettyflow.plan.analyses.base import Analysis, AnalysisRun
@@ -21,6 +22,7 @@ from prettyflow.plan.values import (
     table_definition,
 )
 from prettyflow.prior_sources import PRIOR_SOURCES
+from prettyflow.tasks import TASKS
 
 TITLE = "Control priors (Table 5): {}"
 
@@ -134,8 +136,6 @@ class ControlPriors(Analysis):
     @classmethod
     def check_run(cls, config, settings, run, key):
         """Answers that start with a word; Table 5's metrics scored, one in %SFT."""
-        from prettyflow.tasks import TASKS
-
         if not TASKS.get(run["task"]).word_priors:
             raise InputError(
                 f"{run['task']} answers do not start with a word", field=key
@@ -165,8 +165,6 @@ def _check_word_lists(sources: dict[str, Any]) -> None:
     """Control word lists as the prior job reads them: words written in the config
     are one word each, unique after NFC; a lexicon alone needs tags; words and
     lexicons are written in the target language's script."""
-    from prettyflow.control_priors import OPTIONS_FIELD, config_word_list
-
     for source, options in sources.items():
         listed = (options or {}).get("words") or {}
         for language, words in listed.items():
