@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from tiny_models import build_tiny_causal_lm, train_byte_level_tokenizer
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
 
@@ -26,7 +27,6 @@ from prettyflow.control_priors import (
 from prettyflow.errors import InputError, MissingResourceError
 from prettyflow.io import read_parquet, read_provenance, write_parquet
 from prettyflow.prior_sources import PRIOR_SOURCES, PriorContext
-from prettyflow.testing import build_tiny_causal_lm, train_byte_level_tokenizer
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEMO_LISTS = REPO_ROOT / "resources" / "demo" / "control-priors"

@@ -6,6 +6,11 @@ import re
 
 import pytest
 import torch
+from tiny_models import (
+    build_tiny_causal_lm,
+    build_tiny_seq2seq,
+    build_tiny_token_classifier,
+)
 
 from prettyflow.backends.hf import seq2seq_generation_kwargs
 from prettyflow.decode import chat_prompts, generate_greedy
@@ -18,11 +23,6 @@ from prettyflow.refined import (
     render_prompt_template,
     resolve_options,
     run_refined,
-)
-from prettyflow.testing import (
-    build_tiny_causal_lm,
-    build_tiny_seq2seq,
-    build_tiny_token_classifier,
 )
 
 CORPUS = [

@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
+from tiny_models import build_tiny_causal_lm
 
 from prettyflow.decode import generate_greedy, render_chat_prompt
 from prettyflow.errors import InputError
 from prettyflow.models import ModelSpec, load_model_and_tokenizer
-from prettyflow.testing import build_tiny_causal_lm
 from prettyflow.training import (
     ALPACA_PROMPTS,
     CHAT_TEMPLATE_FILE,
