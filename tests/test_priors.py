@@ -18,7 +18,7 @@ from transformers import PreTrainedTokenizerFast
 
 from prettyflow.errors import InputError, MissingResourceError
 from prettyflow.io import read_parquet, read_provenance, write_parquet
-from prettyflow.priors import (
+from prettyflow.priors.tokens import (
     build_prior_table,
     coverage_stats,
     first_k_tokens,
@@ -374,7 +374,7 @@ def test_text_tasks_prior_is_the_first_k_tokens_of_the_answer():
 def test_a_missing_upstream_answer_is_no_prior(tmp_path):
     import pandas as pd
 
-    from prettyflow.prior_sources import PRIOR_SOURCES
+    from prettyflow.priors.sources import PRIOR_SOURCES
     from prettyflow.tasks import TASKS
 
     tokenizer = byte_level_bpe()
@@ -440,7 +440,7 @@ def test_paper_sources_accept_control_options_and_the_loaded_tokenizer(tmp_path)
     """The prior job passes every source its options and the loaded tokenizer."""
     import pandas as pd
 
-    from prettyflow.prior_sources import PRIOR_SOURCES, PriorContext
+    from prettyflow.priors.sources import PRIOR_SOURCES, PriorContext
 
     class Paths:
         def path(self, kind, **wildcards):

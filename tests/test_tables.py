@@ -343,7 +343,7 @@ def test_prior_accuracy_table_has_a_row_per_source_and_k(tmp_path, repo_root):
 
     from prettyflow.io import write_parquet
     from prettyflow.plan import Plan
-    from prettyflow.priors import build_prior_table
+    from prettyflow.priors.tokens import build_prior_table
     from prettyflow.steps.tables import prior_accuracy_table
 
     config = yaml.safe_load((repo_root / "config.yaml").read_text(encoding="utf-8"))
@@ -549,7 +549,7 @@ def test_prior_accuracy_table_outputs_are_written_together(tmp_path, monkeypatch
 
     import prettyflow.steps.tables as table_steps
     from prettyflow.io import write_parquet
-    from prettyflow.priors import build_prior_table
+    from prettyflow.priors.tokens import build_prior_table
 
     data = tmp_path / "fr.parquet"
     write_parquet(

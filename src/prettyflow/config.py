@@ -254,8 +254,8 @@ def _check_references(config: Mapping[str, Any]) -> None:
     """What the schema cannot say: names that must exist in another section or registry."""
     from prettyflow.benchmarks import BENCHMARKS
     from prettyflow.plan.values import prior_applies
-    from prettyflow.prior_sources import PRIOR_SOURCES
-    from prettyflow.refined import REFINED_BACKENDS
+    from prettyflow.priors.refined import REFINED_BACKENDS
+    from prettyflow.priors.sources import PRIOR_SOURCES
     from prettyflow.tasks import TASKS
 
     _check_start_up(config)
@@ -543,7 +543,7 @@ def _check_refined_options(config: Mapping[str, Any]) -> None:
     """Refined-prior options: known to the backend, none missing, placeholders filled."""
     import pandas as pd
 
-    from prettyflow.refined import (
+    from prettyflow.priors.refined import (
         REFINED_BACKENDS,
         REQUIRED,
         TASK_OPTIONS,
@@ -694,7 +694,7 @@ def _refined_subsets(
 
 def _check_refined_pairs(config: Mapping[str, Any]) -> None:
     """A refined backend that does only some language pairs is asked for those only."""
-    from prettyflow.refined import REFINED_BACKENDS
+    from prettyflow.priors.refined import REFINED_BACKENDS
     from prettyflow.tasks import TASKS
 
     for task_name, settings in config["tasks"].items():

@@ -27,7 +27,7 @@ from typing import Any
 
 import matplotlib
 
-from prettyflow.prior_sources import PRIOR_SOURCES
+from prettyflow.priors.sources import PRIOR_SOURCES
 
 matplotlib.use("Agg")
 

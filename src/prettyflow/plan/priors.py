@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from prettyflow.plan.values import canonical, prior_system_name
-from prettyflow.prior_sources import PRIOR_SOURCES, PriorContext
-from prettyflow.refined import fill_subset_options
+from prettyflow.priors.refined import fill_subset_options
+from prettyflow.priors.sources import PRIOR_SOURCES, PriorContext
 from prettyflow.tasks import TASKS
 
 if TYPE_CHECKING:

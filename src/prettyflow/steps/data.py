@@ -9,10 +9,10 @@ from typing import Any
 import pandas as pd
 
 from prettyflow.benchmarks import BENCHMARKS
-from prettyflow.dictionaries import dictionary_statistics as statistics
-from prettyflow.dictionaries import prepare_dictionary
 from prettyflow.errors import InputError
 from prettyflow.io import atomic_paths, read_parquet, write_text
+from prettyflow.priors.dictionaries import dictionary_statistics as statistics
+from prettyflow.priors.dictionaries import prepare_dictionary
 from prettyflow.report import titled_markdown_page
 
 

@@ -8,18 +8,18 @@ from typing import Any
 
 import pandas as pd
 
-from prettyflow import priors
 from prettyflow.backends import model_backend
 from prettyflow.io import read_parquet, write_parquet
-from prettyflow.keywords import default_keybert_model
-from prettyflow.keywords import extract_keywords as keybert_keywords
-from prettyflow.prior_sources import PRIOR_SOURCES
-from prettyflow.refined import (
+from prettyflow.priors import tokens as priors
+from prettyflow.priors.keywords import default_keybert_model
+from prettyflow.priors.keywords import extract_keywords as keybert_keywords
+from prettyflow.priors.refined import (
     REFINED_BACKENDS,
     TASK_OPTIONS,
     fill_subset_options,
     run_refined,
 )
+from prettyflow.priors.sources import PRIOR_SOURCES
 from prettyflow.steps.shards import shard_provenance, shard_rows
 from prettyflow.tasks import TASKS
 
@@ -90,7 +90,7 @@ def build_prior(
     """One prior file: (task, benchmark, family, subset, source, k) -> text and token ids.
 
     ``inputs`` are the source's named upstream files
-    (:meth:`prettyflow.prior_sources.PriorSource.upstream`). ``settings`` has
+    (:meth:`prettyflow.priors.sources.PriorSource.upstream`). ``settings`` has
     ``task``, ``source``, ``k``, ``source_lang``, ``tokenizer`` (the foundation
     model's settings) and, for control sources, ``target_lang``, ``seed`` and
     ``options``.

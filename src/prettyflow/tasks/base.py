@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 import pandas as pd
 
 from prettyflow.errors import InputError
-from prettyflow.priors import first_k_tokens
+from prettyflow.priors.tokens import first_k_tokens
 
 
 class Task:

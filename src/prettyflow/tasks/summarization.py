@@ -7,8 +7,8 @@ from typing import Any
 import pandas as pd
 
 from prettyflow.errors import InputError
-from prettyflow.keywords import lead_sentence
-from prettyflow.priors import pseudo_prior_from_keywords
+from prettyflow.priors.keywords import lead_sentence
+from prettyflow.priors.tokens import pseudo_prior_from_keywords
 from prettyflow.tasks.base import Task
 from prettyflow.tasks.translation import text_fields
 

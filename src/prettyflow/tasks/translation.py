@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 
 from prettyflow.errors import InputError
-from prettyflow.priors import pseudo_prior_words
+from prettyflow.priors.tokens import pseudo_prior_words
 from prettyflow.tasks.base import Task
 
 

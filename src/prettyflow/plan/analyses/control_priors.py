@@ -2,7 +2,7 @@
 as its prior, beside the SFT reference.
 
 ``analysis.control_priors``: its runs, ``k``, ``seed``, the table's ``metrics`` and
-the control sources with their word lists (:mod:`prettyflow.control_priors`);
+the control sources with their word lists (:mod:`prettyflow.priors.control`);
 each source is a prior system on the run's subsets (rule ``control_priors_table``).
 """
 
@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from prettyflow.control_priors import OPTIONS_FIELD, config_word_list
 from prettyflow.errors import InputError
 from prettyflow.paths import TABLE_EXTENSIONS
 from prettyflow.plan.analyses.base import Analysis, AnalysisRun
@@ -21,7 +20,8 @@ from prettyflow.plan.values import (
     prior_system_name,
     table_definition,
 )
-from prettyflow.prior_sources import PRIOR_SOURCES
+from prettyflow.priors.control import OPTIONS_FIELD, config_word_list
+from prettyflow.priors.sources import PRIOR_SOURCES
 from prettyflow.tasks import TASKS
 
 TITLE = "Control priors (Table 5): {}"

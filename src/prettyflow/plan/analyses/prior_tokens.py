@@ -20,7 +20,7 @@ from prettyflow.plan.values import (
     prior_system,
     prior_system_name,
 )
-from prettyflow.prior_sources import PRIOR_SOURCES
+from prettyflow.priors.sources import PRIOR_SOURCES
 from prettyflow.tasks import TASKS
 
 

@@ -3,7 +3,7 @@
 The paper asks whether *any* target-language token elicits cross-lingual
 generation and answers no: a randomly drawn modal verb, adverb or vocabulary
 token as the first token does not help. The control sources (``modal``,
-``adverb``, ``random`` in :mod:`prettyflow.prior_sources`) draw one word per
+``adverb``, ``random`` in :mod:`prettyflow.priors.sources`) draw one word per
 sample; the task then cuts it into the prior like any other answer.
 
 The draw

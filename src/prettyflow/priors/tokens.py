@@ -220,7 +220,7 @@ def pseudo_prior_from_keywords(
 ) -> list[str | None]:
     """Summarization pseudo prior: the translation of the first covered keyword word.
 
-    Keywords come ordered by relevance (:func:`prettyflow.keywords.extract_keywords`)
+    Keywords come ordered by relevance (:func:`prettyflow.priors.keywords.extract_keywords`)
     and are translated word by word: the prior word is the target equivalent of
     the first word, in keyword order and then word order within a multi-word
     keyword, that the dictionary covers (the same back-off as translation).
