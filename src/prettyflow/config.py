@@ -5,7 +5,7 @@ and what was expected, so a typo in config.yaml is found without reading a trace
 
 Every default of a setting is the schema's ``default:`` (or, for settings a
 registry entry or a settings object owns, e.g. a refined backend's options or
-``prettyflow.training_settings.TrainingSettings``, that entry's); :func:`apply_defaults`
+``prettyflow.training.settings.TrainingSettings``, that entry's); :func:`apply_defaults`
 is the one place that fills them in, as Snakemake's ``validate(..., set_default=True)``
 does. :func:`validate_config` checks the config with them filled in, the settings
 the plan (:class:`prettyflow.plan.Plan`) and every job read.
@@ -27,7 +27,7 @@ from prettyflow.errors import InputError, is_integer
 from prettyflow.hub import LOCAL_PATH_RULE, is_local_path
 from prettyflow.metrics import METRICS
 from prettyflow.paths import Paths
-from prettyflow.training_settings import TrainingSettings
+from prettyflow.training.settings import TrainingSettings
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "config.schema.yaml"
 # The pattern of the schema's file_path: no {placeholder} in a path.

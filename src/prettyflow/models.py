@@ -786,7 +786,7 @@ def adapter_provenance(spec: ModelSpec, model: Any = None) -> dict[str, Any] | N
     """What identifies ``spec``'s adapter: its origin, weights' sha256, shape, merge, training.
 
     ``origin`` is ``workflow`` for an adapter trained by
-    :func:`prettyflow.training.train_lora` (its folder holds ``training.json``,
+    :func:`prettyflow.training.loop.train_lora` (its folder holds ``training.json``,
     summarised under ``training``), else ``user``. A hub adapter gets the
     commit it resolved to. ``model`` (as loaded by :func:`load_pretrained`)
     adds how the adapter was applied.
@@ -820,7 +820,7 @@ def adapter_provenance(spec: ModelSpec, model: Any = None) -> dict[str, Any] | N
         **{key: value for key, value in applied.items() if key != "merged"},
     }
     if record["origin"] == "workflow":
-        from prettyflow.training import training_summary
+        from prettyflow.training.loop import training_summary
 
         record["training"] = training_summary(read_json(folder / TRAINING_RECORD_FILE))
     return record

@@ -12,7 +12,7 @@ its SFT model. This module does the same for any causal LM that
   response tokens (output + EOS) carry a loss (the prompt's labels are -100);
 * :func:`train_lora` trains a PEFT LoRA adapter with AdamW, a cosine schedule with
   warm-up and gradient accumulation (:class:`TrainingSettings`, Table 7's values by
-  default, in :mod:`prettyflow.training_settings`, which the config check uses too)
+  default, in :mod:`prettyflow.training.settings`, which the config check uses too)
   and writes the adapter folder atomically.
 
 Training is Hugging Face's by design (transformers and peft, loaded with
@@ -91,7 +91,7 @@ from prettyflow.models import (
     sha256_file,
 )
 from prettyflow.paths import CHAT_TEMPLATE_FILE, TRAINING_RECORD_FILE
-from prettyflow.training_settings import TrainingSettings, settings_not_table7
+from prettyflow.training.settings import TrainingSettings, settings_not_table7
 
 LOGGER = logging.getLogger("prettyflow")
 
