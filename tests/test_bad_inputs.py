@@ -223,7 +223,7 @@ def refined_tags(content: bytes | str) -> Callable[[Path], object]:
 
 def instructions(content: bytes | str) -> Callable[[Path], object]:
     def run(folder: Path) -> object:
-        from prettyflow.training.loop import read_instructions  # imports torch
+        from prettyflow.training.data import read_instructions  # imports torch
 
         return read_instructions(_write(folder, "alpaca.json", content))
 

@@ -12,20 +12,22 @@ from tiny_models import build_tiny_causal_lm
 from prettyflow.decode import generate_greedy, render_chat_prompt
 from prettyflow.errors import InputError
 from prettyflow.models import ModelSpec, load_model_and_tokenizer
-from prettyflow.training.loop import (
+from prettyflow.training.data import (
     ALPACA_PROMPTS,
-    CHAT_TEMPLATE_FILE,
     IGNORE_INDEX,
-    LOG_COLUMNS,
     alpaca_chat_template,
-    apply_lora,
     collate,
     format_prompt,
     read_instructions,
-    response_only_loss,
     tokenize_examples,
+)
+from prettyflow.training.loop import (
+    CHAT_TEMPLATE_FILE,
+    LOG_COLUMNS,
+    apply_lora,
     train_lora,
 )
+from prettyflow.training.loss import response_only_loss
 from prettyflow.training.settings import TrainingSettings
 
 CPU = torch.device("cpu")
