@@ -23,10 +23,10 @@ import yaml
 from prettyflow.config import ConfigError, validate_config
 from prettyflow.data.crosssum import prepare_crosssum
 from prettyflow.data.flores import prepare_flores_direction
-from prettyflow.data.pos import prepare_pos
 from prettyflow.data.wmt import prepare_wmt_direction
 from prettyflow.errors import InputError
 from prettyflow.io import read_json, read_parquet, write_parquet
+from prettyflow.pos.data import prepare_pos
 from prettyflow.priors.control import read_tagged_lexicon, word_candidates
 from prettyflow.priors.dictionaries import prepare_dictionary
 from prettyflow.priors.refined import run_refined

@@ -149,7 +149,7 @@ def test_zero_width_nfc_and_case(tmp_path: Path) -> None:
 
 def test_lookup_key_is_the_shared_word_normaliser() -> None:
     # Dictionary keys, pseudo-prior words and POS alignment use one normaliser.
-    from prettyflow.pos_output import normalize_word as pos_normalize_word
+    from prettyflow.pos.output import normalize_word as pos_normalize_word
     from prettyflow.priors.dictionaries import lookup_key
     from prettyflow.priors.tokens import normalize_word as prior_normalize_word
     from prettyflow.text import normalize_word

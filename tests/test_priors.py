@@ -320,7 +320,7 @@ def test_pos_prior_text_starts_a_json_answer():
 
 
 def test_first_tag_from_output_uses_the_pos_parser():
-    pytest.importorskip("prettyflow.pos_output")
+    pytest.importorskip("prettyflow.pos.output")
     output = '[{"word": "Le", "tag": "DET"}, {"word": "chat", "tag": "NOUN"}]'
     assert first_tag_from_output(output, ["Le", "chat"]) == "DET"
 

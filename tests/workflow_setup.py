@@ -15,7 +15,7 @@ from pathlib import Path
 import yaml
 from tiny_models import build_tiny_causal_lm, build_tiny_token_classifier
 
-from prettyflow.data.pos import UPOS_TAGS
+from prettyflow.pos.data import UPOS_TAGS
 
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 COMET_PYTHON = Path(__file__).resolve().parents[1] / ".venv-comet" / "bin" / "python"

@@ -27,9 +27,9 @@ from typing import Any
 
 from prettyflow.backends import MODEL_BACKENDS
 from prettyflow.backends.base import SEQ2SEQ
-from prettyflow.data.pos import UPOS_TAGS
 from prettyflow.errors import InputError, MissingResourceError, is_integer
 from prettyflow.io import parse_json_text, read_lines
+from prettyflow.pos.data import UPOS_TAGS
 from prettyflow.prompts import placeholder_names
 from prettyflow.registry import Registry
 

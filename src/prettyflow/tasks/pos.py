@@ -7,9 +7,9 @@ from typing import Any
 
 import pandas as pd
 
-from prettyflow.data.pos import UPOS_TAGS
 from prettyflow.errors import InputError
-from prettyflow.pos_output import parse_tagging_output
+from prettyflow.pos.data import UPOS_TAGS
+from prettyflow.pos.output import parse_tagging_output
 from prettyflow.tasks.base import Task
 from prettyflow.tasks.translation import language_name
 

@@ -45,7 +45,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from prettyflow.data.pos import UPOS_TAGS
+from prettyflow.pos.data import UPOS_TAGS
 from prettyflow.text import normalize_word
 
 _UPOS = frozenset(UPOS_TAGS)
