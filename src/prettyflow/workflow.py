@@ -118,12 +118,16 @@ def prior_system_name(source: str, k: int) -> str:
 
 
 def table_definition(entry: Mapping[str, Any]) -> dict[str, Any]:
-    """A benchmark's table definition with the schema's defaults filled in."""
+    """A benchmark's table definition with the schema's defaults filled in.
+
+    %SFT's metrics default to the shown ones where higher is better.
+    """
     table = dict(entry.get("table") or {})
     metrics = list(table.get("metrics") or entry["metrics"])
+    quality = [m for m in metrics if not METRICS.get(m).lower_is_better]
     return {
         "metrics": metrics,
-        "sft_metrics": list(table.get("sft_metrics") or metrics),
+        "sft_metrics": list(table.get("sft_metrics") or quality),
         "sft_ratio": table.get("sft_ratio", TABLE_DEFAULTS["sft_ratio"]),
         "reference": table.get("reference", TABLE_DEFAULTS["reference"]),
         "near_zero_threshold": table.get(
