@@ -51,11 +51,11 @@ class Summarization(Task):
             )
         }
 
-    def pseudo_words(self, frame, lexicon, upstream, source_lang):
-        from prettyflow.priors import pseudo_prior_from_keywords
+    def pseudo_matches(self, frame, lexicon, upstream, source_lang):
+        from prettyflow.priors import pseudo_prior_keyword_matches
         from prettyflow.steps.common import aligned
 
         keywords = aligned(frame, upstream["keywords"], "the keyword table")
-        return pseudo_prior_from_keywords(
+        return pseudo_prior_keyword_matches(
             [list(words) for words in keywords["keywords"]], lexicon, source_lang
         )

@@ -53,7 +53,7 @@ class Translation(Task):
     def refined_inputs(self, frame: pd.DataFrame, options) -> list[str]:
         return list(frame["source"])
 
-    def pseudo_words(self, frame, lexicon, upstream, source_lang):
-        from prettyflow.priors import pseudo_prior_words
+    def pseudo_matches(self, frame, lexicon, upstream, source_lang):
+        from prettyflow.priors import pseudo_prior_matches
 
-        return pseudo_prior_words(list(frame["source"]), lexicon, source_lang)
+        return pseudo_prior_matches(list(frame["source"]), lexicon, source_lang)
