@@ -32,6 +32,7 @@ rule all:
     default_target: True
     input:
         plan.table_targets(),
+        plan.sample_page_targets(),
         plan.analysis_targets(),
         plan.decision_space_targets(),
 
@@ -44,6 +45,7 @@ onsuccess:
     stop_decode_workers()
     print_table_locations(
         plan.table_targets()
+        + plan.sample_page_targets()
         + plan.analysis_targets()
         + plan.decision_space_targets()
     )

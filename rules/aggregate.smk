@@ -121,3 +121,32 @@ rule prior_accuracy_table:
         labels=prior_labels,
     script:
         "../scripts/prior_accuracy_table.py"
+
+
+# Every answer beside its reference: one page per results table (Tables 1-3, 5 and
+# 6), with the priors, raw and cleaned answers and per-sample scores of each system.
+rule sample_page:
+    input:
+        unpack(sample_page_inputs),
+    output:
+        html=report(
+            paths.pattern("sample_page"),
+            caption="../report/sample_page.rst",
+            category=sample_page_category,
+            subcategory="Samples",
+            labels=sample_page_labels,
+        ),
+    log:
+        paths.log("tables/{table}.samples.log"),
+    wildcard_constraints:
+        table=plan.wildcard_pattern(plan.sample_pages()),
+    conda:
+        "../envs/score.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=10,
+    params:
+        settings=sample_page_settings,
+    script:
+        "../scripts/sample_page.py"

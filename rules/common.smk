@@ -283,3 +283,25 @@ def prior_tokens_settings(w):
 
 def figure_label(w):
     return f"{w.family} on {w.benchmark}"
+
+
+# -------------------------------------------------------- sample pages
+def sample_page_inputs(w):
+    return plan.sample_page_inputs(w.table)
+
+
+def sample_page_settings(w):
+    return plan.sample_page_settings(w.table)
+
+
+def sample_page_category(w):
+    settings = plan.sample_page_settings(w.table)
+    return f"{settings['task']} on {settings['benchmark']}"
+
+
+def sample_page_labels(w):
+    view = plan.sample_pages()[w.table][0]
+    return {
+        "table": "samples" if view == "main" else f"samples ({view})",
+        "model family": plan.sample_page_settings(w.table)["family"],
+    }

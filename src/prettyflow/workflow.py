@@ -1073,3 +1073,94 @@ class Plan:
                 several = len(self.prior_ks(task, source)) > 1
                 labels[f"{source}-k{k}"] = f"{name}, k={k}" if several else name
         return labels
+
+    # ----------------------------------------------------------- sample pages
+    def sample_pages(self) -> dict[str, tuple[str, str, str, str]]:
+        """Every sample page: its table's file stem -> (view, task, benchmark, family).
+
+        One page per results table (Tables 1-3 and 6: view ``main``) and per
+        control-priors table (Table 5: view ``control_priors``), named after it.
+        """
+        tables = [
+            ("main", "table", task, benchmark)
+            for task in self.tasks
+            for benchmark in self.benchmarks(task)
+        ] + [
+            ("control_priors", "control_table", run.task, run.benchmark)
+            for run in self.analysis_runs("control_priors")
+        ]
+        pages = {}
+        for view, name, task, benchmark in tables:
+            for family in self.families():
+                table = self.paths.path(
+                    name, task=task, benchmark=benchmark, family=family, ext="html"
+                )
+                pages[Path(table).stem] = (view, task, benchmark, family)
+        return pages
+
+    def sample_page_targets(self) -> list[str]:
+        return [
+            self.paths.path("sample_page", table=table) for table in self.sample_pages()
+        ]
+
+    def _sample_page(self, table: str) -> tuple[str, str, str, str]:
+        try:
+            return self.sample_pages()[table]
+        except KeyError:
+            raise KeyError(f"no results table {table!r} has a sample page") from None
+
+    def sample_page_inputs(self, table: str) -> dict[str, list[str]]:
+        """The data, decodes, per-sample scores and priors of a table's sample page,
+        in the order :func:`prettyflow.steps.samples.sample_page` pairs them."""
+        view, task, benchmark, family = self._sample_page(table)
+        subsets, names, _ = self.table_view(view, task, benchmark, family)
+        systems = [self.system(task, family, name, benchmark) for name in names]
+        return {
+            "data": [self.data_path(task, benchmark, subset) for subset in subsets],
+            "decodes": self.system_files(
+                "decode", task, benchmark, family, subsets, names
+            ),
+            "scores": self.system_files(
+                "score_samples", task, benchmark, family, subsets, names
+            ),
+            "priors": [
+                self.paths.path(
+                    "prior",
+                    task=task,
+                    benchmark=benchmark,
+                    family=family,
+                    subset=subset,
+                    source=system.prior_source,
+                    k=system.k,
+                )
+                for subset in subsets
+                for system in systems
+                if system.prior_source
+            ],
+        }
+
+    def sample_page_settings(self, table: str) -> dict[str, Any]:
+        """A sample page's rows and columns: the table's subsets and systems, and
+        every metric scored on its benchmark (:mod:`prettyflow.sample_pages`)."""
+        view, task, benchmark, family = self._sample_page(table)
+        shown = self.table_settings(task, benchmark, family, view)
+        metrics = self.metrics(task, benchmark)
+        systems = [
+            self.system(task, family, name, benchmark) for name in shown["systems"]
+        ]
+        return {
+            "task": task,
+            "benchmark": benchmark,
+            "family": family,
+            "title": f"Samples: {shown['title']}",
+            "subsets": shown["subsets"],
+            "systems": [
+                {"name": s.name, "chat": s.chat, "prior_source": s.prior_source}
+                for s in systems
+            ],
+            "metrics": metrics,
+            "labels": {
+                **shown["labels"],
+                **{metric: METRICS.get(metric).label for metric in metrics},
+            },
+        }
