@@ -295,13 +295,13 @@ def sample_page_settings(w):
 
 
 def sample_page_category(w):
-    settings = plan.sample_page_settings(w.table)
-    return f"{settings['task']} on {settings['benchmark']}"
+    _, task, benchmark, _ = plan.sample_pages()[w.table]
+    return f"{task} on {benchmark}"
 
 
 def sample_page_labels(w):
-    view = plan.sample_pages()[w.table][0]
+    view, _, _, family = plan.sample_pages()[w.table]
     return {
         "table": "samples" if view == "main" else f"samples ({view})",
-        "model family": plan.sample_page_settings(w.table)["family"],
+        "model family": family,
     }

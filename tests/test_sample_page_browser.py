@@ -93,6 +93,13 @@ def test_filters_show_the_matching_sentences(browser, page, tmp_path):
     assert shown(browser) == ids_where(lambda i: i % 5 == 0, subsets=("pt-en",))
     browser.evaluate("document.querySelector('#f-reset').click()")
     assert len(shown(browser)) == 2 * SENTENCES
+    # An address made by hand (or for another page) falls back to the defaults.
+    browser.open(path.as_uri() + "#focus=99&subset=x&delta=up&metric=7&hidden=1,42")
+    assert len(shown(browser)) == 2 * SENTENCES
+    assert (
+        browser.evaluate("document.querySelectorAll('#f-systems input:checked').length")
+        == 6
+    )
 
 
 def test_gain_against_the_foundation_model_filters_and_sorts(browser, page):

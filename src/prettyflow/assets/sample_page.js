@@ -60,6 +60,23 @@
         else state[key] = value;
       });
     } catch (error) { /* no hash (e.g. an embedded data: page) */ }
+    // An address written by hand (or for another page) falls back to the defaults.
+    function index(value, length) {
+      var number = Number(value);
+      return value !== ANY && Number.isInteger(number) && number >= 0 && number < length;
+    }
+    if (state.subset !== ANY && !index(state.subset, data.subsets.length)) state.subset = ANY;
+    if (state.focus !== ANY && !index(state.focus, systems.length)) state.focus = ANY;
+    if (!index(state.metric, metrics.length)) state.metric = 0;
+    state.hidden = state.hidden.filter(function (i) { return index(i, systems.length); });
+    if (BASE === null || !metrics.length || ["gain", "loss", "tie"].indexOf(state.delta) < 0) state.delta = ANY;
+    if (WRONG === null || ["yes", "no"].indexOf(state.wrong) < 0) state.wrong = ANY;
+    if (["yes", "no"].indexOf(state.empty) < 0) state.empty = ANY;
+    if (["data", "score", "gain", "length"].indexOf(state.sort) < 0 ||
+        (!metrics.length && (state.sort === "score" || state.sort === "gain")) ||
+        (BASE === null && state.sort === "gain")) state.sort = "data";
+    if (state.dir !== "desc") state.dir = "asc";
+    state.page = Math.max(0, Math.floor(state.page) || 0);
   }
   function writeHash() {
     var params = new URLSearchParams();
@@ -158,10 +175,12 @@
     controls.appendChild(select("f-focus", "Filter and sort on", [option(ANY, "any shown system")].concat(
       systems.map(function (s, i) { return option(i, s.label); })),
       "the system(s) whose answers the filters and the sort look at"));
-    controls.appendChild(select("f-metric", "Metric", metrics.map(function (m, i) {
-      return option(i, m.label + (m.lower ? " (lower is better)" : ""));
-    })));
-    if (BASE !== null) {
+    if (metrics.length) {
+      controls.appendChild(select("f-metric", "Metric", metrics.map(function (m, i) {
+        return option(i, m.label + (m.lower ? " (lower is better)" : ""));
+      })));
+    }
+    if (BASE !== null && metrics.length) {
       controls.appendChild(select("f-delta", "vs " + systems[BASE].label, [
         option(ANY, "any"), option("gain", "gain"), option("loss", "loss"), option("tie", "tie")
       ], "a gain or loss against the foundation model on the metric"));
@@ -174,8 +193,9 @@
       option(ANY, "any"), option("yes", "yes"), option("no", "no")]));
     controls.appendChild(el("label", { className: "control" }, ["Text ",
       el("input", { id: "f-text", type: "search", placeholder: "in source, reference, answers" })]));
-    var sorts = [option("data", "data order"), option("score", "score on the metric")];
-    if (BASE !== null) sorts.push(option("gain", "gain vs " + systems[BASE].label));
+    var sorts = [option("data", "data order")];
+    if (metrics.length) sorts.push(option("score", "score on the metric"));
+    if (BASE !== null && metrics.length) sorts.push(option("gain", "gain vs " + systems[BASE].label));
     sorts.push(option("length", "source length"));
     controls.appendChild(select("f-sort", "Sort by", sorts));
     controls.appendChild(select("f-dir", "", [option("asc", "ascending"), option("desc", "descending")]));
@@ -233,9 +253,10 @@
 
   // ----------------------------------------------------------------- summary
   function summary(chosen) {
-    var metric = state.metric, shown = shownSystems();
-    var head = ["System", "Sentences", "Mean per-sample " + metrics[metric].label];
-    if (BASE !== null) head.push("Gain / loss / tie vs " + systems[BASE].label);
+    var metric = state.metric, shown = shownSystems(), scored = metrics.length > 0;
+    var head = ["System", "Sentences"];
+    if (scored) head.push("Mean per-sample " + metrics[metric].label);
+    if (BASE !== null && scored) head.push("Gain / loss / tie vs " + systems[BASE].label);
     if (WRONG !== null) head.push("Wrong language");
     head.push("Empty answers");
     var table = el("table", { className: "summary" }, [el("thead", null, [el("tr", null,
@@ -244,16 +265,20 @@
     shown.forEach(function (s) {
       var total = 0, count = 0, wins = 0, losses = 0, ties = 0, wrong = 0, empty = 0;
       chosen.forEach(function (i) {
-        var entry = rows[i][4][s], value = score(entry, metric);
-        if (value !== null) { total += value; count++; }
-        var d = gain(rows[i], s, metric);
-        if (d !== null) { if (d > 0) wins++; else if (d < 0) losses++; else ties++; }
+        var entry = rows[i][4][s];
+        if (scored) {
+          var value = score(entry, metric);
+          if (value !== null) { total += value; count++; }
+          var d = gain(rows[i], s, metric);
+          if (d !== null) { if (d > 0) wins++; else if (d < 0) losses++; else ties++; }
+        }
         if (isWrong(entry)) wrong++;
         if (isEmpty(entry)) empty++;
       });
       var n = chosen.length;
-      var cells = [systems[s].label, String(n), count ? format(total / count) : "n/a"];
-      if (BASE !== null) cells.push(s === BASE ? "–" : wins + " / " + losses + " / " + ties);
+      var cells = [systems[s].label, String(n)];
+      if (scored) cells.push(count ? format(total / count) : "n/a");
+      if (BASE !== null && scored) cells.push(s === BASE ? "–" : wins + " / " + losses + " / " + ties);
       if (WRONG !== null) cells.push(n ? wrong + " (" + (100 * wrong / n).toFixed(1) + "%)" : "–");
       cells.push(n ? empty + " (" + (100 * empty / n).toFixed(1) + "%)" : "–");
       body.appendChild(el("tr", { className: "role-" + systems[s].role },
