@@ -42,7 +42,10 @@
     if (value === null || value === undefined) return "n/a";
     return Math.abs(value) >= 10 ? value.toFixed(1) : value.toFixed(2);
   }
-  function signed(value) { return (value > 0 ? "+" : value < 0 ? "−" : "±") + format(Math.abs(value)); }
+  function signed(value) {
+    var shown = format(Math.abs(value));
+    return (Number(shown) === 0 ? "±" : value > 0 ? "+" : "−") + shown;
+  }
 
   // -------------------------------------------------------------------- state
   var defaults = {
