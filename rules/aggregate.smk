@@ -4,8 +4,8 @@
 
 rule results_table:
     input:
-        scores=table_files("score_corpus", "main"),
-        samples=table_files("score_samples", "main"),
+        scores=from_wildcards(plan.tables.files, "score_corpus"),
+        samples=from_wildcards(plan.tables.files, "score_samples"),
     output:
         csv=paths.pattern("table", ext="csv"),
         markdown=paths.pattern("table", ext="md"),
@@ -26,78 +26,17 @@ rule results_table:
         mem_mb=2000,
         runtime=10,
     params:
-        settings=table_view_settings("main"),
+        settings=from_wildcards(plan.tables.settings),
     script:
         "../scripts/results_table.py"
-
-
-# Table 5 (section 5.2): the foundation model with a random word of a given kind
-# as its prior, beside the SFT reference.
-rule control_priors_table:
-    input:
-        scores=table_files("score_corpus", "control_priors"),
-        samples=table_files("score_samples", "control_priors"),
-    output:
-        csv=paths.pattern("control_table", ext="csv"),
-        markdown=paths.pattern("control_table", ext="md"),
-        latex=paths.pattern("control_table", ext="tex"),
-        html=report(
-            paths.pattern("control_table", ext="html"),
-            caption="../report/control_priors_table.rst",
-            category="{task} on {benchmark}",
-            subcategory="Tables",
-            labels={"table": "control priors (Table 5)", "model family": "{family}"},
-        ),
-    log:
-        paths.log("tables/{task}-{benchmark}-{family}-control-priors.log"),
-    conda:
-        "../envs/score.yaml"
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=10,
-    params:
-        settings=table_view_settings("control_priors"),
-    script:
-        "../scripts/results_table.py"
-
-
-# Table 8 (appendix C.3): how often the foundation model answers in the target
-# language when one of several prompts is drawn per sentence.
-rule prompt_success_table:
-    input:
-        unpack(prompt_success_inputs),
-    output:
-        csv=paths.pattern("prompt_success_table", ext="csv"),
-        markdown=paths.pattern("prompt_success_table", ext="md"),
-        latex=paths.pattern("prompt_success_table", ext="tex"),
-        html=report(
-            paths.pattern("prompt_success_table", ext="html"),
-            caption="../report/prompt_success_table.rst",
-            category="{task} on {benchmark}",
-            subcategory="Tables",
-            labels={"table": "prompt success (Table 8)", "model family": "{family}"},
-        ),
-    log:
-        paths.log("tables/{task}-{benchmark}-{family}-prompt-success.log"),
-    conda:
-        "../envs/score.yaml"
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=10,
-    params:
-        settings=prompt_success_settings,
-    script:
-        "../scripts/prompt_success_table.py"
 
 
 # Table 4: the accuracy of the priors themselves, for tasks whose answer can be
 # checked position by position (Task.prior_accuracy).
 rule prior_accuracy_table:
     input:
-        data=subset_data_tables,
-        priors=prior_tables,
+        data=from_wildcards(plan.data.tables),
+        priors=from_wildcards(plan.tables.prior_tables),
     output:
         csv=paths.pattern("prior_accuracy", ext="csv"),
         markdown=paths.pattern("prior_accuracy", ext="md"),
@@ -118,7 +57,7 @@ rule prior_accuracy_table:
         mem_mb=1000,
         runtime=10,
     params:
-        labels=prior_labels,
+        labels=from_wildcards(plan.tables.prior_labels),
     script:
         "../scripts/prior_accuracy_table.py"
 
@@ -127,19 +66,19 @@ rule prior_accuracy_table:
 # 6), with the priors, raw and cleaned answers and per-sample scores of each system.
 rule sample_page:
     input:
-        unpack(sample_page_inputs),
+        unpack(from_wildcards(plan.samples.inputs)),
     output:
         html=report(
             paths.pattern("sample_page"),
             caption="../report/sample_page.rst",
-            category=sample_page_category,
+            category=from_wildcards(plan.samples.category),
             subcategory="Samples",
-            labels=sample_page_labels,
+            labels=from_wildcards(plan.samples.labels),
         ),
     log:
         paths.log("tables/{table}.samples.log"),
     wildcard_constraints:
-        table=plan.wildcard_pattern(plan.sample_pages()),
+        table=plan.grid.wildcard_pattern(plan.samples.pages()),
     conda:
         "../envs/score.yaml"
     threads: 1
@@ -147,6 +86,6 @@ rule sample_page:
         mem_mb=4000,
         runtime=10,
     params:
-        settings=sample_page_settings,
+        settings=from_wildcards(plan.samples.settings),
     script:
         "../scripts/sample_page.py"

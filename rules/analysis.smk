@@ -1,30 +1,32 @@
+# The analyses (config analysis.<name>), each reaching its part of the plan through
+# plan.analysis("<name>") (prettyflow.plan.analyses).
+
+
 # Section 2.2: the next-token decisions of a foundation model and its SFT reference
 # at the same prefix, with and without one prior token (Figures 2-4).
-
-
 rule decision_space:
     input:
-        unpack(decision_space_inputs),
+        unpack(from_wildcards(plan.analysis("decision_space").inputs)),
     output:
         positions=paths.pattern("decision_space"),
     log:
         paths.log("{task}/analysis/{benchmark}/{family}/{subset}/decision-space.log"),
     conda:
         "../envs/decode.yaml"
-    threads: compute("analysis", "threads")
+    threads: plan.compute.stage("analysis")["threads"]
     resources:
-        gpu=compute("analysis", "gpu"),
-        mem_mb=compute("analysis", "mem_mb"),
-        runtime=compute("analysis", "runtime"),
+        gpu=plan.compute.stage("analysis")["gpu"],
+        mem_mb=plan.compute.stage("analysis")["mem_mb"],
+        runtime=plan.compute.stage("analysis")["runtime"],
     params:
-        settings=decision_space_settings,
+        settings=from_wildcards(plan.analysis("decision_space").job_settings),
     script:
         "../scripts/decision_space.py"
 
 
 rule decision_space_figures:
     input:
-        tables=decision_space_tables,
+        tables=from_wildcards(plan.analysis("decision_space").tables),
     output:
         figures=report(
             directory(paths.pattern("decision_space_figures")),
@@ -43,7 +45,7 @@ rule decision_space_figures:
         mem_mb=2000,
         runtime=10,
     params:
-        label=figure_label,
+        label=from_wildcards(plan.analysis("decision_space").figure_label),
     script:
         "../scripts/decision_space_figures.py"
 
@@ -51,7 +53,7 @@ rule decision_space_figures:
 # Figure 5 (section 5.3): every metric against the number of prior tokens k.
 rule prior_tokens_figure:
     input:
-        scores=prior_tokens_inputs,
+        scores=from_wildcards(plan.analysis("prior_tokens").inputs),
     output:
         figure=report(
             paths.pattern("prior_tokens", ext="png"),
@@ -70,6 +72,71 @@ rule prior_tokens_figure:
         mem_mb=2000,
         runtime=10,
     params:
-        settings=prior_tokens_settings,
+        settings=from_wildcards(plan.analysis("prior_tokens").figure_settings),
     script:
         "../scripts/prior_tokens_figure.py"
+
+
+# Table 5 (section 5.2): the foundation model with a random word of a given kind
+# as its prior, beside the SFT reference.
+rule control_priors_table:
+    input:
+        scores=from_wildcards(
+            plan.analysis("control_priors").table_files, "score_corpus"
+        ),
+        samples=from_wildcards(
+            plan.analysis("control_priors").table_files, "score_samples"
+        ),
+    output:
+        csv=paths.pattern("control_table", ext="csv"),
+        markdown=paths.pattern("control_table", ext="md"),
+        latex=paths.pattern("control_table", ext="tex"),
+        html=report(
+            paths.pattern("control_table", ext="html"),
+            caption="../report/control_priors_table.rst",
+            category="{task} on {benchmark}",
+            subcategory="Tables",
+            labels={"table": "control priors (Table 5)", "model family": "{family}"},
+        ),
+    log:
+        paths.log("tables/{task}-{benchmark}-{family}-control-priors.log"),
+    conda:
+        "../envs/score.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        settings=from_wildcards(plan.analysis("control_priors").table_settings),
+    script:
+        "../scripts/results_table.py"
+
+
+# Table 8 (appendix C.3): how often the foundation model answers in the target
+# language when one of several prompts is drawn per sentence.
+rule prompt_success_table:
+    input:
+        unpack(from_wildcards(plan.analysis("prompt_success").inputs)),
+    output:
+        csv=paths.pattern("prompt_success_table", ext="csv"),
+        markdown=paths.pattern("prompt_success_table", ext="md"),
+        latex=paths.pattern("prompt_success_table", ext="tex"),
+        html=report(
+            paths.pattern("prompt_success_table", ext="html"),
+            caption="../report/prompt_success_table.rst",
+            category="{task} on {benchmark}",
+            subcategory="Tables",
+            labels={"table": "prompt success (Table 8)", "model family": "{family}"},
+        ),
+    log:
+        paths.log("tables/{task}-{benchmark}-{family}-prompt-success.log"),
+    conda:
+        "../envs/score.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        settings=from_wildcards(plan.analysis("prompt_success").table_settings),
+    script:
+        "../scripts/prompt_success_table.py"

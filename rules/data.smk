@@ -13,14 +13,14 @@ rule download_benchmark:
         mem_mb=500,
         runtime=60,
     params:
-        settings=download_settings,
+        settings=from_wildcards(plan.data.download_settings),
     script:
         "../scripts/download_benchmark.py"
 
 
 rule prepare_data:
     input:
-        unpack(data_inputs),
+        unpack(from_wildcards(plan.data.inputs)),
     output:
         table=paths.pattern("data"),
     log:
@@ -32,7 +32,7 @@ rule prepare_data:
         mem_mb=2000,
         runtime=10,
     params:
-        root=data_root,
-        settings=data_settings,
+        root=from_wildcards(plan.data.root),
+        settings=from_wildcards(plan.data.settings),
     script:
         "../scripts/prepare_data.py"

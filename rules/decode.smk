@@ -10,38 +10,38 @@
 
 rule decode:
     input:
-        unpack(decode_inputs),
-        data=task_data,
+        unpack(from_wildcards(plan.decode.inputs)),
+        data=from_wildcards(plan.data.table),
     output:
         decodes=paths.pattern("decode_shard"),
     log:
         paths.log("{task}/decode/{benchmark}/{family}/{subset}/{system}/{shard}.log"),
-    priority: decode_priority
+    priority: from_wildcards(plan.decode.priority)
     group:
-        decode_group
+        from_wildcards(plan.decode.group)
     conda:
         "../envs/decode.yaml"
-    threads: compute("decode", "threads")
+    threads: plan.compute.stage("decode")["threads"]
     resources:
-        gpu=compute("decode", "gpu"),
-        mem_mb=compute("decode", "mem_mb"),
-        runtime=compute("decode", "runtime"),
+        gpu=plan.compute.stage("decode")["gpu"],
+        mem_mb=plan.compute.stage("decode")["mem_mb"],
+        runtime=plan.compute.stage("decode")["runtime"],
     params:
-        settings=decode_settings,
-        shard=shard_settings,
+        settings=from_wildcards(plan.decode.settings),
+        shard=from_wildcards(plan.compute.shard_settings, "decode"),
     script:
         "../scripts/decode.py"
 
 
 rule gather_decode:
     input:
-        data=task_data,
-        shards=decode_shards,
+        data=from_wildcards(plan.data.table),
+        shards=from_wildcards(plan.decode.shards),
     output:
         decodes=paths.pattern("decode"),
     log:
         paths.log("{task}/decode/{benchmark}/{family}/{subset}/{system}.gather.log"),
-    priority: decode_priority
+    priority: from_wildcards(plan.decode.priority)
     # A few file reads: in the Snakemake process itself, not a job of its own.
     localrule: True
     threads: 1
@@ -49,7 +49,7 @@ rule gather_decode:
         mem_mb=1000,
         runtime=10,
     params:
-        cleaning=cleaning_settings,
+        cleaning=from_wildcards(plan.decode.cleaning_settings),
     run:
         gather_decode(
             input.data, list(input.shards), output.decodes, params.cleaning, log[0]

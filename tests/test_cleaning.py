@@ -20,8 +20,8 @@ from prettyflow.cleaning import (
 from prettyflow.config import ConfigError, validate_config
 from prettyflow.errors import InputError
 from prettyflow.io import read_parquet, read_provenance, write_parquet
+from prettyflow.plan import Plan
 from prettyflow.steps.decode import gather_decode
-from prettyflow.workflow import Plan
 
 TRANSLATION = AnswerContext(("\n",), "Portuguese", ("Translation",))
 SUMMARIZATION = AnswerContext(("\n",), "Portuguese", ("Summary",))
@@ -157,31 +157,33 @@ def config(repo_root) -> dict:
 
 def test_each_model_gets_its_roles_default_or_its_own_rules(config):
     plan = Plan(config)
-    assert plan.cleaning_rules("gemma3-270m") == list(BASE)
-    assert plan.cleaning_rules("gemma3-270m-alpaca") == list(CHAT)
+    assert plan.models.cleaning_rules("gemma3-270m") == list(BASE)
+    assert plan.models.cleaning_rules("gemma3-270m-alpaca") == list(CHAT)
     config["models"]["gemma3-270m"]["cleaning"] = ["cut_at_stop"]
     config["models"]["gemma3-270m-alpaca"]["cleaning"] = []
     validate_config(config)
     plan = Plan(config)
-    assert plan.cleaning_rules("gemma3-270m") == ["cut_at_stop"]
-    assert plan.cleaning_rules("gemma3-270m-alpaca") == []
+    assert plan.models.cleaning_rules("gemma3-270m") == ["cut_at_stop"]
+    assert plan.models.cleaning_rules("gemma3-270m-alpaca") == []
 
 
 def test_every_system_of_a_model_is_cleaned_alike(config):
     plan = Plan(config)
     family = "gemma3-270m"
-    for task, benchmark, subset in plan.grid():
+    for task, benchmark, subset in plan.grid.grid():
         settings = {
-            system.name: plan.cleaning_settings(
+            system.name: plan.decode.cleaning_settings(
                 task, benchmark, family, subset, system.name
             )
-            for system in plan.benchmark_systems(task, family, benchmark, subset)
+            for system in plan.systems.decoded(task, benchmark, family, subset)
         }
         by_model: dict[str, dict] = {}
         for name, cleaning in settings.items():
             assert by_model.setdefault(cleaning["model"], cleaning) == cleaning, name
         assert set(by_model) == {"gemma3-270m", "gemma3-270m-alpaca"}
-    base = plan.cleaning_settings("translation", "flores", family, "pt-en", "base")
+    base = plan.decode.cleaning_settings(
+        "translation", "flores", family, "pt-en", "base"
+    )
     assert base == {
         "model": "gemma3-270m",
         "rules": list(BASE),
@@ -189,13 +191,13 @@ def test_every_system_of_a_model_is_cleaned_alike(config):
         "target_language": "English",
         "answer_words": ["Translation"],
     }
-    pos = plan.cleaning_settings("pos", "ud", family, "fr", "base")
+    pos = plan.decode.cleaning_settings("pos", "ud", family, "fr", "base")
     assert (pos["stop"], pos["target_language"], pos["answer_words"]) == (
         ["\n\n"],
         "French",
         [],
     )
-    summary = plan.cleaning_settings(
+    summary = plan.decode.cleaning_settings(
         "summarization", "crosssum", family, "en-pt", "base"
     )
     assert summary["answer_words"] == ["Summary"]
@@ -204,7 +206,7 @@ def test_every_system_of_a_model_is_cleaned_alike(config):
 def test_cleaning_is_not_a_decode_setting(config):
     """Changing a model's rules re-cleans its decodes; it does not decode again."""
     plan = Plan(config)
-    before = plan.decode_settings(
+    before = plan.decode.settings(
         "translation", "flores", "gemma3-270m", "en-pt", "base"
     )
     assert before["stop_after"] == "the answer's first non-blank text"
@@ -212,12 +214,14 @@ def test_cleaning_is_not_a_decode_setting(config):
     changed["models"]["gemma3-270m"]["cleaning"] = ["strip_leading_blank"]
     after = Plan(changed)
     assert (
-        after.decode_settings("translation", "flores", "gemma3-270m", "en-pt", "base")
+        after.decode.settings("translation", "flores", "gemma3-270m", "en-pt", "base")
         == before
     )
-    assert after.cleaning_settings(
+    assert after.decode.cleaning_settings(
         "translation", "flores", "gemma3-270m", "en-pt", "base"
-    ) != plan.cleaning_settings("translation", "flores", "gemma3-270m", "en-pt", "base")
+    ) != plan.decode.cleaning_settings(
+        "translation", "flores", "gemma3-270m", "en-pt", "base"
+    )
 
 
 def test_an_unknown_rule_is_a_config_error_naming_the_key(config):
@@ -357,6 +361,7 @@ def test_scores_count_what_each_rule_changed_and_tables_show_it(tmp_path):
             "reference_system": "sft",
             "sft_systems": ["sft"],
             "sft_ratio": "ratio_of_averages",
+            "reference": "sft_reference",
             "near_zero_threshold": 1.0,
             "labels": {},
             "task": "translation",

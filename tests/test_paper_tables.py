@@ -22,8 +22,8 @@ import pytest
 import yaml
 
 from prettyflow.metrics import METRICS
+from prettyflow.plan import Plan
 from prettyflow.tables import build_table
-from prettyflow.workflow import Plan
 
 # -------------------------------------------------------------- transcriptions
 # Rows as printed: label | cells (subset by subset, metric by metric) | Avg. | %SFT.
@@ -226,7 +226,7 @@ class Tally:
 # ---------------------------------------------------------------- Table 1
 def table_1(plan: Plan, tally: Tally) -> None:
     for family in ("llama2", "mistral"):
-        settings = plan.table_settings("translation", "flores", family)
+        settings = plan.tables.settings("translation", "flores", family)
         blocks = [block["name"] for block in settings["blocks"]]
         printed = {name: parse(TABLE_1[(family, name)]) for name in blocks}
         arguments = definition(settings, printed[blocks[0]])
@@ -260,7 +260,7 @@ def test_table_1_from_its_cells_with_the_papers_definition(plan):
 
 def test_table_1_needs_its_two_blocks(plan):
     """One Avg. and %SFT over all eight directions is none of the printed values."""
-    settings = plan.table_settings("translation", "flores", "llama2")
+    settings = plan.tables.settings("translation", "flores", "llama2")
     english = parse(TABLE_1[("llama2", "English-centric")])
     others = parse(TABLE_1[("llama2", "Non-English-centric")])
     arguments = definition(settings, english)
@@ -293,7 +293,7 @@ def table_2_bounds(plan: Plan, family: str, reference: str) -> dict[str, tuple]:
     SFT cell is monotone in each SFT cell), so the lowest value is the table of
     SFT cells + 0.05 and other cells - 0.05, the highest the opposite.
     """
-    settings = plan.table_settings("summarization", "crosssum", family)
+    settings = plan.tables.settings("summarization", "crosssum", family)
     rows = parse(TABLE_2[family])
     arguments = {**definition(settings, rows), "reference": reference}
     sft = {
@@ -322,7 +322,7 @@ def table_2(plan: Plan, tally: Tally) -> dict[str, dict[str, tuple]]:
                 tally.reproduced.append(f"T2 {family} {label} %SFT")
             else:
                 tally.inconsistent.append(f"T2 {family} {label} %SFT outside")
-        settings = plan.table_settings("summarization", "crosssum", family)
+        settings = plan.tables.settings("summarization", "crosssum", family)
         arguments = definition(settings, rows)
         table = build_table(scores(arguments, numbers(rows)), **arguments)
         for label, row in rows.items():
@@ -392,7 +392,7 @@ def test_table_2_alpaca_alone_cannot_give_the_printed_llama2_values(plan):
 
 # ---------------------------------------------------------------- Table 3
 def table_3(plan: Plan, tally: Tally) -> None:
-    settings = plan.table_settings("pos", "ud", "llama2")
+    settings = plan.tables.settings("pos", "ud", "llama2")
     rows = parse(TABLE_3)  # no Llama2-7B-Chat row: it is an SFT row, no effect
     arguments = definition(settings, rows)
     table = build_table(scores(arguments, numbers(rows)), **arguments)
@@ -417,7 +417,7 @@ def test_table_3_from_its_cells(plan):
 
 # ---------------------------------------------------------------- Table 6
 def table_6(plan: Plan, tally: Tally) -> None:
-    settings = plan.table_settings("translation", "wmt23", "llama2")
+    settings = plan.tables.settings("translation", "wmt23", "llama2")
     rows = parse(TABLE_6)
     arguments = definition(settings, rows)
     # %SFT from the printed averages: one "subset" whose cells are the averages.
@@ -446,7 +446,7 @@ def test_table_6_from_its_printed_averages(plan):
         f"T6 {label} Avg. comet" for label in parse(TABLE_6)
     ]
     # From the cells, the same definition gives other %SFT values.
-    settings = plan.table_settings("translation", "wmt23", "llama2")
+    settings = plan.tables.settings("translation", "wmt23", "llama2")
     arguments = definition(settings, parse(TABLE_6))
     from_cells = build_table(scores(arguments, numbers(parse(TABLE_6))), **arguments)
     assert from_cells.value("base", "%SFT") == pytest.approx(63.3, abs=0.05)

@@ -12,7 +12,8 @@ import copy
 import pytest
 import yaml
 
-from prettyflow.workflow import PRIORITY_PRIOR, PRIORITY_UPSTREAM, Plan, canonical
+from prettyflow.plan import Plan, canonical
+from prettyflow.plan.values import PRIORITY_PRIOR, PRIORITY_UPSTREAM
 
 FAMILY = "gemma3-270m"
 SFT_REFERENCE = "sft-gemma3-270m-alpaca"
@@ -42,14 +43,16 @@ def test_reordered_refined_options_give_identical_params(config):
     reordered["tasks"]["translation"]["priors"]["refined"]["options"] = dict(
         reversed(list(options.items()))
     )
-    first = Plan(config).refined_settings("translation", "flores", "en-pt")
-    second = Plan(reordered).refined_settings("translation", "flores", "en-pt")
+    first = Plan(config).priors.refined_settings("translation", "flores", "en-pt")
+    second = Plan(reordered).priors.refined_settings("translation", "flores", "en-pt")
     assert repr(first) == repr(second)
 
 
 def test_systems_follow_the_paper_order(config):
     plan = Plan(config)
-    names = [system.name for system in plan.systems("translation", FAMILY)]
+    names = [
+        system.name for system in plan.systems.main("translation", "flores", FAMILY)
+    ]
     assert names == [
         SFT_REFERENCE,
         "prompting",
@@ -58,10 +61,12 @@ def test_systems_follow_the_paper_order(config):
         "prior-pseudo-k1",
         "prior-refined-k2",
     ]
-    assert [s.name for s in plan.systems("pos", FAMILY)][-1] == "prior-refined-k1"
+    assert [s.name for s in plan.systems.main("pos", "ud", FAMILY)][
+        -1
+    ] == "prior-refined-k1"
     labels = {
-        system.name: plan.system_label("translation", system)
-        for system in plan.systems("translation", FAMILY)
+        system.name: plan.systems.label("translation", system)
+        for system in plan.systems.main("translation", "flores", FAMILY)
     }
     assert labels == {
         SFT_REFERENCE: "gemma3-270m-alpaca",
@@ -78,8 +83,8 @@ def test_sft_reference_decodes_are_scheduled_before_other_decodes(config):
     config["families"][FAMILY]["sft"].append("other-sft")
     plan = Plan(config)
     priorities = {
-        system.name: plan.decode_priority(FAMILY, system.name)
-        for system in plan.systems("translation", FAMILY)
+        system.name: plan.decode.priority(FAMILY, system.name)
+        for system in plan.systems.main("translation", "flores", FAMILY)
     }
     # Only the reference feeds the SFT priors; the other SFT model waits like the rest.
     assert priorities.pop(SFT_REFERENCE) == PRIORITY_UPSTREAM
@@ -92,21 +97,28 @@ def test_sft_reference_decodes_are_scheduled_before_other_decodes(config):
 
 def test_grid_follows_the_task_and_benchmark_config(config):
     plan = Plan(config)
-    assert plan.grid() == [
+    assert plan.grid.grid() == [
         ("translation", "flores", "en-pt"),
         ("translation", "flores", "pt-en"),
         ("translation", "wmt23", "en-pt"),
         ("summarization", "crosssum", "en-pt"),
         ("pos", "ud", "fr"),
     ]
-    assert plan.metrics("translation", "wmt23") == ["bleu", "comet", "wrong_language"]
-    assert plan.prior_sources("pos") == ["sft", "refined"]  # POS has no pseudo prior
+    assert plan.grid.metrics("translation", "wmt23") == [
+        "bleu",
+        "comet",
+        "wrong_language",
+    ]
+    assert plan.grid.prior_sources("pos") == [
+        "sft",
+        "refined",
+    ]  # POS has no pseudo prior
 
 
 def test_a_benchmark_of_another_task_is_refused(config):
     plan = Plan(config)
     with pytest.raises(ValueError, match="'crosssum' is for summarization"):
-        plan.data_settings("translation", "crosssum", "en-pt")
+        plan.data.settings("translation", "crosssum", "en-pt")
 
 
 # ------------------------------------------------------------------ several k
@@ -115,7 +127,7 @@ def test_a_benchmark_of_another_task_is_refused(config):
 def test_several_k_per_source_give_a_prior_file_and_a_system_per_k(config):
     config["tasks"]["translation"]["priors"]["sft"]["k"] = [1, 2]
     plan = Plan(config)
-    systems = plan.systems("translation", FAMILY)
+    systems = plan.systems.main("translation", "flores", FAMILY)
     assert [s.name for s in systems] == [
         SFT_REFERENCE,
         "prompting",
@@ -132,13 +144,13 @@ def test_several_k_per_source_give_a_prior_file_and_a_system_per_k(config):
     )
     assert by_name["prior-sft-k2"].k == 2
     # Labels say k only where a source has several.
-    labels = {s.name: plan.system_label("translation", s) for s in systems}
+    labels = {s.name: plan.systems.label("translation", s) for s in systems}
     assert labels["prior-sft-k1"] == "+PRETTY (SFT Prior, k=1)"
     assert labels["prior-sft-k2"] == "+PRETTY (SFT Prior, k=2)"
     assert labels["prior-pseudo-k1"] == "+PRETTY (Pseudo Prior)"
-    table_labels = plan.table_settings("translation", "flores", FAMILY)["labels"]
+    table_labels = plan.tables.settings("translation", "flores", FAMILY)["labels"]
     assert table_labels["prior-sft-k1"] == "+PRETTY (SFT Prior, k=1)"
-    assert plan.prior_labels("translation") == {
+    assert plan.tables.prior_labels("translation") == {
         "sft-k1": "SFT Prior, k=1",
         "sft-k2": "SFT Prior, k=2",
         "pseudo-k1": "Pseudo Prior",
@@ -147,7 +159,7 @@ def test_several_k_per_source_give_a_prior_file_and_a_system_per_k(config):
 
     # Two prior files of the SFT source per subset, one per k.
     prior_dir = f"results/translation/priors/flores/{FAMILY}/en-pt"
-    tables = plan.prior_tables("translation", "flores", FAMILY)
+    tables = plan.tables.prior_tables("translation", "flores", FAMILY)
     assert [t for t in tables if t.startswith(prior_dir + "/")] == [
         f"{prior_dir}/sft-k1.parquet",
         f"{prior_dir}/sft-k2.parquet",
@@ -159,39 +171,39 @@ def test_several_k_per_source_give_a_prior_file_and_a_system_per_k(config):
     # Each system decodes with its own prior file and k.
     for k in (1, 2):
         system = f"prior-sft-k{k}"
-        inputs = plan.decode_inputs("translation", "flores", FAMILY, "en-pt", system)
+        inputs = plan.decode.inputs("translation", "flores", FAMILY, "en-pt", system)
         assert inputs["prior"] == f"{prior_dir}/sft-k{k}.parquet"
-        settings = plan.decode_settings(
+        settings = plan.decode.settings(
             "translation", "flores", FAMILY, "en-pt", system
         )
         assert (settings["prior_source"], settings["k"]) == ("sft", k)
-        prior = plan.prior_settings(
+        prior = plan.priors.settings(
             "translation", "flores", FAMILY, "en-pt", "sft", str(k)
         )
         assert prior["k"] == k and prior["source"] == "sft"
-    assert plan.decode_inputs("translation", "flores", FAMILY, "en-pt", "base") == {
-        "model": plan.model_inputs("gemma3-270m")
+    assert plan.decode.inputs("translation", "flores", FAMILY, "en-pt", "base") == {
+        "model": plan.models.inputs("gemma3-270m")
     }
     # A k that is not configured is not a job.
     with pytest.raises(ValueError, match=r"no system uses the sft prior with k=3"):
-        plan.prior_settings("translation", "flores", FAMILY, "en-pt", "sft", 3)
-    score_jsons = plan.score_jsons("translation", "flores", FAMILY)
+        plan.priors.settings("translation", "flores", FAMILY, "en-pt", "sft", 3)
+    score_jsons = plan.tables.files("score_corpus", "translation", "flores", FAMILY)
     assert (
         f"results/translation/scores/flores/{FAMILY}/en-pt/prior-sft-k1.json"
         in score_jsons
     )
-    assert "prior-sft-k1" in plan.all_system_names()
+    assert "prior-sft-k1" in plan.systems.all_names()
 
 
 def test_a_single_k_may_be_a_one_item_list(config):
     as_int = Plan(copy.deepcopy(config))
     config["tasks"]["translation"]["priors"]["sft"]["k"] = [2]
     as_list = Plan(config)
-    assert as_list.systems("translation", FAMILY) == as_int.systems(
-        "translation", FAMILY
+    assert as_list.systems.main("translation", "flores", FAMILY) == (
+        as_int.systems.main("translation", "flores", FAMILY)
     )
-    assert as_list.table_settings("translation", "flores", FAMILY) == (
-        as_int.table_settings("translation", "flores", FAMILY)
+    assert as_list.tables.settings("translation", "flores", FAMILY) == (
+        as_int.tables.settings("translation", "flores", FAMILY)
     )
 
 
@@ -200,14 +212,14 @@ def test_a_single_k_may_be_a_one_item_list(config):
 
 def test_the_same_subset_on_two_benchmarks_has_its_own_files(config):
     plan = Plan(config)
-    assert "en-pt" in plan.subsets("translation", "flores")
-    assert "en-pt" in plan.subsets("translation", "wmt23")
+    assert "en-pt" in plan.grid.subsets("translation", "flores")
+    assert "en-pt" in plan.grid.subsets("translation", "wmt23")
     system = "prior-sft-k2"
 
     def files(benchmark: str) -> list[str]:
         where = ("translation", benchmark)
         return [
-            plan.data_path(*where, "en-pt"),
+            plan.grid.data_path(*where, "en-pt"),
             plan.paths.path("refined", task="translation", benchmark=benchmark,
                             subset="en-pt"),
             plan.paths.path("prior", task="translation", benchmark=benchmark,
@@ -216,10 +228,10 @@ def test_the_same_subset_on_two_benchmarks_has_its_own_files(config):
                             family=FAMILY, subset="en-pt", system=system),
             plan.paths.path("score_corpus", task="translation", benchmark=benchmark,
                             family=FAMILY, subset="en-pt", system=system),
-            plan.decode_inputs(*where, FAMILY, "en-pt", system)["prior"],
-            plan.score_inputs(*where, FAMILY, "en-pt", system)["comet"],
-            plan.prior_inputs(*where, FAMILY, "en-pt", "sft")["upstream"],
-            plan.prior_inputs(*where, FAMILY, "en-pt", "refined")["upstream"],
+            plan.decode.inputs(*where, FAMILY, "en-pt", system)["prior"],
+            plan.score.inputs(*where, FAMILY, "en-pt", system)["comet"],
+            plan.priors.inputs(*where, FAMILY, "en-pt", "sft")["upstream"],
+            plan.priors.inputs(*where, FAMILY, "en-pt", "refined")["upstream"],
         ]  # fmt: skip
 
     flores, wmt23 = files("flores"), files("wmt23")
@@ -233,24 +245,24 @@ def test_the_same_subset_on_two_benchmarks_has_its_own_files(config):
     assert [path.replace("/flores/", "/wmt23/") for path in flores] == wmt23
     assert not set(flores) & set(wmt23)
     # The tables are per benchmark too.
-    assert not set(plan.score_jsons("translation", "flores", FAMILY)) & set(
-        plan.score_jsons("translation", "wmt23", FAMILY)
-    )
-    table_targets = plan.table_targets()
+    assert not set(
+        plan.tables.files("score_corpus", "translation", "flores", FAMILY)
+    ) & set(plan.tables.files("score_corpus", "translation", "wmt23", FAMILY))
+    table_targets = plan.tables.targets()
     for benchmark in ("flores", "wmt23"):
         assert f"results/tables/translation-{benchmark}-{FAMILY}.md" in table_targets
     # The data of each comes from its own benchmark's files.
-    assert plan.data_inputs("translation", "flores", "en-pt") != plan.data_inputs(
+    assert plan.data.inputs("translation", "flores", "en-pt") != plan.data.inputs(
         "translation", "wmt23", "en-pt"
     )
-    assert plan.score_settings("translation", "wmt23", "en-pt")["metrics"] == [
+    assert plan.score.settings("translation", "wmt23", "en-pt")["metrics"] == [
         "bleu",
         "comet",
         "wrong_language",
     ]
-    assert plan.refined_settings("translation", "wmt23", "en-pt")["benchmark"] == (
-        "wmt23"
-    )
+    assert plan.priors.refined_settings("translation", "wmt23", "en-pt")[
+        "benchmark"
+    ] == ("wmt23")
 
 
 # ---------------------------------------------------------------- prior inputs
@@ -260,33 +272,33 @@ def test_prior_inputs_of_each_source(config):
     plan = Plan(config)
     where = (FAMILY, "en-pt")
     # sft: the SFT reference model's decode of the same benchmark and subset.
-    assert plan.prior_inputs("translation", "wmt23", *where, "sft") == {
+    assert plan.priors.inputs("translation", "wmt23", *where, "sft") == {
         "upstream": f"results/translation/decode/wmt23/{FAMILY}/en-pt/"
         f"{SFT_REFERENCE}.parquet"
     }
     # refined: the smaller task model's outputs (not per family).
-    assert plan.prior_inputs("translation", "flores", *where, "refined") == {
+    assert plan.priors.inputs("translation", "flores", *where, "refined") == {
         "upstream": "results/translation/refined/flores/en-pt.parquet"
     }
     # pseudo: the pair's merged dictionary; summarization adds its KeyBERT keywords.
-    assert plan.prior_inputs("translation", "flores", *where, "pseudo") == {
+    assert plan.priors.inputs("translation", "flores", *where, "pseudo") == {
         "dictionary": "results/dictionaries/en-pt.parquet"
     }
-    assert plan.prior_inputs("summarization", "crosssum", *where, "pseudo") == {
+    assert plan.priors.inputs("summarization", "crosssum", *where, "pseudo") == {
         "dictionary": "results/dictionaries/en-pt.parquet",
         "keywords": "results/summarization/keywords/crosssum/en-pt.parquet",
     }
-    assert plan.prior_inputs("pos", "ud", FAMILY, "fr", "sft") == {
+    assert plan.priors.inputs("pos", "ud", FAMILY, "fr", "sft") == {
         "upstream": f"results/pos/decode/ud/{FAMILY}/fr/{SFT_REFERENCE}.parquet"
     }
-    assert plan.prior_inputs("pos", "ud", FAMILY, "fr", "refined") == {
+    assert plan.priors.inputs("pos", "ud", FAMILY, "fr", "refined") == {
         "upstream": "results/pos/refined/ud/fr.parquet"
     }
     # The SFT upstream is the decode of the family's reference SFT model.
     config["models"]["other-sft"] = dict(config["models"]["gemma3-270m"])
     config["families"][FAMILY]["sft"].append("other-sft")
     config["families"][FAMILY]["sft_reference"] = "other-sft"
-    assert Plan(config).prior_inputs("translation", "flores", *where, "sft") == {
+    assert Plan(config).priors.inputs("translation", "flores", *where, "sft") == {
         "upstream": f"results/translation/decode/flores/{FAMILY}/en-pt/"
         "sft-other-sft.parquet"
     }
@@ -294,7 +306,7 @@ def test_prior_inputs_of_each_source(config):
 
 def test_prior_settings_name_the_source_language_and_the_foundation_tokenizer(config):
     plan = Plan(config)
-    settings = plan.prior_settings(
+    settings = plan.priors.settings(
         "translation", "flores", FAMILY, "pt-en", "pseudo", 1
     )
     assert settings == {
@@ -302,15 +314,15 @@ def test_prior_settings_name_the_source_language_and_the_foundation_tokenizer(co
         "source": "pseudo",
         "k": 1,
         "source_lang": "pt",
-        "tokenizer": plan.model_settings("gemma3-270m"),
+        "tokenizer": plan.models.settings("gemma3-270m"),
     }
-    pos = plan.prior_settings("pos", "ud", FAMILY, "fr", "refined", "1")
+    pos = plan.priors.settings("pos", "ud", FAMILY, "fr", "refined", "1")
     assert pos["source_lang"] == "fr" and pos["k"] == 1
 
 
 def test_refined_settings_and_local_inputs(config, tmp_path):
     plan = Plan(config)
-    assert plan.refined_settings("pos", "ud", "fr") == {
+    assert plan.priors.refined_settings("pos", "ud", "fr") == {
         "task": "pos",
         "benchmark": "ud",
         "subset": "fr",
@@ -321,7 +333,7 @@ def test_refined_settings_and_local_inputs(config, tmp_path):
         "languages": {"fr": "French"},
     }
     # A spaCy pipeline name is no local file: no input.
-    assert plan.refined_inputs("pos", "ud", "fr") == []
+    assert plan.priors.refined_inputs("pos", "ud", "fr") == []
     model = tmp_path / "nllb-wmt23"
     model.mkdir()
     config["tasks"]["translation"]["priors"]["refined"] = {
@@ -330,14 +342,16 @@ def test_refined_settings_and_local_inputs(config, tmp_path):
         "options": {"model": str(tmp_path / "nllb-{benchmark}")},
     }
     plan = Plan(config)
-    assert plan.refined_inputs("translation", "wmt23", "en-pt") == [str(model)]
-    assert plan.refined_inputs("translation", "flores", "en-pt") == []  # a hub id
+    assert plan.priors.refined_inputs("translation", "wmt23", "en-pt") == [str(model)]
+    assert (
+        plan.priors.refined_inputs("translation", "flores", "en-pt") == []
+    )  # a hub id
     config["tasks"]["translation"]["priors"]["refined"] = {
         "k": 2,
         "backend": "file",
         "options": {"path": "refined/{benchmark}/{subset}.jsonl"},
     }
-    assert Plan(config).refined_inputs("translation", "flores", "pt-en") == [
+    assert Plan(config).priors.refined_inputs("translation", "flores", "pt-en") == [
         "refined/flores/pt-en.jsonl"
     ]
 
@@ -348,48 +362,61 @@ def test_refined_settings_and_local_inputs(config, tmp_path):
 def job_settings(plan: Plan) -> dict[tuple, str]:
     """What Snakemake compares between runs (params, inputs), per job, as text.
 
-    Keys are ``(method, *arguments)`` of the plan method the rules call.
+    Keys are ``(name, *arguments)``: a name for the plan method the rules call.
     """
     jobs: dict[tuple, str] = {}
 
-    def record(method: str, *arguments) -> None:
-        jobs[(method, *arguments)] = repr(getattr(plan, method)(*arguments))
+    def record(name: str, method, *arguments) -> None:
+        jobs[(name, *arguments)] = repr(method(*arguments))
 
-    for task, benchmark, subset in plan.grid():
-        for method in ("data_settings", "data_inputs", "score_settings"):
-            record(method, task, benchmark, subset)
-        if "refined" in plan.prior_sources(task):
-            record("refined_settings", task, benchmark, subset)
-            record("refined_inputs", task, benchmark, subset)
-        for family in plan.families():
+    grid = plan.grid
+    for task, benchmark, subset in grid.grid():
+        record("data_settings", plan.data.settings, task, benchmark, subset)
+        record("data_inputs", plan.data.inputs, task, benchmark, subset)
+        record("score_settings", plan.score.settings, task, benchmark, subset)
+        if "refined" in grid.prior_sources(task, benchmark, subset):
+            at = (task, benchmark, subset)
+            record("refined_settings", plan.priors.refined_settings, *at)
+            record("refined_inputs", plan.priors.refined_inputs, *at)
+        for family in grid.families():
             at = (task, benchmark, family, subset)
-            for system in plan.benchmark_systems(task, family, benchmark, subset):
-                for method in ("decode_settings", "decode_inputs", "score_inputs"):
-                    record(method, *at, system.name)
+            for system in plan.systems.decoded(task, benchmark, family, subset):
+                record("decode_settings", plan.decode.settings, *at, system.name)
+                record("decode_inputs", plan.decode.inputs, *at, system.name)
+                record("score_inputs", plan.score.inputs, *at, system.name)
                 if system.prior_source:
-                    record("prior_settings", *at, system.prior_source, system.k)
-                    jobs[("prior_inputs", *at, system.prior_source, system.k)] = repr(
-                        plan.prior_inputs(*at, system.prior_source)
+                    prior = (system.prior_source, system.k)
+                    record("prior_settings", plan.priors.settings, *at, *prior)
+                    jobs[("prior_inputs", *at, *prior)] = repr(
+                        plan.priors.inputs(*at, system.prior_source)
                     )
-    for task in plan.tasks:
-        if "pseudo" in plan.prior_sources(task):
-            record("keyword_settings", task)
-        for benchmark in plan.benchmarks(task):
-            for family in plan.families():
-                record("table_settings", task, benchmark, family)
-        record("prior_labels", task)
-    for run in plan.analysis_runs("control_priors"):
-        for family in plan.families():
-            record("table_settings", run.task, run.benchmark, family, run.kind)
-    for run in plan.analysis_runs("prior_tokens"):
-        for family in plan.families():
-            record("prior_tokens_settings", run.task, run.benchmark, family, run.source)
-    for run in plan.analysis_runs("prompt_success"):
-        for family in plan.families():
-            record("prompt_success_settings", run.task, run.benchmark, family)
+    for task in grid.tasks:
+        if "pseudo" in grid.prior_sources(task):
+            record("keyword_settings", plan.priors.keyword_settings, task)
+        for benchmark in grid.benchmarks(task):
+            for family in grid.families():
+                record("table_settings", plan.tables.settings, task, benchmark, family)
+        record("prior_labels", plan.tables.prior_labels, task)
+    analyses = {
+        "control_priors": "table_settings",
+        "prior_tokens": "figure_settings",
+        "prompt_success": "table_settings",
+        "decision_space": "job_settings",
+    }
+    for name, method in analyses.items():
+        analysis = plan.analysis(name)
+        for run in analysis.runs():
+            for family in grid.families():
+                key = getattr(run, "source", None)
+                arguments = (run.task, run.benchmark, family, key)
+                if name == "decision_space":
+                    arguments = (family,)
+                elif key is None:
+                    arguments = arguments[:3]
+                record(f"{name}.{method}", getattr(analysis, method), *arguments)
     for model in plan.config["models"]:
-        record("model_settings", model)
-    record("comet_settings")
+        record("model_settings", plan.models.settings, model)
+    record("comet_settings", plan.score.comet_settings)
     return jobs
 
 
@@ -433,7 +460,7 @@ def test_changing_refined_options_reruns_only_the_refined_system(config):
         key for key in differences if key[0] == "refined_settings"
     } == {  # ... for every translation benchmark and subset
         ("refined_settings", task, benchmark, subset)
-        for task, benchmark, subset in Plan(config).grid()
+        for task, benchmark, subset in Plan(config).grid.grid()
         if task == "translation"
     }
     # ... and nothing outside the refined source of translation changes.
@@ -469,8 +496,8 @@ def test_adding_a_k_keeps_every_existing_job(config):
 
 def test_a_trained_model_is_its_base_plus_the_adapter_the_workflow_trains(config):
     plan = Plan(config)
-    settings = plan.model_settings("gemma3-270m-alpaca")
-    base = plan.model_settings("gemma3-270m")
+    settings = plan.models.settings("gemma3-270m-alpaca")
+    base = plan.models.settings("gemma3-270m")
     adapter = plan.paths.path("adapter", model="gemma3-270m-alpaca")
     assert settings["local_dir"] == base["local_dir"]
     assert settings["name"] == "gemma3-270m-alpaca"
@@ -478,37 +505,38 @@ def test_a_trained_model_is_its_base_plus_the_adapter_the_workflow_trains(config
     # Prompted in the training's (Alpaca) format, written beside the adapter.
     assert settings["chat_template"].startswith(adapter + "/")
     # The adapter is a DAG input of every job that loads the model.
-    assert plan.model_inputs("gemma3-270m-alpaca") == [
-        *plan.model_inputs("gemma3-270m"),
+    assert plan.models.inputs("gemma3-270m-alpaca") == [
+        *plan.models.inputs("gemma3-270m"),
         adapter,
     ]
-    assert plan.trained_models() == ["gemma3-270m-alpaca"]
-    inputs = plan.decode_inputs("translation", "flores", FAMILY, "en-pt", SFT_REFERENCE)
+    assert plan.models.trained() == ["gemma3-270m-alpaca"]
+    inputs = plan.decode.inputs("translation", "flores", FAMILY, "en-pt", SFT_REFERENCE)
     assert adapter in inputs["model"]
 
 
 def test_training_settings_are_the_train_jobs_params_only(config):
     plan = Plan(config)
-    before = plan.train_settings("gemma3-270m-alpaca")
+    before = plan.models.train_settings("gemma3-270m-alpaca")
     assert before["training"]["lora_rank"] == 16
-    assert before["base"] == plan.model_settings("gemma3-270m")
+    assert before["base"] == plan.models.settings("gemma3-270m")
     changed = copy.deepcopy(config)
     changed["models"]["gemma3-270m-alpaca"]["train"]["settings"]["lora_rank"] = 8
     after = Plan(changed)
-    assert after.train_settings("gemma3-270m-alpaca") != before
+    assert after.models.train_settings("gemma3-270m-alpaca") != before
     # Everything downstream reruns through the adapter (an input), not its params.
-    assert after.decode_settings(
+    assert after.decode.settings(
         "translation", "flores", FAMILY, "en-pt", SFT_REFERENCE
-    ) == plan.decode_settings("translation", "flores", FAMILY, "en-pt", SFT_REFERENCE)
+    ) == plan.decode.settings("translation", "flores", FAMILY, "en-pt", SFT_REFERENCE)
 
 
 def test_decision_space_runs_compare_the_foundation_with_the_sft_reference(config):
     plan = Plan(config)
-    assert plan.decision_space_runs() == [
+    decision_space = plan.analysis("decision_space")
+    assert [(run.task, run.benchmark) for run in decision_space.runs()] == [
         ("translation", "flores"),
         ("translation", "wmt23"),
     ]
-    assert plan.decision_space_targets() == [
+    assert plan.analysis("decision_space").targets() == [
         plan.paths.path(
             "decision_space_figures",
             task="translation",
@@ -517,7 +545,9 @@ def test_decision_space_runs_compare_the_foundation_with_the_sft_reference(confi
         )
         for benchmark in ("flores", "wmt23")
     ]
-    inputs = plan.decision_space_inputs("translation", "flores", FAMILY, "pt-en")
+    inputs = plan.analysis("decision_space").inputs(
+        "translation", "flores", FAMILY, "pt-en"
+    )
     assert inputs["decodes"] == plan.paths.path(
         "decode",
         task="translation",
@@ -526,15 +556,18 @@ def test_decision_space_runs_compare_the_foundation_with_the_sft_reference(confi
         subset="pt-en",
         system=SFT_REFERENCE,
     )
-    settings = plan.decision_space_settings(FAMILY)
+    settings = plan.analysis("decision_space").job_settings(FAMILY)
     assert settings["foundation"]["name"] == "gemma3-270m"
     assert settings["sft"]["name"] == "gemma3-270m-alpaca"
-    assert len(plan.decision_space_tables("translation", "flores", FAMILY)) == 2
+    assert (
+        len(plan.analysis("decision_space").tables("translation", "flores", FAMILY))
+        == 2
+    )
     # A run on a benchmark the config does not use plans nothing.
     config["analysis"]["decision_space"]["runs"].append(
         {"task": "summarization", "benchmark": "flores"}
     )
-    assert len(Plan(config).decision_space_runs()) == 2
+    assert len(Plan(config).analysis("decision_space").runs()) == 2
 
 
 # ------------------------------------------------------------------- analyses
@@ -542,12 +575,12 @@ def test_decision_space_runs_compare_the_foundation_with_the_sft_reference(confi
 
 def test_analyses_add_their_systems_only_where_they_run(config):
     plan = Plan(config)
-    main = [s.name for s in plan.systems("translation", FAMILY)]
+    main = [s.name for s in plan.systems.main("translation", "flores", FAMILY)]
     en_pt = [
-        s.name for s in plan.benchmark_systems("translation", FAMILY, "flores", "en-pt")
+        s.name for s in plan.systems.decoded("translation", "flores", FAMILY, "en-pt")
     ]
     pt_en = [
-        s.name for s in plan.benchmark_systems("translation", FAMILY, "flores", "pt-en")
+        s.name for s in plan.systems.decoded("translation", "flores", FAMILY, "pt-en")
     ]
     # The main table's systems first, then Figure 5's k, Table 5's controls (en-pt
     # only in the shipped config) and Table 8's prompt-success system.
@@ -565,12 +598,14 @@ def test_analyses_add_their_systems_only_where_they_run(config):
     assert "prior-modal-k1" not in pt_en and "prompt-success" in pt_en
     # WMT23 has no analysis: its systems are the main table's.
     assert [
-        s.name for s in plan.benchmark_systems("translation", FAMILY, "wmt23")
+        s.name for s in plan.systems.decoded("translation", "wmt23", FAMILY)
     ] == main
     # The main table does not grow; Table 5 is the foundation beside its controls.
-    settings = plan.table_settings("translation", "flores", FAMILY)
+    settings = plan.tables.settings("translation", "flores", FAMILY)
     assert settings["systems"] == main
-    control = plan.table_settings("translation", "flores", FAMILY, "control_priors")
+    control = plan.analysis("control_priors").table_settings(
+        "translation", "flores", FAMILY
+    )
     assert control["systems"] == [
         SFT_REFERENCE,
         "base",
@@ -590,14 +625,14 @@ def test_analyses_add_their_systems_only_where_they_run(config):
 def test_control_prior_jobs_get_their_word_list_and_seed(config):
     plan = Plan(config)
     at = ("translation", "flores", FAMILY, "en-pt")
-    settings = plan.prior_settings(*at, "modal", 1)
+    settings = plan.priors.settings(*at, "modal", 1)
     assert settings["target_lang"] == "pt" and settings["seed"] == 0
     words = config["analysis"]["control_priors"]["sources"]["modal"]["words"]
     assert settings["options"] == {"words": words}
     # The word list is an input, so editing it reruns that source's jobs.
-    assert plan.prior_inputs(*at, "modal") == {"word_list": words["pt"]}
+    assert plan.priors.inputs(*at, "modal") == {"word_list": words["pt"]}
     with pytest.raises(ValueError, match="no system uses the modal prior"):
-        plan.prior_settings("translation", "flores", FAMILY, "pt-en", "modal", 1)
+        plan.priors.settings("translation", "flores", FAMILY, "pt-en", "modal", 1)
 
 
 def test_changing_a_control_word_list_reruns_only_that_source(config):
@@ -615,14 +650,14 @@ def test_changing_a_control_word_list_reruns_only_that_source(config):
 
 def test_prompt_success_decodes_one_drawn_template_per_sentence(config):
     plan = Plan(config)
-    settings = plan.decode_settings(
+    settings = plan.decode.settings(
         "translation", "flores", FAMILY, "pt-en", "prompt-success"
     )
     templates = config["analysis"]["prompt_success"]["templates"]
     assert len(templates) == 10
     assert settings["templates"] == templates and "template" not in settings
     assert settings["template_seed"] == 0 and settings["model"]["name"] == "gemma3-270m"
-    inputs = plan.prompt_success_inputs("translation", "flores", FAMILY)
+    inputs = plan.analysis("prompt_success").inputs("translation", "flores", FAMILY)
     assert inputs["decodes"] == [
         plan.paths.path(
             "decode",
@@ -637,7 +672,7 @@ def test_prompt_success_decodes_one_drawn_template_per_sentence(config):
 
 
 def test_analysis_targets_name_tables_5_and_8_and_figure_5(config):
-    targets = Plan(config).analysis_targets()
+    targets = Plan(config).targets()
     assert f"results/tables/translation-flores-{FAMILY}-control-priors.tex" in targets
     assert f"results/tables/translation-flores-{FAMILY}-prompt-success.csv" in targets
     assert (
@@ -684,7 +719,7 @@ def test_analysis_config_errors_name_the_key(config, edit, message):
 
 def test_each_benchmark_defines_its_table(config):
     plan = Plan(config)
-    flores = plan.table_settings("translation", "flores", FAMILY)
+    flores = plan.tables.settings("translation", "flores", FAMILY)
     # Scored: spBLEU, COMET, BLEU, chrF++ and the wrong-language rate, all shown;
     # %SFT over BLEU and chrF++.
     assert flores["metrics"] == ["spbleu", "comet", "bleu", "chrf++", "wrong_language"]
@@ -695,21 +730,23 @@ def test_each_benchmark_defines_its_table(config):
     )
     assert flores["blocks"] is None and flores["near_zero_threshold"] == 1.0
     # WMT23 (Table 6) has its own formula; CrossSum (Table 2) its own reference.
-    wmt23 = plan.table_settings("translation", "wmt23", FAMILY)
+    wmt23 = plan.tables.settings("translation", "wmt23", FAMILY)
     assert wmt23["sft_ratio"] == "ratio_of_averages"
     # %SFT by default over the shown metrics where higher is better.
     assert wmt23["metrics"] == ["bleu", "comet", "wrong_language"]
     assert wmt23["sft_metrics"] == ["bleu", "comet"]
-    assert plan.table_settings("summarization", "crosssum", FAMILY)["reference"] == (
+    assert plan.tables.settings("summarization", "crosssum", FAMILY)["reference"] == (
         "best_sft"
     )
     # Table 5: its own metrics; %SFT over those the benchmark's %SFT uses.
-    control = plan.table_settings("translation", "flores", FAMILY, "control_priors")
+    control = plan.analysis("control_priors").table_settings(
+        "translation", "flores", FAMILY
+    )
     assert control["metrics"] == ["spbleu", "comet", "bleu"]
     assert control["sft_metrics"] == ["bleu"] and control["blocks"] is None
     # Defaults: every scored metric shown, those where higher is better in %SFT.
     del config["tasks"]["translation"]["benchmarks"]["flores"]["table"]
-    default = Plan(config).table_settings("translation", "flores", FAMILY)
+    default = Plan(config).tables.settings("translation", "flores", FAMILY)
     assert default["metrics"] == flores["metrics"]
     assert default["sft_metrics"] == ["spbleu", "comet", "bleu", "chrf++"]
     assert (default["sft_ratio"], default["reference"], default["blocks"]) == (
@@ -720,16 +757,20 @@ def test_each_benchmark_defines_its_table(config):
 
 
 def test_table_defaults_are_the_schemas_and_the_builders():
+    """The plan passes the schema's defaults; build_table, a library function,
+    has the same ones for callers outside the workflow."""
     import inspect
 
     from prettyflow.config import load_schema
     from prettyflow.tables import build_table
-    from prettyflow.workflow import TABLE_DEFAULTS
 
     table = load_schema()["$defs"]["table"]["properties"]
     builder = inspect.signature(build_table).parameters
-    for key, value in TABLE_DEFAULTS.items():
-        assert table[key]["default"] == value, key
+    defaults = {
+        key: value["default"] for key, value in table.items() if "default" in value
+    }
+    assert set(defaults) == {"sft_ratio", "reference", "near_zero_threshold"}
+    for key, value in defaults.items():
         assert builder[key].default == value, key
 
 
@@ -738,7 +779,7 @@ def test_paper_plan_states_tables_1_2_3_and_6(repo_root):
         (repo_root / "configs" / "paper.yaml").read_text(encoding="utf-8")
     )
     plan = Plan(paper)
-    table1 = plan.table_settings("translation", "flores", "llama2")
+    table1 = plan.tables.settings("translation", "flores", "llama2")
     assert table1["metrics"] == ["spbleu", "comet", "wrong_language"]
     assert table1["sft_metrics"] == ["spbleu", "comet"]
     assert table1["blocks"] == [
@@ -752,21 +793,23 @@ def test_paper_plan_states_tables_1_2_3_and_6(repo_root):
         "mean_of_cell_ratios",
         "sft_reference",
     )
-    table2 = plan.table_settings("summarization", "crosssum", "llama2")
+    table2 = plan.tables.settings("summarization", "crosssum", "llama2")
     assert (table2["sft_ratio"], table2["reference"]) == (
         "mean_of_cell_ratios",
         "best_sft",
     )
-    table3 = plan.table_settings("pos", "ud", "llama2")
+    table3 = plan.tables.settings("pos", "ud", "llama2")
     assert (table3["sft_ratio"], table3["reference"]) == (
         "ratio_of_averages",
         "sft_reference",
     )
-    table6 = plan.table_settings("translation", "wmt23", "llama2")
+    table6 = plan.tables.settings("translation", "wmt23", "llama2")
     assert table6["sft_metrics"] == ["bleu", "comet"]
     assert table6["sft_ratio"] == "ratio_of_averages"
     # Table 5 shows BLEU beside spBLEU and COMET; its %SFT is Table 1's metrics.
-    table5 = plan.table_settings("translation", "flores", "llama2", "control_priors")
+    table5 = plan.analysis("control_priors").table_settings(
+        "translation", "flores", "llama2"
+    )
     assert table5["metrics"] == ["spbleu", "comet", "bleu"]
     assert table5["sft_metrics"] == ["spbleu", "comet"]
 
@@ -864,3 +907,159 @@ def test_table_config_errors_name_the_key(config, edit, message):
         validate_config(config)
     if "\\" not in message:
         assert message in str(error.value)
+
+
+# ------------------------------------------------- priors on chosen benchmarks
+
+
+def _scope_pseudo(config: dict, scope: dict) -> dict:
+    config["tasks"]["translation"]["priors"]["pseudo"]["benchmarks"] = scope
+    return config
+
+
+def test_a_prior_applies_only_to_the_benchmarks_and_subsets_it_names(config):
+    before = job_settings(Plan(copy.deepcopy(config)))
+    # The pseudo prior on Flores en-pt only: WMT23 and Flores pt-en have none.
+    plan = Plan(_scope_pseudo(config, {"flores": ["en-pt"]}))
+    flores = [s.name for s in plan.systems.main("translation", "flores", FAMILY)]
+    wmt23 = [s.name for s in plan.systems.main("translation", "wmt23", FAMILY)]
+    assert "prior-pseudo-k1" in flores and "prior-pseudo-k1" not in wmt23
+    assert wmt23 == [name for name in flores if name != "prior-pseudo-k1"]
+    assert plan.grid.prior_sources("translation", "flores", "pt-en") == [
+        "sft",
+        "refined",
+    ]
+
+    def decoded(benchmark, subset):
+        systems = plan.systems.decoded("translation", benchmark, FAMILY, subset)
+        return [s.name for s in systems]
+
+    assert "prior-pseudo-k1" in decoded("flores", "en-pt")
+    assert "prior-pseudo-k1" not in decoded("flores", "pt-en")
+    assert "prior-pseudo-k1" not in decoded("wmt23", "en-pt")
+    with pytest.raises(ValueError, match="no system uses the pseudo prior"):
+        plan.priors.settings("translation", "flores", FAMILY, "pt-en", "pseudo", 1)
+
+    # Flores' table keeps the row: n/a on pt-en, which it reads no score file for.
+    files = plan.tables.files("score_corpus", "translation", "flores", FAMILY)
+    assert any("/en-pt/prior-pseudo-k1." in path for path in files)
+    assert not any("/pt-en/prior-pseudo-k1." in path for path in files)
+    table = plan.tables.settings("translation", "flores", FAMILY)
+    assert "prior-pseudo-k1" in table["systems"]
+    assert table["not_configured"] == [
+        {
+            "system": "prior-pseudo-k1",
+            "subset": "pt-en",
+            "reason": "the Pseudo Prior is not configured on this subset "
+            "(tasks.translation.priors.pseudo.benchmarks)",
+        }
+    ]
+    assert "not_configured" not in plan.tables.settings("translation", "wmt23", FAMILY)
+
+    # Every other job is as it was: only the pseudo prior's jobs where it no longer
+    # applies are gone, and the two translation tables changed.
+    after = job_settings(plan)
+    assert after.keys() <= before.keys()
+    gone = before.keys() - after.keys()
+    assert gone and all("pseudo" in key or "prior-pseudo-k1" in key for key in gone), (
+        sorted(gone)
+    )
+    assert not [
+        key for key in gone if key[1:3] == ("translation", "flores") and "en-pt" in key
+    ]
+    assert {key for key in changed_jobs(before, after) if key in after} == {
+        ("table_settings", "translation", "flores", FAMILY),
+        ("table_settings", "translation", "wmt23", FAMILY),
+    }
+
+
+def test_all_and_every_benchmark_named_is_the_default(config):
+    default = job_settings(Plan(copy.deepcopy(config)))
+    scoped = _scope_pseudo(config, {"flores": "all", "wmt23": ["en-pt"]})
+    assert job_settings(Plan(scoped)) == default
+
+
+@pytest.mark.parametrize(
+    ("scope", "message"),
+    [
+        (
+            {"flores": ["en-he"]},
+            "tasks.translation.priors.pseudo.benchmarks.flores: 'en-he' is not a "
+            "subset of flores (tasks.translation.benchmarks.flores.subsets: "
+            "['en-pt', 'pt-en'])",
+        ),
+        (
+            {"crosssum": "all"},
+            "tasks.translation.priors.pseudo.benchmarks.crosssum: 'crosssum' is not "
+            "configured under tasks.translation.benchmarks (configured: flores, wmt23)",
+        ),
+        ({"flores": "every"}, "tasks.translation.priors.pseudo.benchmarks.flores"),
+        ({}, "tasks.translation.priors.pseudo.benchmarks"),
+        ({"nllb": "all"}, "tasks.translation.priors.pseudo.benchmarks"),
+    ],
+)
+def test_a_prior_scope_naming_what_is_not_configured_names_the_key(
+    config, scope, message
+):
+    from prettyflow.config import ConfigError, validate_config
+
+    with pytest.raises(ConfigError) as error:
+        validate_config(_scope_pseudo(config, scope))
+    assert message in str(error.value)
+
+
+def test_a_dictionary_is_needed_only_where_the_pseudo_prior_applies(config):
+    from prettyflow.config import ConfigError, validate_config
+
+    del config["dictionaries"]["pt-en"]
+    with pytest.raises(ConfigError) as error:
+        validate_config(copy.deepcopy(config))
+    assert (
+        "dictionaries.pt-en: the dictionary prior of tasks.translation needs a "
+        "dictionary for 'pt-en' (or leave flores pt-en out of "
+        "tasks.translation.priors.pseudo.benchmarks)"
+    ) in str(error.value)
+    validate_config(_scope_pseudo(config, {"flores": ["en-pt"], "wmt23": "all"}))
+
+
+def test_an_analysis_run_outside_its_sources_scope_names_the_run(config):
+    from prettyflow.config import ConfigError, validate_config
+
+    config["tasks"]["translation"]["priors"]["refined"]["benchmarks"] = {
+        "flores": ["pt-en"],
+        "wmt23": "all",
+    }
+    with pytest.raises(ConfigError) as error:
+        validate_config(config)
+    assert (
+        "analysis.prior_tokens.runs[0]: the refined prior is not configured on "
+        "flores en-pt (tasks.translation.priors.refined.benchmarks)"
+    ) in str(error.value)
+
+
+def test_from_wildcards_passes_the_wildcards_a_method_names(config):
+    from snakemake.iocontainers import Wildcards
+
+    from prettyflow.plan import from_wildcards
+
+    plan = Plan(config)
+    wildcards = Wildcards(
+        fromdict={
+            "task": "translation",
+            "benchmark": "flores",
+            "family": FAMILY,
+            "subset": "en-pt",
+            "system": "prior-sft-k2",
+            "shard": "0",
+        }
+    )
+    assert from_wildcards(plan.decode.settings)(wildcards) == plan.decode.settings(
+        "translation", "flores", FAMILY, "en-pt", "prior-sft-k2"
+    )
+    # Fixed arguments first; a method takes only the wildcards it names.
+    shard = from_wildcards(plan.compute.shard_settings, "decode")(wildcards)
+    assert shard == {"index": 0, "count": 1, "size": None}
+    assert from_wildcards(plan.decode.priority)(wildcards) == 0
+    assert from_wildcards(plan.score.comet_settings)(wildcards) == {
+        "checkpoint": "Unbabel/wmt22-comet-da"
+    }

@@ -7,6 +7,7 @@ import re
 import pytest
 import torch
 
+from prettyflow.backends.hf import seq2seq_generation_kwargs
 from prettyflow.decode import chat_prompts, generate_greedy
 from prettyflow.errors import InputError, MissingResourceError
 from prettyflow.models import ModelSpec, load_model_and_tokenizer, load_pretrained
@@ -14,7 +15,6 @@ from prettyflow.refined import (
     GENERATION,
     REFINED_BACKENDS,
     TAGGING,
-    _seq2seq_generation_kwargs,
     render_prompt_template,
     resolve_options,
     run_refined,
@@ -341,24 +341,34 @@ def test_seq2seq_target_language_token(tiny_seq2seq):
         "num_beams": 1,
         "max_new_tokens": 6,
     }
-    kwargs = _seq2seq_generation_kwargs(tokenizer, options, "en", "pt")
+    kwargs = seq2seq_generation_kwargs(
+        tokenizer, source_lang="en", target_lang="pt", **options
+    )
     por = tokenizer.convert_tokens_to_ids("por_Latn")
     assert kwargs["forced_bos_token_id"] == por
     encoded = tokenizer(TEXTS[:2], padding=True, return_tensors="pt")
     generated = model.generate(**encoded, **kwargs)
     assert generated[:, 1].tolist() == [por, por]  # right after the decoder start token
 
-    kwargs = _seq2seq_generation_kwargs(
-        tokenizer, {**options, "target_code_as": "decoder_start"}, "en", "pt"
+    kwargs = seq2seq_generation_kwargs(
+        tokenizer,
+        source_lang="en",
+        target_lang="pt",
+        **{**options, "target_code_as": "decoder_start"},
     )
     assert kwargs["decoder_start_token_id"] == por
     with pytest.raises(
         InputError, match="no model language code for target language 'fr'"
     ):
-        _seq2seq_generation_kwargs(tokenizer, options, "en", "fr")
+        seq2seq_generation_kwargs(
+            tokenizer, source_lang="en", target_lang="fr", **options
+        )
     with pytest.raises(InputError, match="not a token"):
-        _seq2seq_generation_kwargs(
-            tokenizer, {**options, "language_codes": {"pt": "xx_Zzzz"}}, "en", "pt"
+        seq2seq_generation_kwargs(
+            tokenizer,
+            source_lang="en",
+            target_lang="pt",
+            **{**options, "language_codes": {"pt": "xx_Zzzz"}},
         )
 
 

@@ -17,15 +17,15 @@ from decode_setup import translation_data
 from prettyflow.config import ConfigError, validate_config
 from prettyflow.errors import InputError
 from prettyflow.io import read_parquet, read_provenance, write_parquet
+from prettyflow.plan import Plan
 from prettyflow.steps.priors import run_refined_model
 from prettyflow.steps.shards import gather_shards
-from prettyflow.workflow import Plan
 
 LANGUAGES = {"en": "English", "pt": "Portuguese", "fr": "French"}
 
 
 def refined_settings(task: str, subset: str, backend: str, options: dict) -> dict:
-    """What Plan.refined_settings gives a refined job."""
+    """What plan.priors.refined_settings gives a refined job."""
     source, target = subset.split("-") if "-" in subset else (subset, subset)
     return {
         "task": task,
@@ -176,48 +176,61 @@ def test_refined_shard_count_comes_from_known_sizes_like_the_decodes(config):
     plan = Plan(config)
     # Flores devtest has 1012 sentences: 4 refined shards of 256 (3 decode shards
     # of 500: each stage has its own size).
-    assert plan.shard_count("translation", "flores", "en-pt", "refined") == 4
-    assert plan.shard_count("translation", "flores", "en-pt", "decode") == 3
-    assert plan.shard_settings("translation", "flores", "en-pt", 3, "refined") == {
+    assert plan.compute.shard_count("translation", "flores", "en-pt", "refined") == 4
+    assert plan.compute.shard_count("translation", "flores", "en-pt", "decode") == 3
+    assert plan.compute.shard_settings(
+        "refined", "translation", "flores", "en-pt", 3
+    ) == {
         "index": 3,
         "count": 4,
         "size": 256,
     }
-    assert plan.refined_shards("translation", "flores", "en-pt") == [
+    assert plan.priors.refined_shards("translation", "flores", "en-pt") == [
         f"results/translation/refined/flores/shards/en-pt/{index}.parquet"
         for index in range(4)
     ]
     with pytest.raises(ValueError, match="no refined shard 4 of 4"):
-        plan.shard_settings("translation", "flores", "en-pt", 4, "refined")
+        plan.compute.shard_settings("refined", "translation", "flores", "en-pt", 4)
     with pytest.raises(ValueError, match="'score' is not sharded"):
-        plan.shard_count("translation", "flores", "en-pt", "score")
+        plan.compute.shard_count("translation", "flores", "en-pt", "score")
     # max_samples bounds it; a size unknown before reading the data is one shard.
     config["datasets"]["flores"]["max_samples"] = 300
-    assert Plan(config).shard_count("translation", "flores", "en-pt", "refined") == 2
-    assert Plan(config).refined_shards("translation", "wmt23", "en-pt") == [
+    assert (
+        Plan(config).compute.shard_count("translation", "flores", "en-pt", "refined")
+        == 2
+    )
+    assert Plan(config).priors.refined_shards("translation", "wmt23", "en-pt") == [
         "results/translation/refined/wmt23/shards/en-pt/0.parquet"
     ]
     # One shard does not depend on the shard size: changing it reruns nothing there.
-    one = Plan(config).shard_settings("translation", "wmt23", "en-pt", 0, "refined")
+    one = Plan(config).compute.shard_settings(
+        "refined", "translation", "wmt23", "en-pt", 0
+    )
     config["compute"]["refined"]["shard_size"] = 2
-    assert Plan(config).shard_settings(
-        "translation", "wmt23", "en-pt", 0, "refined"
+    assert Plan(config).compute.shard_settings(
+        "refined", "translation", "wmt23", "en-pt", 0
     ) == one == {"index": 0, "count": 1, "size": None}  # fmt: skip
     # The demo's 5 UD sentences (max_samples) in shards of 2: 3 shards.
-    assert Plan(config).shard_count("pos", "ud", "fr", "refined") == 3
+    assert Plan(config).compute.shard_count("pos", "ud", "fr", "refined") == 3
     # No size: one shard, whatever the subset's size.
     config["compute"]["refined"]["shard_size"] = None
-    assert Plan(config).shard_count("translation", "flores", "en-pt", "refined") == 1
+    assert (
+        Plan(config).compute.shard_count("translation", "flores", "en-pt", "refined")
+        == 1
+    )
     del config["compute"]["refined"]["shard_size"]
-    assert Plan(config).shard_count("translation", "flores", "en-pt", "refined") == 1
+    assert (
+        Plan(config).compute.shard_count("translation", "flores", "en-pt", "refined")
+        == 1
+    )
 
 
 def test_the_demo_refined_runs_fit_in_one_shard(config):
     plan = Plan(config)
     assert config["compute"]["refined"]["shard_size"] == 256
     assert all(
-        len(plan.refined_shards(task, benchmark, subset)) == 1
-        for task, benchmark, subset in plan.grid()
+        len(plan.priors.refined_shards(task, benchmark, subset)) == 1
+        for task, benchmark, subset in plan.grid.grid()
     )
 
 

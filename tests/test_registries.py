@@ -11,11 +11,13 @@ import copy
 import pytest
 import yaml
 
+from prettyflow.backends import DEFAULT_BACKEND, MODEL_BACKENDS
 from prettyflow.benchmarks import BENCHMARKS
 from prettyflow.cleaning import CLEANING_RULES, DEFAULT_CLEANING
 from prettyflow.config import ConfigError, load_schema, validate_config
 from prettyflow.errors import InputError
 from prettyflow.metrics import METRICS
+from prettyflow.plan.analyses import ANALYSES
 from prettyflow.prior_sources import PRIOR_SOURCES
 from prettyflow.refined import GENERATION, REFINED_BACKENDS, TAGGING
 from prettyflow.registry import Registry
@@ -42,8 +44,13 @@ def test_schema_task_names_are_the_registered_tasks(schema):
 
 
 def test_schema_benchmark_names_are_the_registered_benchmarks(schema):
+    names = schema["$defs"]["benchmark_name"]
+    assert sorted(names["enum"]) == sorted(BENCHMARKS.names())
+    # A task's benchmarks and a prior's benchmarks are named from that one list.
     task = schema["$defs"]["task"]["properties"]["benchmarks"]
-    assert sorted(task["propertyNames"]["enum"]) == sorted(BENCHMARKS.names())
+    assert task["propertyNames"] == {"$ref": "#/$defs/benchmark_name"}
+    scope = schema["$defs"]["prior_scope"]
+    assert scope["propertyNames"] == {"$ref": "#/$defs/benchmark_name"}
     # Every benchmark has its datasets.<name> section, and nothing else does.
     datasets = schema["properties"]["datasets"]
     assert datasets["additionalProperties"] is False
@@ -61,9 +68,26 @@ def test_schema_prior_sources_are_the_registered_sources(schema):
     assert sorted(sources["properties"]["sources"]["properties"]) == controls
 
 
+def test_schema_analyses_are_the_registered_analyses(schema):
+    """Every analysis section but bootstrap (a setting of every table) is an analysis."""
+    sections = schema["properties"]["analysis"]["properties"]
+    assert sorted(set(sections) - {"bootstrap"}) == sorted(ANALYSES.names())
+    for name, analysis in ANALYSES.items():
+        assert analysis.name == name
+
+
 def test_schema_refined_backends_are_the_registered_backends(schema):
     backend = schema["$defs"]["refined_prior"]["properties"]["backend"]
     assert sorted(backend["enum"]) == sorted(REFINED_BACKENDS.names())
+
+
+def test_schema_model_backends_are_the_registered_backends(schema):
+    model = schema["properties"]["models"]["additionalProperties"]
+    backend = model["properties"]["backend"]
+    assert sorted(backend["enum"]) == sorted(MODEL_BACKENDS.names())
+    # A trained model takes its base's backend: the default is the registry's, not
+    # a schema default that apply_defaults would fill into every model.
+    assert "default" not in backend and DEFAULT_BACKEND in backend["enum"]
 
 
 def test_schema_metrics_are_the_registered_metrics(schema):
@@ -103,7 +127,7 @@ def test_every_task_has_a_metric_and_a_benchmark():
 
 
 def test_a_metric_of_its_own_environment_has_a_per_sample_file():
-    # The plan names the file its rule writes after the metric (Plan.score_inputs).
+    # The plan names the file its rule writes after the metric (plan.score.inputs).
     from prettyflow.paths import RESULT_TEMPLATES
 
     for name, metric in METRICS.items():
@@ -143,7 +167,14 @@ def test_unknown_name_is_an_input_error_listing_the_registered_names():
     for name in TASKS:
         assert name in message
     assert error.value.field == "task"
-    for registry in (BENCHMARKS, PRIOR_SOURCES, REFINED_BACKENDS, METRICS):
+    for registry in (
+        BENCHMARKS,
+        PRIOR_SOURCES,
+        REFINED_BACKENDS,
+        METRICS,
+        ANALYSES,
+        MODEL_BACKENDS,
+    ):
         with pytest.raises(
             InputError, match=f"unknown {registry.kind} 'nope'"
         ) as error:
@@ -252,3 +283,17 @@ def test_the_config_check_does_not_change_the_config(config):
     before = copy.deepcopy(config)
     validate_config(config)
     assert config == before
+
+
+def test_only_an_analysis_and_its_rules_name_it(repo_root):
+    """The plan, the config check and the workflow's set-up never branch on one."""
+    sources = [
+        *(repo_root / "src" / "prettyflow" / "plan").glob("*.py"),
+        repo_root / "src" / "prettyflow" / "config.py",
+        repo_root / "rules" / "common.smk",
+        repo_root / "Snakefile",
+    ]
+    for path in sources:
+        text = path.read_text(encoding="utf-8")
+        for name in ANALYSES.names():
+            assert name not in text, f"{path.name} names the analysis {name!r}"

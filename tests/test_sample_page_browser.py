@@ -198,3 +198,27 @@ def test_a_full_flores_table_opens_fast(browser, tmp_path, repo_root):
     filtered = (time.perf_counter() - started) * 1000
     print(f"filter (wrong language, any system) {filtered:.0f} ms")
     assert filtered < 3000
+
+
+def test_a_cell_not_configured_reads_na(browser, tmp_path, repo_root):
+    plan = demo_plan(repo_root, tmp_path / "results", pseudo_on={"flores": ["en-pt"]})
+    path, payload = build_page(plan, 3)
+    browser.open(path.as_uri())
+    assert len(shown(browser)) == 6  # the page renders every row
+    pseudo = system_index(payload, "prior-pseudo-k1")
+    cells = browser.evaluate(
+        "[...document.querySelectorAll('article.sample')].map(a => a.dataset.subset"
+        " + ':' + a.querySelector('tr[data-system=prior-pseudo-k1] .answer-cell')"
+        ".textContent.slice(0, 35))"
+    )
+    assert [cell.split(":")[0] for cell in cells] == ["en-pt"] * 3 + ["pt-en"] * 3
+    assert all("not configured" not in cell for cell in cells[:3])
+    assert all(
+        cell.endswith("n/a: not configured on this subset") for cell in cells[3:]
+    )
+    # Filters on that system count only the rows where it answered.
+    browser.choose("#f-focus", pseudo)
+    browser.choose("#f-wrong", "yes")
+    assert shown(browser) == [
+        f"en-pt-{i:04d}" for i in range(3) if expected("prior-pseudo-k1", i)["wrong"]
+    ]

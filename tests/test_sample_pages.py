@@ -25,32 +25,33 @@ def plan(tmp_path, repo_root):
 
 def test_every_results_table_has_a_sample_page(tmp_path, repo_root):
     plan = demo_plan(repo_root, tmp_path / "results", second_sft=False)
-    pages = plan.sample_pages()
-    assert pages == {
-        f"translation-flores-{FAMILY}": ("main", "translation", "flores", FAMILY),
-        f"translation-wmt23-{FAMILY}": ("main", "translation", "wmt23", FAMILY),
-        f"summarization-crosssum-{FAMILY}": ("main", "summarization", "crosssum", FAMILY),
-        f"pos-ud-{FAMILY}": ("main", "pos", "ud", FAMILY),
+    pages = plan.samples.pages()
+    assert {
+        table: (page.label, page.task, page.benchmark, page.family)
+        for table, page in pages.items()
+    } == {
+        f"translation-flores-{FAMILY}": ("samples", "translation", "flores", FAMILY),
+        f"translation-wmt23-{FAMILY}": ("samples", "translation", "wmt23", FAMILY),
+        f"summarization-crosssum-{FAMILY}": ("samples", "summarization", "crosssum", FAMILY),
+        f"pos-ud-{FAMILY}": ("samples", "pos", "ud", FAMILY),
         f"translation-flores-{FAMILY}-control-priors": (
-            "control_priors", "translation", "flores", FAMILY,
+            "samples (control priors)", "translation", "flores", FAMILY,
         ),
     }  # fmt: skip
     # Next to its table, named after it.
     results = tmp_path / "results"
-    assert plan.sample_page_targets()[0] == (
+    assert plan.samples.targets()[0] == (
         f"{results}/tables/translation-flores-{FAMILY}.samples.html"
     )
     for table in pages:
-        assert f"{results}/tables/{table}.html" in (
-            plan.table_targets() + plan.analysis_targets()
-        )
+        assert f"{results}/tables/{table}.html" in (plan.targets())
     with pytest.raises(KeyError, match="no results table 'nope'"):
-        plan.sample_page_inputs("nope")
+        plan.samples.inputs("nope")
 
 
 def test_a_page_reads_the_tables_decodes_scores_and_priors(plan):
-    inputs = plan.sample_page_inputs(TABLE)
-    settings = plan.sample_page_settings(TABLE)
+    inputs = plan.samples.inputs(TABLE)
+    settings = plan.samples.settings(TABLE)
     names = [system["name"] for system in settings["systems"]]
     assert names == [
         "sft-gemma3-270m-alpaca", "sft-gemma3-270m-chat", "prompting", "base",
@@ -78,11 +79,11 @@ def test_a_page_reads_the_tables_decodes_scores_and_priors(plan):
     ]
     assert settings["labels"]["wrong_language"] == "Wrong lang. %"
     assert settings["title"] == f"Samples: translation on flores: {FAMILY}"
-    control = plan.sample_page_settings(f"{TABLE}-control-priors")
+    control = plan.samples.settings(f"{TABLE}-control-priors")
     assert [s["prior_source"] for s in control["systems"]] == [
         None, None, "modal", "adverb", "random",
     ]  # fmt: skip
-    assert len(plan.sample_page_inputs(f"{TABLE}-control-priors")["priors"]) == 3
+    assert len(plan.samples.inputs(f"{TABLE}-control-priors")["priors"]) == 3
 
 
 def test_the_payload_has_a_row_per_sentence_and_an_entry_per_system(plan):
@@ -167,7 +168,7 @@ def test_the_raw_answer_is_kept_only_where_cleaning_changed_more_than_blanks():
 
 def test_bad_inputs_name_the_file(plan):
     inputs = write_inputs(plan, 3)
-    settings = plan.sample_page_settings(TABLE)
+    settings = plan.samples.settings(TABLE)
     output = plan.paths.path("sample_page", table=TABLE)
     with pytest.raises(InputError, match="13 decode table files for 14"):
         sample_page(
@@ -202,6 +203,35 @@ def test_a_decode_table_without_answers_is_named(plan):
     with pytest.raises(InputError, match="no column") as error:
         sample_page(
             inputs["data"], inputs["decodes"], inputs["scores"], inputs["priors"],
-            plan.sample_page_settings(TABLE), plan.paths.path("sample_page", table=TABLE),
+            plan.samples.settings(TABLE), plan.paths.path("sample_page", table=TABLE),
         )  # fmt: skip
     assert (error.value.path, error.value.field) == (inputs["decodes"][2], "output")
+
+
+def test_a_prior_not_configured_on_a_subset_is_na_on_its_page(tmp_path, repo_root):
+    plan = demo_plan(
+        repo_root,
+        tmp_path / "results",
+        second_sft=False,
+        pseudo_on={"flores": ["en-pt"]},
+    )
+    settings = plan.samples.settings(TABLE)
+    subsets = settings["subsets"]
+    absent = [(c["subset"], c["system"]) for c in settings["not_configured"]]
+    assert absent == [(s, "prior-pseudo-k1") for s in subsets if s != "en-pt"]
+    inputs = plan.samples.inputs(TABLE)
+    # No decode, score or prior file is asked for where the prior does not apply.
+    systems = len(settings["systems"])
+    assert (
+        len(inputs["decodes"])
+        == len(inputs["scores"])
+        == (len(subsets) * systems - len(absent))
+    )
+    pseudo = [path for path in inputs["decodes"] if "prior-pseudo-k1" in path]
+    assert len(pseudo) == 1 and "/en-pt/" in pseudo[0]
+    _, payload = build_page(plan, 2)
+    position = [s["name"] for s in payload["systems"]].index("prior-pseudo-k1")
+    for row in payload["rows"]:
+        entry = row[4][position]
+        subset = payload["subsets"][row[0]]["name"]
+        assert (entry is None) == (subset != "en-pt")

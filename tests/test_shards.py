@@ -14,12 +14,12 @@ from decode_setup import (
     translation_data,
 )
 
+from prettyflow.backends.hf import HFBackend
 from prettyflow.errors import InputError
 from prettyflow.io import read_parquet, read_provenance
-from prettyflow.models import load_model_and_tokenizer
+from prettyflow.plan import Plan
 from prettyflow.steps.decode import decode, gather_decode
 from prettyflow.steps.shards import gather_shards, shard_rows
-from prettyflow.workflow import Plan
 
 COMPUTE = {"device": "cpu", "threads": 1}
 
@@ -48,11 +48,11 @@ def test_sharded_decode_is_byte_identical_to_one_decode(tmp_path, tiny_model_dir
     assert "joined 3 shard(s), 11 rows" in (tmp_path / "gather.log").read_text()
 
 
-def _opening_with_newline(spec, device, dtype):
-    """The model of ``spec``, made to open every answer with "\n"."""
-    model, tokenizer = load_model_and_tokenizer(spec, device, dtype)
-    force_first_token(model, newline_token(tokenizer))
-    return model, tokenizer
+def _opening_with_newline(settings, **options):
+    """The model of ``settings``, made to open every answer with "\n"."""
+    model = HFBackend.load(settings, **options)
+    force_first_token(model.model, newline_token(model.tokenizer))
+    return model
 
 
 def test_answers_opening_with_a_newline_shard_and_batch_alike(tmp_path, tiny_model_dir):
@@ -164,13 +164,15 @@ def test_shard_count_comes_from_known_sizes_before_any_data_is_read(config):
     config["datasets"]["flores"]["max_samples"] = None
     plan = Plan(config)
     # Flores devtest has 1012 sentences in every language: 4 shards of 256.
-    assert plan.shard_count("translation", "flores", "en-pt") == 4
-    assert plan.shard_settings("translation", "flores", "en-pt", 3) == {
+    assert plan.compute.shard_count("translation", "flores", "en-pt") == 4
+    assert plan.compute.shard_settings(
+        "decode", "translation", "flores", "en-pt", 3
+    ) == {
         "index": 3,
         "count": 4,
         "size": 256,
     }
-    decodes = plan.decode_shards(
+    decodes = plan.decode.shards(
         "translation", "flores", "gemma3-270m", "en-pt", "base"
     )
     assert [path.rsplit("/", 1)[1] for path in decodes] == [
@@ -180,21 +182,28 @@ def test_shard_count_comes_from_known_sizes_before_any_data_is_read(config):
         "3.parquet",
     ]
     with pytest.raises(ValueError, match="no decode shard 4 of 4"):
-        plan.shard_settings("translation", "flores", "en-pt", 4)
+        plan.compute.shard_settings("decode", "translation", "flores", "en-pt", 4)
     # max_samples bounds it; WMT23 and CrossSum sizes are unknown: one shard.
     config["datasets"]["flores"]["max_samples"] = 300
-    assert Plan(config).shard_count("translation", "flores", "en-pt") == 2
-    assert Plan(config).shard_count("translation", "wmt23", "en-pt") == 1
+    assert Plan(config).compute.shard_count("translation", "flores", "en-pt") == 2
+    assert Plan(config).compute.shard_count("translation", "wmt23", "en-pt") == 1
     # One shard does not depend on the shard size: changing it reruns nothing there.
-    one = Plan(config).shard_settings("translation", "wmt23", "en-pt", 0)
+    one = Plan(config).compute.shard_settings(
+        "decode", "translation", "wmt23", "en-pt", 0
+    )
     config["compute"]["decode"]["shard_size"] = 100
-    assert Plan(config).shard_settings("translation", "wmt23", "en-pt", 0) == one
+    assert (
+        Plan(config).compute.shard_settings(
+            "decode", "translation", "wmt23", "en-pt", 0
+        )
+        == one
+    )
     assert one == {"index": 0, "count": 1, "size": None}
 
 
 def test_the_demo_subsets_fit_in_one_shard(config):
     plan = Plan(config)
     assert all(
-        plan.shard_count(task, benchmark, subset) == 1
-        for task, benchmark, subset in plan.grid()
+        plan.compute.shard_count(task, benchmark, subset) == 1
+        for task, benchmark, subset in plan.grid.grid()
     )

@@ -342,9 +342,9 @@ def test_prior_accuracy_table_has_a_row_per_source_and_k(tmp_path, repo_root):
     import yaml
 
     from prettyflow.io import write_parquet
+    from prettyflow.plan import Plan
     from prettyflow.priors import build_prior_table
     from prettyflow.steps.tables import prior_accuracy_table
-    from prettyflow.workflow import Plan
 
     config = yaml.safe_load((repo_root / "config.yaml").read_text(encoding="utf-8"))
     config["results_dir"] = str(tmp_path / "results")
@@ -367,7 +367,7 @@ def test_prior_accuracy_table_has_a_row_per_source_and_k(tmp_path, repo_root):
     first_tags = {("sft", 1): ["DET", "NOUN"], ("sft", 2): ["DET", "PRON"],
                   ("refined", 1): [None, "PRON"]}  # fmt: skip
     prior_paths = []
-    for path in plan.prior_tables("pos", "ud", family):
+    for path in plan.tables.prior_tables("pos", "ud", family):
         source, k = Path(path).stem.split("-k")
         table = build_prior_table(["b", "a"], ["", ""], [[], []], source, int(k))
         table["prior_tag"] = list(reversed(first_tags[source, int(k)]))
@@ -376,7 +376,7 @@ def test_prior_accuracy_table_has_a_row_per_source_and_k(tmp_path, repo_root):
     assert len(prior_paths) == 3
     outputs = [tmp_path / f"table.{ext}" for ext in ("csv", "md", "tex")]
     table = prior_accuracy_table(
-        [data], prior_paths, *outputs, labels=plan.prior_labels("pos")
+        [data], prior_paths, *outputs, labels=plan.tables.prior_labels("pos")
     )
     assert table.to_dict() == {
         "Fr": {"SFT Prior, k=1": 50.0, "SFT Prior, k=2": 100.0, "Refined Prior": 50.0}
@@ -491,6 +491,7 @@ RESULTS_SETTINGS = {
     "reference_system": "sft",
     "sft_systems": ["sft"],
     "sft_ratio": "ratio_of_averages",
+    "reference": "sft_reference",
     "near_zero_threshold": 1.0,
     "labels": {},
     "task": "translation",
@@ -858,3 +859,61 @@ def test_the_best_sft_model_of_a_lower_is_better_cell_is_the_lowest():
     assert table.reference_values[column] == 1.0  # Chat's 1.0, not Alpaca's 2.0
     spbleu = table.column_index("en-zh", "spbleu")
     assert table.reference_values[spbleu] == 13.6  # the highest for spBLEU
+
+
+def test_a_prior_not_configured_on_a_subset_is_na_with_its_reason(tmp_path):
+    """tasks.<task>.priors.<source>.benchmarks: the row is n/a where it was not decoded."""
+    from prettyflow.io import write_json
+    from prettyflow.steps.tables import results_table
+
+    scores = []
+    for system, subset, value in [
+        ("base", "en-pt", 10.0),
+        ("sft", "en-pt", 20.0),
+        ("prior-pseudo-k1", "en-pt", 15.0),
+        ("base", "pt-en", 12.0),
+        ("sft", "pt-en", 24.0),
+    ]:
+        path = tmp_path / f"{system}-{subset}.json"
+        write_json(
+            {
+                "system": system,
+                "subset": subset,
+                "scores": {"bleu": {"score": value}},
+                "diagnostics": {
+                    "samples": 2,
+                    "empty_outputs": 0,
+                    "mean_new_tokens": 3.0,
+                    "stopped_by": {"eos": 2},
+                },
+                "provenance": {"model": {}},
+            },
+            path,
+        )
+        scores.append(path)
+    reason = (
+        "the Pseudo Prior is not configured on this subset "
+        "(tasks.translation.priors.pseudo.benchmarks)"
+    )
+    settings = {
+        **RESULTS_SETTINGS,
+        "subsets": ["en-pt", "pt-en"],
+        "systems": ["sft", "base", "prior-pseudo-k1"],
+        "labels": {
+            "prior-pseudo-k1": "+PRETTY (Pseudo Prior)",
+            "pt-en": "Pt-En",
+            "bleu": "BLEU",
+        },
+        "not_configured": [
+            {"system": "prior-pseudo-k1", "subset": "pt-en", "reason": reason}
+        ],
+    }
+    paths = [tmp_path / "out" / name for name in ("t.csv", "t.md", "t.tex")]
+    table = results_table(scores, settings, *paths)
+    row = table.systems.index("prior-pseudo-k1")
+    cell = table.column_index("pt-en", "bleu")
+    assert table.texts[row][cell] == "n/a"
+    markdown = paths[1].read_text(encoding="utf-8")
+    assert f"n/a: Pt-En BLEU (+PRETTY (Pseudo Prior)): {reason}." in markdown
+    # As for any missing score, every row's averages leave that subset out.
+    assert "left out: Pt-En BLEU" in markdown

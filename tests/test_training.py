@@ -17,7 +17,6 @@ from prettyflow.training import (
     CHAT_TEMPLATE_FILE,
     IGNORE_INDEX,
     LOG_COLUMNS,
-    TrainingSettings,
     alpaca_chat_template,
     apply_lora,
     collate,
@@ -27,6 +26,7 @@ from prettyflow.training import (
     tokenize_examples,
     train_lora,
 )
+from prettyflow.training_settings import TrainingSettings
 
 CPU = torch.device("cpu")
 TRANSLATE = "Translate the following sentences from English to Portuguese. "
@@ -457,7 +457,7 @@ def test_trained_adapter_provenance_names_its_training(trained, tiny_dir, instru
 
 
 def test_settings_not_table7():
-    from prettyflow.training import settings_not_table7
+    from prettyflow.training_settings import settings_not_table7
 
     table7 = TrainingSettings().to_dict()
     assert settings_not_table7(table7) == {}

@@ -66,7 +66,7 @@ DEFAULT_CLEANING: dict[str, tuple[str, ...]] = {
 
 
 # When a stop string ends an answer (:func:`stop_position`). Part of every decode's
-# settings (Plan.decode_settings) and provenance: decodes made when any stop string
+# settings (plan.decode.settings) and provenance: decodes made when any stop string
 # ended an answer (a leading newline too) are made again.
 STOP_AFTER = "the answer's first non-blank text"
 
@@ -161,7 +161,7 @@ def drop_chat_preamble(text: str, context: AnswerContext) -> str:
 
 
 def answer_context(settings: Mapping[str, Any]) -> AnswerContext:
-    """The context of a decode's answers from its cleaning settings (``Plan.cleaning_settings``)."""
+    """The context of a decode's answers from its cleaning settings (``plan.decode.cleaning_settings``)."""
     return AnswerContext(
         stop=tuple(settings.get("stop") or ()),
         target_language=settings.get("target_language"),

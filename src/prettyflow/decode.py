@@ -1,6 +1,7 @@
-"""Batched greedy decoding with stop strings.
+"""Batched greedy decoding with stop strings, for Hugging Face causal LMs.
 
-Every decode of the workflow goes through :func:`generate_greedy`: prompts are
+The ``hf`` model backend (:mod:`prettyflow.backends.hf`) decodes with
+:func:`generate_greedy_ids` (:func:`generate_greedy` takes texts): prompts are
 sorted by length and decoded in left-padded batches with a key/value cache; each
 row stops at its first stop string or EOS and then leaves the batch, so the
 remaining steps compute only the rows still running. Results come back in input
@@ -241,7 +242,42 @@ def generate_greedy(
     progress: bool = True,
     desc: str | None = None,
 ) -> list[Generation]:
-    """Greedy continuations of ``prompts`` (in input order), cut before their stop string.
+    """Greedy continuations of the text ``prompts``: :func:`generate_greedy_ids` of
+    their tokens (with the tokenizer's special tokens unless ``add_special_tokens``
+    is false)."""
+    prompts = list(prompts)
+    encoded: list[list[int]] = (
+        tokenizer(prompts, add_special_tokens=add_special_tokens)["input_ids"]
+        if prompts
+        else []
+    )
+    return generate_greedy_ids(
+        model,
+        tokenizer,
+        encoded,
+        max_new_tokens=max_new_tokens,
+        stop_strings=stop_strings,
+        answer_prefixes=answer_prefixes,
+        batch_size=batch_size,
+        progress=progress,
+        desc=desc,
+    )
+
+
+def generate_greedy_ids(
+    model: Any,
+    tokenizer: Any,
+    prompt_ids: Sequence[Sequence[int]],
+    *,
+    max_new_tokens: int,
+    stop_strings: Sequence[str] = ("\n",),
+    answer_prefixes: Sequence[str] | None = None,
+    batch_size: int = 16,
+    progress: bool = True,
+    desc: str | None = None,
+) -> list[Generation]:
+    """Greedy continuations of the prompts ``prompt_ids`` (in input order), cut
+    before their stop string.
 
     Prompts are decoded longest first (so running out of memory shows at once)
     in left-padded batches of ``batch_size``; a row ends at its first stop
@@ -265,20 +301,17 @@ def generate_greedy(
         stop_strings = (stop_strings,)
     if any(not stop for stop in stop_strings):
         raise InputError("stop strings must be non-empty", field="stop_strings")
-    prompts = list(prompts)
-    if answer_prefixes is not None and len(answer_prefixes) != len(prompts):
+    encoded = [list(ids) for ids in prompt_ids]
+    if answer_prefixes is not None and len(answer_prefixes) != len(encoded):
         raise InputError(
-            f"{len(answer_prefixes)} answer prefixes for {len(prompts)} prompts",
+            f"{len(answer_prefixes)} answer prefixes for {len(encoded)} prompts",
             field="answer_prefixes",
         )
     # Whether each answer has text before its first new token.
     started = [bool(prefix and prefix.strip()) for prefix in answer_prefixes or ()]
-    started = started or [False] * len(prompts)
-    if not prompts:
+    started = started or [False] * len(encoded)
+    if not encoded:
         return []
-    encoded: list[list[int]] = tokenizer(
-        prompts, add_special_tokens=add_special_tokens
-    )["input_ids"]
     for index, ids in enumerate(encoded):
         if not ids:
             raise InputError(
@@ -295,12 +328,12 @@ def generate_greedy(
             "the tokenizer has neither a pad nor an EOS token to pad batches with"
         )
     eos_ids = _eos_token_ids(model, tokenizer)
-    order = sorted(range(len(prompts)), key=lambda index: (-len(encoded[index]), index))
-    results: list[Generation | None] = [None] * len(prompts)
+    order = sorted(range(len(encoded)), key=lambda index: (-len(encoded[index]), index))
+    results: list[Generation | None] = [None] * len(encoded)
     with (
         torch.inference_mode(),
         tqdm(
-            total=len(prompts),
+            total=len(encoded),
             desc=desc or "decoding",
             unit="prompt",
             file=sys.stderr,

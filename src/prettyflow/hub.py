@@ -15,6 +15,26 @@ from urllib.parse import urlparse
 # Seconds a host-name lookup may take before the hub counts as unreachable.
 DNS_TIMEOUT = 1.0
 _TRUE = ("1", "true", "yes", "on")
+# When a model's path (or adapter) is a local path rather than a hub id; said in
+# the errors about a local folder that does not exist.
+LOCAL_PATH_RULE = (
+    "a path that starts with /, . or ~, has more than one /, or ends with .gguf "
+    "is a local path; name or owner/name is a hub id"
+)
+
+
+def is_local_path(path: str) -> bool:
+    """Whether a model's ``path`` (or adapter) means a local file or folder.
+
+    Hub ids are ``name`` or ``owner/name``; anything else is a file system path
+    (:data:`LOCAL_PATH_RULE`). An existing folder named like a hub id is local
+    too, but the callers look at the file system first.
+    """
+    return (
+        path.startswith(("/", ".", "~"))
+        or path.count("/") > 1
+        or path.endswith(".gguf")
+    )
 
 
 def hub_is_offline(timeout: float = DNS_TIMEOUT) -> bool:

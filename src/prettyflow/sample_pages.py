@@ -140,7 +140,8 @@ def page_payload(
     prior_source}`` in table order), ``metrics`` and ``labels`` (names -> shown
     text); ``sources``/``references``/``ids`` per subset (data order);
     ``decodes``, ``scores`` and ``priors`` per (subset, system), aligned with the
-    subset's ids (``priors`` only for systems with a prior). A system's entry is
+    subset's ids (``priors`` only for systems with a prior); a (subset, system)
+    without a decode (not configured there) has the entry ``None``. A system's entry is
     ``[prior, raw or None, answer, origin or None, scores, detected language]``,
     the scores in the order of ``metrics``. A metric with no per-sample value on
     the whole page (not computed, e.g. spBLEU without its model) is left out and
@@ -163,6 +164,9 @@ def page_payload(
     for subset_index, subset in enumerate(subsets):
         columns = {}
         for system in names:
+            if (subset, system) not in decodes:  # not configured on this subset
+                columns[system] = None
+                continue
             decode = decodes[(subset, system)]
             score = scores[(subset, system)]
             columns[system] = {
@@ -193,10 +197,16 @@ def page_payload(
                 ),
             }
         for row, sample_id in enumerate(ids[subset]):
-            answers = [columns[system]["output"][row] for system in names]
+            answers = [
+                columns[system]["output"][row] if columns[system] else None
+                for system in names
+            ]
             entries = []
             for position, system in enumerate(systems):
                 column = columns[system["name"]]
+                if column is None:
+                    entries.append(None)
+                    continue
                 output = column["output"][row]
                 prior_rows = column["prior_rows"]
                 entries.append(

@@ -533,29 +533,40 @@ class _LogStream:
 
 # --------------------------------------------------------------- worker side
 class _Worker:
-    """The loaded model of one key, and the decodes it runs."""
+    """The loaded model of one key (a :class:`prettyflow.backends.ModelBackend`), and
+    the decodes it runs."""
 
     def __init__(self, key: str):
         self.key = key
-        self.loaded: tuple[Any, Any, Any] | None = None
+        self.loaded: tuple[str, Any] | None = None
         self.load_seconds = 0.0
         self.was_spare = key == SPARE
 
-    def load(self, spec: Any, device: Any, dtype: Any) -> tuple[Any, Any]:
-        from prettyflow.models import load_model_and_tokenizer
+    def load(
+        self, settings: Mapping[str, Any], *, device: str, threads: int | None
+    ) -> Any:
+        """The decode's ``load_model``: the model, loaded by the first decode."""
+        from prettyflow.backends import model_backend
 
+        identity = json.dumps(
+            {"model": settings, "device": device, "threads": threads},
+            sort_keys=True,
+            default=str,
+        )
         if self.loaded is None:
             started = time.perf_counter()
-            model, tokenizer = load_model_and_tokenizer(spec, device, dtype)
-            self.load_seconds = time.perf_counter() - started
-            self.loaded = ((spec, str(device), str(dtype)), model, tokenizer)
-            return model, tokenizer
-        identity, model, tokenizer = self.loaded
-        if identity != (spec, str(device), str(dtype)):
-            raise WorkerError(
-                f"worker {self.key} holds {identity}, was asked for {spec}, {device}, {dtype}"
+            model = model_backend(settings).load(
+                settings, device=device, threads=threads
             )
-        return model, tokenizer
+            self.load_seconds = time.perf_counter() - started
+            self.loaded = (identity, model)
+            return model
+        loaded_identity, model = self.loaded
+        if identity != loaded_identity:
+            raise WorkerError(
+                f"worker {self.key} holds {loaded_identity}, was asked for {identity}"
+            )
+        return model
 
     def run(self, request: Mapping[str, Any]) -> dict[str, Any]:
         from prettyflow.steps.decode import decode
@@ -571,7 +582,7 @@ class _Worker:
             state += "; a spare worker, imports done"
         print(f"decoding in warm worker pid {os.getpid()} ({state})", flush=True)
         decode(**request["kwargs"], load_model=self.load)
-        if self.loaded is not None and str(self.loaded[0][1]).startswith("cuda"):
+        if self.loaded is not None and self.loaded[1].device.startswith("cuda"):
             import torch
 
             torch.cuda.empty_cache()
@@ -598,6 +609,8 @@ def serve(socket_path: str, key: str, idle_seconds: float) -> None:
         # What loading any model needs; the model's own module comes with it.
         import transformers.modeling_utils  # noqa: F401
 
+        import prettyflow.backends  # noqa: F401
+        import prettyflow.decode  # noqa: F401
         import prettyflow.models  # noqa: F401
         import prettyflow.steps.decode  # noqa: F401
 

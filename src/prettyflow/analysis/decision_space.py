@@ -30,11 +30,10 @@ ids are compared directly.
 
 from __future__ import annotations
 
-import inspect
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -42,6 +41,9 @@ import torch
 from tqdm import tqdm
 
 from prettyflow.errors import InputError
+
+if TYPE_CHECKING:
+    from prettyflow.backends import ModelBackend
 
 LN2 = math.log(2.0)
 TOP_K = 20
@@ -293,74 +295,6 @@ def _compare_in_chunks(
     }
 
 
-def _forward_parameters(model: Any) -> set[str]:
-    return set(inspect.signature(model.forward).parameters)
-
-
-def _device(model: Any) -> torch.device:
-    device = getattr(model, "device", None)
-    if device is None:
-        device = next(model.parameters()).device
-    return torch.device(device)
-
-
-@torch.inference_mode()
-def _answer_logits(
-    model: Any,
-    rows: list[list[int]],
-    positions: list[int],
-    pad_id: int,
-    padding_side: Literal["left", "right"],
-) -> torch.Tensor:
-    """fp32 next-token logits at the answer positions of ``rows``.
-
-    One forward pass for the whole batch.
-
-    Row ``i`` is ``prompt + answer[: positions[i] - 1]``; its last
-    ``positions[i]`` tokens (the prompt's last token, then the answer's) each
-    predict one answer token. Returns ``(sum(positions), V)``, row by row.
-    Position ids count from 0 at each row's first real token, whatever the
-    padding, so a row's logits do not depend on the batch it is in.
-    """
-    width = max(len(row) for row in rows)
-    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
-    first = []  # column of the logits predicting answer token 0, per row
-    for index, row in enumerate(rows):
-        offset = width - len(row) if padding_side == "left" else 0
-        input_ids[index, offset : offset + len(row)] = torch.tensor(row)
-        attention_mask[index, offset : offset + len(row)] = 1
-        first.append(offset + len(row) - positions[index])
-    position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)
-    parameters = _forward_parameters(model)
-    device = _device(model)
-    inputs: dict[str, Any] = {
-        "input_ids": input_ids.to(device),
-        "attention_mask": attention_mask.to(device),
-    }
-    if "position_ids" in parameters:
-        inputs["position_ids"] = position_ids.to(device)
-    if "use_cache" in parameters:
-        inputs["use_cache"] = False
-    # Only the columns from the earliest answer position on need logits.
-    keep = width - min(first)
-    if "logits_to_keep" in parameters:
-        inputs["logits_to_keep"] = keep
-    logits = model(**inputs).logits
-    shift = width - logits.shape[1]  # columns dropped on the left
-    row_index = torch.repeat_interleave(
-        torch.arange(len(rows)), torch.tensor(positions)
-    )
-    column_index = torch.cat(
-        [
-            torch.arange(start - shift, start - shift + count)
-            for start, count in zip(first, positions)
-        ]
-    )
-    selected = logits[row_index.to(logits.device), column_index.to(logits.device)]
-    return selected.float()  # exact for bf16 logits: their ties stay ties
-
-
 def _check_lengths(named: dict[str, Sequence[Any] | None], count: int) -> None:
     for name, values in named.items():
         if values is not None and len(values) != count:
@@ -376,9 +310,8 @@ def _batches(order: list[int], batch_size: int) -> Iterable[list[int]]:
 
 
 def teacher_forced_positions(
-    foundation: Any,
-    sft: Any,
-    tokenizer: Any,
+    foundation: ModelBackend,
+    sft: ModelBackend,
     prompts_foundation: Sequence[Sequence[int]],
     prompts_sft: Sequence[Sequence[int]],
     answers_ids: Sequence[Sequence[int]],
@@ -395,12 +328,15 @@ def teacher_forced_positions(
 ) -> pd.DataFrame:
     """Both models' next-token choices along each SFT answer, under teacher forcing.
 
-    Sample ``i`` is read by the foundation model as ``prompts_foundation[i] +
-    answers_ids[i]`` and by the SFT model as ``prompts_sft[i] + answers_ids[i]``
-    (token ids of the shared ``tokenizer``; the SFT prompt may be in its chat
-    template, the foundation prompt plain). One forward pass per model per batch
-    of ``batch_size`` samples (length-sorted, ``padding_side`` padding, each model
-    on its own device, fp32 ``log_softmax``) gives the next-token distributions
+    ``foundation`` and ``sft`` are loaded models of backends that can teacher-force
+    (:meth:`prettyflow.backends.ModelBackend.teacher_forced_logits`) and share
+    their tokenizer. Sample ``i`` is read by the foundation model as
+    ``prompts_foundation[i] + answers_ids[i]`` and by the SFT model as
+    ``prompts_sft[i] + answers_ids[i]`` (token ids of the shared tokenizer; the
+    SFT prompt may be in its chat template, the foundation prompt plain). One
+    forward pass per model per batch of ``batch_size`` samples (length-sorted,
+    ``padding_side`` padding, each model on its own device, fp32
+    ``log_softmax``) gives the next-token distributions
     at every answer position ``j`` (the prefix is the prompt + ``answer[:j]``);
     ``max_positions`` keeps only the first positions of long answers. Samples
     with an empty answer give no rows.
@@ -425,6 +361,13 @@ def teacher_forced_positions(
       ``foundation_top_logprobs``: lists of ``top_k``, most likely first;
     - ``same_prompt``, ``prefix``, ``foundation_prompt``, ``sft_prompt``.
     """
+    for role, model in (("foundation", foundation), ("SFT", sft)):
+        if not model.teacher_forcing:
+            raise InputError(
+                f"the {role} model {model.name!r} runs on a backend without "
+                "teacher-forced logits; the decision space needs one that has them",
+                field="backend",
+            )
     count = len(answers_ids)
     _check_lengths(
         {
@@ -455,10 +398,7 @@ def teacher_forced_positions(
                 f"sample {sample_ids[index]!r} has an empty prompt: the first answer "
                 "token needs a prefix to be predicted from"
             )
-    pad_id = tokenizer.pad_token_id
-    if pad_id is None:
-        pad_id = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else 0
-
+    tokenizer = foundation.tokenizer
     texts: dict[int, str] = {}
 
     def token_text(token: int) -> str:
@@ -502,27 +442,23 @@ def teacher_forced_positions(
         )
 
     todo.sort(key=padded_work, reverse=True)
-    foundation_device = _device(foundation)
     parts: list[pd.DataFrame] = []
     batches = list(_batches(todo, batch_size))
     for batch in tqdm(
         batches, disable=not progress, desc="teacher forcing", unit="batch"
     ):
         positions = [len(answers[index]) for index in batch]
-        found_logits = _answer_logits(
-            foundation,
-            [found_prompts[i] + answers[i][:-1] for i in batch],
-            positions,
-            pad_id,
-            padding_side,
+        batch_answers = [answers[i] for i in batch]
+        found_logits = foundation.teacher_forced_logits(
+            [found_prompts[i] for i in batch],
+            batch_answers,
+            padding_side=padding_side,
         )
-        sft_logits = _answer_logits(
-            sft,
-            [sft_prompts[i] + answers[i][:-1] for i in batch],
-            positions,
-            pad_id,
-            padding_side,
-        ).to(foundation_device)
+        sft_logits = sft.teacher_forced_logits(
+            [sft_prompts[i] for i in batch],
+            batch_answers,
+            padding_side=padding_side,
+        ).to(found_logits.device)
         targets = torch.tensor([token for i in batch for token in answers[i]])
         stats = _compare_in_chunks(sft_logits, found_logits, targets, top_k)
         del found_logits, sft_logits

@@ -22,6 +22,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from prettyflow.analysis.decision_space import (  # noqa: E402
+    COLUMNS,
     DIVERGENCES,
     LN2,
     MODELS,
@@ -434,6 +435,25 @@ def write_position_figure(
     return _save(figure, table, stem)
 
 
+def check_figure_table(
+    frame: pd.DataFrame, path: str | Path | None = None, extra: Sequence[str] = ()
+) -> None:
+    """``frame`` (read from ``path``) has every column of a decision-space table.
+
+    The figures read its columns (:data:`prettyflow.analysis.decision_space.COLUMNS`,
+    and ``extra`` ones of the caller); a missing one is an :class:`InputError`
+    naming the file and the column.
+    """
+    missing = [column for column in (*extra, *COLUMNS) if column not in frame.columns]
+    if missing:
+        raise InputError(
+            f"the decision-space table has no column(s) {', '.join(missing)}; was it "
+            "written by rule decision_space of this version?",
+            path=path,
+            field=missing[0],
+        )
+
+
 def write_all_figures(
     frame: pd.DataFrame,
     directory: str | Path,
@@ -441,6 +461,7 @@ def write_all_figures(
     max_position: int | None = None,
 ) -> dict[str, list[Path]]:
     """All four figures in ``directory``: ``<name>.{png,svg,csv}`` per FIGURES name."""
+    check_figure_table(frame)
     directory = Path(directory)
     return {
         "agreement": write_agreement_figure(frame, directory / "agreement", label),

@@ -28,9 +28,10 @@
     });
     return node;
   }
-  function isEmpty(entry) { return entry[2].trim() === ""; }
-  function isWrong(entry) { return WRONG !== null && entry[4][WRONG] === 1; }
-  function score(entry, metric) { return entry[4][metric]; }
+  // An entry is null where the system is not configured on the subset.
+  function isEmpty(entry) { return entry !== null && entry[2].trim() === ""; }
+  function isWrong(entry) { return WRONG !== null && entry !== null && entry[4][WRONG] === 1; }
+  function score(entry, metric) { return entry === null ? null : entry[4][metric]; }
   // The difference to the foundation model, signed so that > 0 is a gain.
   function gain(row, system, metric) {
     if (BASE === null || system === BASE) return null;
@@ -106,7 +107,7 @@
     if (haystacks[index] === undefined) {
       var row = rows[index];
       haystacks[index] = [row[1], row[2], row[3]].concat(row[4].map(function (e) {
-        return e[2] + "\n" + (e[1] || "") + "\n" + e[0];
+        return e === null ? "" : e[2] + "\n" + (e[1] || "") + "\n" + e[0];
       })).join("\n").toLowerCase();
     }
     return haystacks[index];
@@ -266,9 +267,11 @@
       head.map(function (h) { return el("th", { text: h }); }))])]);
     var body = el("tbody");
     shown.forEach(function (s) {
-      var total = 0, count = 0, wins = 0, losses = 0, ties = 0, wrong = 0, empty = 0;
+      var total = 0, count = 0, wins = 0, losses = 0, ties = 0, wrong = 0, empty = 0, n = 0;
       chosen.forEach(function (i) {
         var entry = rows[i][4][s];
+        if (entry === null) return;  // not configured on this row's subset
+        n++;
         if (scored) {
           var value = score(entry, metric);
           if (value !== null) { total += value; count++; }
@@ -278,7 +281,6 @@
         if (isWrong(entry)) wrong++;
         if (isEmpty(entry)) empty++;
       });
-      var n = chosen.length;
       var cells = [systems[s].label, String(n)];
       if (scored) cells.push(count ? format(total / count) : "n/a");
       if (BASE !== null && scored) cells.push(s === BASE ? "–" : wins + " / " + losses + " / " + ties);
@@ -323,6 +325,7 @@
   }
   function scoreCell(row, s, m) {
     var entry = row[4][s], value = score(entry, m);
+    if (entry === null) return el("td", { text: "n/a" });
     if (m === WRONG) {
       var language = entry[5] ? "detected: " + entry[5] : "no language detected";
       return el("td", { className: "flag " + (value === 1 ? "bad" : value === 0 ? "good" : ""), title: language },
@@ -352,6 +355,12 @@
     var body = el("tbody");
     shownSystems().forEach(function (s) {
       var entry = row[4][s];
+      if (entry === null) {
+        body.appendChild(el("tr", { className: "system not-configured role-" + systems[s].role, "data-system": systems[s].name },
+          [el("th", { text: systems[s].label }), el("td", { className: "answer-cell", text: "n/a: not configured on this subset" })]
+            .concat(metrics.map(function () { return el("td", { text: "n/a" }); }))));
+        return;
+      }
       var classes = "system role-" + systems[s].role + (isWrong(entry) ? " wrong" : "") + (isEmpty(entry) ? " empty" : "");
       var answer = el("td", { className: "answer-cell" }, [answerNode(entry[2], entry[0], "answer"), originNode(entry, row)]);
       if (entry[1] !== null) {

@@ -53,6 +53,8 @@ CHECKPOINT_FIELD = "metrics.comet.checkpoint"
 PYTHON_FIELD = "metrics.comet.python"
 CHECKPOINT_FILE = Path("checkpoints") / "model.ckpt"
 RESULT_KEY = b"prettyflow.comet"
+# The per-sample file the score step reads (steps.score.score_comet writes it).
+RESULT_COLUMNS = ("id", "comet")
 SCALE = 100.0
 DEFAULT_SEED = 0
 STDERR_TAIL = 3000
@@ -449,6 +451,38 @@ def read_result(path: str | Path) -> tuple[list[float], dict[str, Any]]:
     return [float(s) for s in table.column("comet").to_pylist()], record
 
 
+def check_per_sample_file(table: pd.DataFrame, path: str | Path) -> None:
+    """The COMET per-sample file at ``path`` has its columns, each id once, and
+    numbers (or NaN: not computed) as scores; errors name the file and the column."""
+    from prettyflow.errors import InputError
+
+    missing = [column for column in RESULT_COLUMNS if column not in table.columns]
+    if missing:
+        raise InputError(
+            f"no column(s) {', '.join(missing)}; a COMET per-sample file has "
+            f"{', '.join(RESULT_COLUMNS)} (rule score_comet writes it)",
+            path=path,
+            field=missing[0],
+        )
+    repeated = table["id"][table["id"].duplicated()]
+    if len(repeated):
+        raise InputError(
+            f"id {repeated.iloc[0]!r} appears more than once (row "
+            f"{int(repeated.index[0]) + 1}); a COMET per-sample file has one score "
+            "per sample",
+            path=path,
+            field="id",
+        )
+    scores = pd.to_numeric(table["comet"], errors="coerce")
+    bad = table["comet"][scores.isna() & table["comet"].notna()]
+    if len(bad):
+        raise InputError(
+            f"expected a number, got {bad.iloc[0]!r} (row {int(bad.index[0]) + 1})",
+            path=path,
+            field="comet",
+        )
+
+
 def from_file(scoring: Any, settings: Mapping[str, Any] | None = None):
     """Registry scorer of ``comet``: the per-sample file the COMET rule wrote.
 
@@ -463,7 +497,8 @@ def from_file(scoring: Any, settings: Mapping[str, Any] | None = None):
     path = (scoring.inputs or {}).get("comet")
     if path is None:
         raise InputError("no COMET per-sample file given", field="inputs.comet")
-    table = read_parquet(path)
+    table = read_parquet(path, "COMET per-sample file")
+    check_per_sample_file(table, path)
     entry = read_provenance(path).get("entry")
     if not isinstance(entry, Mapping) or "score" not in entry:
         raise InputError("no COMET corpus entry in the file's provenance", path=path)

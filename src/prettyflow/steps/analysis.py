@@ -28,14 +28,16 @@ PREFIX = (
 )
 # The decode table's column of those prompt ids.
 PROMPT_IDS = "prompt_token_ids"
+# What the decision space reads from the SFT reference's decode table.
+DECODE_COLUMNS = ("id", "prompt", PROMPT_IDS, "new_token_ids")
 
 
-def prompt_token_ids(decodes: pd.DataFrame, path: str | Path) -> list[list[int]]:
-    """The prompt ids each decode read, from the decode table at ``path``.
+def check_decode_table(decodes: pd.DataFrame, path: str | Path) -> None:
+    """The decode table at ``path`` has every column the decision space reads.
 
-    Teacher forcing reads these ids, never the prompt text tokenized again (which
-    need not give the same ids). A table written before the decode recorded
-    them is an :class:`InputError` saying to rerun the decode.
+    Checked before a model loads. A table without the prompt ids
+    (written before the decode recorded them) is an :class:`InputError` saying
+    to rerun the decode.
     """
     if PROMPT_IDS not in decodes.columns:
         raise InputError(
@@ -46,6 +48,24 @@ def prompt_token_ids(decodes: pd.DataFrame, path: str | Path) -> list[list[int]]
             path=path,
             field=PROMPT_IDS,
         )
+    missing = [column for column in DECODE_COLUMNS if column not in decodes.columns]
+    if missing:
+        raise InputError(
+            f"the decode table has no column(s) {', '.join(missing)}; the decision "
+            f"space reads {', '.join(DECODE_COLUMNS)} from the SFT reference's "
+            "decode (rule gather_decode's output)",
+            path=path,
+            field=missing[0],
+        )
+
+
+def prompt_token_ids(decodes: pd.DataFrame, path: str | Path) -> list[list[int]]:
+    """The prompt ids each decode read, from the decode table at ``path``.
+
+    Teacher forcing reads these ids, never the prompt text tokenized again (which
+    need not give the same ids).
+    """
+    check_decode_table(decodes, path)
     return [[int(token) for token in ids] for ids in decodes[PROMPT_IDS]]
 
 
@@ -63,32 +83,24 @@ def decision_space(
     Models that do not share a tokenizer give an empty table whose provenance
     (``skipped``) names what differs (see ``tokenizer_difference``).
     """
-    import torch
-
     from prettyflow.analysis.decision_space import teacher_forced_positions
     from prettyflow.analysis.tokenizers import tokenizer_difference
-    from prettyflow.models import (
-        load_model_and_tokenizer,
-        load_tokenizer,
-        model_provenance,
-        resolve_device,
-        resolve_dtype,
-        spec_from_settings,
-    )
+    from prettyflow.backends import model_backend
 
-    torch.set_num_threads(int(compute.get("threads", 1)))
-    foundation_spec = spec_from_settings(settings["foundation"])
-    sft_spec = spec_from_settings(settings["sft"])
     provenance: dict[str, Any] = {
         "step": "decision_space",
         "subset": subset,
         "foundation": settings["foundation"]["name"],
         "sft": settings["sft"]["name"],
         "prefix": PREFIX,
-        "max_positions": settings.get("max_positions"),
+        "max_positions": settings["max_positions"],
     }
+    backends = {role: model_backend(settings[role]) for role in ("foundation", "sft")}
     difference = tokenizer_difference(
-        load_tokenizer(foundation_spec), load_tokenizer(sft_spec)
+        *(
+            backends[role].load_tokenizer(settings[role])
+            for role in ("foundation", "sft")
+        )
     )
     if difference is not None:
         reason = (
@@ -98,19 +110,20 @@ def decision_space(
         write_parquet(pd.DataFrame(), output_path, {**provenance, "skipped": reason})
         return pd.DataFrame()
 
-    decodes = read_parquet(decodes_path)
+    # Every column the step reads is checked here, before a model loads.
+    decodes = read_parquet(decodes_path, "decode table")
     prompts = prompt_token_ids(decodes, decodes_path)
-    device = resolve_device(compute.get("device", "auto"))
-    foundation, tokenizer = load_model_and_tokenizer(
-        foundation_spec, device, resolve_dtype(foundation_spec.dtype, device)
-    )
-    sft, _ = load_model_and_tokenizer(
-        sft_spec, device, resolve_dtype(sft_spec.dtype, device)
-    )
+    models = {
+        role: backends[role].load(
+            settings[role],
+            device=compute.get("device", "auto"),
+            threads=int(compute.get("threads", 1)),
+        )
+        for role in ("foundation", "sft")
+    }
     frame = teacher_forced_positions(
-        foundation,
-        sft,
-        tokenizer,
+        models["foundation"],
+        models["sft"],
         prompts,
         prompts,
         [list(ids) for ids in decodes["new_token_ids"]],
@@ -118,22 +131,11 @@ def decision_space(
         prompt_texts_foundation=list(decodes["prompt"]),
         prompt_texts_sft=list(decodes["prompt"]),
         prefix=PREFIX,
-        max_positions=settings.get("max_positions"),
+        max_positions=settings["max_positions"],
         batch_size=int(compute.get("batch_size", 8)),
     )
     frame.insert(0, "subset", subset)
-    provenance["models"] = {
-        role: model_provenance(
-            spec,
-            settings[role].get("local_dir"),
-            next(model.parameters()).dtype,
-            model=model,
-        )
-        for role, spec, model in (
-            ("foundation", foundation_spec, foundation),
-            ("sft", sft_spec, sft),
-        )
-    }
+    provenance["models"] = {role: model.provenance() for role, model in models.items()}
     provenance["decodes"] = str(decodes_path)
     write_parquet(frame, output_path, provenance)
     return frame
@@ -155,18 +157,20 @@ def decision_space_figures(
         divergence_summary,
         silent_majority,
     )
-    from prettyflow.analysis.figures import write_all_figures
+    from prettyflow.analysis.figures import check_figure_table, write_all_figures
     from prettyflow.model_description import describe_model
 
     frames, notes, models = [], [], {}
     for path in table_paths:
-        frame = read_parquet(path)
+        frame = read_parquet(path, "decision-space table")
         provenance = read_provenance(path)
         models = models or provenance.get("models") or {}
         skipped = provenance.get("skipped")
         if skipped or frame.empty:
             notes.append(f"{Path(path).parent.name}: {skipped or 'no answer tokens'}")
             continue
+        # The step puts the subset first; the figures read the rest.
+        check_figure_table(frame, path, extra=("subset",))
         frames.append(frame)
     rows = []
     with atomic_path(output_dir, directory=True) as tmp:

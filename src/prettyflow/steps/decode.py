@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -33,6 +33,9 @@ from prettyflow.steps.shards import (
     shard_rows,
 )
 
+if TYPE_CHECKING:
+    from prettyflow.backends import ModelBackend
+
 log = logging.getLogger("prettyflow")
 
 
@@ -44,7 +47,7 @@ def decode(
     prior_path: str | Path | None = None,
     demonstration_path: str | Path | None = None,
     shard: Mapping[str, Any] | None = None,
-    load_model: Callable[..., tuple[Any, Any]] | None = None,
+    load_model: Callable[..., ModelBackend] | None = None,
 ) -> pd.DataFrame:
     """Decode one system over one subset (or one shard of it): prompt (+ prior) -> answer.
 
@@ -67,21 +70,13 @@ def decode(
     records the templates and the seed. ``settings["templates_key"]`` (optional,
     e.g. ``analysis.prompt_success.templates``) is the config key errors name.
 
-    ``load_model(spec, device, dtype)`` returns the model and tokenizer
-    (default :func:`prettyflow.models.load_model_and_tokenizer`; a warm worker
-    passes its already loaded model, see :mod:`prettyflow.workers`).
+    The model runs on its backend (``settings["model"]["backend"]``, default
+    ``hf``; :mod:`prettyflow.backends`). ``load_model(model_settings, device=,
+    threads=)`` returns the loaded model (default: the backend's ``load``; a
+    warm worker passes its already loaded model, see :mod:`prettyflow.workers`).
     """
-    import torch
-
+    from prettyflow.backends import model_backend
     from prettyflow.cleaning import STOP_AFTER
-    from prettyflow.decode import chat_prompts, generate_greedy
-    from prettyflow.models import (
-        load_model_and_tokenizer,
-        model_provenance,
-        resolve_device,
-        resolve_dtype,
-        spec_from_settings,
-    )
     from prettyflow.prompts import (
         build_prompts,
         check_templates,
@@ -153,35 +148,33 @@ def decode(
             template_indices=template_indices,
         )
 
-    torch.set_num_threads(int(compute.get("threads", 1)))
-    device = resolve_device(compute.get("device", "auto"))
-    spec = spec_from_settings(settings["model"])
-    dtype = resolve_dtype(spec.dtype, device)
     started = time.perf_counter()
-    model, tokenizer = (load_model or load_model_and_tokenizer)(spec, device, dtype)
+    model = (load_model or model_backend(settings["model"]).load)(
+        settings["model"],
+        device=compute.get("device", "auto"),
+        threads=int(compute.get("threads", 1)),
+    )
     log.info(
         "loaded %s on %s (%s) in %.1f s",
-        spec.name,
-        device,
-        dtype,
+        model.name,
+        model.device,
+        model.dtype,
         time.perf_counter() - started,
     )
 
-    add_special_tokens = True
     if settings["chat"]:
         # The SFT model gets the same instruction, wrapped in its chat template.
-        prompts, add_special_tokens = chat_prompts(tokenizer, prompts)
+        prompts, prompt_ids = model.render_chat(prompts)
+    else:
+        prompt_ids = model.encode(prompts)
 
     started = time.perf_counter()
-    generations = generate_greedy(
-        model,
-        tokenizer,
-        prompts,
+    generations = model.generate(
+        prompt_ids,
         max_new_tokens=settings["max_new_tokens"],
         stop_strings=tuple(settings["stop"]),
         answer_prefixes=prior_texts,
         batch_size=int(compute.get("batch_size", 8)),
-        add_special_tokens=add_special_tokens,
         desc=f"{task} {settings['system']}",
     )
     elapsed = time.perf_counter() - started
@@ -222,12 +215,10 @@ def decode(
         "task": task,
         "benchmark": settings["benchmark"],
         "system": settings["system"],
-        "model": model_provenance(
-            spec, settings["model"].get("local_dir"), dtype, model=model
-        ),
+        "model": model.provenance(),
         "requested_model": dict(settings["model"]),
-        "device": str(device),
-        "dtype": str(dtype).replace("torch.", ""),
+        "device": model.device,
+        "dtype": model.dtype,
         "template_name": settings["template_name"],
         "template": settings.get("template"),
         "chat_template": settings["chat"],

@@ -28,14 +28,14 @@ def train_lora(
     """Train the LoRA adapter of a ``models`` entry with ``base`` and ``train``.
 
     ``settings``: ``base`` (the base model's plan settings) and ``training``
-    (:class:`prettyflow.training.TrainingSettings` overrides); ``compute``: device
+    (:class:`prettyflow.training_settings.TrainingSettings` overrides); ``compute``: device
     and threads, which change speed, not the adapter.
     """
     import torch
 
     from prettyflow.models import spec_from_settings
-    from prettyflow.training import TrainingSettings
     from prettyflow.training import train_lora as train
+    from prettyflow.training_settings import TrainingSettings
 
     torch.set_num_threads(int(compute.get("threads", 1)))
     return train(

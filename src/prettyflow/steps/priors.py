@@ -50,8 +50,8 @@ def run_refined_model(
 ) -> pd.DataFrame:
     """Outputs of the smaller task model (or a file of them), one per sample id.
 
-    ``shard`` (``index``, ``count``, ``size``; see ``Plan.shard_settings``) limits
-    the run to the data rows [index * size, (index + 1) * size), as a decode's;
+    ``shard`` (``index``, ``count``, ``size``; see :mod:`prettyflow.plan.compute`)
+    limits the run to the data rows [index * size, (index + 1) * size), as a decode's;
     :func:`prettyflow.steps.shards.gather_shards` joins the shards.
     """
     from prettyflow.refined import REFINED_BACKENDS, run_refined
@@ -94,14 +94,12 @@ def extract_keywords(
 
     frame = read_parquet(data_path)
     model = settings.get("model") or default_keybert_model()
-    keywords = keybert_keywords(
-        list(frame["source"]), model, top_n=settings.get("top_n", 5)
-    )
+    keywords = keybert_keywords(list(frame["source"]), model, top_n=settings["top_n"])
     table = pd.DataFrame({"id": frame["id"], "keywords": keywords})
     write_parquet(
         table,
         output_path,
-        {"step": "keywords", "model": str(model), "top_n": settings.get("top_n", 5)},
+        {"step": "keywords", "model": str(model), "top_n": settings["top_n"]},
     )
     return table
 
@@ -121,14 +119,16 @@ def build_prior(
     ``options``.
     """
     from prettyflow import priors
-    from prettyflow.models import load_tokenizer, spec_from_settings
+    from prettyflow.backends import model_backend
     from prettyflow.prior_sources import PRIOR_SOURCES
     from prettyflow.tasks import TASKS
 
     frame = read_parquet(data_path)
     task = TASKS.get(settings["task"])
     source, k = settings["source"], settings["k"]
-    tokenizer = load_tokenizer(spec_from_settings(settings["tokenizer"]))
+    tokenizer = model_backend(settings["tokenizer"]).load_tokenizer(
+        settings["tokenizer"]
+    )
     prior_source = PRIOR_SOURCES.get(source)
     upstream, extra = prior_source.answers(frame, inputs, settings, tokenizer=tokenizer)
     texts, token_ids, columns = task.prior_texts(frame, upstream, tokenizer, k)

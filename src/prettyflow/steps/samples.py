@@ -38,7 +38,7 @@ def sample_page(
     chat, prior_source}``), ``metrics``, ``labels``. The files come in the
     plan's order: ``data_paths`` one per subset; ``decode_paths`` and
     ``score_paths`` (the per-sample score tables) one per (subset, system),
-    subsets outermost; ``prior_paths`` one per (subset, system with a prior).
+    subsets outermost, leaving out the cells of ``not_configured``; ``prior_paths`` one per (subset, system with a prior).
     Every table is matched to the data rows by id. Returns the page's payload.
     """
     from prettyflow.sample_pages import page_payload, render_page
@@ -52,8 +52,20 @@ def sample_page(
         raise InputError(
             f"{len(data_paths)} data tables for {len(subsets)} subsets", field="data"
         )
-    pairs = [(subset, system) for subset in subsets for system in systems]
-    prior_pairs = [(subset, system) for subset in subsets for system in with_prior]
+    # A cell the table marks not configured (a prior not applied there) has no files.
+    absent = {(c["subset"], c["system"]) for c in settings.get("not_configured", [])}
+    pairs = [
+        (subset, system)
+        for subset in subsets
+        for system in systems
+        if (subset, system) not in absent
+    ]
+    prior_pairs = [
+        (subset, system)
+        for subset in subsets
+        for system in with_prior
+        if (subset, system) not in absent
+    ]
     data: dict[str, pd.DataFrame] = {}
     sources, references, ids = {}, {}, {}
     for subset, path in zip(subsets, data_paths):

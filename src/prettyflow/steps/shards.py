@@ -2,8 +2,8 @@
 
 The decode (:func:`prettyflow.steps.decode.decode`) and the refined-model run
 (:func:`prettyflow.steps.priors.run_refined_model`) take a ``shard`` (``index``,
-``count``, ``size``; see ``Plan.shard_settings``): each job reads the whole data
-table, keeps its rows with :func:`shard_rows`, writes its own file and records
+``count``, ``size``; see :mod:`prettyflow.plan.compute`): each job reads the
+whole data table, keeps its rows with :func:`shard_rows`, writes its own file and records
 the shard in its provenance with :func:`shard_provenance`. :func:`gather_shards`
 joins the files in data order with one provenance, byte-identical to one run
 over the whole subset.

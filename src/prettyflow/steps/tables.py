@@ -33,6 +33,9 @@ def results_table(
     against the reference (:mod:`prettyflow.bootstrap`), computed from
     ``sample_paths``: the per-sample Parquet files (``score_samples``), the i-th
     belonging to the i-th score JSON of ``score_paths``.
+
+    ``settings["not_configured"]`` lists the (``system``, ``subset``) cells with no
+    score file, each with the ``reason`` its ``n/a`` footnote gives.
     """
     from prettyflow.tables import build_table, render_latex, render_markdown, to_csv
 
@@ -49,6 +52,13 @@ def results_table(
         for result in results
         for metric in settings["metrics"]
     ]
+    # A system not decoded on a subset (a prior that is not configured there): its
+    # cells are n/a, with the reason as their footnote.
+    entries += [
+        {**cell, "metric": metric, "score": None}
+        for cell in settings.get("not_configured", [])
+        for metric in settings["metrics"]
+    ]
     table_arguments = dict(
         subsets=settings["subsets"],
         metrics=settings["metrics"],
@@ -58,9 +68,9 @@ def results_table(
         sft_ratio=settings["sft_ratio"],
         near_zero_threshold=settings["near_zero_threshold"],
         labels=dict(settings["labels"]),
-        # The table's definition (prettyflow.tables): defaults when not given.
+        # The table's definition (prettyflow.tables; the plan gives its reference).
         sft_metrics=settings.get("sft_metrics"),
-        reference=settings.get("reference", "sft_reference"),
+        reference=settings["reference"],
         blocks=settings.get("blocks"),
         lower_is_better=lower_is_better(settings["metrics"]),
     )
@@ -388,6 +398,7 @@ def prior_accuracy_table(
     """
     labels = dict(labels or {})
     from prettyflow.metrics.pos import prior_tag_accuracy
+    from prettyflow.tables import NOT_AVAILABLE
 
     gold: dict[str, pd.DataFrame] = {}
     for path in data_paths:
@@ -435,16 +446,18 @@ def prior_accuracy_table(
     if not rows:
         raise InputError("no prior table to score", field="priors")
     table = pd.DataFrame(rows).T
+    # Languages in data order; a prior not configured on one is n/a there.
+    table = table[[lang.title() for lang in gold if lang.title() in table.columns]]
     table.index.name = "prior"
     rounded = table.round(1)
     _write_table_group(
-        rounded.to_markdown() + "\n",
-        rounded.to_latex(float_format="%.1f"),
+        rounded.to_markdown(missingval=NOT_AVAILABLE) + "\n",
+        rounded.to_latex(float_format="%.1f", na_rep=NOT_AVAILABLE),
         csv_path,
         markdown_path,
         latex_path,
         html_path,
-        write_csv=lambda tmp: write_text(rounded.to_csv(), tmp),
+        write_csv=lambda tmp: write_text(rounded.to_csv(na_rep=NOT_AVAILABLE), tmp),
     )
     return table
 
