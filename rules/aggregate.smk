@@ -60,3 +60,32 @@ rule prior_accuracy_table:
         labels=from_wildcards(plan.tables.prior_labels),
     script:
         "../scripts/prior_accuracy_table.py"
+
+
+# Every answer beside its reference: one page per results table (Tables 1-3, 5 and
+# 6), with the priors, raw and cleaned answers and per-sample scores of each system.
+rule sample_page:
+    input:
+        unpack(from_wildcards(plan.samples.inputs)),
+    output:
+        html=report(
+            paths.pattern("sample_page"),
+            caption="../report/sample_page.rst",
+            category=from_wildcards(plan.samples.category),
+            subcategory="Samples",
+            labels=from_wildcards(plan.samples.labels),
+        ),
+    log:
+        paths.log("tables/{table}.samples.log"),
+    wildcard_constraints:
+        table=plan.grid.wildcard_pattern(plan.samples.pages()),
+    conda:
+        "../envs/score.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=10,
+    params:
+        settings=from_wildcards(plan.samples.settings),
+    script:
+        "../scripts/sample_page.py"

@@ -581,3 +581,12 @@ def test_best_sft_per_cell_and_blocks_follow_the_table_definition():
         "* p < 0.05 vs the best SFT model in each cell (its average: the mean of "
         "those cells)." in render_markdown(table)
     )
+
+
+def test_a_system_equal_to_the_reference_everywhere_is_not_significant():
+    # A wrong-language rate of 0% beside the reference's 0%: sacrebleu's formula
+    # would give p = 1 / (R + 1); no difference is not a significant one.
+    zeros = np.zeros(1000)
+    assert paired_p_value(0.0, 0.0, zeros, zeros) == 1.0
+    ones = np.full(1000, 100.0)
+    assert paired_p_value(100.0, 0.0, ones, zeros) == pytest.approx(1 / 1001)

@@ -155,6 +155,8 @@ def expected_job_counts() -> dict[str, int]:
         "score": scored,
         "score_comet": comet_scored,
         "results_table": len(benchmarks) * len(families),  # Tables 1, 2, 3, 6
+        # Every answer beside its reference: a page per Table 1, 2, 3, 5 and 6.
+        "sample_page": (len(benchmarks) + table_5_runs) * len(families),
         "prior_accuracy_table": len(families),  # Table 4 (POS only)
         "control_priors_table": table_5_runs * len(families),
         "prompt_success_table": table_8_runs * len(families),
@@ -275,4 +277,4 @@ def test_the_job_counts_per_rule_follow_the_papers_grid(paper_dry_run):
     counts = _job_stats(result.stdout + result.stderr)
     expected = expected_job_counts()
     assert counts == expected
-    assert sum(counts.values()) == 2000
+    assert sum(counts.values()) == 2000 + 10  # 10 sample pages

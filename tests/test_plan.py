@@ -104,7 +104,11 @@ def test_grid_follows_the_task_and_benchmark_config(config):
         ("summarization", "crosssum", "en-pt"),
         ("pos", "ud", "fr"),
     ]
-    assert plan.grid.metrics("translation", "wmt23") == ["bleu", "comet"]
+    assert plan.grid.metrics("translation", "wmt23") == [
+        "bleu",
+        "comet",
+        "wrong_language",
+    ]
     assert plan.grid.prior_sources("pos") == [
         "sft",
         "refined",
@@ -254,6 +258,7 @@ def test_the_same_subset_on_two_benchmarks_has_its_own_files(config):
     assert plan.score.settings("translation", "wmt23", "en-pt")["metrics"] == [
         "bleu",
         "comet",
+        "wrong_language",
     ]
     assert plan.priors.refined_settings("translation", "wmt23", "en-pt")[
         "benchmark"
@@ -715,8 +720,9 @@ def test_analysis_config_errors_name_the_key(config, edit, message):
 def test_each_benchmark_defines_its_table(config):
     plan = Plan(config)
     flores = plan.tables.settings("translation", "flores", FAMILY)
-    # Scored: spBLEU, COMET, BLEU, chrF++, all shown; %SFT over BLEU and chrF++.
-    assert flores["metrics"] == ["spbleu", "comet", "bleu", "chrf++"]
+    # Scored: spBLEU, COMET, BLEU, chrF++ and the wrong-language rate, all shown;
+    # %SFT over BLEU and chrF++.
+    assert flores["metrics"] == ["spbleu", "comet", "bleu", "chrf++", "wrong_language"]
     assert flores["sft_metrics"] == ["bleu", "chrf++"]
     assert (flores["sft_ratio"], flores["reference"]) == (
         "mean_of_cell_ratios",
@@ -726,7 +732,9 @@ def test_each_benchmark_defines_its_table(config):
     # WMT23 (Table 6) has its own formula; CrossSum (Table 2) its own reference.
     wmt23 = plan.tables.settings("translation", "wmt23", FAMILY)
     assert wmt23["sft_ratio"] == "ratio_of_averages"
-    assert wmt23["sft_metrics"] == wmt23["metrics"] == ["bleu", "comet"]
+    # %SFT by default over the shown metrics where higher is better.
+    assert wmt23["metrics"] == ["bleu", "comet", "wrong_language"]
+    assert wmt23["sft_metrics"] == ["bleu", "comet"]
     assert plan.tables.settings("summarization", "crosssum", FAMILY)["reference"] == (
         "best_sft"
     )
@@ -736,10 +744,11 @@ def test_each_benchmark_defines_its_table(config):
     )
     assert control["metrics"] == ["spbleu", "comet", "bleu"]
     assert control["sft_metrics"] == ["bleu"] and control["blocks"] is None
-    # Defaults: every scored metric, shown and in %SFT.
+    # Defaults: every scored metric shown, those where higher is better in %SFT.
     del config["tasks"]["translation"]["benchmarks"]["flores"]["table"]
     default = Plan(config).tables.settings("translation", "flores", FAMILY)
-    assert default["metrics"] == default["sft_metrics"] == flores["metrics"]
+    assert default["metrics"] == flores["metrics"]
+    assert default["sft_metrics"] == ["spbleu", "comet", "bleu", "chrf++"]
     assert (default["sft_ratio"], default["reference"], default["blocks"]) == (
         "mean_of_cell_ratios",
         "sft_reference",
@@ -771,7 +780,8 @@ def test_paper_plan_states_tables_1_2_3_and_6(repo_root):
     )
     plan = Plan(paper)
     table1 = plan.tables.settings("translation", "flores", "llama2")
-    assert table1["metrics"] == table1["sft_metrics"] == ["spbleu", "comet"]
+    assert table1["metrics"] == ["spbleu", "comet", "wrong_language"]
+    assert table1["sft_metrics"] == ["spbleu", "comet"]
     assert table1["blocks"] == [
         {"name": "English-centric", "subsets": ["en-zh", "en-uk", "zh-en", "uk-en"]},
         {
@@ -815,13 +825,25 @@ def _flores_table(config: dict) -> dict:
             lambda c: _flores_table(c).update(metrics=["bleu", "rouge2"]),
             "tasks.translation.benchmarks.flores.table.metrics: 'rouge2' is not "
             "scored (tasks.translation.benchmarks.flores.metrics: ['spbleu', 'comet', "
-            "'bleu', 'chrf++'])",
+            "'bleu', 'chrf++', 'wrong_language'])",
         ),
         (
             lambda c: _flores_table(c).update(metrics=["bleu"], sft_metrics=["chrf++"]),
             "tasks.translation.benchmarks.flores.table.sft_metrics: 'chrf++' is not "
             "shown in the table (tasks.translation.benchmarks.flores.table.metrics: "
             "['bleu'])",
+        ),
+        (
+            lambda c: _flores_table(c).update(sft_metrics=["bleu", "wrong_language"]),
+            "tasks.translation.benchmarks.flores.table.sft_metrics: 'wrong_language' "
+            "is better when lower: it is shown apart, not in %SFT",
+        ),
+        (
+            lambda c: c["tasks"]["translation"]["benchmarks"]["flores"].update(
+                table={"metrics": ["wrong_language"]}
+            ),
+            "tasks.translation.benchmarks.flores.table.metrics: no shown metric can "
+            "feed %SFT (lower is better for each of ['wrong_language'])",
         ),
         (
             lambda c: _flores_table(c).update(

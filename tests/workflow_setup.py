@@ -150,8 +150,10 @@ def write_test_config(repo_root: Path, workdir: Path, comet: bool = True) -> Pat
     # environment (random weights: the scores only show that the chain works).
     # Only on WMT23, to keep the COMET jobs few; Flores shows COMET's n/a path.
     translation = tasks["translation"]["benchmarks"]
-    translation["flores"]["metrics"] = ["spbleu", "bleu", "chrf++"]
-    translation["flores"]["table"]["metrics"] = ["spbleu", "bleu", "chrf++"]
+    translation["flores"]["metrics"] = ["spbleu", "bleu", "chrf++", "wrong_language"]
+    translation["flores"]["table"]["metrics"] = [
+        "spbleu", "bleu", "chrf++", "wrong_language",
+    ]  # fmt: skip
     translation["wmt23"]["metrics"] = ["bleu", "comet"]
     if comet and COMET_PYTHON.is_file():
         checkpoint = workdir / "models" / "tiny-comet"

@@ -37,6 +37,8 @@ scoring again:
   the SFT reference's value, or with ``reference="best_sft"`` the best SFT score of
   the cell (of each resample), for an ``Avg.`` column the mean of those cells.
   Given for every non-SFT system in every cell and ``Avg.`` column, not for %SFT.
+  One departure: a system equal to the reference on every resample (both at a
+  wrong-language rate of 0%) gets p = 1, where sacrebleu's formula gives 1/(R+1).
 
 Missing scores (``n/a``) stay missing in every resample.
 """
@@ -191,11 +193,16 @@ def paired_p_value(
     As ``sacrebleu.significance._paired_bs_test``: the resampled absolute
     differences, centred on their mean, exceed the observed absolute difference
     in ``c`` of ``R`` resamples; ``p = (c + 1) / (R + 1)`` (``_compute_p_value``).
+    A system that equals the reference on every resample gets p = 1, not
+    sacrebleu's 1 / (R + 1): no difference is not a significant one (a rate
+    of 0% beside a reference's 0%).
     """
     differences = np.abs(
         np.asarray(system_resampled, dtype=float)
         - np.asarray(reference_resampled, dtype=float)
     )
+    if system == reference and not differences.any():
+        return 1.0
     centred = differences - differences.mean()
     exceeding = int(np.sum(centred > abs(system - reference)))
     return (exceeding + 1) / (len(differences) + 1)

@@ -405,8 +405,10 @@ def _check_per_subset_settings(config: Mapping[str, Any]) -> None:
 
 
 def _check_table(entry: Mapping[str, Any], where: str) -> None:
-    """A benchmark's table shows scored metrics, takes %SFT from shown ones, and
-    puts each of the benchmark's subsets in exactly one block."""
+    """A benchmark's table shows scored metrics, takes %SFT from shown ones (where
+    higher is better), and puts each of the benchmark's subsets in exactly one block."""
+    from prettyflow.metrics import METRICS
+
     table = entry.get("table") or {}
     key = f"{where}.table"
     shown = table.get("metrics") or entry["metrics"]
@@ -423,6 +425,16 @@ def _check_table(entry: Mapping[str, Any], where: str) -> None:
                 f"{key}.sft_metrics",
                 f"{metric!r} is not shown in the table ({source}: {shown})",
             )
+        if METRICS.get(metric).lower_is_better:
+            _fail(
+                f"{key}.sft_metrics",
+                f"{metric!r} is better when lower: it is shown apart, not in %SFT",
+            )
+    if all(METRICS.get(metric).lower_is_better for metric in shown):
+        _fail(
+            f"{key}.metrics" if "metrics" in table else f"{where}.metrics",
+            f"no shown metric can feed %SFT (lower is better for each of {shown})",
+        )
     owner: dict[str, str] = {}
     for index, block in enumerate(table.get("blocks") or []):
         block_key = f"{key}.blocks[{index}]"

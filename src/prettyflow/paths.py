@@ -24,6 +24,8 @@ RESULT_TEMPLATES: dict[str, str] = {
     "table": "tables/{task}-{benchmark}-{family}.{ext}",
     "prior_accuracy": "tables/{task}-{benchmark}-{family}-prior-accuracy.{ext}",
     "control_table": "tables/{task}-{benchmark}-{family}-control-priors.{ext}",
+    # Every answer of a table (its file stem) beside its reference.
+    "sample_page": "tables/{table}.samples.html",
     "prompt_success_table": "tables/{task}-{benchmark}-{family}-prompt-success.{ext}",
     "prior_tokens": "figures/prior-tokens/{task}-{benchmark}-{family}-{source}.{ext}",
     "adapter": "models/{model}",

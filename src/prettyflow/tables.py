@@ -22,7 +22,12 @@ A table is defined by (all but the first two have defaults, see :func:`build_tab
 
 - ``reference``, what a cell is compared with: ``"sft_reference"`` (the family's
   SFT reference system, Tables 1, 3 and 6) or ``"best_sft"`` (in each cell the
-  highest score of the SFT systems, Table 2's "the best SFT model").
+  highest score of the SFT systems, Table 2's "the best SFT model");
+- ``lower_is_better``: shown metrics where a lower score is better (the
+  wrong-language rate). They never feed %SFT (not by default, and naming one in
+  ``sft_metrics`` is an error); each block shows them as a column group of their
+  own after its %SFT (their cells per subset, then their ``Avg.``), a note says
+  lower is better, and the best SFT model of such a cell is the lowest.
 
 SFT systems (the reference and those in ``sft_systems``) show ``-`` for %SFT.
 A missing score (absent, None or NaN, e.g. spBLEU without its SentencePiece model)
@@ -336,25 +341,33 @@ def build_table(
     sft_metrics: Sequence[str] | None = None,
     reference: str = "sft_reference",
     blocks: Sequence[Block | Mapping[str, Any] | Sequence[Any]] | None = None,
+    lower_is_better: Sequence[str] = (),
 ) -> Table:
     """Build a table from ``scores`` (dicts with system, subset, metric, score and an
     optional ``reason`` shown when score is None); see the module docstring.
 
     ``subsets``, ``metrics`` and ``systems`` give the order (``blocks``, when given,
-    the order of the subsets); ``sft_metrics`` (default ``metrics``) the metrics
-    whose cells feed %SFT; ``reference`` one of :data:`SFT_REFERENCES`;
+    the order of the subsets); ``sft_metrics`` (default ``metrics`` except those in
+    ``lower_is_better``) the metrics whose cells feed %SFT; ``reference`` one of :data:`SFT_REFERENCES`;
     ``labels`` maps names to display text (default: the names themselves).
     """
     subsets = _check_names(subsets, "subsets")
     metrics = _check_names(metrics, "metrics")
     systems = _check_names(systems, "systems")
+    lower = [m for m in metrics if m in set(lower_is_better)]
     sft_metrics = _check_names(
-        metrics if sft_metrics is None else sft_metrics, "sft_metrics"
+        [m for m in metrics if m not in lower] if sft_metrics is None else sft_metrics,
+        "sft_metrics",
     )
     for metric in sft_metrics:
         if metric not in metrics:
             raise InputError(
                 f"{metric!r} is not one of the metrics shown {metrics}",
+                field="sft_metrics",
+            )
+        if metric in lower:
+            raise InputError(
+                f"{metric!r} is better when lower: it cannot feed %SFT",
                 field="sft_metrics",
             )
     _check_choice(sft_ratio, SFT_RATIOS, "sft_ratio")
@@ -383,6 +396,7 @@ def build_table(
             sft_ratio=sft_ratio,
             reference=reference,
             threshold=near_zero_threshold,
+            lower_is_better=lower,
         ),
         systems,
         reference_system,
@@ -402,6 +416,12 @@ class _Definition:
     sft_ratio: str
     reference: str
     threshold: float
+    lower_is_better: list[str] = field(default_factory=list)
+
+    @property
+    def higher_is_better(self) -> list[str]:
+        """The shown metrics before %SFT (all but the lower-is-better ones)."""
+        return [m for m in self.metrics if m not in self.lower_is_better]
 
     @property
     def sft_average_key(self) -> str:
@@ -474,7 +494,11 @@ class _TableBuilder:
         if self.definition.reference == "sft_reference":
             return self.values.get((self.reference_system, *cell))
         scores = [self.values.get((s, *cell)) for s in self.sft_set]
-        return None if None in scores else max(scores)
+        if None in scores:
+            return None
+        return (
+            min(scores) if cell[1] in self.definition.lower_is_better else max(scores)
+        )
 
     def _reference_holders(self, cell: Cell) -> list[str]:
         """The SFT systems whose score is the reference of ``cell``."""
@@ -549,7 +573,7 @@ class _TableBuilder:
                 f"100 x the mean of the system's {metrics} cells / the mean of the "
                 f"reference's ({average})"
             )
-        others = [m for m in d.metrics if m not in d.sft_metrics]
+        others = [m for m in d.higher_is_better if m not in d.sft_metrics]
         if others:
             formula += f"; {self._listing(others)} shown, not in {SFT_GROUP}"
         if d.reference == "best_sft":
@@ -559,6 +583,11 @@ class _TableBuilder:
         else:
             reference = self.label(self.reference_system)
         notes = [f"{SFT_GROUP}: {formula}; reference: {reference}."]
+        if d.lower_is_better:
+            notes.append(
+                f"{self._listing(d.lower_is_better)}: lower is better; shown after "
+                f"{SFT_GROUP}, not in it."
+            )
         if any(block.name for block in d.blocks):
             notes.append(
                 f"{AVERAGE_GROUP} and {SFT_GROUP} per block: "
@@ -578,9 +607,11 @@ class _TableBuilder:
             columns += [
                 Column(subset, metric, name)
                 for subset in block.subsets
-                for metric in d.metrics
+                for metric in d.higher_is_better
             ]
-            columns += [Column(AVERAGE_GROUP, metric, name) for metric in d.metrics]
+            columns += [
+                Column(AVERAGE_GROUP, metric, name) for metric in d.higher_is_better
+            ]
             # One %SFT metric: its own Avg. column is the one divided.
             if (
                 d.sft_ratio == "ratio_of_averages"
@@ -590,6 +621,15 @@ class _TableBuilder:
             columns.append(Column(SFT_GROUP, "", name))
             if d.sft_ratio == "mean_of_cell_ratios":
                 columns.append(Column(SFT_EXCLUDING_FLAGGED_GROUP, "", name))
+            # Lower-is-better metrics: a group of their own after %SFT.
+            columns += [
+                Column(subset, metric, name)
+                for subset in block.subsets
+                for metric in d.lower_is_better
+            ]
+            columns += [
+                Column(AVERAGE_GROUP, metric, name) for metric in d.lower_is_better
+            ]
         return columns
 
     def _missing_footnotes(self) -> None:

@@ -13,7 +13,9 @@ Inputs are the score JSONs of the step ``score`` (``system``, ``subset``,
   prior source a line with markers, "no prior" and "SFT" horizontal lines. A
   metric that was not computed (score None, e.g. spBLEU without its
   SentencePiece model) gets a panel saying "n/a: <reason>" instead of an empty
-  plot.
+  plot. A metric with a fixed range (the wrong-language rate, 0-100%) is drawn on
+  its whole range, and one where lower is better says so on its axis (the
+  metric registry, :mod:`prettyflow.metrics`).
 """
 
 from __future__ import annotations
@@ -207,12 +209,36 @@ def _not_available_panel(axis: plt.Axes, reason: str) -> None:
         spine.set_color("#cccccc")
 
 
-def _draw_panel(axis: plt.Axes, rows: pd.DataFrame, ks: Sequence[int]) -> None:
+def metric_axis(metric: str, label: str) -> tuple[str, tuple[float, float] | None]:
+    """A panel's y-axis label and its limits: a metric of fixed range (a rate in %)
+    spans all of it, with a margin; one where lower is better says so."""
+    from prettyflow.metrics import METRICS
+
+    if metric not in METRICS:
+        return label, None
+    entry = METRICS.get(metric)
+    if entry.lower_is_better:
+        label = f"{label}\n(lower is better)"
+    if entry.value_range is None:
+        return label, None
+    low, high = entry.value_range
+    margin = 0.04 * (high - low)
+    return label, (low - margin, high + margin)
+
+
+def _draw_panel(
+    axis: plt.Axes,
+    rows: pd.DataFrame,
+    ks: Sequence[int],
+    limits: tuple[float, float] | None = None,
+) -> None:
     prior = rows[rows["series"] == PRIOR_SERIES]
     points = prior.dropna(subset=["score"])
     if points.empty:
         _not_available_panel(axis, str(prior["reason"].iloc[0]))
         return
+    if limits is not None:
+        axis.set_ylim(*limits)
     axis.plot(
         points["k"].astype(int),
         points["score"],
@@ -264,15 +290,16 @@ def prior_tokens_figure(
         squeeze=False,
     )
     for row, metric in enumerate(metrics):
+        ylabel, limits = metric_axis(metric, labels.get(metric, metric))
         for column, subset in enumerate(subsets):
             axis = axes[row][column]
             rows = table[(table["subset"] == subset) & (table["metric"] == metric)]
-            _draw_panel(axis, rows, ks)
+            _draw_panel(axis, rows, ks, limits)
             if row == 0:
                 name = labels.get(subset, subset)
                 axis.set_title(f"{name} ({_sample_count_text(rows)})", fontsize=10)
             if column == 0:
-                axis.set_ylabel(labels.get(metric, metric))
+                axis.set_ylabel(ylabel)
             if row == len(metrics) - 1:
                 axis.set_xlabel("prior tokens k")
     base_label = labels.get(settings["base_system"], settings["base_system"])

@@ -14,6 +14,9 @@ recomputed on resamples of its saved per-sample table, never by scoring again:
 resample ``r`` draws sample ``i`` and ``scores[r]`` is the corpus score of
 resample ``r``. A metric without a ``resample`` function has the mean of its
 per-sample column (the column named after the metric) as its corpus score.
+
+A metric where lower is better (the wrong-language rate) never feeds %SFT: the
+tables show it as a column group of its own, after %SFT (:mod:`prettyflow.tables`).
 """
 
 from __future__ import annotations
@@ -37,6 +40,11 @@ class Metric:
     # "module:function" computing corpus scores of resamples (see the module doc);
     # None: the corpus score is the mean of the per-sample column.
     resample: str | None = None
+    # Lower scores are better (a rate of failures): shown apart from the quality
+    # metrics, never in %SFT, and "best SFT" is the lowest.
+    lower_is_better: bool = False
+    # The range every score lies in (a rate: 0-100), for the figures' y-axes.
+    value_range: tuple[float, float] | None = None
 
     def load(self) -> Callable:
         return _load(self.scorer)
@@ -93,6 +101,17 @@ METRICS.register(
 )
 METRICS.register(
     "lase", Metric("LaSE", _SUMMARIZATION, "prettyflow.metrics.summarization:lase")
+)
+METRICS.register(
+    "wrong_language",
+    Metric(
+        "Wrong lang. %",
+        _TRANSLATION | _SUMMARIZATION,
+        "prettyflow.metrics.language:wrong_language",
+        resample="prettyflow.metrics.language:resample_wrong_language",
+        lower_is_better=True,
+        value_range=(0.0, 100.0),
+    ),
 )
 _POS = frozenset({"pos"})
 METRICS.register(

@@ -16,7 +16,8 @@ registries; the plan never branches on one of their names.
 - ``compute`` (:mod:`.compute`): resources per stage and shards;
 - ``systems`` (:mod:`.systems`): table rows and what is decoded where;
 - ``analyses`` (:mod:`.analyses`): one entry per ``analysis.<name>``;
-- per rule file: ``data``, ``priors``, ``decode``, ``score``, ``tables``.
+- per rule file: ``data``, ``priors``, ``decode``, ``score``, ``tables``,
+  ``samples``.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from prettyflow.plan.decode import DecodeJobs
 from prettyflow.plan.grid import Grid
 from prettyflow.plan.models import Models
 from prettyflow.plan.priors import PriorJobs
+from prettyflow.plan.samples import SamplePageJobs
 from prettyflow.plan.score import ScoreJobs
 from prettyflow.plan.systems import Systems
 from prettyflow.plan.tables import TableJobs
@@ -58,6 +60,7 @@ class Plan:
         self.decode = DecodeJobs(self)
         self.score = ScoreJobs(self.grid)
         self.tables = TableJobs(self)
+        self.samples = SamplePageJobs(self)
 
     def analysis(self, name: str) -> Analysis:
         """The analysis ``name`` (:data:`ANALYSES`), e.g. for its rules' methods."""
@@ -65,8 +68,8 @@ class Plan:
         return self.analyses[name]
 
     def targets(self) -> list[str]:
-        """Every table and figure the config asks for (rule ``all``)."""
-        targets = self.tables.targets()
+        """Every table, sample page and figure the config asks for (rule ``all``)."""
+        targets = self.tables.targets() + self.samples.targets()
         for analysis in self.analyses.values():
             targets += analysis.targets()
         return list(dict.fromkeys(targets))

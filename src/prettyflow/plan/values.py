@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from prettyflow.metrics import METRICS
+
 SFT_PREFIX = "sft-"
 PRIOR_PREFIX = "prior-"
 # Scheduling priorities (Snakemake runs ready jobs of higher priority first). Jobs
@@ -75,13 +77,14 @@ def prior_system(source: str, k: int, foundation: str) -> System:
 
 def table_definition(entry: Mapping[str, Any]) -> dict[str, Any]:
     """A benchmark's table definition, from its entry with the schema's defaults
-    (:func:`prettyflow.config.apply_defaults`); shown and %SFT metrics default to
-    the scored ones."""
+    (:func:`prettyflow.config.apply_defaults`); shown metrics default to the scored
+    ones, %SFT's to the shown ones where higher is better."""
     table = entry["table"]
     metrics = list(table.get("metrics") or entry["metrics"])
+    quality = [m for m in metrics if not METRICS.get(m).lower_is_better]
     return {
         "metrics": metrics,
-        "sft_metrics": list(table.get("sft_metrics") or metrics),
+        "sft_metrics": list(table.get("sft_metrics") or quality),
         "sft_ratio": table["sft_ratio"],
         "reference": table["reference"],
         "near_zero_threshold": table["near_zero_threshold"],

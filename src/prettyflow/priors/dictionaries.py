@@ -18,6 +18,7 @@ the paper's appendix C.4 and Table 9.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -205,14 +206,38 @@ def dictionary_statistics(merged_by_pair: Mapping[str, pd.DataFrame]) -> pd.Data
     return table
 
 
+@dataclass(frozen=True)
+class DictionaryEntry:
+    """One row of a merged dictionary: what a pseudo prior records it came from."""
+
+    source_word: str
+    target_word: str
+    origins: tuple[str, ...]
+    rank: int
+
+
+def lexicon_entries(merged: pd.DataFrame) -> dict[str, DictionaryEntry]:
+    """``source_key -> entry`` of the best-ranked translation of each key."""
+    _require_columns(merged, MERGED_COLUMNS, "lexicon_entries")
+    entries: dict[str, DictionaryEntry] = {}
+    ordered = merged.sort_values("rank", kind="stable")
+    for source_key, source_word, target_word, origins, rank in zip(
+        ordered["source_key"],
+        ordered["source_word"],
+        ordered["target_word"],
+        ordered["sources"],
+        ordered["rank"],
+    ):
+        if source_key not in entries:
+            entries[source_key] = DictionaryEntry(
+                source_word, target_word, tuple(str(o) for o in origins), int(rank)
+            )
+    return entries
+
+
 def build_lexicon(merged: pd.DataFrame) -> dict[str, str]:
     """``source_key -> target_word`` of the best-ranked translation of each key."""
-    _require_columns(merged, ("source_key", "target_word", "rank"), "build_lexicon")
-    lexicon: dict[str, str] = {}
-    ordered = merged.sort_values("rank", kind="stable")
-    for source_key, target_word in zip(ordered["source_key"], ordered["target_word"]):
-        lexicon.setdefault(source_key, target_word)
-    return lexicon
+    return {key: entry.target_word for key, entry in lexicon_entries(merged).items()}
 
 
 def prepare_dictionary(

@@ -25,7 +25,7 @@ from typing import Any
 import pandas as pd
 
 from prettyflow.errors import InputError
-from prettyflow.priors.tokens import coverage_stats
+from prettyflow.priors.tokens import PSEUDO_MATCH_COLUMNS, coverage_stats
 from prettyflow.registry import Registry
 
 
@@ -49,6 +49,8 @@ class PriorSource:
     control: bool = False
     # Columns of the answers table copied into the prior file (the draw's record).
     recorded_columns: tuple[str, ...] = ()
+    # What a prior is cut from, as the sample pages say it.
+    origin_label: str = "upstream answer"
 
     def upstream(
         self,
@@ -82,10 +84,21 @@ class PriorSource:
         table = aligned(frame, read_parquet(path), f"the {self.name} outputs", path)
         return table, {"upstream_provenance": read_provenance(path)}
 
+    def origin(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        """Where one prior (a row of its prior file) came from, for the sample pages:
+        ``{"from": label, "text": what it was cut from, "detail": more}``, the last
+        two None when the file does not record them (written before they were)."""
+        return {
+            "from": self.origin_label,
+            "text": _text_or_none(record.get("prior_answer")),
+            "detail": None,
+        }
+
 
 class SftPrior(PriorSource):
     name = "sft"
     title = "SFT Prior"
+    origin_label = "the SFT reference's answer"
 
     def upstream(self, paths, context, options=None):
         return {
@@ -103,6 +116,7 @@ class SftPrior(PriorSource):
 class RefinedPrior(PriorSource):
     name = "refined"
     title = "Refined Prior"
+    origin_label = "the refined model's answer"
 
     def upstream(self, paths, context, options=None):
         return {
@@ -119,6 +133,39 @@ class PseudoPrior(PriorSource):
     name = "pseudo"
     title = "Pseudo Prior"
     needs_pseudo_prior = True
+    # Which source word and dictionary entry each prior came from.
+    recorded_columns = PSEUDO_MATCH_COLUMNS
+    origin_label = "a dictionary translation"
+
+    def origin(self, record):
+        word = _text_or_none(record.get("pseudo_source_word"))
+        if word is None:
+            detail = (
+                "no word of the source is in the dictionary: no prior"
+                if "pseudo_source_word" in record
+                else None  # not recorded
+            )
+            return {"from": self.origin_label, "text": None, "detail": detail}
+        keyword = _text_or_none(record.get("pseudo_keyword"))
+        origins = record.get("dictionary_origins")
+        origins = [] if origins is None else [str(o) for o in origins]
+        rank = record.get("dictionary_rank")
+        entry = (
+            f"{record.get('dictionary_source_word')} → "
+            f"{record.get('dictionary_target_word')}"
+        )
+        where = ", ".join(origins)
+        if rank is not None and not pd.isna(rank):
+            where += f"{'; ' if where else ''}rank {int(rank)}"
+        detail = f"source word “{word}”"
+        if keyword is not None:
+            detail += f" (keyword “{keyword}”)"
+        detail += f", dictionary entry {entry}" + (f" ({where})" if where else "")
+        return {
+            "from": self.origin_label,
+            "text": _text_or_none(record.get("dictionary_target_word")),
+            "detail": detail,
+        }
 
     def upstream(self, paths, context, options=None):
         from prettyflow.tasks import TASKS
@@ -132,19 +179,31 @@ class PseudoPrior(PriorSource):
 
     def answers(self, frame, inputs, settings, tokenizer=None):
         from prettyflow.io import read_parquet
-        from prettyflow.priors.dictionaries import build_lexicon
+        from prettyflow.priors.dictionaries import lexicon_entries
+        from prettyflow.priors.tokens import (
+            matched_words,
+            pseudo_match_columns,
+        )
         from prettyflow.tasks import TASKS
 
-        lexicon = build_lexicon(read_parquet(inputs["dictionary"]))
+        entries = lexicon_entries(read_parquet(inputs["dictionary"]))
+        lexicon = {key: entry.target_word for key, entry in entries.items()}
         extra = {
             name: read_parquet(path)
             for name, path in inputs.items()
             if name != "dictionary"
         }
-        words = TASKS.get(settings["task"]).pseudo_words(
+        matches = TASKS.get(settings["task"]).pseudo_matches(
             frame, lexicon, extra, settings["source_lang"]
         )
-        table = pd.DataFrame({"id": list(frame["id"]), "output": words})
+        words = matched_words(matches)
+        table = pd.DataFrame(
+            {
+                "id": list(frame["id"]),
+                "output": words,
+                **pseudo_match_columns(matches, entries),
+            }
+        )
         return table, {"coverage": coverage_stats(words)}
 
 
@@ -157,6 +216,14 @@ class ControlPrior(PriorSource):
 
     control = True
     recorded_columns = ("control_word",)
+    origin_label = "a drawn word"
+
+    def origin(self, record):
+        return {
+            "from": f"{self.origin_label} ({self.title})",
+            "text": _text_or_none(record.get("control_word")),
+            "detail": None,
+        }
 
     def upstream(self, paths, context, options=None):
         return {}
@@ -231,6 +298,10 @@ class RandomTokenPrior(ControlPrior):
         return vocabulary_candidates(
             self.name, tokenizer, settings.get("options"), settings["target_lang"]
         )
+
+
+def _text_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 # The order is the tables' row order.

@@ -9,7 +9,9 @@
   :func:`pseudo_prior_from_keywords`); then only its first token (k = 1, as in the
   paper): ``first_k_tokens(words, tokenizer, 1)``. An uncovered sample gets no
   prior (``None`` -> ``""``): it is decoded like the foundation model alone, and
-  :func:`coverage_stats` counts how often that happens.
+  :func:`coverage_stats` counts how often that happens. Which source word (and
+  keyword) the word came from is a :class:`PseudoMatch`
+  (:func:`pseudo_prior_matches`), recorded in the prior file.
 * POS priors are the first label (k = 1) written as the start of the JSON
   answer: :func:`prettyflow.tasks.pos.pos_prior_text`.
 """
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -139,11 +142,29 @@ def _as_prefix(tokenizer: Any, answer: str, decoded: str, count: int) -> str:
 # --------------------------------------------------------------------------- #
 
 
+@dataclass(frozen=True)
+class PseudoMatch:
+    """Where a pseudo prior word comes from.
+
+    ``source_word``: the word of the source text (or keyword) the dictionary
+    covers, as looked up (NFC, case-folded); ``lexicon_key``: the key of the
+    lexicon mapping it matched (the dictionary's ``source_key``);
+    ``target_word``: its translation, which the prior is cut from; ``keyword``:
+    the keyword holding the word (summarization), None for a source text.
+    """
+
+    source_word: str
+    lexicon_key: str
+    target_word: str
+    keyword: str | None = None
+
+
 class _Lexicon:
     """Lookup view of a ``source key -> target word`` mapping."""
 
     def __init__(self, lexicon: Mapping[str, str]):
         self.entries: dict[str, str] = {}
+        self.keys: dict[str, str] = {}  # normalized key -> the mapping's own key
         for source_word, target_word in lexicon.items():
             if not isinstance(source_word, str) or not isinstance(target_word, str):
                 continue
@@ -151,6 +172,7 @@ class _Lexicon:
             # The mapping's order is its priority: keep the first translation.
             if key and target and key not in self.entries:
                 self.entries[key] = target
+                self.keys[key] = source_word
         # Longest spaceless key, bounding the greedy segmentation's window.
         self.max_spaceless_length = max(
             (len(key) for key in self.entries if _SPACELESS.search(key)), default=1
@@ -178,13 +200,18 @@ class _Lexicon:
                     start += length
                     break
 
-    def first_covered(self, texts: Sequence[str], spaceless: bool) -> str | None:
-        """The target word of the first covered source word in ``texts``, in order."""
+    def first_covered(
+        self, texts: Sequence[str], spaceless: bool, keywords: bool = False
+    ) -> PseudoMatch | None:
+        """The first covered source word in ``texts``, in order (``keywords``: the
+        texts are keywords, named in the match)."""
         for text in texts:
             for word in self.words(text, spaceless):
                 target = self.entries.get(word)
                 if target is not None:
-                    return target
+                    return PseudoMatch(
+                        word, self.keys[word], target, text if keywords else None
+                    )
         return None
 
 
@@ -194,16 +221,17 @@ def _is_spaceless(source_lang: str | None) -> bool:
     return re.split(r"[-_]", source_lang.strip().lower())[0] in SPACELESS_LANGUAGES
 
 
-def pseudo_prior_words(
+def pseudo_prior_matches(
     source_texts: Sequence[str | None], lexicon: Mapping[str, str], source_lang: str
-) -> list[str | None]:
+) -> list[PseudoMatch | None]:
     """Translation pseudo prior: back-off to the first source word the dictionary covers.
 
     Words are Unicode ``\\w+`` runs, NFC and case-folded (so are the lexicon's
     keys); for zh, ja and th, runs of Han/kana/Thai characters are segmented by
-    greedy longest match against the lexicon's keys. Returns the target word, or
-    ``None`` when no word is covered (no prior for that sample). The prior itself
-    is the first token of the word: ``first_k_tokens(words, tokenizer, 1)``.
+    greedy longest match against the lexicon's keys. Returns the match (the word
+    and its translation), or ``None`` when no word is covered (no prior for that
+    sample). The prior itself is the first token of the translation:
+    ``first_k_tokens(words, tokenizer, 1)``.
     """
     index = _Lexicon(lexicon)
     spaceless = _is_spaceless(source_lang)
@@ -213,12 +241,12 @@ def pseudo_prior_words(
     ]
 
 
-def pseudo_prior_from_keywords(
+def pseudo_prior_keyword_matches(
     keyword_lists: Sequence[Sequence[str] | None],
     lexicon: Mapping[str, str],
     source_lang: str | None = None,
-) -> list[str | None]:
-    """Summarization pseudo prior: the translation of the first covered keyword word.
+) -> list[PseudoMatch | None]:
+    """Summarization pseudo prior: the first covered word of the keywords.
 
     Keywords come ordered by relevance (:func:`prettyflow.priors.keywords.extract_keywords`)
     and are translated word by word: the prior word is the target equivalent of
@@ -231,13 +259,38 @@ def pseudo_prior_from_keywords(
     return [
         (
             index.first_covered(
-                [keyword for keyword in keywords if isinstance(keyword, str)], spaceless
+                [keyword for keyword in keywords if isinstance(keyword, str)],
+                spaceless,
+                keywords=True,
             )
             if keywords is not None
             else None
         )
         for keywords in keyword_lists
     ]
+
+
+def matched_words(matches: Sequence[PseudoMatch | None]) -> list[str | None]:
+    """The target word of each match (the word a pseudo prior is cut from)."""
+    return [None if match is None else match.target_word for match in matches]
+
+
+def pseudo_prior_words(
+    source_texts: Sequence[str | None], lexicon: Mapping[str, str], source_lang: str
+) -> list[str | None]:
+    """The target words of :func:`pseudo_prior_matches`."""
+    return matched_words(pseudo_prior_matches(source_texts, lexicon, source_lang))
+
+
+def pseudo_prior_from_keywords(
+    keyword_lists: Sequence[Sequence[str] | None],
+    lexicon: Mapping[str, str],
+    source_lang: str | None = None,
+) -> list[str | None]:
+    """The target words of :func:`pseudo_prior_keyword_matches`."""
+    return matched_words(
+        pseudo_prior_keyword_matches(keyword_lists, lexicon, source_lang)
+    )
 
 
 def coverage_stats(prior_words: Sequence[str | None]) -> dict[str, int | float]:
@@ -255,6 +308,55 @@ def coverage_stats(prior_words: Sequence[str | None]) -> dict[str, int | float]:
 # --------------------------------------------------------------------------- #
 # Prior tables
 # --------------------------------------------------------------------------- #
+
+
+# What a pseudo prior file records about its dictionary match (None: uncovered).
+PSEUDO_MATCH_COLUMNS = (
+    "pseudo_source_word",  # the covered word of the source text (or keyword)
+    "pseudo_keyword",  # summarization: the keyword holding it
+    "dictionary_source_word",  # the dictionary entry, as the dictionary spells it
+    "dictionary_target_word",
+    "dictionary_origins",  # e.g. ["MUSE", "Wiktionary"]
+    "dictionary_rank",  # 1 = the merged dictionary's first entry
+)
+
+
+def pseudo_match_columns(
+    matches: Sequence[PseudoMatch | None], entries: Mapping[str, Any]
+) -> dict[str, list]:
+    """The :data:`PSEUDO_MATCH_COLUMNS` of each match, from the dictionary's
+    entries (``source_key`` -> :class:`prettyflow.priors.dictionaries.DictionaryEntry`)."""
+    columns: dict[str, list] = {name: [] for name in PSEUDO_MATCH_COLUMNS}
+    for match in matches:
+        entry = None if match is None else entries.get(match.lexicon_key)
+        values = (
+            (None,) * len(PSEUDO_MATCH_COLUMNS)
+            if match is None
+            else (
+                match.source_word,
+                match.keyword,
+                None if entry is None else entry.source_word,
+                match.target_word,
+                None if entry is None else list(entry.origins),
+                None if entry is None else entry.rank,
+            )
+        )
+        for name, value in zip(PSEUDO_MATCH_COLUMNS, values):
+            columns[name].append(value)
+    columns["dictionary_rank"] = pd.array(columns["dictionary_rank"], dtype="Int64")
+    return columns
+
+
+def prior_answers(upstream: pd.DataFrame) -> list[str | None]:
+    """What each prior was cut from, recorded as ``prior_answer``: the upstream
+    answer (the SFT or refined model's output, a dictionary word, a drawn word),
+    or a tagger's tags joined by spaces; None where there is none."""
+    if "output" in upstream.columns:
+        return [a if isinstance(a, str) else None for a in upstream["output"]]
+    return [
+        None if tags is None else " ".join(str(tag) for tag in tags)
+        for tags in upstream["tags"]
+    ]
 
 
 def build_prior_table(

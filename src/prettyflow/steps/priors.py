@@ -107,8 +107,9 @@ def build_prior(
     table = priors.build_prior_table(list(frame["id"]), texts, token_ids, source, k)
     for name, values in columns.items():
         table[name] = values
+    table["prior_answer"] = priors.prior_answers(upstream)
     for name in prior_source.recorded_columns:  # e.g. a control source's drawn word
-        table[name] = list(upstream[name])
+        table[name] = upstream[name].array
     provenance = priors.prior_provenance(
         source,
         k,

@@ -81,6 +81,7 @@ def results_table(
         sft_metrics=settings.get("sft_metrics"),
         reference=settings["reference"],
         blocks=settings.get("blocks"),
+        lower_is_better=lower_is_better(settings["metrics"]),
     )
     if settings.get("bootstrap") is None:
         table = build_table(entries, **table_arguments)
@@ -109,6 +110,13 @@ def results_table(
         write_csv=lambda tmp: to_csv(table, tmp),
     )
     return table
+
+
+def lower_is_better(metrics: Sequence[str]) -> list[str]:
+    """The metrics of ``metrics`` where lower is better (the metric registry's)."""
+    from prettyflow.metrics import METRICS
+
+    return [m for m in metrics if m in METRICS and METRICS.get(m).lower_is_better]
 
 
 def _write_table_group(

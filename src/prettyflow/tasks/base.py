@@ -99,17 +99,27 @@ class Task:
         """Files the pseudo prior reads besides the dictionary (e.g. keywords)."""
         return {}
 
-    def pseudo_words(
+    def pseudo_matches(
         self,
         frame: pd.DataFrame,
         lexicon: Mapping[str, str],
         upstream: Mapping[str, pd.DataFrame],
         source_lang: str,
-    ) -> list[str | None]:
-        """The dictionary word each sample's pseudo prior starts with (None: uncovered)."""
+    ) -> list[Any]:
+        """Per sample, the :class:`prettyflow.priors.tokens.PseudoMatch` its pseudo prior
+        starts with: the covered source word and its translation (None: uncovered)."""
         raise InputError(f"task {self.name!r} has no pseudo prior", field="priors")
+
+    # ----------------------------------------------------------- sample pages
+    def sample_texts(self, frame: pd.DataFrame) -> tuple[list[str], list[str]]:
+        """What a sample page shows of each data row: its source and its reference."""
+        return _texts(frame["source"]), _texts(frame["reference"])
 
     # ---------------------------------------------------------------- scoring
     def diagnostics(self, scoring: Any) -> dict[str, Any]:
         """Task-specific diagnostics beside the scores (e.g. POS parse failures)."""
         return {}
+
+
+def _texts(values: Any) -> list[str]:
+    return [value if isinstance(value, str) else "" for value in values]

@@ -102,6 +102,15 @@ class PosTagging(Task):
         ]
         return texts, token_ids, {"prior_tag": first_tags}
 
+    def sample_texts(self, frame):
+        # The words, and the gold tags as word/TAG.
+        words = [[str(word) for word in tokens] for tokens in frame["tokens"]]
+        gold = [
+            " ".join(f"{word}/{tag}" for word, tag in zip(sentence, tags))
+            for sentence, tags in zip(words, frame["tags"])
+        ]
+        return [" ".join(sentence) for sentence in words], gold
+
     def diagnostics(self, scoring: Any) -> dict[str, Any]:
         from prettyflow.metrics.pos import pos_scores
 

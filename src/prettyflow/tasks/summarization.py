@@ -8,7 +8,6 @@ import pandas as pd
 
 from prettyflow.errors import InputError
 from prettyflow.priors.keywords import lead_sentence
-from prettyflow.priors.tokens import pseudo_prior_from_keywords
 from prettyflow.tasks.base import Task
 from prettyflow.tasks.translation import text_fields
 
@@ -51,10 +50,11 @@ class Summarization(Task):
             )
         }
 
-    def pseudo_words(self, frame, lexicon, upstream, source_lang):
+    def pseudo_matches(self, frame, lexicon, upstream, source_lang):
         from prettyflow.frames import aligned
+        from prettyflow.priors.tokens import pseudo_prior_keyword_matches
 
         keywords = aligned(frame, upstream["keywords"], "the keyword table")
-        return pseudo_prior_from_keywords(
+        return pseudo_prior_keyword_matches(
             [list(words) for words in keywords["keywords"]], lexicon, source_lang
         )

@@ -8,7 +8,6 @@ from typing import Any
 import pandas as pd
 
 from prettyflow.errors import InputError
-from prettyflow.priors.tokens import pseudo_prior_words
 from prettyflow.tasks.base import Task
 
 
@@ -54,5 +53,7 @@ class Translation(Task):
     def refined_inputs(self, frame: pd.DataFrame, options) -> list[str]:
         return list(frame["source"])
 
-    def pseudo_words(self, frame, lexicon, upstream, source_lang):
-        return pseudo_prior_words(list(frame["source"]), lexicon, source_lang)
+    def pseudo_matches(self, frame, lexicon, upstream, source_lang):
+        from prettyflow.priors.tokens import pseudo_prior_matches
+
+        return pseudo_prior_matches(list(frame["source"]), lexicon, source_lang)

@@ -79,6 +79,13 @@ class Analysis:
         """The files it makes, for every run and family."""
         raise NotImplementedError
 
+    def results_tables(self) -> list[tuple]:
+        """Its results tables that get a sample page (:mod:`prettyflow.plan.samples`):
+        ``(path kind, page label, files, settings, task, benchmark)`` per run, where
+        ``files(kind, task, benchmark, family)`` gives the table's score files and
+        ``settings(task, benchmark, family)`` its rows and columns."""
+        return []
+
     def source_options(self, source: str) -> dict[str, Any] | None:
         """The options of a prior source it configures (None: not one of its)."""
         return None

@@ -62,6 +62,19 @@ class ControlPriors(Analysis):
             for ext in TABLE_EXTENSIONS
         ]
 
+    def results_tables(self) -> list[tuple]:
+        return [
+            (
+                "control_table",
+                "samples (control priors)",
+                self.table_files,
+                self.table_settings,
+                run.task,
+                run.benchmark,
+            )
+            for run in self.runs()
+        ]
+
     def source_options(self, source: str) -> dict[str, Any] | None:
         """``analysis.control_priors.sources.<source>``: where its words come from."""
         sources = self.settings.get("sources") or {}
