@@ -56,6 +56,7 @@ import pandas as pd
 
 from prettyflow.errors import InputError
 from prettyflow.metrics import METRICS
+from prettyflow.metrics.scoring import resampled_mean
 from prettyflow.tables import Intervals, Table, build_table, has_p_value, header_text
 
 DEFAULT_RESAMPLES = 1000
@@ -145,21 +146,6 @@ def resample_counts(indices: np.ndarray, n: int) -> np.ndarray:
     return np.bincount((indices + offsets).ravel(), minlength=resamples * n).reshape(
         resamples, n
     )
-
-
-def resampled_mean(
-    per_sample: pd.DataFrame, column: str, counts: np.ndarray
-) -> np.ndarray:
-    """The mean of ``per_sample[column]`` over each resample."""
-    if column not in per_sample.columns:
-        raise InputError(f"no column {column!r} in the per-sample scores", field=column)
-    values = per_sample[column].to_numpy(dtype=float)
-    missing = int(np.isnan(values).sum())
-    if missing:
-        raise InputError(
-            f"{missing} of {len(values)} per-sample values are missing", field=column
-        )
-    return (counts @ values) / len(values)
 
 
 def resampled_scores(
