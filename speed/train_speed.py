@@ -11,7 +11,7 @@ and times optimizer steps (forward, backward, AdamW) two ways:
 First it checks that both give the same loss (no_grad, eval mode); the exit code
 is 1 if they differ by more than 1e-4.
 
-    .venv/bin/python benchmarks/train_speed.py --model resources/models/gemma3-270m
+    .venv/bin/python speed/train_speed.py --model resources/models/gemma3-270m
 """
 
 from __future__ import annotations
