@@ -31,6 +31,33 @@ LAYERS = {
 }
 MAX_MODULE_LINES = 500
 MAX_FUNCTION_LINES = 80
+# Measured debt, not reasons: the modules and functions over the limits when the
+# layers were drawn (issue 16). A new one fails the test below; one split below the
+# limit must leave this list, so that it only shrinks.
+KNOWN_LONG_MODULES = {
+    "prettyflow.tables",
+    "prettyflow.models",
+    "prettyflow.config",
+    "prettyflow.workers",
+    "prettyflow.analysis.decision_space",
+    "prettyflow.metrics.comet",
+    "prettyflow.pos.output",
+    "prettyflow.priors.control",
+    "prettyflow.training.loop",
+}
+KNOWN_LONG_FUNCTIONS = {
+    "prettyflow.training.loop.train_lora",
+    "prettyflow.steps.decode.decode",
+    "prettyflow.analysis.decision_space.teacher_forced_positions",
+    "prettyflow.sample_pages.page_payload",
+    "prettyflow.decode.generate_greedy_ids",
+    "prettyflow.data.crosssum.read_crosssum",
+    "prettyflow.analysis.prior_tokens.prior_tokens_figure",
+    "prettyflow.config._check_references",
+    "prettyflow.pos.data._read_conllu",
+    "prettyflow.steps.tables.results_table",
+    "prettyflow.analysis.figures.write_divergence_figure",
+}
 
 
 def _module_name(path: Path) -> str:
@@ -120,6 +147,15 @@ def long_definitions() -> tuple[dict[str, int], dict[str, int]]:
 
 def test_no_import_runs_back_up():
     assert upward_imports() == []
+
+
+def test_no_new_long_module_or_function():
+    modules, functions = long_definitions()
+    assert set(modules) - KNOWN_LONG_MODULES == set()
+    assert set(functions) - KNOWN_LONG_FUNCTIONS == set()
+    # Split below the limit: take it off the list.
+    assert KNOWN_LONG_MODULES - set(modules) == set()
+    assert KNOWN_LONG_FUNCTIONS - set(functions) == set()
 
 
 def test_the_layers_name_packages_that_exist():
