@@ -2,7 +2,8 @@
 
 - :mod:`~prettyflow.pos.data`: XGLUE POS or UD CoNLL-U test sets as one table;
 - :mod:`~prettyflow.pos.output`: the (word, tag) pairs read out of a model's
-  answer and aligned to the gold words.
+  answer and aligned to the gold words;
+- :mod:`~prettyflow.pos.reader`: the lenient reader of JSON-like answers it uses.
 
 The registry entries stay with their registries: the task
 (:mod:`prettyflow.tasks.pos`), the metric (:mod:`prettyflow.metrics.pos`) and the
