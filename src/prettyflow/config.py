@@ -407,8 +407,6 @@ def _check_per_subset_settings(config: Mapping[str, Any]) -> None:
 def _check_table(entry: Mapping[str, Any], where: str) -> None:
     """A benchmark's table shows scored metrics, takes %SFT from shown ones (where
     higher is better), and puts each of the benchmark's subsets in exactly one block."""
-    from prettyflow.metrics import METRICS
-
     table = entry.get("table") or {}
     key = f"{where}.table"
     shown = table.get("metrics") or entry["metrics"]

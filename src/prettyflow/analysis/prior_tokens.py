@@ -29,6 +29,7 @@ from typing import Any
 
 import matplotlib
 
+from prettyflow.metrics import METRICS
 from prettyflow.priors.sources import PRIOR_SOURCES
 
 matplotlib.use("Agg")
@@ -212,8 +213,6 @@ def _not_available_panel(axis: plt.Axes, reason: str) -> None:
 def metric_axis(metric: str, label: str) -> tuple[str, tuple[float, float] | None]:
     """A panel's y-axis label and its limits: a metric of fixed range (a rate in %)
     spans all of it, with a margin; one where lower is better says so."""
-    from prettyflow.metrics import METRICS
-
     if metric not in METRICS:
         return label, None
     entry = METRICS.get(metric)

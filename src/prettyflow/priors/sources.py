@@ -25,7 +25,12 @@ from typing import Any
 import pandas as pd
 
 from prettyflow.errors import InputError
-from prettyflow.priors.tokens import PSEUDO_MATCH_COLUMNS, coverage_stats
+from prettyflow.priors.tokens import (
+    PSEUDO_MATCH_COLUMNS,
+    coverage_stats,
+    matched_words,
+    pseudo_match_columns,
+)
 from prettyflow.registry import Registry
 
 
@@ -180,10 +185,6 @@ class PseudoPrior(PriorSource):
     def answers(self, frame, inputs, settings, tokenizer=None):
         from prettyflow.io import read_parquet
         from prettyflow.priors.dictionaries import lexicon_entries
-        from prettyflow.priors.tokens import (
-            matched_words,
-            pseudo_match_columns,
-        )
         from prettyflow.tasks import TASKS
 
         entries = lexicon_entries(read_parquet(inputs["dictionary"]))

@@ -12,6 +12,7 @@ from prettyflow.bootstrap import bootstrap_table
 from prettyflow.errors import InputError
 from prettyflow.frames import aligned, check_column_kinds
 from prettyflow.io import atomic_paths, read_parquet, write_text
+from prettyflow.metrics import METRICS
 from prettyflow.metrics.pos import prior_tag_accuracy
 from prettyflow.model_description import describe_model
 from prettyflow.report import titled_markdown_page
@@ -114,8 +115,6 @@ def results_table(
 
 def lower_is_better(metrics: Sequence[str]) -> list[str]:
     """The metrics of ``metrics`` where lower is better (the metric registry's)."""
-    from prettyflow.metrics import METRICS
-
     return [m for m in metrics if m in METRICS and METRICS.get(m).lower_is_better]
 
 

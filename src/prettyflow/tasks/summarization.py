@@ -8,6 +8,7 @@ import pandas as pd
 
 from prettyflow.errors import InputError
 from prettyflow.priors.keywords import lead_sentence
+from prettyflow.priors.tokens import pseudo_prior_keyword_matches
 from prettyflow.tasks.base import Task
 from prettyflow.tasks.translation import text_fields
 
@@ -52,7 +53,6 @@ class Summarization(Task):
 
     def pseudo_matches(self, frame, lexicon, upstream, source_lang):
         from prettyflow.frames import aligned
-        from prettyflow.priors.tokens import pseudo_prior_keyword_matches
 
         keywords = aligned(frame, upstream["keywords"], "the keyword table")
         return pseudo_prior_keyword_matches(
