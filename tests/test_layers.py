@@ -41,7 +41,6 @@ KNOWN_LONG_MODULES = {
     "prettyflow.workers",
     "prettyflow.analysis.decision_space",
     "prettyflow.metrics.comet",
-    "prettyflow.training.loop",
 }
 KNOWN_LONG_FUNCTIONS = {
     "prettyflow.training.loop.train_lora",

@@ -21,9 +21,9 @@ from prettyflow.training.data import (
     read_instructions,
     tokenize_examples,
 )
+from prettyflow.training.log import LOG_COLUMNS
 from prettyflow.training.loop import (
     CHAT_TEMPLATE_FILE,
-    LOG_COLUMNS,
     apply_lora,
     train_lora,
 )

@@ -9,7 +9,8 @@
   pseudo prior;
 - :mod:`~prettyflow.priors.dictionaries`: the bilingual dictionaries of the
   pseudo priors;
-- :mod:`~prettyflow.priors.control`: the control priors' word lists and draws.
+- :mod:`~prettyflow.priors.control`: the control priors' word lists and draws;
+- :mod:`~prettyflow.priors.scripts`: the Unicode scripts of languages and words.
 
 Nothing is imported here, so that importing one part stays as light as it is.
 """

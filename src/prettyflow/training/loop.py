@@ -65,18 +65,17 @@ instruction (``ModelSpec(adapter=..., chat_template=<that file>)``).
 
 from __future__ import annotations
 
-import csv
 import logging
 import math
 import platform
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from prettyflow.errors import InputError, MissingResourceError
+from prettyflow.errors import InputError
 from prettyflow.io import atomic_path, write_json
 from prettyflow.models import (
     load_pretrained,
@@ -95,6 +94,7 @@ from prettyflow.training.data import (
     read_instructions,
     tokenize_examples,
 )
+from prettyflow.training.log import _require_matplotlib, _write_log, plot_loss_curve
 from prettyflow.training.loss import LOSS_FUNCTIONS, _choose_loss_head
 from prettyflow.training.settings import TrainingSettings, settings_not_table7
 
@@ -105,7 +105,6 @@ ADAPTER_FILES: tuple[str, ...] = ("adapter_config.json", "adapter_model.safetens
 LOG_FILE = "training_log.csv"
 RECORD_FILE = TRAINING_RECORD_FILE
 PLOT_FILE = "loss_curve.png"
-LOG_COLUMNS: tuple[str, ...] = ("step", "epoch", "loss", "learning_rate", "tokens")
 
 
 def training_summary(record: Mapping[str, Any]) -> dict[str, Any]:
@@ -195,54 +194,6 @@ def apply_lora(model: Any, settings: TrainingSettings) -> Any:
             f"{str(error).splitlines()[0]}",
             field="target_modules",
         ) from error
-
-
-def _write_log(rows: list[dict[str, Any]], path: Path) -> None:
-    with open(path, "w", encoding="utf-8", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=LOG_COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-
-
-def _require_matplotlib() -> None:
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError as error:
-        raise MissingResourceError(
-            "the loss-curve plot needs matplotlib: pip install matplotlib"
-        ) from error
-
-
-def plot_loss_curve(
-    rows: Sequence[Mapping[str, Any]], path: str | Path, title: str, note: str
-) -> None:
-    """A PNG of the training loss per optimizer step (``rows`` as in the CSV log)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
-
-    figure = Figure(figsize=(6.4, 4.0), dpi=100)
-    FigureCanvasAgg(figure)
-    axes = figure.add_subplot()
-    steps = [row["step"] for row in rows]
-    losses = [row["loss"] for row in rows]
-    axes.plot(steps, losses, marker="o" if len(rows) <= 60 else None, markersize=3)
-    axes.set_title(title)
-    axes.set_xlabel("optimizer step")
-    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
-    axes.set_ylabel("training loss (mean CE per response token)")
-    axes.grid(alpha=0.3)
-    axes.text(
-        0.98,
-        0.95,
-        note,
-        transform=axes.transAxes,
-        ha="right",
-        va="top",
-        fontsize=9,
-    )
-    figure.tight_layout()
-    figure.savefig(path, format="png", metadata={"Software": None})
 
 
 def _versions() -> dict[str, str]:
