@@ -326,12 +326,10 @@ def test_statistics_outputs_are_written_together_or_not_at_all(tmp_path, monkeyp
     for path in paths:
         path.unlink()
 
-    import prettyflow.report
-
     def failing_page(*args, **kwargs):
         raise RuntimeError("the HTML page cannot be written")
 
-    monkeypatch.setattr(prettyflow.report, "titled_markdown_page", failing_page)
+    monkeypatch.setattr(data_steps, "titled_markdown_page", failing_page)
     with pytest.raises(RuntimeError):
         data_steps.dictionary_statistics([table], *paths[:2], html_path=paths[2])
     assert list(out.iterdir()) == []
