@@ -96,3 +96,19 @@ def test_a_model_folder_and_a_missing_spm_model_are_required(tmp_path, monkeypat
     status = {need.key: need.status for need in needs(config)}
     assert status[SPM_MODEL_KEY] == OPTIONAL
     assert status["datasets.flores.local_dir"] == OK
+
+
+# ------------------------------------------------ pitfalls made unnecessary
+def test_url_is_needed_only_to_download(monkeypatch):
+    """datasets.<benchmark>.url: required when local_dir is null, not beside it."""
+    import pytest
+
+    from prettyflow.config import ConfigError, validate_config
+
+    monkeypatch.chdir(REPO_ROOT)
+    config = yaml.safe_load((REPO_ROOT / "config.yaml").read_text(encoding="utf-8"))
+    del config["datasets"]["flores"]["url"]
+    validate_config(config)
+    config["datasets"]["flores"]["local_dir"] = None
+    with pytest.raises(ConfigError, match=r"datasets\.flores\.url: required"):
+        validate_config(config)

@@ -93,7 +93,7 @@ def _data(config: Mapping[str, Any]) -> Iterator[Need]:
             yield Need(
                 "data",
                 f"datasets.{benchmark}.url",
-                settings["url"],
+                settings.get("url") or "(no url)",
                 f"{benchmark}: downloaded by the workflow (or set local_dir)",
                 DOWNLOAD,
             )
