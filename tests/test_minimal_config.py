@@ -39,9 +39,10 @@ def minimal_run(repo_root, shared_data, tmp_path_factory):
         for language in ("eng", "fra")
         for line in (flores / f"{language}.devtest").read_text("utf-8").splitlines()
     ]
-    for name, seed in (("my-base", 1), ("my-sft", 2)):
+    # The SFT model is prompted in its chat template; the foundation model is not.
+    for name, seed, chat in (("my-base", 1, False), ("my-sft", 2, True)):
         build_tiny_causal_lm(
-            workdir / "models" / name, corpus, chat_template=False, seed=seed
+            workdir / "models" / name, corpus, chat_template=chat, seed=seed
         )
     preflight = subprocess.run(
         [sys.executable, "-m", "prettyflow.preflight", "--configfile",
