@@ -112,3 +112,15 @@ def test_url_is_needed_only_to_download(monkeypatch):
     config["datasets"]["flores"]["local_dir"] = None
     with pytest.raises(ConfigError, match=r"datasets\.flores\.url: required"):
         validate_config(config)
+
+
+def test_a_config_the_schema_rejects_is_named_in_one_line(
+    tmp_path, capsys, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)  # main changes to --directory; restored after
+    config = yaml.safe_load((REPO_ROOT / "config.yaml").read_text(encoding="utf-8"))
+    config["datasets"]["crosssum"]["files"] = {"en-fr": "x.jsonl"}  # not en-pt
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    assert main(["--configfile", str(path), "--directory", str(REPO_ROOT)]) == 2
+    assert "config check: invalid config" in capsys.readouterr().err

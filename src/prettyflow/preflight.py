@@ -295,7 +295,16 @@ def main(argv: list[str] | None = None) -> int:
         print(error, file=sys.stderr)
         return 2
     print(f"prettyflow preflight: {args.configfile} (paths from {Path.cwd()})")
-    items = needs(config)
+    try:
+        items = needs(config)
+    except Exception:
+        # A config that does not fit the schema: the start-up check's one line.
+        try:
+            validate_config(config)
+        except ConfigError as error:
+            print(f"config check: {error}", file=sys.stderr)
+            return 2
+        raise
     print(report(items))
     missing = any(item.status == MISSING for item in items)
     try:  # the rest of the start-up checks, once the files are listed
