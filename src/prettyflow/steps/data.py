@@ -36,7 +36,11 @@ def merge_dictionary(
     from prettyflow.dictionaries import prepare_dictionary
 
     return prepare_dictionary(
-        [(entry["origin"], entry["path"]) for entry in entries], output_path
+        [
+            (entry["origin"], entry["path"], entry.get("reverse", False))
+            for entry in entries
+        ],
+        output_path,
     )
 
 
