@@ -23,6 +23,8 @@ RESULT_TEMPLATES: dict[str, str] = {
     "comet": "{task}/scores/{benchmark}/{family}/{subset}/{system}.comet.parquet",
     "score_samples": "{task}/scores/{benchmark}/{family}/{subset}/{system}.parquet",
     "score_corpus": "{task}/scores/{benchmark}/{family}/{subset}/{system}.json",
+    # The report's first page: what was run and each table's %SFT.
+    "summary": "summary.html",
     "table": "tables/{task}-{benchmark}-{family}.{ext}",
     "prior_accuracy": "tables/{task}-{benchmark}-{family}-prior-accuracy.{ext}",
     "control_table": "tables/{task}-{benchmark}-{family}-control-priors.{ext}",
