@@ -44,6 +44,9 @@ def merge_dictionary(
     )
 
 
+DICTIONARY_TABLE_TITLE = "Table 9: entries and sources of the merged dictionaries"
+
+
 def dictionary_statistics(
     table_paths: Sequence[str | Path],
     csv_path: str | Path,
@@ -63,7 +66,9 @@ def dictionary_statistics(
     stats = statistics(
         {Path(path).stem: read_parquet(path, "dictionary") for path in table_paths}
     )
-    markdown = stats.to_markdown(index=False) + "\n"
+    markdown = (
+        f"## {DICTIONARY_TABLE_TITLE}\n\n" + stats.to_markdown(index=False) + "\n"
+    )
     with atomic_paths(csv_path, markdown_path, html_path) as (
         csv_tmp,
         md_tmp,

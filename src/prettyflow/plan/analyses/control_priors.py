@@ -22,7 +22,7 @@ from prettyflow.plan.values import (
 )
 from prettyflow.prior_sources import PRIOR_SOURCES
 
-TITLE = "Control priors (Table 5): {}"
+TITLE = "Table 5: control priors, {}"
 
 
 @dataclass(frozen=True)
