@@ -27,7 +27,7 @@ TORCH_CPU_WHEELS ?= /opt/wheels
 BIN := $(VENV)/bin
 COMET_BIN := $(COMET_VENV)/bin
 
-.PHONY: install comet-env lock demo report test test-fast test-envs lint speed clean
+.PHONY: install comet-env lock demo report check-inputs test test-fast test-envs lint speed clean
 
 $(BIN)/activate:
 	PYTHONPATH=src $(PYTHON) -m prettyflow.locks check-python
@@ -69,6 +69,12 @@ lock: $(LOCK_VENV)/bin/uv
 demo: install comet-env
 	HF_HUB_OFFLINE=1 $(BIN)/snakemake --cores $(CORES)
 	$(BIN)/snakemake --report results/report.html
+
+# Every file the config needs from the user, and every one missing, in one go
+# (nothing is loaded): make check-inputs CONFIG=configs/paper.yaml
+CONFIG ?= config.yaml
+check-inputs: install
+	$(BIN)/python -m prettyflow.preflight --configfile $(CONFIG)
 
 # The Snakemake report of the last run: every table and figure, with captions.
 report: install

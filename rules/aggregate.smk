@@ -15,7 +15,7 @@ rule results_table:
             caption="../report/results_table.rst",
             category="{task} on {benchmark}",
             subcategory="Tables",
-            labels={"table": "results", "model family": "{family}"},
+            labels=from_wildcards(plan.tables.report_labels),
         ),
     log:
         paths.log("tables/{task}-{benchmark}-{family}.log"),
@@ -46,7 +46,7 @@ rule prior_accuracy_table:
             caption="../report/prior_accuracy_table.rst",
             category="{task} on {benchmark}",
             subcategory="Tables",
-            labels={"table": "prior accuracy (Table 4)", "model family": "{family}"},
+            labels={"table": "Table 4: prior accuracy", "model family": "{family}"},
         ),
     log:
         paths.log("tables/{task}-{benchmark}-{family}-prior-accuracy.log"),
@@ -58,6 +58,7 @@ rule prior_accuracy_table:
         runtime=10,
     params:
         labels=from_wildcards(plan.tables.prior_labels),
+        title=from_wildcards(plan.tables.prior_accuracy_title),
     script:
         "../scripts/prior_accuracy_table.py"
 
@@ -89,3 +90,29 @@ rule sample_page:
         settings=from_wildcards(plan.samples.settings),
     script:
         "../scripts/sample_page.py"
+
+
+# The report's first page: what was run (models, data, commit, config hash) and each
+# results table's %SFT per system with its interval.
+rule run_summary:
+    input:
+        tables=plan.summary.tables(),
+    output:
+        html=report(
+            paths.pattern("summary"),
+            caption="../report/run_summary.rst",
+            category="Summary",
+            labels={"page": "what was run and what it found"},
+        ),
+    log:
+        paths.log("summary.log"),
+    conda:
+        "../envs/score.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        settings=plan.summary.settings(),
+    script:
+        "../scripts/run_summary.py"

@@ -34,7 +34,10 @@ rule decision_space_figures:
             caption="../report/decision_space_figures.rst",
             category="{task} on {benchmark}",
             subcategory="Figures",
-            labels={"figure": "decision space: {figure}", "model family": "{family}"},
+            labels={
+                "figure": "Figures 2-4: decision space, {figure}",
+                "model family": "{family}",
+            },
         ),
     log:
         paths.log("figures/decision-space-{task}-{benchmark}-{family}.log"),
@@ -60,7 +63,10 @@ rule prior_tokens_figure:
             caption="../report/prior_tokens_figure.rst",
             category="{task} on {benchmark}",
             subcategory="Figures",
-            labels={"figure": "prior tokens: {source}", "model family": "{family}"},
+            labels={
+                "figure": "Figure 5: prior tokens, {source}",
+                "model family": "{family}",
+            },
         ),
         numbers=paths.pattern("prior_tokens", ext="csv"),
     log:
@@ -96,7 +102,7 @@ rule control_priors_table:
             caption="../report/control_priors_table.rst",
             category="{task} on {benchmark}",
             subcategory="Tables",
-            labels={"table": "control priors (Table 5)", "model family": "{family}"},
+            labels={"table": "Table 5: control priors", "model family": "{family}"},
         ),
     log:
         paths.log("tables/{task}-{benchmark}-{family}-control-priors.log"),
@@ -126,7 +132,7 @@ rule prompt_success_table:
             caption="../report/prompt_success_table.rst",
             category="{task} on {benchmark}",
             subcategory="Tables",
-            labels={"table": "prompt success (Table 8)", "model family": "{family}"},
+            labels={"table": "Table 8: prompt success", "model family": "{family}"},
         ),
     log:
         paths.log("tables/{task}-{benchmark}-{family}-prompt-success.log"),

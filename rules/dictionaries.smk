@@ -30,7 +30,7 @@ rule dictionary_statistics:
             paths.pattern("dictionary_table", ext="html"),
             caption="../report/dictionary_table.rst",
             category="Dictionaries",
-            labels={"table": "dictionary statistics (Table 9)"},
+            labels={"table": "Table 9: dictionary statistics"},
         ),
     log:
         paths.log("dictionaries/statistics.log"),

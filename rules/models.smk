@@ -47,7 +47,14 @@ rule train_lora:
     input:
         unpack(from_wildcards(plan.models.train_inputs)),
     output:
-        adapter=directory(paths.pattern("adapter")),
+        # The loss curve and the per-step log go into the report (Table 7's run).
+        adapter=report(
+            directory(paths.pattern("adapter")),
+            patterns=["{name}.png", "{name}.csv"],
+            caption="../report/train_lora.rst",
+            category="Training (Table 7)",
+            labels={"model": "{model}", "file": "{name}"},
+        ),
     log:
         paths.log("models/train_{model}.log"),
     priority: PRIORITY_MODEL

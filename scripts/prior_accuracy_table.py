@@ -12,4 +12,5 @@ with job_log(snakemake.log[0]):
         latex_path=snakemake.output.latex,
         labels=snakemake.params.labels,
         html_path=snakemake.output.html,
+        title=snakemake.params.title,
     )

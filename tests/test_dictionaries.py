@@ -333,3 +333,23 @@ def test_statistics_outputs_are_written_together_or_not_at_all(tmp_path, monkeyp
     with pytest.raises(RuntimeError):
         data_steps.dictionary_statistics([table], *paths[:2], html_path=paths[2])
     assert list(out.iterdir()) == []
+
+
+def test_a_reversed_dictionary_serves_the_other_direction(tmp_path: Path) -> None:
+    """dictionaries.fr-en: [{origin: MUSE, path: en-fr.muse.txt, reverse: true}]."""
+    from prettyflow.steps.data import merge_dictionary
+
+    en_fr = write(tmp_path / "en-fr.muse.txt", "cat chat\nthe le\nthe la\n")
+    output = tmp_path / "fr-en.parquet"
+    entries = [{"origin": "MUSE", "path": str(en_fr), "reverse": True}]
+    merged = merge_dictionary(entries, output)
+    assert list(zip(merged["source_word"], merged["target_word"])) == [
+        ("chat", "cat"),
+        ("le", "the"),
+        ("la", "the"),
+    ]
+    assert build_lexicon(merged) == {"chat": "cat", "le": "the", "la": "the"}
+    assert read_provenance(output)["dictionaries"][0]["reversed"] is True
+    # As written, the same file is en-fr.
+    forward = merge_dictionaries([("MUSE", en_fr)])
+    assert forward["source_word"].tolist()[0] == "cat"

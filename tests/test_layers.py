@@ -4,8 +4,10 @@ Layers, top first (a module imports its own layer and those below it only):
 
 3. the job bodies: ``prettyflow.steps`` and the model server ``prettyflow.workers``
    (which runs decode steps); only ``scripts/`` and tests import them;
-2. the plan: ``prettyflow.config`` (the config check) and ``prettyflow.plan``;
-1. the outputs: ``prettyflow.analysis``, ``tables``, ``bootstrap``, ``report``;
+2. the plan: ``prettyflow.config`` (the config check), ``prettyflow.plan`` and
+   ``prettyflow.preflight`` (the check of the user's files, which reads both);
+1. the outputs: ``prettyflow.analysis``, ``tables``, ``bootstrap``, ``report``,
+   ``run_summary``;
 0. everything else (data, metrics, tasks, benchmarks, priors, models, ...).
 
 ``python tests/test_layers.py`` prints the numbers: imports running back up, the
@@ -24,10 +26,12 @@ LAYERS = {
     "workers": 3,
     "config": 2,
     "plan": 2,
+    "preflight": 2,
     "analysis": 1,
     "tables": 1,
     "bootstrap": 1,
     "report": 1,
+    "run_summary": 1,
 }
 MAX_MODULE_LINES = 500
 MAX_FUNCTION_LINES = 80

@@ -769,6 +769,8 @@ def test_table_defaults_are_the_schemas_and_the_builders():
     defaults = {
         key: value["default"] for key, value in table.items() if "default" in value
     }
+    # The name only titles the table (plan.values.DEFAULT_TABLE_NAME when null).
+    assert defaults.pop("name") is None
     assert set(defaults) == {"sft_ratio", "reference", "near_zero_threshold"}
     for key, value in defaults.items():
         assert builder[key].default == value, key

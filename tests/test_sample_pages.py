@@ -78,7 +78,7 @@ def test_a_page_reads_the_tables_decodes_scores_and_priors(plan):
         "wrong_language",
     ]
     assert settings["labels"]["wrong_language"] == "Wrong lang. %"
-    assert settings["title"] == f"Samples: translation on flores: {FAMILY}"
+    assert settings["title"] == f"Samples: Table 1: translation on flores, {FAMILY}"
     control = plan.samples.settings(f"{TABLE}-control-priors")
     assert [s["prior_source"] for s in control["systems"]] == [
         None, None, "modal", "adverb", "random",

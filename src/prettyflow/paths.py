@@ -7,7 +7,9 @@ a rule and the plan cannot disagree on where a file is.
 
 from __future__ import annotations
 
+import os
 import string
+from pathlib import Path
 
 # Under the results directory.
 RESULT_TEMPLATES: dict[str, str] = {
@@ -21,6 +23,8 @@ RESULT_TEMPLATES: dict[str, str] = {
     "comet": "{task}/scores/{benchmark}/{family}/{subset}/{system}.comet.parquet",
     "score_samples": "{task}/scores/{benchmark}/{family}/{subset}/{system}.parquet",
     "score_corpus": "{task}/scores/{benchmark}/{family}/{subset}/{system}.json",
+    # The report's first page: what was run and each table's %SFT.
+    "summary": "summary.html",
     "table": "tables/{task}-{benchmark}-{family}.{ext}",
     "prior_accuracy": "tables/{task}-{benchmark}-{family}-prior-accuracy.{ext}",
     "control_table": "tables/{task}-{benchmark}-{family}-control-priors.{ext}",
@@ -89,3 +93,18 @@ class Paths:
         if missing:
             raise KeyError(f"path {name!r} needs {', '.join(missing)}")
         return template.format(**values)
+
+
+def display_path(path: str | os.PathLike[str]) -> str:
+    """``path`` as results and messages show it: never the machine's absolute path.
+
+    Under the Hugging Face cache: ``$HF_HUB_CACHE/...``; otherwise relative to the
+    working directory (where relative paths in the config resolve from).
+    """
+    from prettyflow.hub import hf_hub_cache
+
+    absolute = Path(os.path.abspath(Path(path).expanduser()))
+    cache = Path(os.path.abspath(hf_hub_cache()))
+    if absolute == cache or cache in absolute.parents:
+        return str(Path("$HF_HUB_CACHE", absolute.relative_to(cache)))
+    return os.path.relpath(absolute)

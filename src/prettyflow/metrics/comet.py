@@ -44,7 +44,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from prettyflow.hub import cached_snapshot, hf_hub_cache, hub_is_offline
+from prettyflow.hub import cached_snapshot, hub_is_offline
+from prettyflow.paths import display_path
 
 DEFAULT_CHECKPOINT = "Unbabel/wmt22-comet-da"
 # Relative to the working directory (the workflow's directory under Snakemake).
@@ -141,35 +142,33 @@ def _encoder_reason(root: Path, offline: bool | None) -> str | None:
     hparams_file = root / "hparams.yaml"
     if not hparams_file.is_file():
         return (
-            f"COMET checkpoint {root} has no hparams.yaml (load_from_checkpoint needs "
+            f"COMET checkpoint {display_path(root)} has no hparams.yaml (load_from_checkpoint needs "
             f"it beside checkpoints/); set {CHECKPOINT_FIELD} to a complete COMET "
             "checkpoint folder"
         )
     try:
         hparams = yaml.safe_load(hparams_file.read_text(encoding="utf-8")) or {}
     except UnicodeDecodeError as error:
-        return (
-            f"{hparams_file} is not UTF-8 text ({error.reason} at byte {error.start})"
-        )
+        return f"{display_path(hparams_file)} is not UTF-8 text ({error.reason} at byte {error.start})"
     except (OSError, yaml.YAMLError) as error:
-        return f"{hparams_file} is not valid YAML ({error})"
+        return f"{display_path(hparams_file)} is not valid YAML ({error})"
     if not isinstance(hparams, dict):
         return (
-            f"{hparams_file} holds a YAML {type(hparams).__name__}, expected a mapping "
+            f"{display_path(hparams_file)} holds a YAML {type(hparams).__name__}, expected a mapping "
             "of COMET hyper-parameters"
         )
     encoder = hparams.get("pretrained_model")
     if not encoder:
-        return f"{hparams_file} names no pretrained_model (the COMET encoder)"
+        return f"{display_path(hparams_file)} names no pretrained_model (the COMET encoder)"
     if not isinstance(encoder, str):
         return (
-            f"{hparams_file}: pretrained_model is {encoder!r}, expected a hub id or a "
+            f"{display_path(hparams_file)}: pretrained_model is {encoder!r}, expected a hub id or a "
             "folder"
         )
     if is_local_checkpoint(encoder):
         if not Path(encoder).expanduser().is_dir():
             return (
-                f"the encoder folder {encoder} named by {hparams_file} does not exist; "
+                f"the encoder folder {encoder} named by {display_path(hparams_file)} does not exist; "
                 "put the encoder (tokenizer and config) there or fix pretrained_model"
             )
         return None
@@ -178,7 +177,7 @@ def _encoder_reason(root: Path, offline: bool | None) -> str | None:
     if hub_is_offline() if offline is None else offline:
         return (
             f"the Hugging Face hub is offline and the encoder {encoder!r} named by "
-            f"{hparams_file} is not in the cache ({hf_hub_cache()}); run once with "
+            f"{display_path(hparams_file)} is not in the cache (HF_HUB_CACHE); run once with "
             f"internet (e.g. `hf download {encoder}`), or point pretrained_model at a "
             "local copy"
         )
@@ -191,14 +190,14 @@ def _checkpoint_reason(checkpoint: str, offline: bool | None) -> str | None:
         if not root.is_dir():
             state = "is not a folder" if root.exists() else "does not exist"
             return (
-                f"COMET checkpoint folder {root} {state}; set "
+                f"COMET checkpoint folder {display_path(root)} {state}; set "
                 f"{CHECKPOINT_FIELD} to a local COMET checkpoint folder (with "
                 f"{CHECKPOINT_FILE} and hparams.yaml) or to a hub id such as "
                 f"{DEFAULT_CHECKPOINT!r} and run once with internet"
             )
         if not (root / CHECKPOINT_FILE).is_file():
             return (
-                f"COMET checkpoint folder {root} has no {CHECKPOINT_FILE}; set "
+                f"COMET checkpoint folder {display_path(root)} has no {CHECKPOINT_FILE}; set "
                 f"{CHECKPOINT_FIELD} to a complete COMET checkpoint folder"
             )
         return _encoder_reason(root, bool(offline) if offline is not None else False)
@@ -210,7 +209,7 @@ def _checkpoint_reason(checkpoint: str, offline: bool | None) -> str | None:
     if hub_is_offline() if offline is None else offline:
         return (
             f"COMET checkpoint {checkpoint!r} is not in the Hugging Face cache "
-            f"({hf_hub_cache()}) and the hub is offline; set {CHECKPOINT_FIELD} to a "
+            f"(HF_HUB_CACHE) and the hub is offline; set {CHECKPOINT_FIELD} to a "
             "local checkpoint folder, or run once with internet so that it is "
             f"downloaded to the cache (e.g. `hf download {checkpoint}`)"
         )

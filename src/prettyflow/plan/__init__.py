@@ -17,7 +17,7 @@ registries; the plan never branches on one of their names.
 - ``systems`` (:mod:`.systems`): table rows and what is decoded where;
 - ``analyses`` (:mod:`.analyses`): one entry per ``analysis.<name>``;
 - per rule file: ``data``, ``priors``, ``decode``, ``score``, ``tables``,
-  ``samples``.
+  ``samples``, ``summary``.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from prettyflow.plan.models import Models
 from prettyflow.plan.priors import PriorJobs
 from prettyflow.plan.samples import SamplePageJobs
 from prettyflow.plan.score import ScoreJobs
+from prettyflow.plan.summary import SummaryJobs
 from prettyflow.plan.systems import Systems
 from prettyflow.plan.tables import TableJobs
 from prettyflow.plan.values import System, canonical
@@ -61,6 +62,7 @@ class Plan:
         self.score = ScoreJobs(self.grid)
         self.tables = TableJobs(self)
         self.samples = SamplePageJobs(self)
+        self.summary = SummaryJobs(self)
 
     def analysis(self, name: str) -> Analysis:
         """The analysis ``name`` (:data:`ANALYSES`), e.g. for its rules' methods."""
@@ -69,7 +71,8 @@ class Plan:
 
     def targets(self) -> list[str]:
         """Every table, sample page and figure the config asks for (rule ``all``)."""
-        targets = self.tables.targets() + self.samples.targets()
+        targets = [self.summary.target()]
+        targets += self.tables.targets() + self.samples.targets()
         for analysis in self.analyses.values():
             targets += analysis.targets()
         return list(dict.fromkeys(targets))

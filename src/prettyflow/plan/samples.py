@@ -20,6 +20,7 @@ class SamplePage:
     owner (the main tables, or the analysis whose table it is)."""
 
     table: str  # the table's file stem, e.g. translation-flores-gemma
+    kind: str  # the table's path kind (prettyflow.paths.RESULT_TEMPLATES)
     task: str
     benchmark: str
     family: str
@@ -55,7 +56,14 @@ class SamplePageJobs:
                         kind, task=task, benchmark=benchmark, family=family, ext="html"
                     )
                     page = SamplePage(
-                        Path(path).stem, task, benchmark, family, label, files, settings
+                        Path(path).stem,
+                        kind,
+                        task,
+                        benchmark,
+                        family,
+                        label,
+                        files,
+                        settings,
                     )
                     self._pages[page.table] = page
         return self._pages

@@ -87,6 +87,7 @@ class TableJobs:
             self.grid.subsets(task, benchmark),
             systems,
             definition["metrics"],
+            f"{definition['name']}: {{}}",
         )
         _, absent = self._cells(task, benchmark, family)
         if absent:  # only then, so that other tables' params stay as they were
@@ -101,6 +102,11 @@ class TableJobs:
                 for subset, system in absent
             ]
         return settings
+
+    def report_labels(self, task: str, benchmark: str, family: str) -> dict[str, str]:
+        """A main table's labels in the Snakemake report: its name (e.g. Table 1)."""
+        name = self.grid.table_definition(task, benchmark)["name"]
+        return {"table": name, "model family": family}
 
     def view_settings(
         self,
@@ -125,7 +131,7 @@ class TableJobs:
             "task": task,
             "benchmark": benchmark,
             "family": family,
-            "title": title.format(f"{task} on {benchmark}: {family}"),
+            "title": title.format(f"{task} on {benchmark}, {family}"),
             "subsets": subsets,
             "metrics": metrics,
             "systems": [s.name for s in systems],
@@ -163,6 +169,9 @@ class TableJobs:
             for source in self.grid.prior_sources(task, benchmark, subset)
             for k in self.grid.prior_ks(task, source)
         ]
+
+    def prior_accuracy_title(self, task: str, benchmark: str, family: str) -> str:
+        return f"Table 4: accuracy of the prior tags, {task} on {benchmark}, {family}"
 
     def prior_labels(self, task: str) -> dict[str, str]:
         """Row labels of the prior-accuracy table, keyed ``<source>-k<k>``."""

@@ -9,6 +9,8 @@ from typing import Any
 from prettyflow.metrics import METRICS
 
 SFT_PREFIX = "sft-"
+# A results table's name where the config gives none (tables.<task>...table.name).
+DEFAULT_TABLE_NAME = "Results"
 PRIOR_PREFIX = "prior-"
 # Scheduling priorities (Snakemake runs ready jobs of higher priority first). Jobs
 # that many others wait on go first, so that on a few cores the model conversion,
@@ -83,6 +85,7 @@ def table_definition(entry: Mapping[str, Any]) -> dict[str, Any]:
     metrics = list(table.get("metrics") or entry["metrics"])
     quality = [m for m in metrics if not METRICS.get(m).lower_is_better]
     return {
+        "name": table["name"] or DEFAULT_TABLE_NAME,
         "metrics": metrics,
         "sft_metrics": list(table.get("sft_metrics") or quality),
         "sft_ratio": table["sft_ratio"],

@@ -12,7 +12,9 @@ Unicode NFC, surrounding whitespace stripped; the case is kept as written and
 ``source_key`` (casefolded) is the lookup key. Merging keeps one row per
 (source_key, target_word), remembers every origin that has it, and ranks rows
 by first appearance (origins in the configured order, then file order), as in
-the paper's appendix C.4 and Table 9.
+the paper's appendix C.4 and Table 9. A file of the opposite pair may serve a
+pair read reversed (``reverse: true`` on its dictionary entry): each line's
+target is then the source word, so en-fr.muse.txt can serve fr-en.
 """
 
 from __future__ import annotations
@@ -40,8 +42,12 @@ def lookup_key(word: str) -> str:
     return normalize_word(word)
 
 
-def read_word_pairs(path: str | Path, origin: str) -> pd.DataFrame:
+def read_word_pairs(
+    path: str | Path, origin: str, reverse: bool = False
+) -> pd.DataFrame:
     """The pairs of one dictionary file, one row per non-blank line, in file order.
+
+    ``reverse``: the file is of the opposite pair (``target<sep>source``).
 
     Columns: source_word, source_key, target_word, origin, line (1-based).
     A line that does not hold exactly two non-empty fields, and a file without
@@ -88,6 +94,8 @@ def read_word_pairs(path: str | Path, origin: str) -> pd.DataFrame:
                     line=number,
                     field=field_name,
                 )
+        if reverse:
+            fields.reverse()
         sources.append(fields[0])
         targets.append(fields[1])
         numbers.append(number)
@@ -113,6 +121,8 @@ def read_word_pairs(path: str | Path, origin: str) -> pd.DataFrame:
 def merge_dictionaries(entries: Sequence[tuple[str, str | Path]]) -> pd.DataFrame:
     """Merge ``[(origin, path), ...]`` into one dictionary.
 
+    An entry ``(origin, path, True)`` reads its file reversed (:func:`read_word_pairs`).
+
     One row per (source_key, target_word); ``source_word`` is the spelling of its
     first appearance, ``sources`` lists every origin having it (in the order of
     ``entries``), and ``rank`` (1 = most preferred) is the order of first
@@ -128,8 +138,8 @@ def merge_dictionaries(entries: Sequence[tuple[str, str | Path]]) -> pd.DataFram
     source_keys: list[str] = []
     target_words: list[str] = []
     origins: list[list[str]] = []
-    for origin, path in entries:
-        pairs = read_word_pairs(path, origin)
+    for origin, path, *reverse in entries:
+        pairs = read_word_pairs(path, origin, reverse=bool(reverse and reverse[0]))
         for source_word, source_key, target_word in zip(
             pairs["source_word"], pairs["source_key"], pairs["target_word"]
         ):
@@ -252,7 +262,8 @@ def prepare_dictionary(
     provenance = {
         "dictionaries": [
             {"origin": origin, "path": str(path), "sha256": sha256_of(path)}
-            for origin, path in entries
+            | ({"reversed": True} if reverse and reverse[0] else {})
+            for origin, path, *reverse in entries
         ],
         "entries": len(merged),
         "source_words": int(merged["source_key"].nunique()),

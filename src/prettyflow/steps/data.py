@@ -34,8 +34,15 @@ def merge_dictionary(
     entries: Sequence[Mapping[str, str]], output_path: str | Path
 ) -> pd.DataFrame:
     return prepare_dictionary(
-        [(entry["origin"], entry["path"]) for entry in entries], output_path
+        [
+            (entry["origin"], entry["path"], entry.get("reverse", False))
+            for entry in entries
+        ],
+        output_path,
     )
+
+
+DICTIONARY_TABLE_TITLE = "Table 9: entries and sources of the merged dictionaries"
 
 
 def dictionary_statistics(
@@ -54,7 +61,9 @@ def dictionary_statistics(
     stats = statistics(
         {Path(path).stem: read_parquet(path, "dictionary") for path in table_paths}
     )
-    markdown = stats.to_markdown(index=False) + "\n"
+    markdown = (
+        f"## {DICTIONARY_TABLE_TITLE}\n\n" + stats.to_markdown(index=False) + "\n"
+    )
     with atomic_paths(csv_path, markdown_path, html_path) as (
         csv_tmp,
         md_tmp,

@@ -272,6 +272,9 @@ def _provenance_markdown(
     return "\n".join(lines) + "\n"
 
 
+PRIOR_ACCURACY_TITLE = "Table 4: accuracy of the prior tags (first tag of each answer)"
+
+
 def prior_accuracy_table(
     data_paths: Sequence[str | Path],
     prior_paths: Sequence[str | Path],
@@ -280,10 +283,12 @@ def prior_accuracy_table(
     latex_path: str | Path,
     labels: Mapping[str, str] | None = None,
     html_path: str | Path | None = None,
+    title: str = PRIOR_ACCURACY_TITLE,
 ) -> pd.DataFrame:
     """Accuracy (%) of the POS prior tags against the gold first tag (the paper's Table 4).
 
-    ``labels`` maps ``<source>-k<k>`` to a row label (e.g. "SFT Prior"). The
+    ``labels`` maps ``<source>-k<k>`` to a row label (e.g. "SFT Prior"); ``title``
+    heads the Markdown and HTML. The
     CSV, Markdown, LaTeX and (with ``html_path``) HTML page are written
     together or not at all.
     """
@@ -340,7 +345,7 @@ def prior_accuracy_table(
     table.index.name = "prior"
     rounded = table.round(1)
     _write_table_group(
-        rounded.to_markdown(missingval=NOT_AVAILABLE) + "\n",
+        f"## {title}\n\n" + rounded.to_markdown(missingval=NOT_AVAILABLE) + "\n",
         rounded.to_latex(float_format="%.1f", na_rep=NOT_AVAILABLE),
         csv_path,
         markdown_path,

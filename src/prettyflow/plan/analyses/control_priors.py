@@ -24,7 +24,7 @@ from prettyflow.priors.control import OPTIONS_FIELD, config_word_list
 from prettyflow.priors.sources import PRIOR_SOURCES
 from prettyflow.tasks import TASKS
 
-TITLE = "Control priors (Table 5): {}"
+TITLE = "Table 5: control priors, {}"
 
 
 @dataclass(frozen=True)
