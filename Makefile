@@ -27,7 +27,7 @@ TORCH_CPU_WHEELS ?= /opt/wheels
 BIN := $(VENV)/bin
 COMET_BIN := $(COMET_VENV)/bin
 
-.PHONY: install comet-env lock demo report check-inputs test test-fast test-envs lint benchmark clean
+.PHONY: install comet-env lock demo report check-inputs test test-fast test-envs lint speed clean
 
 $(BIN)/activate:
 	PYTHONPATH=src $(PYTHON) -m prettyflow.locks check-python
@@ -93,11 +93,11 @@ test-envs: install
 lint: install
 	$(BIN)/snakemake --lint
 	$(BIN)/snakefmt --check Snakefile rules
-	$(BIN)/ruff check src scripts tests benchmarks
-	$(BIN)/ruff format --check src scripts tests benchmarks
+	$(BIN)/ruff check src scripts tests speed
+	$(BIN)/ruff format --check src scripts tests speed
 
-benchmark: install
-	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/decode_speed.py
+speed: install
+	HF_HUB_OFFLINE=1 $(BIN)/python speed/decode_speed.py
 
 clean:
 	rm -rf results logs .snakemake

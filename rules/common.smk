@@ -21,7 +21,7 @@ from prettyflow.config import (
 )
 from prettyflow.plan import Plan, from_wildcards
 from prettyflow.plan.values import PRIORITY_MODEL, PRIORITY_PRIOR, PRIORITY_UPSTREAM
-from prettyflow.prior_sources import PRIOR_SOURCES
+from prettyflow.priors.sources import PRIOR_SOURCES
 from prettyflow.steps.decode import gather_decode
 from prettyflow.steps.shards import gather_shards
 from prettyflow.tasks import TASKS

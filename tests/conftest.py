@@ -36,7 +36,7 @@ def repo_root() -> Path:
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory):
     """A tiny random causal LM (and tokenizer) built from a config, for decode steps."""
-    from prettyflow.testing import build_tiny_causal_lm
+    from tiny_models import build_tiny_causal_lm
 
     return build_tiny_causal_lm(
         tmp_path_factory.mktemp("tiny-lm"),

@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 import yaml
 from decode_setup import TEMPLATES, decode_settings, translation_data
+from tiny_models import build_tiny_causal_lm
 
 from prettyflow.analysis.decision_space import teacher_forced_positions
 from prettyflow.backends import DEFAULT_BACKEND, MODEL_BACKENDS, model_backend
@@ -26,7 +27,6 @@ from prettyflow.errors import InputError
 from prettyflow.io import read_parquet, read_provenance
 from prettyflow.plan import Plan
 from prettyflow.steps.decode import decode
-from prettyflow.testing import build_tiny_causal_lm
 
 COMPUTE = {"device": "cpu", "threads": 1, "batch_size": 4}
 

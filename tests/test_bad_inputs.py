@@ -21,16 +21,16 @@ import pytest
 import yaml
 
 from prettyflow.config import ConfigError, validate_config
-from prettyflow.control_priors import read_tagged_lexicon, word_candidates
 from prettyflow.data.crosssum import prepare_crosssum
 from prettyflow.data.flores import prepare_flores_direction
-from prettyflow.data.pos import prepare_pos
 from prettyflow.data.wmt import prepare_wmt_direction
-from prettyflow.dictionaries import prepare_dictionary
 from prettyflow.errors import InputError
 from prettyflow.io import read_json, read_parquet, write_parquet
+from prettyflow.pos.data import prepare_pos
+from prettyflow.priors.control import read_tagged_lexicon, word_candidates
+from prettyflow.priors.dictionaries import prepare_dictionary
+from prettyflow.priors.refined import run_refined
 from prettyflow.prompts import demonstration_block
-from prettyflow.refined import run_refined
 from prettyflow.steps.score import score
 from prettyflow.steps.tables import prior_accuracy_table, results_table
 
@@ -223,7 +223,7 @@ def refined_tags(content: bytes | str) -> Callable[[Path], object]:
 
 def instructions(content: bytes | str) -> Callable[[Path], object]:
     def run(folder: Path) -> object:
-        from prettyflow.training import read_instructions  # imports torch
+        from prettyflow.training.data import read_instructions  # imports torch
 
         return read_instructions(_write(folder, "alpaca.json", content))
 

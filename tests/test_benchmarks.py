@@ -15,9 +15,9 @@ from prettyflow.benchmarks.ud import UdBenchmark
 from prettyflow.benchmarks.wmt23 import Wmt23Benchmark
 from prettyflow.data.crosssum import prepare_crosssum
 from prettyflow.data.flores import prepare_flores_direction
-from prettyflow.data.pos import prepare_pos
 from prettyflow.errors import InputError, MissingResourceError
 from prettyflow.io import read_parquet, read_provenance
+from prettyflow.pos.data import prepare_pos
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEMO = REPO_ROOT / "resources" / "demo"

@@ -324,9 +324,7 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
     result = subprocess.run(
         [
             str(COMET_PYTHON),
-            "-m",
-            "prettyflow.metrics.comet",
-            "build-tiny",
+            str(Path(__file__).with_name("tiny_comet.py")),
             str(folder),
         ],
         capture_output=True,

@@ -10,11 +10,14 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from tiny_models import build_tiny_causal_lm, train_byte_level_tokenizer
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
 
-from prettyflow import control_priors
-from prettyflow.control_priors import (
+from prettyflow.errors import InputError, MissingResourceError
+from prettyflow.io import read_parquet, read_provenance, write_parquet
+from prettyflow.priors import control as control_priors
+from prettyflow.priors.control import (
     LANGUAGE_SCRIPTS,
     CandidateList,
     draw_words,
@@ -23,10 +26,7 @@ from prettyflow.control_priors import (
     vocabulary_candidates,
     word_candidates,
 )
-from prettyflow.errors import InputError, MissingResourceError
-from prettyflow.io import read_parquet, read_provenance, write_parquet
-from prettyflow.prior_sources import PRIOR_SOURCES, PriorContext
-from prettyflow.testing import build_tiny_causal_lm, train_byte_level_tokenizer
+from prettyflow.priors.sources import PRIOR_SOURCES, PriorContext
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEMO_LISTS = REPO_ROOT / "resources" / "demo" / "control-priors"

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from tiny_models import build_tiny_causal_lm, train_byte_level_tokenizer
 from tokenizers import decoders, normalizers, pre_tokenizers, processors
 
 from prettyflow.analysis.decision_space import (
@@ -32,7 +33,6 @@ from prettyflow.analysis.tokenizers import shared_tokenizer, tokenizer_differenc
 from prettyflow.backends.hf import HFBackend
 from prettyflow.errors import InputError
 from prettyflow.io import read_provenance, write_parquet
-from prettyflow.testing import build_tiny_causal_lm, train_byte_level_tokenizer
 
 # --- divergences on hand-computed distributions --------------------------------
 

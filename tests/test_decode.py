@@ -5,6 +5,7 @@ import warnings
 import pytest
 import torch
 from decode_setup import force_first_token, newline_token
+from tiny_models import build_tiny_causal_lm
 
 from prettyflow.cleaning import stop_position
 from prettyflow.decode import (
@@ -15,7 +16,6 @@ from prettyflow.decode import (
 )
 from prettyflow.errors import InputError
 from prettyflow.models import ModelSpec, load_model_and_tokenizer
-from prettyflow.testing import build_tiny_causal_lm
 
 CORPUS = [
     "English: The cat sits on the bed.\nPortuguese: O gato está sentado na cama.",

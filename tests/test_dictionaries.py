@@ -9,15 +9,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from prettyflow.dictionaries import (
+from prettyflow.errors import InputError
+from prettyflow.io import read_parquet, read_provenance
+from prettyflow.priors.dictionaries import (
     build_lexicon,
     dictionary_statistics,
     merge_dictionaries,
     prepare_dictionary,
     read_word_pairs,
 )
-from prettyflow.errors import InputError
-from prettyflow.io import read_parquet, read_provenance
 from prettyflow.text import ZERO_WIDTH_CHARACTERS
 
 MUSE_PAIRS = [
@@ -149,9 +149,9 @@ def test_zero_width_nfc_and_case(tmp_path: Path) -> None:
 
 def test_lookup_key_is_the_shared_word_normaliser() -> None:
     # Dictionary keys, pseudo-prior words and POS alignment use one normaliser.
-    from prettyflow.dictionaries import lookup_key
-    from prettyflow.pos_output import normalize_word as pos_normalize_word
-    from prettyflow.priors import normalize_word as prior_normalize_word
+    from prettyflow.pos.output import normalize_word as pos_normalize_word
+    from prettyflow.priors.dictionaries import lookup_key
+    from prettyflow.priors.tokens import normalize_word as prior_normalize_word
     from prettyflow.text import normalize_word
 
     assert prior_normalize_word is normalize_word
@@ -299,7 +299,7 @@ def test_missing_file_and_empty_config(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("content", [b"", b"\n\n", b"\xef\xbb\xbf\r\n"])
 def test_a_dictionary_without_entries_is_an_error(tmp_path: Path, content: bytes):
-    from prettyflow.dictionaries import prepare_dictionary
+    from prettyflow.priors.dictionaries import prepare_dictionary
 
     path = tmp_path / "muse-en-pt.txt"
     path.write_bytes(content)
@@ -311,7 +311,7 @@ def test_a_dictionary_without_entries_is_an_error(tmp_path: Path, content: bytes
 
 
 def test_statistics_outputs_are_written_together_or_not_at_all(tmp_path, monkeypatch):
-    from prettyflow.dictionaries import prepare_dictionary
+    from prettyflow.priors.dictionaries import prepare_dictionary
     from prettyflow.steps import data as data_steps
 
     source = tmp_path / "muse.txt"
@@ -326,12 +326,10 @@ def test_statistics_outputs_are_written_together_or_not_at_all(tmp_path, monkeyp
     for path in paths:
         path.unlink()
 
-    import prettyflow.report
-
     def failing_page(*args, **kwargs):
         raise RuntimeError("the HTML page cannot be written")
 
-    monkeypatch.setattr(prettyflow.report, "titled_markdown_page", failing_page)
+    monkeypatch.setattr(data_steps, "titled_markdown_page", failing_page)
     with pytest.raises(RuntimeError):
         data_steps.dictionary_statistics([table], *paths[:2], html_path=paths[2])
     assert list(out.iterdir()) == []

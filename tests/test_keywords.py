@@ -6,13 +6,13 @@ from pathlib import Path
 import pytest
 
 from prettyflow.errors import MissingResourceError
-from prettyflow.keywords import (
+from prettyflow.priors.keywords import (
     _character_ngrams,
     default_keybert_model,
     extract_keywords,
     lead_sentence,
 )
-from prettyflow.priors import pseudo_prior_from_keywords
+from prettyflow.priors.tokens import pseudo_prior_from_keywords
 
 ARTICLES = [
     "The volcano erupted on Tuesday, sending ash over the island. Airlines cancelled "

@@ -14,9 +14,8 @@ import sys
 
 import pandas as pd
 import pytest
+from tiny_models import build_tiny_causal_lm
 from workflow_setup import run_snakemake
-
-from prettyflow.testing import build_tiny_causal_lm
 
 pytestmark = pytest.mark.workflow
 

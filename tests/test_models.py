@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from tiny_models import build_tiny_causal_lm, write_tiny_gguf
 
 from prettyflow.decode import generate_greedy
 from prettyflow.errors import InputError, MissingResourceError
@@ -24,7 +25,6 @@ from prettyflow.models import (
     sha256_file,
     spec_from_settings,
 )
-from prettyflow.testing import build_tiny_causal_lm, write_tiny_gguf
 
 CPU = torch.device("cpu")
 CORPUS = [

@@ -9,9 +9,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from prettyflow.data.pos import UPOS_TAGS, detect_format, prepare_pos, read_pos_file
 from prettyflow.errors import InputError
 from prettyflow.io import read_parquet, read_provenance
+from prettyflow.pos.data import UPOS_TAGS, detect_format, prepare_pos, read_pos_file
 
 CONLLU_SAMPLE = """\
 # newdoc id = doc1

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from prettyflow.pos_output import (
+from prettyflow.pos.output import (
     ParsedTagging,
     align_words,
     normalize_tag,

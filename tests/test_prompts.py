@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from prettyflow.data.pos import UPOS_TAGS
 from prettyflow.errors import InputError
+from prettyflow.pos.data import UPOS_TAGS
 from prettyflow.prompts import (
     PROMPT_FIELDS,
     build_prompts,
@@ -297,7 +297,7 @@ def test_language_names_come_only_from_the_given_mapping(templates):
 
 def test_each_task_fills_its_own_fields(templates):
     # The task registry says which fields a row gives: POS has no source text,
-    # translation no word list; {tags} is the UPOS set of prettyflow.data.pos.
+    # translation no word list; {tags} is the UPOS set of prettyflow.pos.data.
     pos_frame = pd.DataFrame(
         {"id": ["p1"], "tokens": [["Le", "chat"]], "tags": [["DET", "NOUN"]],
          "lang": ["fr"]}

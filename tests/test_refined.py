@@ -6,23 +6,23 @@ import re
 
 import pytest
 import torch
+from tiny_models import (
+    build_tiny_causal_lm,
+    build_tiny_seq2seq,
+    build_tiny_token_classifier,
+)
 
 from prettyflow.backends.hf import seq2seq_generation_kwargs
 from prettyflow.decode import chat_prompts, generate_greedy
 from prettyflow.errors import InputError, MissingResourceError
 from prettyflow.models import ModelSpec, load_model_and_tokenizer, load_pretrained
-from prettyflow.refined import (
+from prettyflow.priors.refined import (
     GENERATION,
     REFINED_BACKENDS,
     TAGGING,
     render_prompt_template,
     resolve_options,
     run_refined,
-)
-from prettyflow.testing import (
-    build_tiny_causal_lm,
-    build_tiny_seq2seq,
-    build_tiny_token_classifier,
 )
 
 CORPUS = [
@@ -222,7 +222,7 @@ def test_refined_step_formats_subset_options_and_gives_the_task_its_input(tmp_pa
     import pandas as pd
 
     from prettyflow.io import read_parquet, read_provenance, write_parquet
-    from prettyflow.keywords import lead_sentence
+    from prettyflow.priors.keywords import lead_sentence
     from prettyflow.steps.priors import run_refined_model
     from prettyflow.tasks import TASKS
 
@@ -637,7 +637,7 @@ def test_file_empty_file_says_it_holds_nothing(tmp_path):
 
 
 def test_subset_placeholders_of_options_are_checked():
-    from prettyflow.steps.priors import fill_subset_options
+    from prettyflow.priors.refined import fill_subset_options
 
     filled = fill_subset_options(
         {"path": "r/{benchmark}/{subset}.jsonl", "batch_size": 4}, "en-pt", "flores"

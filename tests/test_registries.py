@@ -18,8 +18,8 @@ from prettyflow.config import ConfigError, load_schema, validate_config
 from prettyflow.errors import InputError
 from prettyflow.metrics import METRICS
 from prettyflow.plan.analyses import ANALYSES
-from prettyflow.prior_sources import PRIOR_SOURCES
-from prettyflow.refined import GENERATION, REFINED_BACKENDS, TAGGING
+from prettyflow.priors.refined import GENERATION, REFINED_BACKENDS, TAGGING
+from prettyflow.priors.sources import PRIOR_SOURCES
 from prettyflow.registry import Registry
 from prettyflow.tasks import TASKS
 

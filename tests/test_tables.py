@@ -343,7 +343,7 @@ def test_prior_accuracy_table_has_a_row_per_source_and_k(tmp_path, repo_root):
 
     from prettyflow.io import write_parquet
     from prettyflow.plan import Plan
-    from prettyflow.priors import build_prior_table
+    from prettyflow.priors.tokens import build_prior_table
     from prettyflow.steps.tables import prior_accuracy_table
 
     config = yaml.safe_load((repo_root / "config.yaml").read_text(encoding="utf-8"))
@@ -501,7 +501,7 @@ RESULTS_SETTINGS = {
 
 
 def test_results_table_writes_all_four_files_or_none(tmp_path, monkeypatch):
-    import prettyflow.report
+    import prettyflow.steps.tables as table_steps
     from prettyflow.steps.tables import results_table
 
     scores = _score_files(tmp_path)
@@ -516,7 +516,7 @@ def test_results_table_writes_all_four_files_or_none(tmp_path, monkeypatch):
     def failing_page(*args, **kwargs):
         raise RuntimeError("the page fails last")
 
-    monkeypatch.setattr(prettyflow.report, "titled_markdown_page", failing_page)
+    monkeypatch.setattr(table_steps, "titled_markdown_page", failing_page)
     with pytest.raises(RuntimeError):
         results_table(scores, RESULTS_SETTINGS, *paths[:3], html_path=paths[3])
     assert list(out.iterdir()) == []
@@ -549,7 +549,7 @@ def test_prior_accuracy_table_outputs_are_written_together(tmp_path, monkeypatch
 
     import prettyflow.steps.tables as table_steps
     from prettyflow.io import write_parquet
-    from prettyflow.priors import build_prior_table
+    from prettyflow.priors.tokens import build_prior_table
 
     data = tmp_path / "fr.parquet"
     write_parquet(

@@ -7,26 +7,28 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
+from tiny_models import build_tiny_causal_lm
 
 from prettyflow.decode import generate_greedy, render_chat_prompt
 from prettyflow.errors import InputError
 from prettyflow.models import ModelSpec, load_model_and_tokenizer
-from prettyflow.testing import build_tiny_causal_lm
-from prettyflow.training import (
+from prettyflow.training.data import (
     ALPACA_PROMPTS,
-    CHAT_TEMPLATE_FILE,
     IGNORE_INDEX,
-    LOG_COLUMNS,
     alpaca_chat_template,
-    apply_lora,
     collate,
     format_prompt,
     read_instructions,
-    response_only_loss,
     tokenize_examples,
+)
+from prettyflow.training.log import LOG_COLUMNS
+from prettyflow.training.loop import (
+    CHAT_TEMPLATE_FILE,
+    apply_lora,
     train_lora,
 )
-from prettyflow.training_settings import TrainingSettings
+from prettyflow.training.loss import response_only_loss
+from prettyflow.training.settings import TrainingSettings
 
 CPU = torch.device("cpu")
 TRANSLATE = "Translate the following sentences from English to Portuguese. "
@@ -457,7 +459,7 @@ def test_trained_adapter_provenance_names_its_training(trained, tiny_dir, instru
 
 
 def test_settings_not_table7():
-    from prettyflow.training_settings import settings_not_table7
+    from prettyflow.training.settings import settings_not_table7
 
     table7 = TrainingSettings().to_dict()
     assert settings_not_table7(table7) == {}

@@ -13,9 +13,9 @@ import sys
 from pathlib import Path
 
 import yaml
+from tiny_models import build_tiny_causal_lm, build_tiny_token_classifier
 
-from prettyflow.data.pos import UPOS_TAGS
-from prettyflow.testing import build_tiny_causal_lm, build_tiny_token_classifier
+from prettyflow.pos.data import UPOS_TAGS
 
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 COMET_PYTHON = Path(__file__).resolve().parents[1] / ".venv-comet" / "bin" / "python"
@@ -158,7 +158,7 @@ def write_test_config(repo_root: Path, workdir: Path, comet: bool = True) -> Pat
     if comet and COMET_PYTHON.is_file():
         checkpoint = workdir / "models" / "tiny-comet"
         subprocess.run(
-            [str(COMET_PYTHON), "-m", "prettyflow.metrics.comet", "build-tiny",
+            [str(COMET_PYTHON), str(Path(__file__).with_name("tiny_comet.py")),
              str(checkpoint)],
             check=True, capture_output=True, timeout=600,
         )  # fmt: skip

@@ -55,6 +55,8 @@ import numpy as np
 import pandas as pd
 
 from prettyflow.errors import InputError
+from prettyflow.metrics import METRICS
+from prettyflow.metrics.scoring import resampled_mean
 from prettyflow.tables import Intervals, Table, build_table, has_p_value, header_text
 
 DEFAULT_RESAMPLES = 1000
@@ -146,27 +148,10 @@ def resample_counts(indices: np.ndarray, n: int) -> np.ndarray:
     )
 
 
-def resampled_mean(
-    per_sample: pd.DataFrame, column: str, counts: np.ndarray
-) -> np.ndarray:
-    """The mean of ``per_sample[column]`` over each resample."""
-    if column not in per_sample.columns:
-        raise InputError(f"no column {column!r} in the per-sample scores", field=column)
-    values = per_sample[column].to_numpy(dtype=float)
-    missing = int(np.isnan(values).sum())
-    if missing:
-        raise InputError(
-            f"{missing} of {len(values)} per-sample values are missing", field=column
-        )
-    return (counts @ values) / len(values)
-
-
 def resampled_scores(
     metric: str, per_sample: pd.DataFrame, counts: np.ndarray
 ) -> np.ndarray:
     """Corpus scores of ``metric`` on each resample, through the metric registry."""
-    from prettyflow.metrics import METRICS
-
     resample = METRICS.get(metric).load_resample()
     if resample is None:
         return resampled_mean(per_sample, metric, counts)

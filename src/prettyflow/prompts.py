@@ -26,7 +26,7 @@ the rendered prompt and *starts the answer*. The join rule (``"auto"``):
 * otherwise one space goes between them, so ``"... Translation:"`` + ``"O gato"``
   gives ``"... Translation: O gato"``: the space a model writes after a colon
   belongs to the boundary, and the prior (stripped of leading whitespace by
-  :func:`prettyflow.priors.first_k_tokens`) stays the exact start of the answer.
+  :func:`prettyflow.priors.tokens.first_k_tokens`) stays the exact start of the answer.
 
 ``"none"`` always concatenates as is (for templates whose answer slot is glued
 to the prompt). The "normal" translation template ends with ``"\\n"``: the answer

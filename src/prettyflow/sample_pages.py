@@ -6,7 +6,7 @@ has one row per test sentence (each subset's data rows, in data order): the
 source and the reference, and for each system of the table
 
 - the prior, highlighted where the answer starts with it, and where it came from
-  (:meth:`prettyflow.prior_sources.PriorSource.origin`: the SFT reference's
+  (:meth:`prettyflow.priors.sources.PriorSource.origin`: the SFT reference's
   answer, the refined model's answer, the source word and dictionary entry of a
   pseudo prior, the drawn word of a control prior);
 - the cleaned answer (the decode table's ``output``, what was scored) and the
@@ -113,7 +113,7 @@ def _origin(
 ) -> dict[str, Any] | None:
     """Where a system's prior came from; ``sys``: the page's system whose answer it
     was cut from, when that answer is on the page (its text is then not repeated)."""
-    from prettyflow.prior_sources import PRIOR_SOURCES
+    from prettyflow.priors.sources import PRIOR_SOURCES
 
     if prior is None or not system.get("prior_source"):
         return None

@@ -29,6 +29,9 @@ from typing import Any
 
 import matplotlib
 
+from prettyflow.metrics import METRICS
+from prettyflow.priors.sources import PRIOR_SOURCES
+
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
@@ -37,7 +40,7 @@ from matplotlib.lines import Line2D  # noqa: E402
 
 from prettyflow.errors import InputError  # noqa: E402
 from prettyflow.io import atomic_paths, write_text  # noqa: E402
-from prettyflow.steps.tables import read_score_file  # noqa: E402
+from prettyflow.score_files import read_score_file  # noqa: E402
 
 PRIOR_SERIES = "prior"
 BASE_SERIES = "no prior"
@@ -210,8 +213,6 @@ def _not_available_panel(axis: plt.Axes, reason: str) -> None:
 def metric_axis(metric: str, label: str) -> tuple[str, tuple[float, float] | None]:
     """A panel's y-axis label and its limits: a metric of fixed range (a rate in %)
     spans all of it, with a margin; one where lower is better says so."""
-    from prettyflow.metrics import METRICS
-
     if metric not in METRICS:
         return label, None
     entry = METRICS.get(metric)
@@ -349,6 +350,4 @@ def prior_tokens_figure(
 
 
 def _source_title(source: str) -> str:
-    from prettyflow.prior_sources import PRIOR_SOURCES
-
     return PRIOR_SOURCES.get(source).title if source in PRIOR_SOURCES else source

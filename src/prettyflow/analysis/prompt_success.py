@@ -28,6 +28,7 @@ from typing import Any
 import pandas as pd
 
 from prettyflow.errors import InputError
+from prettyflow.frames import aligned
 from prettyflow.io import atomic_paths, read_parquet, read_provenance, write_text
 from prettyflow.langid import (
     LanguageIdentifier,
@@ -37,7 +38,6 @@ from prettyflow.langid import (
 )
 from prettyflow.prompts import check_templates
 from prettyflow.report import titled_markdown_page
-from prettyflow.steps.common import aligned
 from prettyflow.tables import latex_escape
 
 ALL_PROMPTS = "All prompts"

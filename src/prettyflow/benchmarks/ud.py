@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 
 from prettyflow.benchmarks.base import OneFilePerSubset
-from prettyflow.data.pos import prepare_pos
+from prettyflow.pos.data import prepare_pos
 
 
 class UdBenchmark(OneFilePerSubset):

@@ -42,6 +42,7 @@ from prettyflow.langid import (
     load_language_identifier,
     top_language,
 )
+from prettyflow.metrics.scoring import resampled_mean
 
 METRIC = "wrong_language"
 DETECTED_COLUMN = f"{METRIC}:detected"
@@ -138,6 +139,4 @@ def wrong_language(scoring: Any, settings: Mapping[str, Any] | None = None):
 
 def resample_wrong_language(per_sample: pd.DataFrame, counts: np.ndarray) -> np.ndarray:
     """The rate (percent) of each resample (``counts``: see :mod:`prettyflow.metrics`)."""
-    from prettyflow.bootstrap import resampled_mean
-
     return 100.0 * resampled_mean(per_sample, METRIC, counts)

@@ -5,7 +5,7 @@ The section below is written to be pasted into the documentation as is.
 ## POS tagging: precision, recall, F1
 
 The model answers each sentence with a list of (word, tag) pairs (prompt of
-appendix C.2). `prettyflow.pos_output.parse_tagging_output` reads the pairs
+appendix C.2). `prettyflow.pos.output.parse_tagging_output` reads the pairs
 leniently, normalises the tags (case, UD v1 `CONJ` -> `CCONJ`, full names such
 as `adjective` -> `ADJ`) and aligns the predicted words to the gold words of the
 sentence: a monotonic one-to-one alignment that matches as many words as
@@ -53,7 +53,7 @@ import numpy as np
 import pandas as pd
 
 from prettyflow.errors import InputError
-from prettyflow.pos_output import normalize_tag, parse_tagging_output
+from prettyflow.pos.output import normalize_tag, parse_tagging_output
 
 POS_METRIC_DEFINITION = (
     "micro-averaged over sentences; correct = gold words whose aligned predicted tag equals the gold tag "
@@ -177,7 +177,7 @@ def prior_tag_accuracy(
 ) -> dict[str, Any]:
     """Table 4: accuracy (percent) of each sentence's prior tag against its first gold tag.
 
-    Prior tags go through :func:`prettyflow.pos_output.normalize_tag`; None or
+    Prior tags go through :func:`prettyflow.pos.output.normalize_tag`; None or
     an empty tag counts as wrong. Returns ``accuracy``, ``n_sentences``,
     ``n_correct``, ``n_missing`` (prior None or empty) and ``definition``.
     """

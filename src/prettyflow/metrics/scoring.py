@@ -6,7 +6,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
+
+from prettyflow.errors import InputError
 
 
 @dataclass
@@ -34,3 +37,18 @@ class Scoring:
         if key not in self._cache:
             self._cache[key] = compute()
         return self._cache[key]
+
+
+def resampled_mean(
+    per_sample: pd.DataFrame, column: str, counts: np.ndarray
+) -> np.ndarray:
+    """The mean of ``per_sample[column]`` over each resample."""
+    if column not in per_sample.columns:
+        raise InputError(f"no column {column!r} in the per-sample scores", field=column)
+    values = per_sample[column].to_numpy(dtype=float)
+    missing = int(np.isnan(values).sum())
+    if missing:
+        raise InputError(
+            f"{missing} of {len(values)} per-sample values are missing", field=column
+        )
+    return (counts @ values) / len(values)

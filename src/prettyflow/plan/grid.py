@@ -15,7 +15,7 @@ from prettyflow.plan.values import (
     prior_subsets,
     table_definition,
 )
-from prettyflow.prior_sources import PRIOR_SOURCES
+from prettyflow.priors.sources import PRIOR_SOURCES
 from prettyflow.tasks import TASKS
 
 

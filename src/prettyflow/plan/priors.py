@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from prettyflow.plan.values import canonical, prior_system_name
-from prettyflow.prior_sources import PRIOR_SOURCES, PriorContext
+from prettyflow.priors.refined import fill_subset_options
+from prettyflow.priors.sources import PRIOR_SOURCES, PriorContext
 from prettyflow.tasks import TASKS
 
 if TYPE_CHECKING:
@@ -40,8 +41,6 @@ class PriorJobs:
 
     def refined_inputs(self, task: str, benchmark: str, subset: str) -> list[str]:
         """Local files the refined source reads (a file of outputs, a local model folder)."""
-        from prettyflow.steps.priors import fill_subset_options
-
         options = fill_subset_options(
             self.grid.tasks[task]["priors"]["refined"].get("options") or {},
             subset,

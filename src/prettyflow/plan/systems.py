@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from prettyflow.plan.analyses import Analysis
 from prettyflow.plan.grid import Grid
 from prettyflow.plan.values import SFT_PREFIX, System, prior_system
-from prettyflow.prior_sources import PRIOR_SOURCES
+from prettyflow.priors.sources import PRIOR_SOURCES
 
 # The foundation model's rows without a prior, in the paper's order.
 PROMPTING_LABEL = "{foundation} (Prompting)"

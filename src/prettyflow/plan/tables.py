@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from prettyflow.metrics import METRICS
 from prettyflow.paths import DICTIONARY_TABLE_EXTENSIONS, TABLE_EXTENSIONS
 from prettyflow.plan.values import System
-from prettyflow.prior_sources import PRIOR_SOURCES
+from prettyflow.priors.sources import PRIOR_SOURCES
 from prettyflow.tasks import TASKS
 
 if TYPE_CHECKING:

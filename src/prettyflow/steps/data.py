@@ -8,16 +8,18 @@ from typing import Any
 
 import pandas as pd
 
+from prettyflow.benchmarks import BENCHMARKS
 from prettyflow.errors import InputError
 from prettyflow.io import atomic_paths, read_parquet, write_text
+from prettyflow.priors.dictionaries import dictionary_statistics as statistics
+from prettyflow.priors.dictionaries import prepare_dictionary
+from prettyflow.report import titled_markdown_page
 
 
 def prepare_data(
     benchmark: str, root: str | None, output_path: str | Path, params: Mapping[str, Any]
 ) -> pd.DataFrame:
     """One subset of a registered benchmark, read, checked and written as Parquet."""
-    from prettyflow.benchmarks import BENCHMARKS
-
     return BENCHMARKS.get(benchmark).prepare(root, output_path, params)
 
 
@@ -25,16 +27,12 @@ def download_benchmark(
     benchmark: str, settings: Mapping[str, Any], root: str | Path
 ) -> None:
     """Fetch a registered benchmark into ``root`` (needs internet)."""
-    from prettyflow.benchmarks import BENCHMARKS
-
     BENCHMARKS.get(benchmark).download(settings, root)
 
 
 def merge_dictionary(
     entries: Sequence[Mapping[str, str]], output_path: str | Path
 ) -> pd.DataFrame:
-    from prettyflow.dictionaries import prepare_dictionary
-
     return prepare_dictionary(
         [
             (entry["origin"], entry["path"], entry.get("reverse", False))
@@ -58,9 +56,6 @@ def dictionary_statistics(
     The CSV, the Markdown and (with ``html_path``) its HTML page are written
     together or not at all.
     """
-    from prettyflow.dictionaries import dictionary_statistics as statistics
-    from prettyflow.report import titled_markdown_page
-
     if not table_paths:
         raise InputError("no merged dictionary to describe", field="tables")
     stats = statistics(

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from prettyflow.errors import InputError
+from prettyflow.frames import aligned
 from prettyflow.io import (
     read_json,
     read_parquet,
@@ -25,7 +26,6 @@ from prettyflow.io import (
     write_parquet,
     write_text,
 )
-from prettyflow.steps.common import aligned
 from prettyflow.steps.shards import (
     gather_summary,
     join_shards,

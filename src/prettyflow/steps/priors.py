@@ -8,37 +8,20 @@ from typing import Any
 
 import pandas as pd
 
+from prettyflow.backends import model_backend
 from prettyflow.io import read_parquet, write_parquet
+from prettyflow.priors import tokens as priors
+from prettyflow.priors.keywords import default_keybert_model
+from prettyflow.priors.keywords import extract_keywords as keybert_keywords
+from prettyflow.priors.refined import (
+    REFINED_BACKENDS,
+    TASK_OPTIONS,
+    fill_subset_options,
+    run_refined,
+)
+from prettyflow.priors.sources import PRIOR_SOURCES
 from prettyflow.steps.shards import shard_provenance, shard_rows
-
-# Refined-source options that may name the benchmark or subset ("{subset}").
-SUBSET_OPTIONS = ("path", "model")
-# The placeholders those options may use.
-OPTION_PLACEHOLDERS = ("subset", "benchmark")
-# Option read by the task (what the refined model is given), not by the backend.
-TASK_OPTIONS = ("input",)
-
-
-def fill_subset_options(
-    options: Mapping[str, Any],
-    subset: str,
-    benchmark: str,
-    where: str = "priors.refined.options",
-) -> dict[str, Any]:
-    """``options`` with ``{subset}`` and ``{benchmark}`` filled in :data:`SUBSET_OPTIONS`.
-
-    Any other placeholder, a format spec or a stray brace is an
-    :class:`~prettyflow.errors.InputError` naming the option (``where.path``).
-    """
-    from prettyflow.prompts import placeholder_names
-
-    filled = dict(options)
-    for key in SUBSET_OPTIONS:  # e.g. "refined/{subset}.jsonl", "{subset}_core_news_sm"
-        value = filled.get(key)
-        if isinstance(value, str):
-            placeholder_names(value, OPTION_PLACEHOLDERS, f"{where}.{key}")
-            filled[key] = value.format(subset=subset, benchmark=benchmark)
-    return filled
+from prettyflow.tasks import TASKS
 
 
 def run_refined_model(
@@ -54,9 +37,6 @@ def run_refined_model(
     limits the run to the data rows [index * size, (index + 1) * size), as a decode's;
     :func:`prettyflow.steps.shards.gather_shards` joins the shards.
     """
-    from prettyflow.refined import REFINED_BACKENDS, run_refined
-    from prettyflow.tasks import TASKS
-
     task = TASKS.get(settings["task"])
     frame = shard_rows(read_parquet(data_path), shard)
     options = fill_subset_options(
@@ -89,9 +69,6 @@ def run_refined_model(
 def extract_keywords(
     data_path: str | Path, output_path: str | Path, settings: Mapping[str, Any]
 ) -> pd.DataFrame:
-    from prettyflow.keywords import default_keybert_model
-    from prettyflow.keywords import extract_keywords as keybert_keywords
-
     frame = read_parquet(data_path)
     model = settings.get("model") or default_keybert_model()
     keywords = keybert_keywords(list(frame["source"]), model, top_n=settings["top_n"])
@@ -113,16 +90,11 @@ def build_prior(
     """One prior file: (task, benchmark, family, subset, source, k) -> text and token ids.
 
     ``inputs`` are the source's named upstream files
-    (:meth:`prettyflow.prior_sources.PriorSource.upstream`). ``settings`` has
+    (:meth:`prettyflow.priors.sources.PriorSource.upstream`). ``settings`` has
     ``task``, ``source``, ``k``, ``source_lang``, ``tokenizer`` (the foundation
     model's settings) and, for control sources, ``target_lang``, ``seed`` and
     ``options``.
     """
-    from prettyflow import priors
-    from prettyflow.backends import model_backend
-    from prettyflow.prior_sources import PRIOR_SOURCES
-    from prettyflow.tasks import TASKS
-
     frame = read_parquet(data_path)
     task = TASKS.get(settings["task"])
     source, k = settings["source"], settings["k"]

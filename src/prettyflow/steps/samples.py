@@ -9,8 +9,8 @@ from typing import Any
 import pandas as pd
 
 from prettyflow.errors import InputError
+from prettyflow.frames import aligned
 from prettyflow.io import read_parquet, write_text
-from prettyflow.steps.common import aligned
 
 
 def _paired(

@@ -9,7 +9,9 @@ from typing import Any
 
 import pandas as pd
 
+from prettyflow.cleaning import cleaning_counts
 from prettyflow.errors import InputError
+from prettyflow.frames import aligned
 from prettyflow.io import (
     atomic_paths,
     read_parquet,
@@ -17,8 +19,11 @@ from prettyflow.io import (
     write_json,
     write_parquet,
 )
+from prettyflow.metrics import METRICS
+from prettyflow.metrics.comet import score_comet as comet_scores
+from prettyflow.metrics.scoring import Scoring
 from prettyflow.paths import SACREBLEU_DIR
-from prettyflow.steps.common import aligned
+from prettyflow.tasks import TASKS
 
 # What the score step reads from a decode table (the comet step only the first two).
 DECODE_COLUMNS = ("id", "output", "num_new_tokens", "stopped_by")
@@ -106,8 +111,6 @@ def cleaning_diagnostics(
     every empty answer). Nothing for a decode table without cleaning (no
     ``cleaned_by`` column or no ``cleaning`` in its provenance).
     """
-    from prettyflow.cleaning import cleaning_counts
-
     cleaning = provenance.get("cleaning")
     if not isinstance(cleaning, Mapping) or "cleaned_by" not in decodes.columns:
         return {}
@@ -154,10 +157,6 @@ def score(
     ``bleu:stats``, the sufficient statistics that :mod:`prettyflow.bootstrap`
     resamples for confidence intervals.
     """
-    from prettyflow.metrics import METRICS
-    from prettyflow.metrics.scoring import Scoring
-    from prettyflow.tasks import TASKS
-
     data, decodes, outputs = _data_and_outputs(data_path, decodes_path)
     task = TASKS.get(settings["task"])
     task.check_columns(data, path=data_path)
@@ -234,8 +233,6 @@ def score_comet(
     ``settings``: ``checkpoint``; ``compute``: batch_size, gpu and the COMET
     interpreter (``python``), which change speed or place, not the scores.
     """
-    from prettyflow.metrics.comet import score_comet as comet_scores
-
     data, _, outputs = _data_and_outputs(data_path, decodes_path, DECODE_COLUMNS[:2])
     scores, entry = comet_scores(
         list(data["source"]),

@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from prettyflow.errors import InputError, is_integer, is_number
-from prettyflow.io import atomic_paths, read_json, read_parquet, write_text
-from prettyflow.steps.common import aligned, check_column_kinds
+from prettyflow.bootstrap import bootstrap_table
+from prettyflow.errors import InputError
+from prettyflow.frames import aligned, check_column_kinds
+from prettyflow.io import atomic_paths, read_parquet, write_text
+from prettyflow.metrics import METRICS
+from prettyflow.metrics.pos import prior_tag_accuracy
+from prettyflow.model_description import describe_model
+from prettyflow.report import titled_markdown_page
+from prettyflow.score_files import read_score_file
+from prettyflow.tables import (
+    NOT_AVAILABLE,
+    build_table,
+    render_latex,
+    render_markdown,
+    to_csv,
+)
 
 
 def results_table(
@@ -37,8 +49,6 @@ def results_table(
     ``settings["not_configured"]`` lists the (``system``, ``subset``) cells with no
     score file, each with the ``reason`` its ``n/a`` footnote gives.
     """
-    from prettyflow.tables import build_table, render_latex, render_markdown, to_csv
-
     results = [read_score_file(path, settings["metrics"]) for path in score_paths]
     _check_one_file_per_cell(results, score_paths)
     entries = [
@@ -77,8 +87,6 @@ def results_table(
     if settings.get("bootstrap") is None:
         table = build_table(entries, **table_arguments)
     else:
-        from prettyflow.bootstrap import bootstrap_table
-
         table = bootstrap_table(
             entries,
             _per_sample_tables(results, score_paths, sample_paths),
@@ -107,8 +115,6 @@ def results_table(
 
 def lower_is_better(metrics: Sequence[str]) -> list[str]:
     """The metrics of ``metrics`` where lower is better (the metric registry's)."""
-    from prettyflow.metrics import METRICS
-
     return [m for m in metrics if m in METRICS and METRICS.get(m).lower_is_better]
 
 
@@ -122,8 +128,6 @@ def _write_table_group(
     write_csv: Callable[[Path], None],
 ) -> None:
     """A table's files, all or none (a later failure leaves no earlier file behind)."""
-    from prettyflow.report import titled_markdown_page
-
     paths = (csv_path, markdown_path, latex_path, html_path)
     with atomic_paths(*paths) as (csv_tmp, markdown_tmp, latex_tmp, html_tmp):
         write_csv(csv_tmp)
@@ -132,117 +136,6 @@ def _write_table_group(
         if html_tmp is not None:
             page = titled_markdown_page(markdown, Path(markdown_path).stem)
             write_text(page, html_tmp)
-
-
-# What the table reads from each score file (written by the score step).
-SCORE_FILE_KEYS = ("system", "subset", "scores", "diagnostics", "provenance")
-DIAGNOSTIC_KEYS = ("samples", "empty_outputs", "mean_new_tokens", "stopped_by")
-
-
-def _is_count(value: Any) -> bool:
-    return is_integer(value) and value >= 0
-
-
-# What each diagnostic must hold, and how the error says it.
-_DIAGNOSTIC_CHECKS = {
-    "samples": (_is_count, "a whole number >= 0"),
-    "empty_outputs": (_is_count, "a whole number >= 0"),
-    "mean_new_tokens": (is_number, "a number"),
-    "stopped_by": (
-        lambda value: (
-            isinstance(value, dict)
-            and all(_is_count(count) for count in value.values())
-        ),
-        'an object of counts, e.g. {"eos": 16}',
-    ),
-    "parse_failure_rate": (is_number, "a number"),
-    "cleaning": (
-        lambda value: (
-            isinstance(value, dict)
-            and isinstance(value.get("changed"), dict)
-            and all(_is_count(count) for count in value["changed"].values())
-            and _is_count(value.get("emptied"))
-        ),
-        'an object with "changed" (counts per rule) and "emptied" (a count)',
-    ),
-}
-
-
-def read_score_file(
-    path: str | Path,
-    metrics: Sequence[str],
-    diagnostics: Sequence[str] = DIAGNOSTIC_KEYS,
-) -> dict[str, Any]:
-    """One score JSON, checked for what the tables and figures use.
-
-    Errors name the file and the key: ``system`` and ``subset`` are non-empty
-    strings; ``scores.<metric>.score`` of every metric in ``metrics`` a finite
-    number or null (NaN: not available); the ``diagnostics`` keys are present
-    and of their kind; ``provenance`` gives ``k`` with a ``prior_source``.
-    """
-    result = read_json(path, "score file")
-    if not isinstance(result, dict):
-        raise InputError(
-            f"expected a JSON object, got a JSON {type(result).__name__}", path=path
-        )
-    for key in SCORE_FILE_KEYS:
-        if key not in result:
-            raise InputError(
-                "missing; was the file written by the score step?", path=path, field=key
-            )
-    for key in ("system", "subset"):
-        if not isinstance(result[key], str) or not result[key].strip():
-            raise InputError(
-                f"expected a non-empty string, got {result[key]!r}",
-                path=path,
-                field=key,
-            )
-    for key in ("scores", "diagnostics", "provenance"):
-        if not isinstance(result[key], dict):
-            raise InputError("expected an object", path=path, field=key)
-    for metric in metrics:
-        entry = result["scores"].get(metric)
-        if not isinstance(entry, dict) or "score" not in entry:
-            raise InputError(
-                f"no score for metric {metric!r}; the file scores: "
-                f"{', '.join(result['scores']) or 'nothing'}",
-                path=path,
-                field=f"scores.{metric}",
-            )
-        value = entry["score"]
-        if value is not None and (not is_number(value) or math.isinf(value)):
-            raise InputError(
-                f"expected a finite number or null, got {value!r}",
-                path=path,
-                field=f"scores.{metric}.score",
-            )
-    for key in diagnostics:
-        if key not in result["diagnostics"]:
-            raise InputError("missing", path=path, field=f"diagnostics.{key}")
-    optional = [
-        key
-        for key in ("parse_failure_rate", "cleaning")
-        if key in result["diagnostics"]
-    ]
-    for key in [*diagnostics, *optional]:
-        check, expected = _DIAGNOSTIC_CHECKS.get(key, (lambda value: True, ""))
-        if not check(result["diagnostics"][key]):
-            raise InputError(
-                f"expected {expected}, got {result['diagnostics'][key]!r}",
-                path=path,
-                field=f"diagnostics.{key}",
-            )
-    provenance = result["provenance"]
-    for key in ("model", "decoding"):
-        if key in provenance and not isinstance(provenance[key], dict):
-            raise InputError("expected an object", path=path, field=f"provenance.{key}")
-    if provenance.get("prior_source") and "k" not in provenance:
-        raise InputError(
-            "missing: a prior's provenance gives its k",
-            path=path,
-            field="provenance.k",
-        )
-    return result
 
 
 def _check_one_file_per_cell(
@@ -348,8 +241,6 @@ def _cleaning_text(provenance: Mapping[str, Any]) -> str:
 def _provenance_markdown(
     results: list[dict[str, Any]], settings: Mapping[str, Any]
 ) -> str:
-    from prettyflow.model_description import describe_model
-
     lines, seen = [], set()
     for result in results:
         p = result["provenance"]
@@ -402,8 +293,6 @@ def prior_accuracy_table(
     together or not at all.
     """
     labels = dict(labels or {})
-    from prettyflow.metrics.pos import prior_tag_accuracy
-    from prettyflow.tables import NOT_AVAILABLE
 
     gold: dict[str, pd.DataFrame] = {}
     for path in data_paths:

@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 import pandas as pd
 
 from prettyflow.errors import InputError
+from prettyflow.priors.tokens import first_k_tokens
 
 
 class Task:
@@ -87,8 +88,6 @@ class Task:
         ``upstream`` has an ``output`` column (an answer per sample; None = no
         prior) or, for taggers, ``tags``. Returns texts, ids and extra columns.
         """
-        from prettyflow.priors import first_k_tokens
-
         # A missing answer (None; NaN once in a table) is no prior.
         answers = [a if isinstance(a, str) else None for a in upstream["output"]]
         texts, token_ids = first_k_tokens(answers, tokenizer, k)
@@ -107,7 +106,7 @@ class Task:
         upstream: Mapping[str, pd.DataFrame],
         source_lang: str,
     ) -> list[Any]:
-        """Per sample, the :class:`prettyflow.priors.PseudoMatch` its pseudo prior
+        """Per sample, the :class:`prettyflow.priors.tokens.PseudoMatch` its pseudo prior
         starts with: the covered source word and its translation (None: uncovered)."""
         raise InputError(f"task {self.name!r} has no pseudo prior", field="priors")
 

@@ -7,8 +7,9 @@ from typing import Any
 
 import pandas as pd
 
-from prettyflow.data.pos import UPOS_TAGS
 from prettyflow.errors import InputError
+from prettyflow.pos.data import UPOS_TAGS
+from prettyflow.pos.output import parse_tagging_output
 from prettyflow.tasks.base import Task
 from prettyflow.tasks.translation import language_name
 
@@ -43,8 +44,6 @@ def pos_prior_text(
 
 def first_tag_from_output(output: str, words: list[str]) -> str | None:
     """The tag a model's POS answer gives the first input word (``None`` if none)."""
-    from prettyflow.pos_output import parse_tagging_output
-
     tags = parse_tagging_output(output, list(words)).aligned_tags
     return tags[0] if tags else None
 

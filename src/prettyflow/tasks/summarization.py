@@ -7,6 +7,8 @@ from typing import Any
 import pandas as pd
 
 from prettyflow.errors import InputError
+from prettyflow.priors.keywords import lead_sentence
+from prettyflow.priors.tokens import pseudo_prior_keyword_matches
 from prettyflow.tasks.base import Task
 from prettyflow.tasks.translation import text_fields
 
@@ -36,8 +38,6 @@ class Summarization(Task):
             )
         texts = list(frame["source"])
         if text_input == "lead_sentence":
-            from prettyflow.keywords import lead_sentence
-
             texts = [lead_sentence(text) for text in texts]
         return texts
 
@@ -52,8 +52,7 @@ class Summarization(Task):
         }
 
     def pseudo_matches(self, frame, lexicon, upstream, source_lang):
-        from prettyflow.priors import pseudo_prior_keyword_matches
-        from prettyflow.steps.common import aligned
+        from prettyflow.frames import aligned
 
         keywords = aligned(frame, upstream["keywords"], "the keyword table")
         return pseudo_prior_keyword_matches(

@@ -8,6 +8,7 @@ from typing import Any
 import pandas as pd
 
 from prettyflow.errors import InputError
+from prettyflow.priors.tokens import pseudo_prior_matches
 from prettyflow.tasks.base import Task
 
 
@@ -54,6 +55,4 @@ class Translation(Task):
         return list(frame["source"])
 
     def pseudo_matches(self, frame, lexicon, upstream, source_lang):
-        from prettyflow.priors import pseudo_prior_matches
-
         return pseudo_prior_matches(list(frame["source"]), lexicon, source_lang)

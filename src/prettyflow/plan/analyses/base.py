@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from prettyflow.errors import InputError
 from prettyflow.plan.values import System
+from prettyflow.tasks import TASKS
 
 if TYPE_CHECKING:
     from prettyflow.plan import Plan
@@ -110,8 +111,6 @@ class Analysis:
         Every run names a configured benchmark and subsets of known languages;
         then :meth:`check_settings` and :meth:`check_run` of the analysis.
         """
-        from prettyflow.tasks import TASKS
-
         settings = (config.get("analysis") or {}).get(cls.name) or {}
         cls.check_settings(config, settings)
         for index, run in enumerate(settings.get("runs", [])):

@@ -2,7 +2,7 @@
 as its prior, beside the SFT reference.
 
 ``analysis.control_priors``: its runs, ``k``, ``seed``, the table's ``metrics`` and
-the control sources with their word lists (:mod:`prettyflow.control_priors`);
+the control sources with their word lists (:mod:`prettyflow.priors.control`);
 each source is a prior system on the run's subsets (rule ``control_priors_table``).
 """
 
@@ -20,7 +20,9 @@ from prettyflow.plan.values import (
     prior_system_name,
     table_definition,
 )
-from prettyflow.prior_sources import PRIOR_SOURCES
+from prettyflow.priors.control import OPTIONS_FIELD, config_word_list
+from prettyflow.priors.sources import PRIOR_SOURCES
+from prettyflow.tasks import TASKS
 
 TITLE = "Table 5: control priors, {}"
 
@@ -147,8 +149,6 @@ class ControlPriors(Analysis):
     @classmethod
     def check_run(cls, config, settings, run, key):
         """Answers that start with a word; Table 5's metrics scored, one in %SFT."""
-        from prettyflow.tasks import TASKS
-
         if not TASKS.get(run["task"]).word_priors:
             raise InputError(
                 f"{run['task']} answers do not start with a word", field=key
@@ -178,8 +178,6 @@ def _check_word_lists(sources: dict[str, Any]) -> None:
     """Control word lists as the prior job reads them: words written in the config
     are one word each, unique after NFC; a lexicon alone needs tags; words and
     lexicons are written in the target language's script."""
-    from prettyflow.control_priors import OPTIONS_FIELD, config_word_list
-
     for source, options in sources.items():
         listed = (options or {}).get("words") or {}
         for language, words in listed.items():

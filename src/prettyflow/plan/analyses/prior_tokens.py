@@ -20,7 +20,8 @@ from prettyflow.plan.values import (
     prior_system,
     prior_system_name,
 )
-from prettyflow.prior_sources import PRIOR_SOURCES
+from prettyflow.priors.sources import PRIOR_SOURCES
+from prettyflow.tasks import TASKS
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,6 @@ class PriorTokens(Analysis):
     def check_run(cls, config, settings, run, key):
         """The source is configured for the run's subsets; k within the task's limit."""
         from prettyflow.plan.analyses import ANALYSES
-        from prettyflow.tasks import TASKS
 
         source = run["source"]
         task_settings = config["tasks"][run["task"]]

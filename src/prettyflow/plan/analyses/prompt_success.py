@@ -15,6 +15,12 @@ from prettyflow.errors import InputError
 from prettyflow.paths import TABLE_EXTENSIONS
 from prettyflow.plan.analyses.base import Analysis
 from prettyflow.plan.values import System, canonical
+from prettyflow.prompts import (
+    PROMPT_FIELDS,
+    check_task_template,
+    check_templates,
+    placeholder_names,
+)
 
 SYSTEM = "prompt-success"
 TEMPLATE = "prompt_success"
@@ -85,13 +91,6 @@ class PromptSuccess(Analysis):
     def check_settings(cls, config, settings):
         """No blank or repeated prompt (as the decode checks); each prompt uses only
         the placeholders of its runs' tasks."""
-        from prettyflow.prompts import (
-            PROMPT_FIELDS,
-            check_task_template,
-            check_templates,
-            placeholder_names,
-        )
-
         key = f"analysis.{cls.name}.templates"
         if "templates" in settings:
             _naming(key, check_templates, settings["templates"], key)

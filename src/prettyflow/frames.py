@@ -1,4 +1,4 @@
-"""Helpers shared by the steps."""
+"""Checks on workflow tables read back from Parquet: column kinds, rows aligned by id."""
 
 from __future__ import annotations
 

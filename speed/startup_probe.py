@@ -8,7 +8,7 @@ first token was there, so that a parent process can add the interpreter's own
 start), ``cpu_seconds`` (the process's CPU time until then: on a busy machine
 the wall-clock times grow, this much less) and the token id. decode_speed.py runs it a few times; on its own:
 
-    .venv/bin/python benchmarks/startup_probe.py --model resources/models/gemma3-270m
+    .venv/bin/python speed/startup_probe.py --model resources/models/gemma3-270m
 """
 
 import time

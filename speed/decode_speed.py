@@ -24,7 +24,7 @@ is warm (prettyflow.workers; compute.decode.worker_idle_seconds). After it, it
 reports the share of this machine's float32 matrix-multiply throughput (a square
 matmul, timed with torch) that (c) achieves.
 
-    .venv/bin/python benchmarks/decode_speed.py --model resources/models/gemma3-270m
+    .venv/bin/python speed/decode_speed.py --model resources/models/gemma3-270m
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """KeyBERT keywords for the summarization pseudo prior (paper section 4.1).
 
 The keywords of each article, ordered by relevance, are translated word by word
-(:func:`prettyflow.priors.pseudo_prior_from_keywords`). KeyBERT ranks candidate
+(:func:`prettyflow.priors.tokens.pseudo_prior_from_keywords`). KeyBERT ranks candidate
 words by the cosine similarity of their sentence-transformers embedding to the
 article's; with MMR and Max Sum off, it is deterministic.
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from prettyflow.errors import InputError, MissingResourceError
-from prettyflow.priors import SPACELESS_CHARACTERS, SPACELESS_LANGUAGES
+from prettyflow.priors.tokens import SPACELESS_CHARACTERS, SPACELESS_LANGUAGES
 
 # For languages written without spaces, candidates are character n-grams of their
 # Han/kana/Thai runs, since sklearn's word pattern would take a whole clause as

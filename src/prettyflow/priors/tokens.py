@@ -248,7 +248,7 @@ def pseudo_prior_keyword_matches(
 ) -> list[PseudoMatch | None]:
     """Summarization pseudo prior: the first covered word of the keywords.
 
-    Keywords come ordered by relevance (:func:`prettyflow.keywords.extract_keywords`)
+    Keywords come ordered by relevance (:func:`prettyflow.priors.keywords.extract_keywords`)
     and are translated word by word: the prior word is the target equivalent of
     the first word, in keyword order and then word order within a multi-word
     keyword, that the dictionary covers (the same back-off as translation).
@@ -325,7 +325,7 @@ def pseudo_match_columns(
     matches: Sequence[PseudoMatch | None], entries: Mapping[str, Any]
 ) -> dict[str, list]:
     """The :data:`PSEUDO_MATCH_COLUMNS` of each match, from the dictionary's
-    entries (``source_key`` -> :class:`prettyflow.dictionaries.DictionaryEntry`)."""
+    entries (``source_key`` -> :class:`prettyflow.priors.dictionaries.DictionaryEntry`)."""
     columns: dict[str, list] = {name: [] for name in PSEUDO_MATCH_COLUMNS}
     for match in matches:
         entry = None if match is None else entries.get(match.lexicon_key)

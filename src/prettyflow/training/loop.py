@@ -12,7 +12,7 @@ its SFT model. This module does the same for any causal LM that
   response tokens (output + EOS) carry a loss (the prompt's labels are -100);
 * :func:`train_lora` trains a PEFT LoRA adapter with AdamW, a cosine schedule with
   warm-up and gradient accumulation (:class:`TrainingSettings`, Table 7's values by
-  default, in :mod:`prettyflow.training_settings`, which the config check uses too)
+  default, in :mod:`prettyflow.training.settings`, which the config check uses too)
   and writes the adapter folder atomically.
 
 Training is Hugging Face's by design (transformers and peft, loaded with
@@ -65,234 +65,46 @@ instruction (``ModelSpec(adapter=..., chat_template=<that file>)``).
 
 from __future__ import annotations
 
-import csv
-import json
 import logging
 import math
 import platform
-import re
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
-from prettyflow.errors import InputError, MissingResourceError
-from prettyflow.io import atomic_path, parse_json_text, read_lines, write_json
+from prettyflow.errors import InputError
+from prettyflow.io import atomic_path, write_json
+from prettyflow.models import (
+    load_pretrained,
+    model_provenance,
+    peft_wrapping_warnings_silenced,
+    resolve_device,
+    resolve_dtype,
+    sha256_file,
+)
 from prettyflow.paths import CHAT_TEMPLATE_FILE, TRAINING_RECORD_FILE
-from prettyflow.training_settings import TrainingSettings, settings_not_table7
+from prettyflow.training.data import (
+    ALPACA_PROMPTS,
+    Example,
+    alpaca_chat_template,
+    collate,
+    read_instructions,
+    tokenize_examples,
+)
+from prettyflow.training.log import _require_matplotlib, _write_log, plot_loss_curve
+from prettyflow.training.loss import LOSS_FUNCTIONS, _choose_loss_head
+from prettyflow.training.settings import TrainingSettings, settings_not_table7
 
 LOGGER = logging.getLogger("prettyflow")
 
-# tatsu-lab/stanford_alpaca train.py, PROMPT_DICT, verbatim.
-ALPACA_PROMPTS: dict[str, str] = {
-    "prompt_input": (
-        "Below is an instruction that describes a task, paired with an input that "
-        "provides further context. "
-        "Write a response that appropriately completes the request.\n\n"
-        "### Instruction:\n{instruction}\n\n### Input:\n{input}\n\n### Response:"
-    ),
-    "prompt_no_input": (
-        "Below is an instruction that describes a task. "
-        "Write a response that appropriately completes the request.\n\n"
-        "### Instruction:\n{instruction}\n\n### Response:"
-    ),
-}
-
-# Labels of positions that carry no loss (the prompt, padding), as in Alpaca.
-IGNORE_INDEX = -100
-
-INSTRUCTION_FIELDS: tuple[str, ...] = ("instruction", "input", "output")
 
 ADAPTER_FILES: tuple[str, ...] = ("adapter_config.json", "adapter_model.safetensors")
 LOG_FILE = "training_log.csv"
 RECORD_FILE = TRAINING_RECORD_FILE
 PLOT_FILE = "loss_curve.png"
-LOG_COLUMNS: tuple[str, ...] = ("step", "epoch", "loss", "learning_rate", "tokens")
-
-
-# --------------------------------------------------------------------------- data
-
-
-def _check_record(record: Any, path: Path, line: int, label: str) -> dict[str, str]:
-    """``record`` as ``{instruction, input, output}``; InputError at ``path:line``."""
-    if not isinstance(record, dict):
-        raise InputError(
-            f"{label}: expected a JSON object with instruction, input and output, "
-            f"found {type(record).__name__}",
-            path=path,
-            line=line,
-        )
-    clean: dict[str, str] = {}
-    for field in INSTRUCTION_FIELDS:
-        if field not in record:
-            if field == "input":  # optional, as in Alpaca's train.py
-                clean[field] = ""
-                continue
-            raise InputError(
-                f"{label}: missing field {field!r} (Alpaca format: instruction, "
-                "input, output)",
-                path=path,
-                line=line,
-                field=field,
-            )
-        value = record[field]
-        if not isinstance(value, str):
-            raise InputError(
-                f"{label}: {field} must be a string, found {type(value).__name__}",
-                path=path,
-                line=line,
-                field=field,
-            )
-        if field != "input" and not value.strip():
-            raise InputError(
-                f"{label}: empty {field}", path=path, line=line, field=field
-            )
-        clean[field] = value
-    return clean
-
-
-def _jsonl_records(path: Path, lines: list[str]) -> list[dict[str, str]]:
-    records = []
-    for number, text in enumerate(lines, start=1):
-        if not text.strip():
-            continue
-        # Refuses lone surrogates, repeated keys and runaway nesting, naming the line.
-        record = parse_json_text(text, path=path, line=number, expected="a record")
-        records.append(
-            _check_record(record, path, number, f"record {len(records) + 1}")
-        )
-    return records
-
-
-_WHITESPACE = re.compile(r"[ \t\n\r]*")
-
-
-def _json_records(path: Path, text: str) -> list[dict[str, str]]:
-    """The records of a JSON list, each checked with the line where it starts."""
-
-    def line_of(offset: int) -> int:
-        return text.count("\n", 0, offset) + 1
-
-    decoder = json.JSONDecoder()
-    index = _WHITESPACE.match(text, 0).end()
-    if not text.startswith("[", index):
-        raise InputError(
-            "expected a JSON list of Alpaca records ([{...}, ...]) or JSON Lines",
-            path=path,
-            line=line_of(index),
-        )
-    index = _WHITESPACE.match(text, index + 1).end()
-    records: list[dict[str, str]] = []
-    if text.startswith("]", index):
-        index += 1
-    else:
-        while True:
-            start = index
-            try:
-                _, index = decoder.raw_decode(text, index)
-            except json.JSONDecodeError as error:
-                raise InputError(
-                    f"malformed JSON: {error.msg} (column {error.colno})",
-                    path=path,
-                    line=error.lineno,
-                ) from None
-            except RecursionError:
-                raise InputError(
-                    "JSON nested too deeply to read; expected an Alpaca record",
-                    path=path,
-                    line=line_of(start),
-                ) from None
-            # The record read again as every JSON input is: no repeated key, no
-            # lone surrogate (raw_decode only found where it ends).
-            record = parse_json_text(
-                text[start:index], path=path, line=line_of(start), expected="a record"
-            )
-            records.append(
-                _check_record(
-                    record, path, line_of(start), f"record {len(records) + 1}"
-                )
-            )
-            index = _WHITESPACE.match(text, index).end()
-            if text.startswith(",", index):
-                index = _WHITESPACE.match(text, index + 1).end()
-            elif text.startswith("]", index):
-                index += 1
-                break
-            else:
-                raise InputError(
-                    "malformed JSON: expected ',' or ']' after a record",
-                    path=path,
-                    line=line_of(index),
-                )
-    index = _WHITESPACE.match(text, index).end()
-    if index < len(text):
-        raise InputError(
-            "malformed JSON: extra data after the list", path=path, line=line_of(index)
-        )
-    return records
-
-
-def read_instructions(path: str | Path) -> list[dict[str, str]]:
-    """Alpaca-format records ``{instruction, input, output}`` from JSON or JSON Lines.
-
-    ``.jsonl``/``.ndjson`` files are JSON Lines (blank lines skipped); otherwise a
-    file whose first character is ``[`` is a JSON list, and anything else is read
-    as JSON Lines (``.json`` must be a list). ``input`` may be absent (= ``""``, as
-    in Alpaca's ``train.py``); ``instruction`` and ``output`` must be non-empty
-    strings. Bad data raises :class:`InputError` naming the file, the line (for a
-    JSON list, the line where the record starts) and the field.
-    """
-    path = Path(path)
-    lines = read_lines(path, what="instruction file")
-    text = "\n".join(lines)
-    stripped = text.lstrip(" \t\n\r")
-    suffix = path.suffix.lower()
-    if suffix not in (".jsonl", ".ndjson") and stripped.startswith("["):
-        records = _json_records(path, text)
-    elif suffix == ".json":
-        records = _json_records(path, text)  # raises: not a list
-    else:
-        records = _jsonl_records(path, lines)
-    if not records:
-        raise InputError("no instruction records", path=path)
-    return records
-
-
-def format_prompt(record: Mapping[str, str]) -> str:
-    """Alpaca's prompt for ``record`` (the variant with input when ``input`` is not empty)."""
-    key = "prompt_input" if record.get("input", "") != "" else "prompt_no_input"
-    return ALPACA_PROMPTS[key].format_map(record)
-
-
-def _adds_bos(tokenizer: Any) -> bool:
-    bos = getattr(tokenizer, "bos_token_id", None)
-    if bos is None:
-        return False
-    ids = tokenizer("a", add_special_tokens=True)["input_ids"]
-    return bool(ids) and ids[0] == bos
-
-
-def _adds_eos(tokenizer: Any) -> bool:
-    eos = getattr(tokenizer, "eos_token_id", None)
-    ids = tokenizer("a", add_special_tokens=True)["input_ids"]
-    return eos is not None and bool(ids) and ids[-1] == eos
-
-
-def alpaca_chat_template(tokenizer: Any) -> str:
-    """A Jinja chat template: the last user message as Alpaca's instruction (no input).
-
-    With it, :func:`prettyflow.decode.render_chat_prompt` gives exactly the tokens
-    the model was trained on (BOS included when the tokenizer adds one; the
-    message is trimmed, so the "normal" template's trailing newline does not
-    matter).
-    """
-    head, tail = ALPACA_PROMPTS["prompt_no_input"].split("{instruction}")
-    bos = "{{ bos_token }}" if _adds_bos(tokenizer) else ""
-    return f"{bos}{head}{{{{ messages[-1]['content'] | trim }}}}{tail}"
 
 
 def training_summary(record: Mapping[str, Any]) -> dict[str, Any]:
@@ -325,179 +137,6 @@ def training_summary(record: Mapping[str, Any]) -> dict[str, Any]:
         "dtype": record.get("dtype"),
         "peft": (record.get("versions") or {}).get("peft"),
     }
-
-
-# ------------------------------------------------------------------ tokenization
-
-
-@dataclass(frozen=True)
-class Example:
-    """One tokenized training example: ids and labels (-100 on the prompt)."""
-
-    input_ids: tuple[int, ...]
-    labels: tuple[int, ...]
-    truncated: bool = False
-
-    @property
-    def response_tokens(self) -> int:
-        return sum(label != IGNORE_INDEX for label in self.labels)
-
-
-def tokenize_examples(
-    records: Sequence[Mapping[str, str]], tokenizer: Any, max_length: int
-) -> tuple[list[Example], int]:
-    """Examples for ``records`` and the number dropped for lack of response tokens.
-
-    Each example is the prompt's ids (with the tokenizer's special tokens) + the
-    output's ids (without) + EOS, cut at ``max_length``; see the module docstring.
-    """
-    eos = getattr(tokenizer, "eos_token_id", None)
-    if eos is None:
-        raise MissingResourceError(
-            "the tokenizer has no EOS token: the fine-tuned model could not learn to "
-            "stop; use a tokenizer with an eos_token"
-        )
-    prompts = [format_prompt(record) for record in records]
-    prompt_ids = tokenizer(prompts, add_special_tokens=True)["input_ids"]
-    if _adds_eos(tokenizer):  # the prompt must not end the sequence
-        prompt_ids = [ids[:-1] if ids[-1:] == [eos] else ids for ids in prompt_ids]
-    output_ids = tokenizer(
-        [record["output"] for record in records], add_special_tokens=False
-    )["input_ids"]
-    examples: list[Example] = []
-    dropped = 0
-    for prompt, output in zip(prompt_ids, output_ids):
-        response = [*output, eos]
-        ids = [*prompt, *response][:max_length]
-        labels = ([IGNORE_INDEX] * len(prompt) + response)[:max_length]
-        if len(prompt) >= max_length:
-            dropped += 1
-            continue
-        examples.append(
-            Example(tuple(ids), tuple(labels), len(prompt) + len(response) > max_length)
-        )
-    return examples, dropped
-
-
-def collate(
-    examples: Sequence[Example], pad_token_id: int, device: torch.device | str = "cpu"
-) -> dict[str, torch.Tensor]:
-    """Right-padded ``input_ids``, ``attention_mask`` and ``labels`` (-100 on padding)."""
-    width = max(len(example.input_ids) for example in examples)
-    input_ids = torch.full((len(examples), width), pad_token_id, dtype=torch.long)
-    labels = torch.full((len(examples), width), IGNORE_INDEX, dtype=torch.long)
-    attention_mask = torch.zeros((len(examples), width), dtype=torch.long)
-    for row, example in enumerate(examples):
-        length = len(example.input_ids)
-        input_ids[row, :length] = torch.tensor(example.input_ids)
-        labels[row, :length] = torch.tensor(example.labels)
-        attention_mask[row, :length] = 1
-    return {
-        "input_ids": input_ids.to(device),
-        "attention_mask": attention_mask.to(device),
-        "labels": labels.to(device),
-    }
-
-
-# --------------------------------------------------------------------------- loss
-
-
-def _unwrap(model: Any) -> Any:
-    """The transformers model inside a PEFT wrapper (LoRA layers included)."""
-    get_base_model = getattr(model, "get_base_model", None)
-    return get_base_model() if callable(get_base_model) else model
-
-
-def _head_parts(model: Any) -> tuple[Any, Any, float | None]:
-    """The decoder body, the output layer and the final logit softcap of ``model``."""
-    base = _unwrap(model)
-    body = base.base_model
-    head = base.get_output_embeddings()
-    if body is base or head is None:
-        raise NotImplementedError(
-            f"{type(base).__name__} has no separate decoder body and output layer"
-        )
-    config = getattr(base.config, "get_text_config", lambda: base.config)()
-    softcap = getattr(config, "final_logit_softcapping", None)
-    return body, head, softcap
-
-
-def response_only_loss(
-    model: Any,
-    input_ids: torch.Tensor,
-    attention_mask: torch.Tensor,
-    labels: torch.Tensor,
-) -> tuple[torch.Tensor, int]:
-    """Summed fp32 cross-entropy over the response tokens, and their number.
-
-    Runs the decoder body, then the output layer only at positions whose next
-    token is a label (not -100): the same loss as the model's own with
-    ``labels``, without a vocabulary-sized row for every prompt position.
-    """
-    body, head, softcap = _head_parts(model)
-    hidden = body(
-        input_ids=input_ids, attention_mask=attention_mask, use_cache=False
-    ).last_hidden_state
-    targets = labels[:, 1:]
-    keep = targets != IGNORE_INDEX
-    logits = head(hidden[:, :-1][keep])
-    if softcap is not None:
-        logits = torch.tanh(logits / softcap) * softcap
-    loss = F.cross_entropy(logits.float(), targets[keep], reduction="sum")
-    return loss, int(keep.sum())
-
-
-def full_logits_loss(
-    model: Any,
-    input_ids: torch.Tensor,
-    attention_mask: torch.Tensor,
-    labels: torch.Tensor,
-) -> tuple[torch.Tensor, int]:
-    """Like :func:`response_only_loss` from the model's ordinary forward (all logits)."""
-    logits = model(
-        input_ids=input_ids, attention_mask=attention_mask, use_cache=False
-    ).logits
-    targets = labels[:, 1:]
-    loss = F.cross_entropy(
-        logits[:, :-1].float().reshape(-1, logits.shape[-1]),
-        targets.reshape(-1),
-        ignore_index=IGNORE_INDEX,
-        reduction="sum",
-    )
-    return loss, int((targets != IGNORE_INDEX).sum())
-
-
-LOSS_FUNCTIONS = {"response_only": response_only_loss, "full": full_logits_loss}
-
-
-def _choose_loss_head(model: Any, batch: Mapping[str, torch.Tensor]) -> str:
-    """``response_only`` if it reproduces the model's own loss on ``batch``, else ``full``."""
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            reference = float(model(**batch, use_cache=False).loss)
-            try:
-                total, count = response_only_loss(model, **batch)
-                ours = float(total) / count
-            except (NotImplementedError, AttributeError, TypeError) as error:
-                LOGGER.warning(
-                    "response-only loss unavailable (%s); using full logits", error
-                )
-                return "full"
-    finally:
-        model.train(was_training)
-    dtype = next(model.parameters()).dtype
-    tolerance = 1e-4 if dtype == torch.float32 else 2e-2
-    if abs(ours - reference) > tolerance * max(1.0, abs(reference)):
-        LOGGER.warning(
-            "response-only loss %.6f differs from the model's loss %.6f; "
-            "using full logits (slower)",
-            ours,
-            reference,
-        )
-        return "full"
-    return "response_only"
 
 
 # ---------------------------------------------------------------------- training
@@ -533,8 +172,6 @@ def apply_lora(model: Any, settings: TrainingSettings) -> Any:
     """``model`` wrapped by PEFT with the LoRA layers of ``settings`` (new, trainable)."""
     from peft import LoraConfig, get_peft_model
 
-    from prettyflow.models import peft_wrapping_warnings_silenced
-
     config = LoraConfig(
         r=settings.lora_rank,
         lora_alpha=settings.lora_alpha,
@@ -557,54 +194,6 @@ def apply_lora(model: Any, settings: TrainingSettings) -> Any:
             f"{str(error).splitlines()[0]}",
             field="target_modules",
         ) from error
-
-
-def _write_log(rows: list[dict[str, Any]], path: Path) -> None:
-    with open(path, "w", encoding="utf-8", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=LOG_COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-
-
-def _require_matplotlib() -> None:
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError as error:
-        raise MissingResourceError(
-            "the loss-curve plot needs matplotlib: pip install matplotlib"
-        ) from error
-
-
-def plot_loss_curve(
-    rows: Sequence[Mapping[str, Any]], path: str | Path, title: str, note: str
-) -> None:
-    """A PNG of the training loss per optimizer step (``rows`` as in the CSV log)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
-
-    figure = Figure(figsize=(6.4, 4.0), dpi=100)
-    FigureCanvasAgg(figure)
-    axes = figure.add_subplot()
-    steps = [row["step"] for row in rows]
-    losses = [row["loss"] for row in rows]
-    axes.plot(steps, losses, marker="o" if len(rows) <= 60 else None, markersize=3)
-    axes.set_title(title)
-    axes.set_xlabel("optimizer step")
-    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
-    axes.set_ylabel("training loss (mean CE per response token)")
-    axes.grid(alpha=0.3)
-    axes.text(
-        0.98,
-        0.95,
-        note,
-        transform=axes.transAxes,
-        ha="right",
-        va="top",
-        fontsize=9,
-    )
-    figure.tight_layout()
-    figure.savefig(path, format="png", metadata={"Software": None})
 
 
 def _versions() -> dict[str, str]:
@@ -640,14 +229,6 @@ def train_lora(
     injected (do not reuse it afterwards). Returns the record written to
     ``training.json``. ``output_dir`` appears complete or not at all.
     """
-    from prettyflow.models import (
-        load_pretrained,
-        model_provenance,
-        resolve_device,
-        resolve_dtype,
-        sha256_file,
-    )
-
     settings = TrainingSettings() if settings is None else settings
     if getattr(spec, "adapter", None) is not None:
         raise InputError(

@@ -3,7 +3,7 @@
 The paper asks whether *any* target-language token elicits cross-lingual
 generation and answers no: a randomly drawn modal verb, adverb or vocabulary
 token as the first token does not help. The control sources (``modal``,
-``adverb``, ``random`` in :mod:`prettyflow.prior_sources`) draw one word per
+``adverb``, ``random`` in :mod:`prettyflow.priors.sources`) draw one word per
 sample; the task then cuts it into the prior like any other answer.
 
 The draw
@@ -59,6 +59,11 @@ from typing import Any
 
 from prettyflow.errors import InputError, MissingResourceError
 from prettyflow.io import read_lines
+from prettyflow.priors.scripts import (
+    LANGUAGE_SCRIPTS,
+    is_script_word,
+    is_written_in,
+)
 
 OPTIONS_FIELD = "analysis.control_priors.sources"
 WORD_LIST_OPTIONS = ("words", "lexicon", "scripts")
@@ -71,49 +76,6 @@ LEXICON_SCRIPTS: dict[str, tuple[str, ...]] = {"jieba": ("Han",)}
 LEXICON_KINDS = tuple(LEXICON_SCRIPTS)
 DRAW_METHOD = "sha256(json([seed, source, sample id])) mod number of candidates"
 
-# Language code -> the Unicode scripts its words are written in.
-LANGUAGE_SCRIPTS: dict[str, tuple[str, ...]] = {
-    **dict.fromkeys(
-        ("en", "pt", "fr", "de", "es", "it", "nl", "ro", "ca", "pl", "cs", "sk",
-         "sv", "da", "no", "fi", "et", "lv", "lt", "hu", "hr", "sl", "tr", "az",
-         "id", "ms", "vi", "sw", "tl", "eu", "ga", "is", "sq", "uz"),
-        ("Latin",),
-    ),
-    **dict.fromkeys(
-        ("ru", "uk", "be", "bg", "mk", "kk", "ky", "mn", "tg"), ("Cyrillic",)
-    ),
-    "sr": ("Cyrillic", "Latin"),
-    "zh": ("Han",),
-    "ja": ("Hiragana", "Katakana", "Han"),
-    "ko": ("Hangul",),
-    **dict.fromkeys(("ar", "fa", "ur", "ps"), ("Arabic",)),
-    **dict.fromkeys(("he", "yi"), ("Hebrew",)),
-    **dict.fromkeys(("hi", "mr", "ne", "sa"), ("Devanagari",)),
-    "el": ("Greek",),
-    "th": ("Thai",),
-    "bn": ("Bengali",),
-    "ta": ("Tamil",),
-    "te": ("Telugu",),
-    "gu": ("Gujarati",),
-    "pa": ("Gurmukhi",),
-    "ka": ("Georgian",),
-    "hy": ("Armenian",),
-    "am": ("Ethiopic",),
-    "km": ("Khmer",),
-}  # fmt: skip
-
-# Scripts whose characters' Unicode names do not start with the script's name.
-SCRIPT_NAME_PREFIXES: dict[str, tuple[str, ...]] = {
-    "Han": (
-        "CJK UNIFIED IDEOGRAPH",
-        "CJK COMPATIBILITY IDEOGRAPH",
-        "IDEOGRAPHIC ITERATION MARK",  # 々
-    ),
-    "Hiragana": ("HIRAGANA ", "KATAKANA-HIRAGANA "),
-    "Katakana": ("KATAKANA ", "KATAKANA-HIRAGANA "),
-}  # fmt: skip
-# Width variants (ａ, ｶ) belong to the script of the character they stand for.
-WIDTH_PREFIXES = ("FULLWIDTH ", "HALFWIDTH ")
 # SentencePiece's word-boundary marker "▁", which a decoder may leave on a lone
 # token (byte-level BPE's "Ġ" is decoded to a space, stripped anyway).
 BOUNDARY_MARKERS = "\u2581"
@@ -404,39 +366,6 @@ def word_candidates(
 # --------------------------------------------------------------------------- #
 
 
-def in_script(character: str, script: str) -> bool:
-    """Whether ``character``'s Unicode name places it in ``script`` (e.g. "Latin")."""
-    name = unicodedata.name(character, "")
-    for prefix in WIDTH_PREFIXES:
-        name = name.removeprefix(prefix)
-    prefixes = SCRIPT_NAME_PREFIXES.get(
-        script, (script.upper().replace("_", " ") + " ",)
-    )
-    return name.startswith(prefixes)
-
-
-def is_script_word(text: str, scripts: Sequence[str], allow_marks: bool = True) -> bool:
-    """Non-empty, only letters of ``scripts`` (and, after a letter, combining marks)."""
-    if not text:
-        return False
-    for position, character in enumerate(text):
-        category = unicodedata.category(character)
-        if category.startswith("L"):
-            if not any(in_script(character, script) for script in scripts):
-                return False
-        elif category.startswith("M") and allow_marks and position > 0:
-            # A mark is the script's own (DEVANAGARI VOWEL SIGN AA) or shared
-            # by every script (COMBINING ACUTE ACCENT).
-            if not (
-                unicodedata.name(character, "").startswith("COMBINING ")
-                or any(in_script(character, script) for script in scripts)
-            ):
-                return False
-        else:
-            return False
-    return True
-
-
 def language_scripts(
     source: str, options: Mapping[str, Any], language: str
 ) -> tuple[str, ...]:
@@ -461,18 +390,6 @@ def language_scripts(
             field=f"{OPTIONS_FIELD}.{source}.scripts",
         )
     return found[1]
-
-
-def is_written_in(word: str, scripts: Sequence[str]) -> bool:
-    """Whether every letter of ``word`` (and at least one) is of ``scripts``.
-
-    Unlike :func:`is_script_word`, other characters (the apostrophe of "can't",
-    the hyphen of "pode-se", marks) do not count against a listed word.
-    """
-    letters = [c for c in word if unicodedata.category(c).startswith("L")]
-    return bool(letters) and all(
-        any(in_script(letter, script) for script in scripts) for letter in letters
-    )
 
 
 def check_word_list_scripts(

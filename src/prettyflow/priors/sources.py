@@ -10,7 +10,7 @@ then cuts the answer into the prior (first k tokens, or POS's first label).
   (summarization: of a KeyBERT keyword).
 
 Control sources (section 5.2, Table 5; ``control = True``) draw a random
-target-language word per sample, seeded (:mod:`prettyflow.control_priors`):
+target-language word per sample, seeded (:mod:`prettyflow.priors.control`):
 
 - ``modal``: a modal verb; ``adverb``: an adverb (from word lists or a lexicon);
 - ``random``: any foundation-vocabulary token written in the target's script.
@@ -25,7 +25,12 @@ from typing import Any
 import pandas as pd
 
 from prettyflow.errors import InputError
-from prettyflow.priors import PSEUDO_MATCH_COLUMNS
+from prettyflow.priors.tokens import (
+    PSEUDO_MATCH_COLUMNS,
+    coverage_stats,
+    matched_words,
+    pseudo_match_columns,
+)
 from prettyflow.registry import Registry
 
 
@@ -77,8 +82,8 @@ class PriorSource:
         The table has ``id`` and ``output`` (a text; None = no prior) or ``tags``.
         ``tokenizer`` is the foundation model's, loaded by the prior job.
         """
+        from prettyflow.frames import aligned
         from prettyflow.io import read_parquet, read_provenance
-        from prettyflow.steps.common import aligned
 
         path = inputs["upstream"]
         table = aligned(frame, read_parquet(path), f"the {self.name} outputs", path)
@@ -178,13 +183,8 @@ class PseudoPrior(PriorSource):
         }
 
     def answers(self, frame, inputs, settings, tokenizer=None):
-        from prettyflow.dictionaries import lexicon_entries
         from prettyflow.io import read_parquet
-        from prettyflow.priors import (
-            coverage_stats,
-            matched_words,
-            pseudo_match_columns,
-        )
+        from prettyflow.priors.dictionaries import lexicon_entries
         from prettyflow.tasks import TASKS
 
         entries = lexicon_entries(read_parquet(inputs["dictionary"]))
@@ -212,7 +212,7 @@ class ControlPrior(PriorSource):
     """A random target-language word per sample (paper section 5.2, Table 5).
 
     ``settings`` needs ``target_lang``, ``seed`` (an integer) and ``options``
-    (the source's config, see :mod:`prettyflow.control_priors`).
+    (the source's config, see :mod:`prettyflow.priors.control`).
     """
 
     control = True
@@ -230,14 +230,14 @@ class ControlPrior(PriorSource):
         return {}
 
     def candidates(self, settings, inputs, tokenizer):
-        """The :class:`prettyflow.control_priors.CandidateList` drawn from."""
+        """The :class:`prettyflow.priors.control.CandidateList` drawn from."""
         raise NotImplementedError
 
     def check_options(self, options) -> None:
         """Start-up checks of the source's options (no model loaded); InputError."""
 
     def answers(self, frame, inputs, settings, tokenizer=None):
-        from prettyflow.control_priors import draw_words
+        from prettyflow.priors.control import draw_words
 
         seed = settings.get("seed")
         if isinstance(seed, bool) or not isinstance(seed, int):
@@ -262,7 +262,7 @@ class WordListPrior(ControlPrior):
         self.title = title
 
     def upstream(self, paths, context, options=None):
-        from prettyflow.control_priors import word_list_file
+        from prettyflow.priors.control import word_list_file
         from prettyflow.tasks import TASKS
 
         target = TASKS.get(context.task).languages(context.subset)[1]
@@ -270,12 +270,12 @@ class WordListPrior(ControlPrior):
         return {} if path is None else {"word_list": path}  # Snakemake tracks it
 
     def check_options(self, options) -> None:
-        from prettyflow.control_priors import check_word_list_scripts
+        from prettyflow.priors.control import check_word_list_scripts
 
         check_word_list_scripts(self.name, options)
 
     def candidates(self, settings, inputs, tokenizer):
-        from prettyflow.control_priors import word_candidates
+        from prettyflow.priors.control import word_candidates
 
         return word_candidates(
             self.name,
@@ -292,7 +292,7 @@ class RandomTokenPrior(ControlPrior):
     title = "Random Prior"
 
     def candidates(self, settings, inputs, tokenizer):
-        from prettyflow.control_priors import vocabulary_candidates
+        from prettyflow.priors.control import vocabulary_candidates
 
         if tokenizer is None:
             raise ValueError("the random prior needs the foundation tokenizer")

@@ -4,14 +4,14 @@ Loads a causal LM once, adds LoRA layers, builds one micro-batch from an
 Alpaca-format instruction file (the longest examples, cut at ``--length`` tokens)
 and times optimizer steps (forward, backward, AdamW) two ways:
 
-  (a) response_only: prettyflow.training.response_only_loss (the decoder body,
+  (a) response_only: prettyflow.training.loss.response_only_loss (the decoder body,
       then the output layer only where the next token is a response label);
   (b) full:          the model's ordinary forward, logits at every position.
 
 First it checks that both give the same loss (no_grad, eval mode); the exit code
 is 1 if they differ by more than 1e-4.
 
-    .venv/bin/python benchmarks/train_speed.py --model resources/models/gemma3-270m
+    .venv/bin/python speed/train_speed.py --model resources/models/gemma3-270m
 """
 
 from __future__ import annotations
@@ -24,14 +24,10 @@ from pathlib import Path
 import torch
 
 from prettyflow.models import ModelSpec, load_pretrained
-from prettyflow.training import (
-    LOSS_FUNCTIONS,
-    TrainingSettings,
-    apply_lora,
-    collate,
-    read_instructions,
-    tokenize_examples,
-)
+from prettyflow.training.data import collate, read_instructions, tokenize_examples
+from prettyflow.training.loop import apply_lora
+from prettyflow.training.loss import LOSS_FUNCTIONS
+from prettyflow.training.settings import TrainingSettings
 
 REPO = Path(__file__).resolve().parents[1]
 
