@@ -47,10 +47,6 @@ rule all:
         plan.targets(),
 
 
-onstart:
-    start_spare_decode_workers()
-
-
 onsuccess:
     stop_decode_workers()
     print_table_locations(plan.targets())

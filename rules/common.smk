@@ -25,11 +25,12 @@ from prettyflow.priors.sources import PRIOR_SOURCES
 from prettyflow.steps.decode import gather_decode
 from prettyflow.steps.shards import gather_shards
 from prettyflow.tasks import TASKS
-from prettyflow.workers import (
-    spare_count,
-    start_spare_workers,
-    stop_idle_workers,
-)
+from prettyflow.workers import RUN_VARIABLE, new_run_id, stop_idle_workers
+
+# The run's jobs inherit its id (cluster jobs get it declared below): a decode that
+# frees GPU memory stops idle warm workers of this run only. A cluster job parses
+# the workflow again and keeps the id it was given.
+os.environ.setdefault(RUN_VARIABLE, new_run_id())
 
 config_schema = Path(workflow.basedir) / "schemas" / "config.schema.yaml"
 try:
@@ -52,6 +53,7 @@ paths = plan.paths
 
 envvars:
     "PRETTYFLOW_ROOT",
+    RUN_VARIABLE,
 
 
 wildcard_constraints:
@@ -72,24 +74,6 @@ def print_table_locations(paths):
     print("\nprettyflow: tables written to")
     for path in paths:
         print(f"  {path}")
-
-
-def start_spare_decode_workers():
-    # Spare warm workers import torch and transformers while the run starts, so the
-    # first decode of a model skips that too; only for decodes run on this machine.
-    idle_seconds = plan.compute.stage("decode")["worker_idle_seconds"]
-    local = getattr(workflow.executor_plugin, "common_settings", None)
-    if not idle_seconds or (local is not None and not local.local_exec):
-        return
-    decode_model = from_wildcards(plan.decode.model)
-    models = [
-        decode_model(job.wildcards)
-        for job in workflow.dag.needrun_jobs()
-        if job.rule.name == "decode"
-    ]
-    threads = plan.compute.stage("decode")["threads"]
-    count = spare_count(models, max(1, int(workflow.cores) // threads))
-    start_spare_workers(count, idle_seconds, threads)
 
 
 def stop_decode_workers():

@@ -203,20 +203,12 @@ def measure_job_startup(model: str, runs: int) -> dict[str, float]:
 
     ``in-process``: the job loads the model itself (median of ``runs``);
     ``worker, first job``: it starts a warm worker, which loads the model;
-    ``worker, first job, from a spare``: it takes over a spare worker that has
-    imported torch and transformers (as Snakemake's ``onstart`` starts them);
     ``worker, warm``: later jobs hand their decode to that worker (median).
     An upper bound of the start-up before the first token: it includes
     reading the data, one token and writing the Parquet.
     """
     from prettyflow.io import write_parquet
-    from prettyflow.workers import (
-        SPARE,
-        SPARE_READY,
-        WORKER_DIR_VARIABLE,
-        start_spare_workers,
-        stop_idle_workers,
-    )
+    from prettyflow.workers import WORKER_DIR_VARIABLE, stop_idle_workers
 
     folder = Path(tempfile.mkdtemp(prefix="pfb-"))
     data = folder / "data.parquet"
@@ -285,20 +277,11 @@ def measure_job_startup(model: str, runs: int) -> dict[str, float]:
             raise RuntimeError(f"the decode job failed (exit {completed.returncode})")
         return json.loads(completed.stdout.splitlines()[-1])["ended"] - spawned
 
-    def first_job_from_a_spare() -> float:
-        stop_idle_workers(workers_folder)
-        start_spare_workers(1, 600, directory=workers_folder)
-        log = workers_folder / f"{SPARE}-0.log"
-        while SPARE_READY not in (log.read_text() if log.exists() else ""):
-            time.sleep(0.05)
-        return job(600)
-
     try:
         return {
             "in-process": statistics.median(job(0) for _ in range(runs)),
             "worker, first job": job(600),
             "worker, warm": statistics.median(job(600) for _ in range(runs)),
-            "worker, first job, from a spare": first_job_from_a_spare(),
         }
     finally:
         stop_idle_workers(workers_folder)

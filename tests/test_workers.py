@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from decode_setup import TEMPLATES, decode_settings, translation_data
 
+from prettyflow import worker_protocol as protocol
 from prettyflow import workers
 from prettyflow.steps.decode import decode
 
@@ -134,9 +135,9 @@ def test_a_job_that_goes_away_interrupts_its_decode_and_nothing_is_written(
     connection, started = workers._connect_or_start(worker_dir, key, 0, identity, 30)
     assert started
     [pid] = worker_pids(worker_dir)
-    workers._send(connection, workers._REQUEST, json.dumps(request).encode())
+    protocol.send(connection, protocol.REQUEST, json.dumps(request).encode())
     # Wait for the decode to begin (its first log lines), then go away like a killed job.
-    assert workers._receive(connection)[0] == workers._LOG
+    assert protocol.receive(connection)[0] == protocol.LOG
     connection.close()
     assert wait_until(lambda: not alive(pid))
     assert not Path(kwargs["output_path"]).exists()
@@ -223,64 +224,48 @@ def test_only_a_worker_that_may_hold_gpu_memory_evicts_idle_ones(monkeypatch, tm
     assert workers._may_use_accelerator("auto")
 
 
-@pytest.fixture
-def snakemake_job_environment(monkeypatch):
-    # What Snakemake sets for a job of 1 thread, as the spare's identity expects.
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    monkeypatch.setenv("MKL_NUM_THREADS", "1")
-
-
-@pytest.mark.usefixtures("snakemake_job_environment")
-def test_the_first_job_takes_over_a_spare_worker(
-    tmp_path, tiny_model_dir, worker_dir, capsys
-):
-    [spare] = workers.start_spare_workers(1, 30, directory=worker_dir)
-    assert wait_until(lambda: (worker_dir / f"{workers.SPARE}-0.sock").exists())
-    kwargs = job(tmp_path, tiny_model_dir, "spare")
-    result = in_worker(kwargs)
-    assert result["started"] and result["pid"] == spare and not result["reused"]
-    assert "loading the model; a spare worker, imports done" in capsys.readouterr().out
-    assert not list(worker_dir.glob(f"{workers.SPARE}-*.sock"))
-    assert worker_pids(worker_dir) == {spare}  # now the worker of this model
-    assert in_worker(kwargs)["pid"] == spare  # and it stays so
-    local = tmp_path / "spare-local.parquet"
-    decode(**{**kwargs, "output_path": local}, compute=COMPUTE)
-    assert Path(kwargs["output_path"]).read_bytes() == local.read_bytes()
-
-
-@pytest.mark.usefixtures("snakemake_job_environment")
-def test_a_spare_of_another_interpreter_or_code_is_left_alone(
-    tmp_path, tiny_model_dir, worker_dir
-):
-    [spare] = workers.start_spare_workers(1, 30, directory=worker_dir)
-    record_path = worker_dir / f"{workers.SPARE}-0.json"
-    record = json.loads(record_path.read_text())
-    record["base"]["code"] = []  # as if started from another prettyflow version
-    record_path.write_text(json.dumps(record))
-    result = in_worker(job(tmp_path, tiny_model_dir, "other"))
-    assert result["pid"] != spare
-    assert alive(spare)
-    assert workers.stop_idle_workers(worker_dir) == 2  # the spare and the new worker
-    assert wait_until(lambda: not alive(spare))
-
-
-def test_spares_waiting_count_and_a_job_of_other_threads_starts_its_own(
+def test_a_new_gpu_worker_stops_only_idle_workers_of_other_models_of_its_run(
     tmp_path, tiny_model_dir, worker_dir, monkeypatch
 ):
-    first = workers.start_spare_workers(2, 30, directory=worker_dir)
-    assert len(first) == 2
-    assert wait_until(lambda: len(list(worker_dir.glob("spare-*.sock"))) == 2)
-    assert workers.start_spare_workers(2, 30, directory=worker_dir) == []
-    # Snakemake gives a 1-thread job OMP_NUM_THREADS=1; without it, not the same process.
-    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    monkeypatch.delenv("MKL_NUM_THREADS", raising=False)
-    result = in_worker(job(tmp_path, tiny_model_dir, "threads"))
-    assert result["pid"] not in first
+    # Real worker processes (no model loaded: their jobs only connect), keys A and B.
+    compute = {**COMPUTE, "device": "auto"}
+    settings = {"name": "tiny", "path": str(tiny_model_dir)}
+    key_a, identity_a = workers.worker_key(settings, compute)
+    key_b, identity_b = workers.worker_key({**settings, "name": "other"}, compute)
+    driver = tmp_path / "nvidiactl"  # absent: no eviction while they start
+    monkeypatch.setattr(workers, "ACCELERATOR_DEVICE_FILES", (str(driver),))
 
+    def lock(key, slot):
+        return workers.try_lock(worker_dir / f"{key}-{slot}.lock")
 
-def test_a_run_starts_a_spare_per_model_and_parallel_decode_within_bounds():
-    assert workers.spare_count([], 2) == 0
-    assert workers.spare_count(["base"], 2) == 1
-    assert workers.spare_count(["base"] * 30, 2) == 2
-    assert workers.spare_count(["base"] * 30 + ["sft"] * 6, 2) == 4
-    assert workers.spare_count(["a", "b", "c"] * 9, 4) == workers.MAX_SPARE_WORKERS
+    def start(key, identity, slot, run):
+        monkeypatch.setenv(workers.RUN_VARIABLE, run)
+        with lock(key, slot) as locked:
+            assert locked
+            connection, started = workers._connect_or_start(
+                worker_dir, key, slot, identity, 60
+            )
+            connection.close()
+        assert started
+        return json.loads((worker_dir / f"{key}-{slot}.json").read_text())["pid"]
+
+    same_model = start(key_a, identity_a, 0, "this-run")
+    idle_other_model = start(key_b, identity_b, 0, "this-run")
+    busy_other_model = start(key_b, identity_b, 1, "this-run")
+    other_run = start(key_b, identity_b, 2, "another-run")
+
+    driver.touch()  # now a GPU may be there
+    monkeypatch.setenv(workers.RUN_VARIABLE, "this-run")
+    with lock(key_b, 1) as busy, lock(key_a, 1) as job_slot:
+        assert busy and job_slot  # a job of B decodes in slot 1; ours has slot 1 of A
+        connection, started = workers._connect_or_start(
+            worker_dir, key_a, 1, identity_a, 60
+        )
+        connection.close()
+    assert started
+    assert wait_until(lambda: not alive(idle_other_model))
+    assert not (worker_dir / f"{key_b}-0.sock").exists()
+    time.sleep(0.5)  # a wrongly stopped one would be gone by now too
+    for pid in (same_model, busy_other_model, other_run):
+        assert alive(pid)
+    assert (worker_dir / f"{key_a}-1.sock").exists()  # the new worker

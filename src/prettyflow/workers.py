@@ -6,8 +6,14 @@ idle 2-core machine, twice that under load. With
 ``compute.decode.worker_idle_seconds`` above 0 a decode job hands its decode to
 a worker that has the model loaded already (starting one when none is free),
 copies the worker's log into its own, and fails with the worker's error. The
-worker runs the same function (:func:`prettyflow.steps.decode.decode`) on the
-same model, so the outputs are byte-identical to an in-process decode.
+worker (:mod:`prettyflow.worker_server`, speaking :mod:`prettyflow.worker_protocol`)
+runs the same function (:func:`prettyflow.steps.decode.decode`) on the same model,
+so the outputs are byte-identical to an in-process decode.
+
+Snakemake's own service rules cannot hold it: a service job runs at once with
+every job that consumes it, like a pipe group, so the decodes of one model would
+all need a core at the same time (5 cores for 4 decodes; 2 locally), and a
+service serves only the jobs of its own group.
 
 - **Identity.** A worker serves one key: the model settings, device, threads,
   working directory, interpreter, the environment variables that change loading,
@@ -25,6 +31,9 @@ same model, so the outputs are byte-identical to an in-process decode.
   A worker runs in a session of its own, so killing the Snakemake process tree
   interrupts its job and the worker then exits; a SLURM allocation ends its
   workers with it.
+- **GPU memory.** Before a new worker loads a model where a GPU may be, the job
+  stops the idle workers of other models that its own run (:data:`RUN_VARIABLE`)
+  used last; busy workers and those of other runs are left alone.
 
 This module imports only the standard library at the top: the job side must
 start in a fraction of a second.
@@ -37,21 +46,24 @@ import fcntl
 import hashlib
 import json
 import os
-import signal
 import socket
-import struct
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+import uuid
+from collections.abc import Iterator, Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from prettyflow import worker_protocol as protocol
+
 # Where the sockets, locks and worker logs live (node-local; private to the user).
 WORKER_DIR_VARIABLE = "PRETTYFLOW_WORKER_DIR"
+# Names the Snakemake run a job belongs to (set when the workflow is parsed; its
+# jobs inherit it): a GPU eviction touches only the workers of its own run.
+RUN_VARIABLE = "PRETTYFLOW_RUN"
 # Environment variables that change which model is loaded or how.
 KEY_ENVIRONMENT = (
     "CUDA_VISIBLE_DEVICES",
@@ -67,28 +79,16 @@ KEY_PACKAGES = ("torch", "transformers", "tokenizers", "peft", "accelerate", "gg
 # Present when a CUDA (NVIDIA) or ROCm (AMD) driver is: "auto" may then pick a GPU.
 ACCELERATOR_DEVICE_FILES = ("/dev/nvidiactl", "/proc/driver/nvidia/version", "/dev/kfd")
 MAX_SLOTS = 64
-# The name of spare workers (no model yet) in the worker folder, and how many a run
-# starts at most (each holds torch and transformers, about 0.5 GB).
-SPARE = "spare"
-MAX_SPARE_WORKERS = 4
-# A spare's log line once its imports are done.
-SPARE_READY = "spare worker ready"
 # A new worker must listen within this time (it binds before importing anything).
 LISTEN_TIMEOUT_SECONDS = 60.0
 # How long stopping an idle worker may take before it is left to its idle timeout.
 STOP_TIMEOUT_SECONDS = 30.0
 # Unix socket paths are limited to 108 bytes on Linux.
 MAX_SOCKET_PATH = 100
-_HEADER = struct.Struct(">cI")
-_LOG, _REQUEST, _RESULT, _BECAME = b"L", b"Q", b"R", b"B"
 
 
 class WorkerError(RuntimeError):
     """The decode failed inside the worker (its traceback is in the job's log)."""
-
-
-class Cancelled(BaseException):
-    """The job went away mid-decode; raised in the worker's main thread."""
 
 
 # ------------------------------------------------------------------ job side
@@ -137,7 +137,7 @@ def run_in_worker(
             directory, key, slot, identity, idle_seconds
         )
         with connection:
-            _send(connection, _REQUEST, request)
+            protocol.send(connection, protocol.REQUEST, request)
             result = _receive_result(connection, directory, key, slot)
     if not result.get("ok"):
         raise WorkerError(
@@ -208,62 +208,25 @@ def process_identity(
     }
 
 
-def spare_count(decode_models: list[str], parallel: int) -> int:
-    """How many spares a run starts: a worker for each model per decode that can run
-    side by side (each job holds its worker), no more than decodes, at most
-    :data:`MAX_SPARE_WORKERS`. ``decode_models`` has the model of each decode job."""
-    return min(
-        len(decode_models), parallel * len(set(decode_models)), MAX_SPARE_WORKERS
-    )
+def new_run_id() -> str:
+    """An id for a new Snakemake run (:data:`RUN_VARIABLE`)."""
+    return uuid.uuid4().hex
 
 
-def start_spare_workers(
-    count: int,
-    idle_seconds: float,
-    threads: int = 1,
+def run_id() -> str:
+    """The Snakemake run this process belongs to ("" outside one)."""
+    return os.environ.get(RUN_VARIABLE, "")
+
+
+def stop_idle_workers(
     directory: Path | None = None,
-) -> list[int]:
-    """Have ``count`` spare workers: they import torch and transformers now, and
-    the first decode of a model that finds no worker of its own takes one over
-    instead of starting a new interpreter (Snakemake's ``onstart``).
-
-    Spares of this process's identity that are still waiting count; the new
-    ones get the thread variables Snakemake gives a job of ``threads`` threads.
-    Returns the pids of the new ones.
-    """
-    directory = directory or worker_dir()
-    environment = {
-        **os.environ,
-        "OMP_NUM_THREADS": str(threads),
-        "MKL_NUM_THREADS": str(threads),
-    }
-    identity = process_identity(environment)
-    base = json.loads(json.dumps(identity))
-    waiting = 0
-    for record_path in directory.glob(f"{SPARE}-*.json"):
-        with contextlib.suppress(OSError, ValueError):
-            record = json.loads(record_path.read_text(encoding="utf-8"))
-            alive = record_path.with_suffix(".sock").exists()
-            waiting += alive and record.get("base") == base
-    pids: list[int] = []
-    for index in range(MAX_SLOTS):
-        if waiting + len(pids) >= count:
-            break
-        socket_path = directory / f"{SPARE}-{index}.sock"
-        with _try_lock(socket_path.with_suffix(".lock")) as locked:
-            if not locked or socket_path.exists():
-                continue  # in use, or a spare already
-            process = _spawn(socket_path, SPARE, idle_seconds, environment)
-            record = {"pid": process.pid, "cwd": identity["cwd"], "base": identity}
-            socket_path.with_suffix(".json").write_text(
-                json.dumps(record), encoding="utf-8"
-            )
-            pids.append(process.pid)
-    return pids
-
-
-def stop_idle_workers(directory: Path | None = None, cwd: str | None = None) -> int:
-    """Stop the workers no job is using (of the working directory ``cwd`` if given).
+    *,
+    cwd: str | None = None,
+    run: str | None = None,
+    except_key: str | None = None,
+) -> int:
+    """Stop the workers no job is using: of the working directory ``cwd`` and of
+    the run ``run`` if given, except those of the key ``except_key``.
 
     Snakemake's ``onsuccess``/``onerror`` call it so a finished run leaves no
     model in memory. Returns how many were stopped.
@@ -275,31 +238,41 @@ def stop_idle_workers(directory: Path | None = None, cwd: str | None = None) -> 
             record = json.loads(record_path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
-        if cwd is not None and record.get("cwd") != cwd:
+        if (
+            (cwd is not None and record.get("cwd") != cwd)
+            or (run is not None and record.get("run") != run)
+            or (except_key is not None and record.get("key") == except_key)
+        ):
             continue
-        lock_path = record_path.with_suffix(".lock")
-        with _try_lock(lock_path) as locked:
-            if not locked:
-                continue  # a job is using it
-            socket_path = record_path.with_suffix(".sock")
-            try:
-                with _open_connection(socket_path) as connection:
-                    connection.settimeout(STOP_TIMEOUT_SECONDS)
-                    _send(connection, _REQUEST, json.dumps({"stop": True}).encode())
-                    connection.recv(1)  # returns once the worker closed it
-                stopped += 1
-            except OSError:
-                pass
-            for path in (socket_path, record_path):
-                with contextlib.suppress(FileNotFoundError):
-                    path.unlink()
+        with try_lock(record_path.with_suffix(".lock")) as locked:
+            if locked:  # else a job is using it
+                stopped += _stop(record_path)
+    return stopped
+
+
+def _stop(record_path: Path) -> bool:
+    """Ask the worker of ``record_path`` (whose slot lock the caller holds) to exit."""
+    socket_path = record_path.with_suffix(".sock")
+    try:
+        with protocol.open_connection(socket_path) as connection:
+            connection.settimeout(STOP_TIMEOUT_SECONDS)
+            protocol.send(
+                connection, protocol.REQUEST, json.dumps({"stop": True}).encode()
+            )
+            connection.recv(1)  # returns once the worker closed it
+        stopped = True
+    except OSError:
+        stopped = False
+    for path in (socket_path, record_path):
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
     return stopped
 
 
 @contextlib.contextmanager
 def _slot(directory: Path, key: str) -> Iterator[int]:
     for slot in range(MAX_SLOTS):
-        with _try_lock(directory / f"{key}-{slot}.lock") as locked:
+        with try_lock(directory / f"{key}-{slot}.lock") as locked:
             if locked:
                 yield slot
                 return
@@ -307,7 +280,8 @@ def _slot(directory: Path, key: str) -> Iterator[int]:
 
 
 @contextlib.contextmanager
-def _try_lock(path: Path) -> Iterator[bool]:
+def try_lock(path: Path) -> Iterator[bool]:
+    """Hold the lock file ``path`` if no other process does (yields whether it does)."""
     descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         try:
@@ -327,29 +301,33 @@ def _connect_or_start(
     identity: Mapping[str, Any],
     idle_seconds: float,
 ) -> tuple[socket.socket, bool]:
+    """A connection to the worker of ``key`` in ``slot`` (whose lock the caller
+    holds), started if there is none; and whether it was started."""
     socket_path = directory / f"{key}-{slot}.sock"
+    record_path = socket_path.with_suffix(".json")
+    run = run_id()
     with contextlib.suppress(OSError):
-        return _open_connection(socket_path), False
+        connection = protocol.open_connection(socket_path)
+        with contextlib.suppress(OSError, ValueError):  # now a worker of this run
+            record = json.loads(record_path.read_text(encoding="utf-8"))
+            record_path.write_text(json.dumps({**record, "run": run}), encoding="utf-8")
+        return connection, False
     with contextlib.suppress(FileNotFoundError):
         socket_path.unlink()  # a worker that ended without removing it
     if _may_use_accelerator(identity["device"]):
         # An idle worker of another model would hold accelerator memory.
-        stop_idle_workers(directory)
-    record_path = directory / f"{key}-{slot}.json"
-    claimed = _claim_spare(directory, key, socket_path)
-    if claimed is not None:
-        connection, pid = claimed
-        record = {"pid": pid, "cwd": identity["cwd"], "model": identity["model"]}
-        record_path.write_text(json.dumps(record), encoding="utf-8")
-        return connection, True
+        stop_idle_workers(directory, run=run, except_key=key)
     process = _spawn(socket_path, key, idle_seconds)
+    # What others need to know of a worker: its pid, folder, key and last run.
+    record = {"pid": process.pid, "cwd": identity["cwd"], "key": key, "run": run}
+    record_path.write_text(
+        json.dumps({**record, "model": identity["model"]}), encoding="utf-8"
+    )
     log_path = socket_path.with_suffix(".log")
-    record = {"pid": process.pid, "cwd": identity["cwd"], "model": identity["model"]}
-    record_path.write_text(json.dumps(record), encoding="utf-8")
     deadline = time.monotonic() + LISTEN_TIMEOUT_SECONDS
     while True:
         with contextlib.suppress(OSError):
-            return _open_connection(socket_path), True
+            return protocol.open_connection(socket_path), True
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
             raise WorkerError(
@@ -359,63 +337,17 @@ def _connect_or_start(
         time.sleep(0.01)
 
 
-def _spawn(
-    socket_path: Path,
-    key: str,
-    idle_seconds: float,
-    environment: Mapping[str, str] | None = None,
-) -> subprocess.Popen:
+def _spawn(socket_path: Path, key: str, idle_seconds: float) -> subprocess.Popen:
     """A worker process in a session of its own, its output in ``<socket>.log``."""
+    command = [sys.executable, "-m", "prettyflow.worker_server", str(socket_path)]
     with open(socket_path.with_suffix(".log"), "w", encoding="utf-8") as log:
         return subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "prettyflow.workers",
-                str(socket_path),
-                key,
-                str(idle_seconds),
-            ],
+            [*command, key, str(idle_seconds)],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            env=None if environment is None else dict(environment),
         )
-
-
-def _claim_spare(
-    directory: Path, key: str, socket_path: Path
-) -> tuple[socket.socket, int] | None:
-    """Turn a spare worker of this process's identity into the worker of ``key``
-    at ``socket_path``; its connection (for the job's request) and pid, or None."""
-    base = json.loads(json.dumps(process_identity()))
-    for record_path in sorted(directory.glob(f"{SPARE}-*.json")):
-        try:
-            record = json.loads(record_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        if record.get("base") != base:
-            continue  # another interpreter, environment or code version
-        with _try_lock(record_path.with_suffix(".lock")) as locked:
-            if not locked:
-                continue
-            try:
-                connection = _open_connection(record_path.with_suffix(".sock"))
-            except OSError:
-                continue
-            try:
-                become = {"become": key, "socket": str(socket_path)}
-                _send(connection, _REQUEST, json.dumps(become).encode("utf-8"))
-                # Held until the spare answers: by then it no longer listens as a spare.
-                frame = _receive(connection)
-            except OSError:
-                frame = None
-            if frame is None or frame[0] != _BECAME:
-                connection.close()
-                continue
-            return connection, int(record["pid"])
-    return None
 
 
 def _may_use_accelerator(device: str) -> bool:
@@ -425,21 +357,11 @@ def _may_use_accelerator(device: str) -> bool:
     return device != "cpu"
 
 
-def _open_connection(path: Path) -> socket.socket:
-    connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        connection.connect(str(path))
-    except OSError:
-        connection.close()
-        raise
-    return connection
-
-
 def _receive_result(
     connection: socket.socket, directory: Path, key: str, slot: int
 ) -> dict[str, Any]:
     while True:
-        frame = _receive(connection)
+        frame = protocol.receive(connection)
         if frame is None:
             log_path = directory / f"{key}-{slot}.log"
             raise WorkerError(
@@ -447,10 +369,10 @@ def _receive_result(
                 f"memory?); its log {log_path} ends:\n" + _tail(log_path)
             )
         kind, payload = frame
-        if kind == _LOG:
+        if kind == protocol.LOG:
             sys.stdout.write(payload.decode("utf-8", errors="replace"))
             sys.stdout.flush()
-        elif kind == _RESULT:
+        elif kind == protocol.RESULT:
             return json.loads(payload)
 
 
@@ -483,230 +405,3 @@ def _installed_version(package: str) -> str | None:
         return metadata.version(package)
     except metadata.PackageNotFoundError:
         return None
-
-
-# ------------------------------------------------------------------- framing
-def _send(connection: socket.socket, kind: bytes, payload: bytes) -> None:
-    connection.sendall(_HEADER.pack(kind, len(payload)) + payload)
-
-
-def _receive(connection: socket.socket) -> tuple[bytes, bytes] | None:
-    header = _receive_exactly(connection, _HEADER.size)
-    if header is None:
-        return None
-    kind, length = _HEADER.unpack(header)
-    payload = _receive_exactly(connection, length)
-    return None if payload is None else (kind, payload)
-
-
-def _receive_exactly(connection: socket.socket, size: int) -> bytes | None:
-    chunks, remaining = [], size
-    while remaining:
-        try:
-            chunk = connection.recv(min(remaining, 1 << 20))
-        except ConnectionError:
-            return None
-        if not chunk:
-            return None
-        chunks.append(chunk)
-        remaining -= len(chunk)
-    return b"".join(chunks)
-
-
-class _LogStream:
-    """A text stream whose writes go to the job as log frames."""
-
-    def __init__(self, connection: socket.socket):
-        self.connection = connection
-
-    def write(self, text: str) -> int:
-        if text:
-            _send(self.connection, _LOG, text.encode("utf-8", errors="replace"))
-        return len(text)
-
-    def flush(self) -> None:
-        pass
-
-    def isatty(self) -> bool:
-        return False
-
-
-# --------------------------------------------------------------- worker side
-class _Worker:
-    """The loaded model of one key (a :class:`prettyflow.backends.ModelBackend`), and
-    the decodes it runs."""
-
-    def __init__(self, key: str):
-        self.key = key
-        self.loaded: tuple[str, Any] | None = None
-        self.load_seconds = 0.0
-        self.was_spare = key == SPARE
-
-    def load(
-        self, settings: Mapping[str, Any], *, device: str, threads: int | None
-    ) -> Any:
-        """The decode's ``load_model``: the model, loaded by the first decode."""
-        from prettyflow.backends import model_backend
-
-        identity = json.dumps(
-            {"model": settings, "device": device, "threads": threads},
-            sort_keys=True,
-            default=str,
-        )
-        if self.loaded is None:
-            started = time.perf_counter()
-            model = model_backend(settings).load(
-                settings, device=device, threads=threads
-            )
-            self.load_seconds = time.perf_counter() - started
-            self.loaded = (identity, model)
-            return model
-        loaded_identity, model = self.loaded
-        if identity != loaded_identity:
-            raise WorkerError(
-                f"worker {self.key} holds {loaded_identity}, was asked for {identity}"
-            )
-        return model
-
-    def run(self, request: Mapping[str, Any]) -> dict[str, Any]:
-        from prettyflow.steps.decode import decode
-
-        if request.get("key") != self.key:
-            raise WorkerError(
-                f"this worker serves key {self.key}, not {request.get('key')}"
-            )
-        reused = self.loaded is not None
-        os.chdir(request["identity"]["cwd"])
-        state = "model already loaded" if reused else "loading the model"
-        if not reused and self.was_spare:
-            state += "; a spare worker, imports done"
-        print(f"decoding in warm worker pid {os.getpid()} ({state})", flush=True)
-        decode(**request["kwargs"], load_model=self.load)
-        if self.loaded is not None and self.loaded[1].device.startswith("cuda"):
-            import torch
-
-            torch.cuda.empty_cache()
-        return {"reused": reused, "load_seconds": self.load_seconds}
-
-
-def serve(socket_path: str, key: str, idle_seconds: float) -> None:
-    """Serve decodes of one key on ``socket_path`` until idle, failed or stopped.
-
-    A spare (``key`` == :data:`SPARE`) first imports the decoding stack, then
-    waits to be taken over by a job's ``become`` request, which gives it its key
-    and socket; from then on it is an ordinary worker.
-    """
-    from prettyflow.logs import log_to_stream
-
-    server = _listen(socket_path, idle_seconds)
-    main_thread = threading.get_ident()
-
-    def cancel(signum: int, frame: Any) -> None:
-        raise Cancelled()
-
-    signal.signal(signal.SIGUSR1, cancel)
-    if key == SPARE:
-        # What loading any model needs; the model's own module comes with it.
-        import transformers.modeling_utils  # noqa: F401
-
-        import prettyflow.backends  # noqa: F401
-        import prettyflow.decode  # noqa: F401
-        import prettyflow.models  # noqa: F401
-        import prettyflow.steps.decode  # noqa: F401
-
-        print(SPARE_READY, flush=True)
-    worker = _Worker(key)
-    try:
-        while True:
-            try:
-                connection, _ = server.accept()
-            except TimeoutError:
-                with _try_lock(Path(socket_path).with_suffix(".lock")) as locked:
-                    if locked:  # no job is waiting for this slot
-                        return
-                continue
-            with connection:
-                connection.settimeout(None)
-                if worker.key == SPARE:
-                    frame = _receive(connection)
-                    if frame is None:
-                        continue
-                    request = json.loads(frame[1])
-                    if "become" not in request:
-                        return  # stop
-                    # Stop listening as a spare, listen as the job's worker.
-                    _remove_files(socket_path)
-                    server.close()
-                    socket_path = request["socket"]
-                    server = _listen(socket_path, idle_seconds)
-                    worker.key = request["become"]
-                    _send(connection, _BECAME, b"{}")
-                if not _serve_one(connection, worker, main_thread, log_to_stream):
-                    return
-    except Cancelled:
-        return
-    finally:
-        _remove_files(socket_path)
-        server.close()
-
-
-def _listen(socket_path: str, idle_seconds: float) -> socket.socket:
-    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    server.bind(socket_path)
-    server.listen(8)
-    server.settimeout(idle_seconds)
-    return server
-
-
-def _remove_files(socket_path: str) -> None:
-    for suffix in (".sock", ".json"):
-        Path(socket_path).with_suffix(suffix).unlink(missing_ok=True)
-
-
-def _serve_one(
-    connection: socket.socket,
-    worker: _Worker,
-    main_thread: int,
-    log_to_stream: Callable[..., Any],
-) -> bool:
-    """One job; False when the worker must exit afterwards."""
-    frame = _receive(connection)
-    if frame is None:
-        return True  # a connection probe
-    request = json.loads(frame[1])
-    if request.get("stop"):
-        return False
-    finished = threading.Lock()
-    state = {"done": False}
-
-    def watch() -> None:
-        # The job sends nothing more: the read returns only when it goes away.
-        with contextlib.suppress(OSError):
-            connection.recv(1)
-        with finished:
-            if not state["done"]:
-                signal.pthread_kill(main_thread, signal.SIGUSR1)
-
-    threading.Thread(target=watch, daemon=True).start()
-    result: dict[str, Any] = {"pid": os.getpid()}
-    try:
-        with log_to_stream(_LogStream(connection)):
-            result.update(worker.run(request), ok=True)
-    except Cancelled:
-        raise
-    except Exception as error:  # noqa: BLE001 - reported to the job, which fails with it
-        result.update(ok=False, type=type(error).__name__, message=str(error))
-    with finished:
-        state["done"] = True
-    with contextlib.suppress(OSError):
-        _send(connection, _RESULT, json.dumps(result).encode("utf-8"))
-    return bool(result["ok"])
-
-
-def main(argv: list[str] | None = None) -> None:
-    socket_path, key, idle_seconds = argv or sys.argv[1:]
-    serve(socket_path, key, float(idle_seconds))
-
-
-if __name__ == "__main__":
-    main()
