@@ -10,6 +10,7 @@ from prettyflow.errors import InputError
 from prettyflow.tables import (
     build_table,
     header_text,
+    reading_columns,
     render_latex,
     render_markdown,
     to_csv,
@@ -251,7 +252,8 @@ def test_writers_are_atomic_and_render_one_decimal(tmp_path: Path):
     assert "100.9" in latex
 
     markdown = (tmp_path / "t.md").read_text(encoding="utf-8")
-    assert markdown.startswith("| Models | en-zh spbleu |")
+    # Headline first in the readable view (the CSV and LaTeX keep the paper's order).
+    assert markdown.startswith("| Models | %SFT | %SFT (excl. flagged) | Avg. spbleu |")
     assert "| 100.9 | 100.9 |" in markdown
 
 
@@ -434,12 +436,15 @@ def test_intervals_render_in_csv_markdown_and_latex(tmp_path: Path):
     assert chat[1:5] == ["9.0", "", "", ""]
 
     markdown = render_markdown(with_intervals)
+    # Headline first: %SFT, %SFT (excl. flagged), Avg., then the cells.
     assert (
-        "| base | 14.8* [12.1, 17.3] | 0.2 [0.1, 0.4] | 7.5* [6.5, 8.5] "
-        "| 94.2 [70.0, 110.0] | 148.4 [130.0, 170.0] |" in markdown
+        "| base | 94.2 [70.0, 110.0] | 148.4 [130.0, 170.0] | 7.5* [6.5, 8.5] "
+        "| 14.8* [12.1, 17.3] | 0.2 [0.1, 0.4] |" in markdown
     )
-    assert "| SFT | 10.0 [9.0, 11.0] | 0.5† [0.3, 0.7] |" in markdown
-    assert "| chat | 9.0 | 0.4 | 4.7 | - | - |" in markdown
+    assert "| SFT | - | - | 5.2 [5.0, 5.5] | 10.0 [9.0, 11.0] | 0.5† [0.3, 0.7] |" in (
+        markdown
+    )
+    assert "| chat | - | - | 4.7 | 9.0 | 0.4 |" in markdown
     assert markdown.endswith(
         "95% paired-bootstrap intervals (1000 resamples, seed 12345); "
         "* p < 0.05 vs SFT.  \n"
@@ -917,3 +922,32 @@ def test_a_prior_not_configured_on_a_subset_is_na_with_its_reason(tmp_path):
     assert f"n/a: Pt-En BLEU (+PRETTY (Pseudo Prior)): {reason}." in markdown
     # As for any missing score, every row's averages leave that subset out.
     assert "left out: Pt-En BLEU" in markdown
+
+
+def test_columns_n_a_for_every_system_collapse_into_one_note():
+    scores = scores_from_rows(TABLE1_ROWS, TABLE1_SUBSETS, TABLE1_METRICS)
+    # COMET not computed anywhere (no checkpoint): every COMET cell is n/a.
+    scores = [
+        {**entry, "score": None, "reason": "COMET checkpoint not provided"}
+        if entry["metric"] == "comet"
+        else entry
+        for entry in scores
+    ]
+    table = build_table(
+        scores,
+        subsets=TABLE1_SUBSETS,
+        metrics=TABLE1_METRICS,
+        systems=list(TABLE1_ROWS),
+        reference_system="Llama2-7B-Alpaca",
+        sft_systems=["Llama2-7B-Chat"],
+    )
+    shown, empty = reading_columns(table)
+    assert [header_text(table, table.columns[c]) for c in empty] == [
+        "en-zh comet", "en-uk comet", "zh-en comet", "uk-en comet", "Avg. comet",
+    ]  # fmt: skip
+    markdown = render_markdown(table)
+    header = markdown.splitlines()[0]
+    assert "comet" not in header and header.startswith("| Models | %SFT |")
+    assert "n/a for every system" in markdown and "en-zh comet" in markdown
+    assert "COMET checkpoint not provided" in markdown  # the reason stays
+    assert len(shown) + len(empty) == len(table.columns)

@@ -928,14 +928,35 @@ def _interval_notes(table: Table) -> list[str]:
     ]
 
 
+# The readable views put the headline first: %SFT, then averages, then the cells.
+READING_RANKS = {SFT_GROUP: 0, SFT_EXCLUDING_FLAGGED_GROUP: 1, AVERAGE_GROUP: 2}
+
+
+def reading_columns(table: Table) -> tuple[list[int], list[int]]:
+    """The columns the Markdown/HTML view shows, headline first (%SFT, %SFT (excl.
+    flagged), Avg., then the per-subset cells, each in table order), and those it
+    leaves out because they are ``n/a`` for every system (their footnotes say why).
+    The CSV and LaTeX keep every column in the paper's order."""
+    empty = [
+        column
+        for column in range(len(table.columns))
+        if table.systems
+        and all(texts[column] == NOT_AVAILABLE for texts in table.texts)
+    ]
+    shown = [column for column in range(len(table.columns)) if column not in empty]
+    shown.sort(key=lambda column: READING_RANKS.get(table.columns[column].group, 3))
+    return shown, empty
+
+
 def render_markdown(table: Table) -> str:
     def escape(text: str) -> str:
         return text.replace("|", "\\|")
 
-    header = ["Models", *(header_text(table, c) for c in table.columns)]
+    shown, empty = reading_columns(table)
+    header = ["Models", *(header_text(table, table.columns[c]) for c in shown)]
     lines = [
         "| " + " | ".join(escape(h) for h in header) + " |",
-        "|" + "|".join([":---"] + ["---:"] * len(table.columns)) + "|",
+        "|" + "|".join([":---"] + ["---:"] * len(shown)) + "|",
     ]
 
     def cell(row: int, column: int) -> str:
@@ -946,11 +967,17 @@ def render_markdown(table: Table) -> str:
         return text if interval is None else f"{text} {interval}"
 
     for row, system in enumerate(table.systems):
-        cells = [cell(row, column) for column in range(len(table.columns))]
+        cells = [cell(row, column) for column in shown]
         lines.append(
             "| " + " | ".join(escape(c) for c in [table.label(system), *cells]) + " |"
         )
     extra = table.footnotes + table.notes + _interval_notes(table)
+    if empty:
+        names = ", ".join(header_text(table, table.columns[c]) for c in empty)
+        extra = [
+            f"Not shown, {NOT_AVAILABLE} for every system (see above; the CSV and "
+            f"LaTeX keep them): {names}."
+        ] + extra
     if extra:
         lines.append("")
         lines.extend(f"{text}  " for text in extra)
