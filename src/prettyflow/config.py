@@ -604,9 +604,21 @@ def _check_training_settings(config: Mapping[str, Any]) -> None:
     from prettyflow.errors import InputError
     from prettyflow.training_settings import TrainingSettings
 
+    from prettyflow.backends import DEFAULT_BACKEND, MODEL_BACKENDS
+
     for name, spec in config["models"].items():
         if "train" not in spec:
             continue
+        base = config["models"].get(spec.get("base"), {})
+        backend = base.get("backend", DEFAULT_BACKEND)
+        if not MODEL_BACKENDS.get(backend).trainable:
+            raise InputError(
+                f"models.{name} trains a LoRA adapter on models.{spec['base']}, whose "
+                f"backend {backend!r} cannot be trained (training needs gradients, "
+                "which only hf gives): leave the base on hf and set backend: "
+                f"{backend} on models.{name} to decode the trained model with it",
+                field=f"models.{spec['base']}.backend",
+            )
         prefix = f"models.{name}.train.settings."
         try:
             TrainingSettings.from_mapping(spec["train"].get("settings") or {}, prefix)

@@ -35,6 +35,7 @@ class HFBackend(ModelBackend):
     """
 
     teacher_forcing = True
+    trainable = True
     architectures = frozenset({CAUSAL, SEQ2SEQ})
 
     def __init__(
