@@ -104,7 +104,7 @@ test: install comet-env vllm-env
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
 
 test-fast: install
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -m "not workflow and not envs"
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -m "not workflow and not envs and not vllm"
 
 # Resolves the pip part of every envs/*.yaml in a fresh venv (needs PyPI).
 test-envs: install

@@ -69,8 +69,9 @@ class ModelBackend(ABC):
 
     teacher_forcing: ClassVar[bool] = False
     architectures: ClassVar[frozenset[str]] = frozenset({CAUSAL})
-    # Whether LoRA training may load a model of this backend (training is hf's).
-    trainable: ClassVar[bool] = False
+    # Whether LoRA training (hf's by design) may start from a model whose settings
+    # name this backend; a decode-only backend says no.
+    trainable: ClassVar[bool] = True
 
     @classmethod
     def job_settings(cls, compute: Mapping[str, Any]) -> dict[str, Any]:

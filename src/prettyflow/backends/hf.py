@@ -35,7 +35,6 @@ class HFBackend(ModelBackend):
     """
 
     teacher_forcing = True
-    trainable = True
     architectures = frozenset({CAUSAL, SEQ2SEQ})
 
     def __init__(

@@ -111,11 +111,14 @@ class _Worker:
 
     def __init__(self, python: Path, request: Mapping[str, Any], label: str):
         self.label = label
+        threads = request.get("threads")
         env = dict(os.environ)
         env.update(WORKER_ENVIRONMENT)
         env.pop("PYTHONHOME", None)
         # This package from its source, nothing else from the caller's environment.
         env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
+        if threads:  # vLLM sizes its CPU threads by OMP_NUM_THREADS
+            env["OMP_NUM_THREADS"] = str(threads)
         self.process = subprocess.Popen(
             [str(python.absolute()), "-m", "prettyflow.backends.vllm"],
             stdin=subprocess.PIPE,
@@ -181,6 +184,7 @@ class VLLMBackend(ModelBackend):
     ``tokenizer`` here encodes and renders prompts."""
 
     teacher_forcing = False
+    trainable = False
     architectures = frozenset({CAUSAL})
     # Why the steps that need more than decoding stay on hf (the config check's message).
     decode_only_reason = (

@@ -147,6 +147,6 @@ def _with_job_settings(settings: dict[str, Any], compute: Mapping[str, Any]) -> 
     """``settings`` and what its backend takes from ``compute`` (vllm: the engine's
     batch settings, which its outputs depend on; none for the default backend)."""
     backend = settings.get("backend")
-    if backend is None:
+    if backend not in MODEL_BACKENDS:  # the default, or one the config check refuses
         return settings
     return {**settings, **MODEL_BACKENDS.get(backend).job_settings(compute)}
