@@ -612,12 +612,12 @@ def _check_training_settings(config: Mapping[str, Any]) -> None:
         base = config["models"].get(spec.get("base"), {})
         backend = base.get("backend", DEFAULT_BACKEND)
         if not MODEL_BACKENDS.get(backend).trainable:
-            raise InputError(
+            _fail(
+                f"models.{spec['base']}.backend",
                 f"models.{name} trains a LoRA adapter on models.{spec['base']}, whose "
                 f"backend {backend!r} cannot be trained (training needs gradients, "
                 "which only hf gives): leave the base on hf and set backend: "
                 f"{backend} on models.{name} to decode the trained model with it",
-                field=f"models.{spec['base']}.backend",
             )
         prefix = f"models.{name}.train.settings."
         try:
