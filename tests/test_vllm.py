@@ -104,8 +104,14 @@ def report():
 
 
 def _tokenizer():
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
-    from tokenizers import trainers
+    from tokenizers import (
+        Tokenizer,
+        decoders,
+        models,
+        pre_tokenizers,
+        processors,
+        trainers,
+    )
     from transformers import PreTrainedTokenizerFast
 
     specials = ["<pad>", "<s>", "</s>", "<unk>"]
@@ -176,7 +182,9 @@ def _pair(settings: dict, python: Path):
 @pytest.fixture(scope="module")
 def tiny_pair(tmp_path_factory, vllm_python):
     folder = build_tiny_llama(tmp_path_factory.mktemp("tiny-llama"))
-    hf, vllm = _pair({"name": "tiny-llama", "path": str(folder), "dtype": "float32"}, vllm_python)
+    hf, vllm = _pair(
+        {"name": "tiny-llama", "path": str(folder), "dtype": "float32"}, vllm_python
+    )
     yield hf, vllm
     vllm.close()
 
@@ -213,7 +221,9 @@ def _compare(hf, vllm, prompt_ids, max_new_tokens, *, stops, prefixes=None):
     hf_raw = hf.generate(
         prompt_ids, max_new_tokens=max_new_tokens, stop_strings=(), progress=False
     )
-    vllm_raw = vllm.greedy_ids(prompt_ids, max_new_tokens=max_new_tokens, top_logprobs=TOP)
+    vllm_raw = vllm.greedy_ids(
+        prompt_ids, max_new_tokens=max_new_tokens, top_logprobs=TOP
+    )
     divergences = []
     tokens = 0
     for index, (prompt, ours, theirs) in enumerate(zip(prompt_ids, hf_raw, vllm_raw)):
@@ -294,7 +304,9 @@ def test_tiny_llama_decodes_alike(tiny_pair, report):
         "chat": (hf.render_chat(texts).token_ids, None),
     }
     for case, (prompt_ids, prefixes) in cases.items():
-        record = _compare(hf, vllm, prompt_ids, 12, stops=("\n", ". "), prefixes=prefixes)
+        record = _compare(
+            hf, vllm, prompt_ids, 12, stops=("\n", ". "), prefixes=prefixes
+        )
         report[f"tiny-llama {case}"] = record
         assert not record["divergences"], record["divergences"]
     # The stop strings and EOS ended some answers: the cut was compared, not only
@@ -314,7 +326,9 @@ def test_gemma_3_270m_decodes_alike(gemma_pair, report):
     with_prior = hf.encode(
         [f"{prompt} {prior}" for prompt, prior in zip(prompts[4:], priors)]
     )
-    record = _compare(hf, vllm, plain + with_prior, 24, stops=("\n",), prefixes=[""] * 4 + priors)
+    record = _compare(
+        hf, vllm, plain + with_prior, 24, stops=("\n",), prefixes=[""] * 4 + priors
+    )
     report["gemma3-270m translation"] = record
     chat = hf.render_chat(
         [f"Translate into Portuguese: {sentence}" for sentence in SENTENCES[:4]]
@@ -337,7 +351,12 @@ def test_a_model_vllm_cannot_run_is_one_line_naming_it(tmp_path, vllm_python):
     folder = build_tiny_llama(tmp_path / "head16", head_dim=16)
     with pytest.raises(VLLMError) as error:
         VLLMBackend.load(
-            {"name": "head16", "path": str(folder), "dtype": "float32", "python": str(vllm_python)},
+            {
+                "name": "head16",
+                "path": str(folder),
+                "dtype": "float32",
+                "python": str(vllm_python),
+            },
             device="cpu",
             threads=1,
         )

@@ -601,10 +601,9 @@ def _check_results_dir(config: Mapping[str, Any]) -> None:
 
 def _check_training_settings(config: Mapping[str, Any]) -> None:
     """Training settings as the training job reads them (one settings object)."""
+    from prettyflow.backends import DEFAULT_BACKEND, MODEL_BACKENDS
     from prettyflow.errors import InputError
     from prettyflow.training_settings import TrainingSettings
-
-    from prettyflow.backends import DEFAULT_BACKEND, MODEL_BACKENDS
 
     for name, spec in config["models"].items():
         if "train" not in spec:

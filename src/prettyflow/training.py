@@ -80,6 +80,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from prettyflow.decode import is_out_of_memory
 from prettyflow.errors import InputError, MissingResourceError
 from prettyflow.io import atomic_path, parse_json_text, read_lines, write_json
 from prettyflow.paths import CHAT_TEMPLATE_FILE, TRAINING_RECORD_FILE
@@ -529,6 +530,22 @@ def _scheduler(optimizer: Any, name: str, warmup: int, total: int) -> Any:
     return get_constant_schedule_with_warmup(optimizer, warmup)
 
 
+def _out_of_memory_message(
+    step: int, shape: Any, device: Any, settings: TrainingSettings
+) -> str:
+    """What to change when a training step runs out of memory."""
+    return (
+        f"out of memory on {device} in training step {step} (a micro batch of "
+        f"{shape[0]} examples, {shape[1]} tokens each): lower train.settings."
+        f"micro_batch_size (now {settings.micro_batch_size}; batch_size stays, by "
+        "gradient accumulation), set gradient_checkpointing: true"
+        + (" (it is on)" if settings.gradient_checkpointing else "")
+        + f", lower max_length (now {settings.max_length}) or lora_rank, or train "
+        "the base model in bfloat16 (models.<base>.dtype); other processes on the "
+        "GPU also take its memory"
+    )
+
+
 def apply_lora(model: Any, settings: TrainingSettings) -> Any:
     """``model`` wrapped by PEFT with the LoRA layers of ``settings`` (new, trainable)."""
     from peft import LoraConfig, get_peft_model
@@ -714,6 +731,11 @@ def train_lora(
             torch.use_deterministic_algorithms(True, warn_only=True)
         try:
             model = apply_lora(model, settings)
+            if settings.gradient_checkpointing:
+                # Non-reentrant: the frozen base's inputs need no gradients.
+                model.gradient_checkpointing_enable(
+                    gradient_checkpointing_kwargs={"use_reentrant": False}
+                )
             model.to(device)
             loss_head = _choose_loss_head(model, collate(examples[:1], pad_id, device))
             loss_function = LOSS_FUNCTIONS[loss_head]
@@ -873,8 +895,17 @@ def _train_loop(
                 step_loss = 0.0
                 for batch in micro_batches:
                     inputs = collate([examples[i] for i in batch], pad_id, device)
-                    loss_sum, _ = loss_function(model, **inputs)
-                    (loss_sum / tokens).backward()
+                    try:
+                        loss_sum, _ = loss_function(model, **inputs)
+                        (loss_sum / tokens).backward()
+                    except Exception as error:
+                        if not is_out_of_memory(error):
+                            raise
+                        raise type(error)(
+                            _out_of_memory_message(
+                                step + 1, inputs["input_ids"].shape, device, settings
+                            )
+                        ) from error
                     step_loss += float(loss_sum.detach())
                 if settings.max_grad_norm is not None:
                     torch.nn.utils.clip_grad_norm_(trainable, settings.max_grad_norm)

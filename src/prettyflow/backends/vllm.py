@@ -132,7 +132,9 @@ class _Worker:
     def ask(self, request: Mapping[str, Any]) -> dict[str, Any]:
         process = self.process
         if process.poll() is not None:
-            raise VLLMError(f"vLLM worker for {self.label} has exited ({process.returncode})")
+            raise VLLMError(
+                f"vLLM worker for {self.label} has exited ({process.returncode})"
+            )
         assert process.stdin is not None and process.stdout is not None
         process.stdin.write(json.dumps(request) + "\n")
         process.stdin.flush()
@@ -169,7 +171,9 @@ def _eos_ids(location: str, tokenizer: Any, revision: str | None) -> list[int]:
     try:
         from transformers import GenerationConfig
 
-        configured = GenerationConfig.from_pretrained(location, revision=revision).eos_token_id
+        configured = GenerationConfig.from_pretrained(
+            location, revision=revision
+        ).eos_token_id
     except OSError:  # no generation_config.json
         configured = None
     if isinstance(configured, int):
@@ -281,7 +285,9 @@ class VLLMBackend(ModelBackend):
                 merged_dir = _merged_copy(spec, dtype)
                 model_location = merged_dir.name
             else:
-                rank = json.loads((adapter_dir / "adapter_config.json").read_text())["r"]
+                rank = json.loads((adapter_dir / "adapter_config.json").read_text())[
+                    "r"
+                ]
                 lora = {
                     "path": str(adapter_dir),
                     "max_lora_rank": next((r for r in _LORA_RANKS if r >= rank), rank),
@@ -312,7 +318,11 @@ class VLLMBackend(ModelBackend):
     @classmethod
     def load_tokenizer(cls, settings: Mapping[str, Any]) -> Any:
         """The ``hf`` backend's tokenizer, with the model's chat template."""
-        from prettyflow.models import _read_chat_template, load_tokenizer, spec_from_settings
+        from prettyflow.models import (
+            _read_chat_template,
+            load_tokenizer,
+            spec_from_settings,
+        )
 
         spec = spec_from_settings(settings)
         tokenizer = load_tokenizer(spec)
@@ -469,7 +479,9 @@ def _engine(request: Mapping[str, Any]) -> Any:
         arguments["max_model_len"] = engine["max_model_len"]
     if request.get("lora"):
         arguments.update(
-            enable_lora=True, max_loras=1, max_lora_rank=request["lora"]["max_lora_rank"]
+            enable_lora=True,
+            max_loras=1,
+            max_lora_rank=request["lora"]["max_lora_rank"],
         )
     return LLM(**arguments)
 
@@ -498,12 +510,15 @@ def _decode(llm: Any, request: Mapping[str, Any], lora: Any) -> list[dict[str, A
         completion = output.outputs[0]
         ids = list(completion.token_ids)
         stopped_at = completion.stop_reason
-        if (
-            completion.finish_reason == "stop"
-            and (not ids or ids[-1] not in request["stop_token_ids"])
+        if completion.finish_reason == "stop" and (
+            not ids or ids[-1] not in request["stop_token_ids"]
         ):
             # The EOS that ended it, as the hf backend sees it.
-            ids.append(stopped_at if isinstance(stopped_at, int) else request["stop_token_ids"][0])
+            ids.append(
+                stopped_at
+                if isinstance(stopped_at, int)
+                else request["stop_token_ids"][0]
+            )
         result: dict[str, Any] = {"token_ids": ids}
         if top:
             result["top"] = [

@@ -143,7 +143,9 @@ def _with_backend(settings: dict[str, Any], spec: Mapping[str, Any]) -> dict[str
     return settings
 
 
-def _with_job_settings(settings: dict[str, Any], compute: Mapping[str, Any]) -> dict[str, Any]:
+def _with_job_settings(
+    settings: dict[str, Any], compute: Mapping[str, Any]
+) -> dict[str, Any]:
     """``settings`` and what its backend takes from ``compute`` (vllm: the engine's
     batch settings, which its outputs depend on; none for the default backend)."""
     backend = settings.get("backend")
