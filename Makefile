@@ -116,10 +116,10 @@ lint: install
 	$(BIN)/ruff check src scripts tests benchmarks
 	$(BIN)/ruff format --check src scripts tests benchmarks
 
-# The prepared GPU check (scripts/gpu_check.py): at most 8 minutes on one H100,
+# The prepared GPU check (benchmarks/gpu_check.py): at most 8 minutes on one H100,
 # nothing downloaded; on a machine without CUDA it runs its tiny CPU sizes.
 gpu-check: install
-	HF_HUB_OFFLINE=1 PYTHONPATH=src $(BIN)/python scripts/gpu_check.py
+	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/gpu_check.py
 
 benchmark: install
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/decode_speed.py

@@ -1,7 +1,7 @@
 """The GPU path, tested on CPU: CUDA running out of memory, in each of its forms,
 halves the batch of HF decoding and of the decision space, and the results are
 those of an unbroken run (the error is injected into the model's forward).
-``scripts/gpu_check.py`` (``make gpu-check``) runs its tiny CPU sizes here."""
+``benchmarks/gpu_check.py`` (``make gpu-check``) runs its tiny CPU sizes here."""
 
 from __future__ import annotations
 
@@ -107,7 +107,7 @@ def test_a_single_sample_out_of_memory_still_fails(backend):
 def test_the_gpu_check_runs_its_tiny_sizes_on_cpu(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT / "src"), "HF_HUB_OFFLINE": "1"}
     result = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "scripts" / "gpu_check.py"), "--tiny"],
+        [sys.executable, str(REPO_ROOT / "benchmarks" / "gpu_check.py"), "--tiny"],
         capture_output=True,
         text=True,
         env=env,
