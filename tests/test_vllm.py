@@ -348,11 +348,15 @@ def test_provenance_names_the_backend_version_and_batch_settings(tiny_pair):
 
 
 def test_a_model_vllm_cannot_run_is_one_line_naming_it(tmp_path, vllm_python):
-    folder = build_tiny_llama(tmp_path / "head16", head_dim=16)
+    folder = build_tiny_llama(tmp_path / "unknown")
+    config_file = folder / "config.json"
+    config = json.loads(config_file.read_text())
+    config["architectures"] = ["NoSuchModelForCausalLM"]
+    config_file.write_text(json.dumps(config))
     with pytest.raises(VLLMError) as error:
         VLLMBackend.load(
             {
-                "name": "head16",
+                "name": "unknown",
                 "path": str(folder),
                 "dtype": "float32",
                 "python": str(vllm_python),
@@ -362,7 +366,8 @@ def test_a_model_vllm_cannot_run_is_one_line_naming_it(tmp_path, vllm_python):
         )
     message = str(error.value)
     assert "\n" not in message
-    assert message.startswith(f"vLLM cannot run model 'head16' ({folder}): ")
+    assert message.startswith(f"vLLM cannot run model 'unknown' ({folder}): ")
+    assert "NoSuchModelForCausalLM" in message, message
 
 
 def test_a_missing_environment_says_how_to_create_it(tmp_path):

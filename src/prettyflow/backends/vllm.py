@@ -29,6 +29,7 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -101,9 +102,21 @@ def environment_problem(python: str | Path) -> str | None:
     return None
 
 
+# The most of vLLM's message one line keeps (its lists of supported models are long).
+_MESSAGE_CHARACTERS = 400
+
+
 def _one_line(text: str) -> str:
+    """The line of vLLM's message that says what is wrong (a pydantic validation
+    error's first line only counts its errors)."""
     lines = [line.strip() for line in str(text).splitlines() if line.strip()]
-    return lines[0] if lines else "(no message)"
+    if len(lines) > 1 and re.match(r"\d+ validation errors? for ", lines[0]):
+        lines = lines[1:]
+    line = lines[0] if lines else "(no message)"
+    line = re.sub(r"^Value error, ", "", re.sub(r" \[type=.*$", "", line))
+    if len(line) > _MESSAGE_CHARACTERS:
+        line = line[: _MESSAGE_CHARACTERS - 3] + "..."
+    return line
 
 
 class _Worker:
