@@ -294,8 +294,8 @@ def check_training_memory(folder: Path, sizes, device, out):
         )
         model = apply_lora(model, settings)
         if checkpointing:
-            model.gradient_checkpointing_enable(
-                gradient_checkpointing_kwargs={"use_reentrant": False}
+            model.activation_checkpointing_enable(
+                activation_checkpointing_kwargs={"use_reentrant": False}
             )
         model.to(device).train()
         ids = torch.randint(

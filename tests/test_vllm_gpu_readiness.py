@@ -6,6 +6,7 @@ those of an unbroken run (the error is injected into the model's forward).
 from __future__ import annotations
 
 import functools
+import json
 import os
 import subprocess
 import sys
@@ -124,3 +125,72 @@ def test_the_gpu_check_runs_its_tiny_sizes_on_cpu(tmp_path):
         "training step peak memory",
     ):
         assert line in out, out
+
+
+TRAINING_RECORDS = [
+    {"instruction": "Translate: The cat is big.", "input": "", "output": "O gato é grande."},
+    {"instruction": "Translate: Good morning.", "input": "", "output": "Bom dia."},
+    {"instruction": "Name a color.", "input": "", "output": "Blue."},
+    {"instruction": "Is it true?", "input": "Water is wet.", "output": "True."},
+]  # fmt: skip
+TRAINING = {"epochs": 1, "batch_size": 4, "micro_batch_size": 2, "lora_rank": 4,
+            "lora_alpha": 8, "lora_dropout": 0.0, "learning_rate": 1e-2}  # fmt: skip
+
+
+def _train(tiny_model_dir, tmp_path, name, **settings):
+    from prettyflow.models import ModelSpec
+    from prettyflow.training import train_lora
+    from prettyflow.training_settings import TrainingSettings
+
+    data = tmp_path / "train.jsonl"
+    data.write_text(
+        "".join(json.dumps(record) + "\n" for record in TRAINING_RECORDS),
+        encoding="utf-8",
+    )
+    output = tmp_path / name
+    train_lora(
+        ModelSpec("tiny", str(tiny_model_dir)),
+        data,
+        output,
+        TrainingSettings(**{**TRAINING, **settings}),
+        device="cpu",
+        progress=False,
+    )
+    return (output / "training_log.csv").read_text(encoding="utf-8")
+
+
+def test_gradient_checkpointing_trains_the_same_steps(tiny_model_dir, tmp_path):
+    plain = _train(tiny_model_dir, tmp_path, "plain")
+    checkpointed = _train(
+        tiny_model_dir, tmp_path, "checkpointed", gradient_checkpointing=True
+    )
+    losses = [
+        [float(line.split(",")[2]) for line in log.splitlines()[1:]]
+        for log in (plain, checkpointed)
+    ]
+    assert losses[0] == pytest.approx(losses[1], abs=1e-5)
+
+
+def test_a_training_step_out_of_memory_says_what_to_change(
+    tiny_model_dir, tmp_path, monkeypatch
+):
+    import prettyflow.training as training
+
+    def failing(model, **inputs):
+        raise RuntimeError("CUDA error: CUBLAS_STATUS_ALLOC_FAILED")
+
+    monkeypatch.setitem(
+        training.LOSS_FUNCTIONS,
+        next(iter(training.LOSS_FUNCTIONS)),
+        failing,
+    )
+    monkeypatch.setattr(
+        training, "_choose_loss_head", lambda *args: next(iter(training.LOSS_FUNCTIONS))
+    )
+    with pytest.raises(RuntimeError) as error:
+        _train(tiny_model_dir, tmp_path, "oom")
+    message = str(error.value)
+    assert "out of memory on cpu in training step 1" in message
+    assert "micro_batch_size (now 2" in message
+    assert "gradient_checkpointing: true" in message
+    assert not (tmp_path / "oom").exists()  # nothing partial left behind

@@ -733,8 +733,8 @@ def train_lora(
             model = apply_lora(model, settings)
             if settings.gradient_checkpointing:
                 # Non-reentrant: the frozen base's inputs need no gradients.
-                model.gradient_checkpointing_enable(
-                    gradient_checkpointing_kwargs={"use_reentrant": False}
+                model.activation_checkpointing_enable(
+                    activation_checkpointing_kwargs={"use_reentrant": False}
                 )
             model.to(device)
             loss_head = _choose_loss_head(model, collate(examples[:1], pad_id, device))
