@@ -416,3 +416,54 @@ def test_the_config_check_keeps_the_decision_space_and_training_on_hf(config):
     message = str(error.value)
     assert f"models.{base}.backend" in message
     assert "training needs gradients" in message
+
+
+def _random_adapter(model_dir: Path, folder: Path) -> Path:
+    """A LoRA adapter on q/v with weights large enough to change greedy picks."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    model = get_peft_model(
+        AutoModelForCausalLM.from_pretrained(model_dir),
+        LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj"]),
+    )
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if "lora_" in name:
+                parameter.copy_(torch.randn_like(parameter) * 0.3)
+    model.save_pretrained(folder)
+    return folder
+
+
+@pytest.mark.parametrize("merge", [False, True], ids=["enable_lora", "merged"])
+def test_an_adapter_decodes_alike_merged_or_not(
+    tmp_path_factory, vllm_python, report, merge
+):
+    root = tmp_path_factory.mktemp("lora")
+    folder = build_tiny_llama(root / "base")
+    settings = {
+        "name": "tiny-lora",
+        "path": str(folder),
+        "dtype": "float32",
+        "adapter": str(_random_adapter(folder, root / "adapter")),
+        "merge_adapter": merge,
+    }
+    hf, vllm = _pair(settings, vllm_python)
+    try:
+        assert (vllm.lora is None) == merge
+        prompts = hf.encode(["the cat sat", "um cão", "we read books", "o gato"])
+        base = HFBackend.load({**settings, "adapter": None}, device="cpu")
+        without = base.generate(
+            prompts, max_new_tokens=12, stop_strings=(), progress=False
+        )
+        record = _compare(hf, vllm, prompts, 12, stops=("\n",))
+        report[f"tiny-llama lora {'merged' if merge else 'enable_lora'}"] = record
+        assert not record["divergences"], record["divergences"]
+        # The adapter was applied: the decodes differ from the base model's.
+        with_adapter = hf.generate(
+            prompts, max_new_tokens=12, stop_strings=(), progress=False
+        )
+        assert [g.token_ids for g in with_adapter] != [g.token_ids for g in without]
+    finally:
+        vllm.close()
