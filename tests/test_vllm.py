@@ -338,6 +338,27 @@ def test_gemma_3_270m_decodes_alike(gemma_pair, report):
     assert not report["gemma3-270m chat"]["divergences"]
 
 
+def test_the_decode_step_writes_the_same_outputs_on_both_backends(tiny_pair, tmp_path):
+    from decode_setup import TEMPLATES, decode_settings, translation_data
+
+    from prettyflow.io import read_parquet, read_provenance
+    from prettyflow.steps.decode import decode
+
+    hf, vllm = tiny_pair
+    data = translation_data(tmp_path, ["a", "b", "c", "d"])
+    settings = decode_settings(hf.spec.path, template=TEMPLATES[0], max_new_tokens=8)
+    compute = {"device": "cpu", "threads": 1, "batch_size": 2}
+    written = {}
+    for name, backend in (("hf", hf), ("vllm", vllm)):
+        path = tmp_path / f"{name}.parquet"
+        decode(data, path, settings, compute, load_model=lambda *a, b=backend, **k: b)
+        written[name] = (read_parquet(path), read_provenance(path))
+    columns = ["id", "prompt", "raw_output", "continuation", "stopped_by"]
+    assert written["hf"][0][columns].equals(written["vllm"][0][columns])
+    model = written["vllm"][1]["model"]
+    assert (model["backend"], model["vllm"]) == ("vllm", "0.32.0")
+
+
 def test_provenance_names_the_backend_version_and_batch_settings(tiny_pair):
     _, vllm = tiny_pair
     record = vllm.provenance()
