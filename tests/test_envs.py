@@ -34,7 +34,13 @@ from prettyflow.locks import PIN, read_pins
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ENV_DIR = REPO_ROOT / "envs"
-ENV_FILES = sorted(ENV_DIR.glob("*.yaml"))
+# Environment files whose pins are not the locks' (no rule runs in them).
+UNLOCKED_ENV_FILES = {
+    "vllm.yaml": "the CUDA vLLM of a cluster (vllm==...): vLLM pins its own torch",
+}
+ENV_FILES = sorted(
+    path for path in ENV_DIR.glob("*.yaml") if path.name not in UNLOCKED_ENV_FILES
+)
 
 # Which extras of pyproject.toml each environment installs.
 EXPECTED_EXTRAS = {

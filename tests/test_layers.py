@@ -24,6 +24,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "prettyflow"
 LAYERS = {
     "steps": 3,
     "workers": 3,
+    "worker_server": 3,
     "config": 2,
     "plan": 2,
     "preflight": 2,
@@ -42,7 +43,6 @@ KNOWN_LONG_MODULES = {
     "prettyflow.tables",
     "prettyflow.models",
     "prettyflow.config",
-    "prettyflow.workers",
     "prettyflow.analysis.decision_space",
     "prettyflow.metrics.comet",
 }
@@ -58,6 +58,7 @@ KNOWN_LONG_FUNCTIONS = {
     "prettyflow.pos.data._read_conllu",
     "prettyflow.steps.tables.results_table",
     "prettyflow.analysis.figures.write_divergence_figure",
+    "prettyflow.backends.vllm.load",
 }
 
 

@@ -23,6 +23,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+from prettyflow.backends import DEFAULT_BACKEND, MODEL_BACKENDS
 from prettyflow.errors import InputError, is_integer
 from prettyflow.hub import LOCAL_PATH_RULE, is_local_path
 from prettyflow.metrics import METRICS
@@ -619,6 +620,16 @@ def _check_training_settings(config: Mapping[str, Any]) -> None:
     for name, spec in config["models"].items():
         if "train" not in spec:
             continue
+        base = config["models"].get(spec.get("base"), {})
+        backend = base.get("backend", DEFAULT_BACKEND)
+        if not MODEL_BACKENDS.get(backend).trainable:
+            _fail(
+                f"models.{spec['base']}.backend",
+                f"models.{name} trains a LoRA adapter on models.{spec['base']}, whose "
+                f"backend {backend!r} cannot be trained (training needs gradients, "
+                "which only hf gives): leave the base on hf and set backend: "
+                f"{backend} on models.{name} to decode the trained model with it",
+            )
         prefix = f"models.{name}.train.settings."
         try:
             TrainingSettings.from_mapping(spec["train"].get("settings") or {}, prefix)

@@ -39,6 +39,20 @@ log = logging.getLogger("prettyflow")
 _OUT_OF_MEMORY_ERRORS: tuple[type[Exception], ...] = (torch.cuda.OutOfMemoryError,)
 if hasattr(torch, "OutOfMemoryError"):
     _OUT_OF_MEMORY_ERRORS += (torch.OutOfMemoryError,)
+# ... and what CUDA libraries raise as a plain RuntimeError when theirs fails.
+_OUT_OF_MEMORY_MESSAGES = ("CUDA out of memory", "CUBLAS_STATUS_ALLOC_FAILED")
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """Whether ``error`` is an accelerator running out of memory, in any of its forms
+    (``torch.OutOfMemoryError``; a ``RuntimeError`` saying "CUDA out of memory" or
+    "CUBLAS_STATUS_ALLOC_FAILED"): a smaller batch may fit."""
+    if isinstance(error, _OUT_OF_MEMORY_ERRORS):
+        return True
+    return isinstance(error, RuntimeError) and any(
+        message in str(error) for message in _OUT_OF_MEMORY_MESSAGES
+    )
+
 
 # Real prompt tokens decoded in front of the new ones, so that the first new
 # token keeps its leading space (SentencePiece decoders drop it at the start).
@@ -354,7 +368,9 @@ def generate_greedy_ids(
                     stops=tuple(stop_strings),
                     started=[started[index] for index in batch],
                 )
-            except _OUT_OF_MEMORY_ERRORS as error:
+            except Exception as error:
+                if not is_out_of_memory(error):
+                    raise
                 if len(batch) == 1:
                     raise type(error)(
                         _out_of_memory_message(
@@ -365,7 +381,7 @@ def generate_greedy_ids(
             if rows is None:
                 # Leaving the except clause dropped the traceback, and with it the
                 # failed batch's tensors: give their memory back before retrying.
-                _release_cached_memory(model.device)
+                release_cached_memory(model.device)
                 # Retry the same prompts in halves, and keep the smaller size for
                 # the rest of the decode: prompts come longest first, so later
                 # batches need no less memory per row than this one would have
@@ -404,7 +420,7 @@ def _out_of_memory_message(model: Any, prompt_tokens: int, max_new_tokens: int) 
     )
 
 
-def _release_cached_memory(device: torch.device) -> None:
+def release_cached_memory(device: torch.device) -> None:
     """Free what the failed batch held, and hand the allocator's cached blocks back."""
     gc.collect()  # in case a reference cycle still holds some of its tensors
     backend = getattr(torch, device.type, None)

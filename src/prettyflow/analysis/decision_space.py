@@ -30,6 +30,7 @@ ids are compared directly.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -40,10 +41,13 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
+from prettyflow.decode import is_out_of_memory, release_cached_memory
 from prettyflow.errors import InputError
 
 if TYPE_CHECKING:
     from prettyflow.backends import ModelBackend
+
+log = logging.getLogger("prettyflow")
 
 LN2 = math.log(2.0)
 TOP_K = 20
@@ -304,11 +308,6 @@ def _check_lengths(named: dict[str, Sequence[Any] | None], count: int) -> None:
             )
 
 
-def _batches(order: list[int], batch_size: int) -> Iterable[list[int]]:
-    for start in range(0, len(order), batch_size):
-        yield order[start : start + batch_size]
-
-
 def teacher_forced_positions(
     foundation: ModelBackend,
     sft: ModelBackend,
@@ -443,22 +442,41 @@ def teacher_forced_positions(
 
     todo.sort(key=padded_work, reverse=True)
     parts: list[pd.DataFrame] = []
-    batches = list(_batches(todo, batch_size))
-    for batch in tqdm(
-        batches, disable=not progress, desc="teacher forcing", unit="batch"
-    ):
+    bar = tqdm(
+        total=len(todo), disable=not progress, desc="teacher forcing", unit="sample"
+    )
+    start = 0
+    while start < len(todo):
+        batch = todo[start : start + batch_size]
         positions = [len(answers[index]) for index in batch]
         batch_answers = [answers[i] for i in batch]
-        found_logits = foundation.teacher_forced_logits(
-            [found_prompts[i] for i in batch],
-            batch_answers,
-            padding_side=padding_side,
-        )
-        sft_logits = sft.teacher_forced_logits(
-            [sft_prompts[i] for i in batch],
-            batch_answers,
-            padding_side=padding_side,
-        ).to(found_logits.device)
+        try:
+            found_logits = foundation.teacher_forced_logits(
+                [found_prompts[i] for i in batch],
+                batch_answers,
+                padding_side=padding_side,
+            )
+            sft_logits = sft.teacher_forced_logits(
+                [sft_prompts[i] for i in batch],
+                batch_answers,
+                padding_side=padding_side,
+            ).to(found_logits.device)
+        except Exception as error:
+            if not is_out_of_memory(error) or len(batch) == 1:
+                raise
+            found_logits = sft_logits = None
+            release_cached_memory(torch.device(foundation.device))
+            # Halve for the rest: samples come longest first (as decoding does).
+            batch_size = len(batch) // 2
+            log.warning(
+                "out of memory teacher-forcing %d samples: retrying in batches of %d "
+                "(lower compute.batch_size to avoid the failed attempts)",
+                len(batch),
+                batch_size,
+            )
+            continue
+        start += len(batch)
+        bar.update(len(batch))
         targets = torch.tensor([token for i in batch for token in answers[i]])
         stats = _compare_in_chunks(sft_logits, found_logits, targets, top_k)
         del found_logits, sft_logits
@@ -478,6 +496,7 @@ def teacher_forced_positions(
                 repeated for i in batch for repeated in [value(i)] * len(answers[i])
             ]
         parts.append(pd.DataFrame(part))
+    bar.close()
     if not parts:
         return pd.DataFrame({column: [] for column in COLUMNS})
     frame = pd.concat(parts, ignore_index=True)

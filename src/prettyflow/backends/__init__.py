@@ -14,10 +14,12 @@ from typing import Any
 
 from prettyflow.backends.base import ModelBackend
 from prettyflow.backends.hf import HFBackend
+from prettyflow.backends.vllm import VLLMBackend
 from prettyflow.registry import Registry
 
 MODEL_BACKENDS: Registry[type[ModelBackend]] = Registry("model backend")
 MODEL_BACKENDS.register("hf", HFBackend)
+MODEL_BACKENDS.register("vllm", VLLMBackend)
 
 # The backend of a model whose settings name none (the schema's default).
 DEFAULT_BACKEND = "hf"

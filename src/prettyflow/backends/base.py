@@ -53,7 +53,8 @@ class ModelBackend(ABC):
     - ``teacher_forcing``: :meth:`teacher_forced_logits` gives full-vocabulary
       logits, which the decision space needs;
     - ``architectures``: the model kinds :meth:`load` can load
-      (:data:`CAUSAL`, :data:`SEQ2SEQ`).
+      (:data:`CAUSAL`, :data:`SEQ2SEQ`);
+    - ``trainable``: LoRA training may start from a model of this backend.
 
     Instance attributes:
 
@@ -68,6 +69,15 @@ class ModelBackend(ABC):
 
     teacher_forcing: ClassVar[bool] = False
     architectures: ClassVar[frozenset[str]] = frozenset({CAUSAL})
+    # Whether LoRA training (hf's by design) may start from a model whose settings
+    # name this backend; a decode-only backend says no.
+    trainable: ClassVar[bool] = True
+
+    @classmethod
+    def job_settings(cls, compute: Mapping[str, Any]) -> dict[str, Any]:
+        """What a job's model settings take from the config's ``compute`` for this
+        backend (part of the job's parameters: changing it reruns the job)."""
+        return {}
 
     name: str
     settings: Mapping[str, Any]

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from prettyflow.backends import DEFAULT_BACKEND
+from prettyflow.backends import DEFAULT_BACKEND, MODEL_BACKENDS
 from prettyflow.cleaning import DEFAULT_CLEANING
 from prettyflow.paths import CHAT_TEMPLATE_FILE, Paths
 from prettyflow.plan.values import canonical
@@ -42,7 +42,9 @@ class Models:
                 "chat_template": spec.get("chat_template")
                 or f"{adapter}/{CHAT_TEMPLATE_FILE}",
             }
-            return _with_backend(settings, spec)
+            return _with_job_settings(
+                _with_backend(settings, spec), self.config.get("compute") or {}
+            )
         settings = {
             "name": model,
             "path": spec["path"],
@@ -59,7 +61,9 @@ class Models:
             # Weights come from the GGUF, converted once; `path` stays as provenance.
             settings["local_dir"] = self.paths.path("model", model=model)
             settings["gguf"] = canonical(spec["gguf"])
-        return _with_backend(settings, spec)
+        return _with_job_settings(
+            _with_backend(settings, spec), self.config.get("compute") or {}
+        )
 
     def inputs(self, model: str) -> list[str]:
         """The files a job loading ``model`` reads (none for a hub id)."""
@@ -137,3 +141,14 @@ def _with_backend(settings: dict[str, Any], spec: Mapping[str, Any]) -> dict[str
     if spec["backend"] != DEFAULT_BACKEND:
         settings["backend"] = spec["backend"]
     return settings
+
+
+def _with_job_settings(
+    settings: dict[str, Any], compute: Mapping[str, Any]
+) -> dict[str, Any]:
+    """``settings`` and what its backend takes from ``compute`` (vllm: the engine's
+    batch settings, which its outputs depend on; none for the default backend)."""
+    backend = settings.get("backend")
+    if backend not in MODEL_BACKENDS:  # the default, or one the config check refuses
+        return settings
+    return {**settings, **MODEL_BACKENDS.get(backend).job_settings(compute)}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -287,3 +287,15 @@ def collate(
         "attention_mask": attention_mask.to(device),
         "labels": labels.to(device),
     }
+
+
+def step_batches(
+    order: list[int], batch_size: int, micro_batch_size: int, lengths: list[int]
+) -> Iterator[list[list[int]]]:
+    """Per optimizer step: its micro-batches (the step's examples sorted by length)."""
+    for start in range(0, len(order), batch_size):
+        step = sorted(order[start : start + batch_size], key=lambda i: (lengths[i], i))
+        yield [
+            step[index : index + micro_batch_size]
+            for index in range(0, len(step), micro_batch_size)
+        ]

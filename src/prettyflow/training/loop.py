@@ -69,12 +69,13 @@ import logging
 import math
 import platform
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from prettyflow.decode import is_out_of_memory
 from prettyflow.errors import InputError
 from prettyflow.io import atomic_path, write_json
 from prettyflow.models import (
@@ -92,11 +93,16 @@ from prettyflow.training.data import (
     alpaca_chat_template,
     collate,
     read_instructions,
+    step_batches,
     tokenize_examples,
 )
 from prettyflow.training.log import _require_matplotlib, _write_log, plot_loss_curve
 from prettyflow.training.loss import LOSS_FUNCTIONS, _choose_loss_head
-from prettyflow.training.settings import TrainingSettings, settings_not_table7
+from prettyflow.training.settings import (
+    TrainingSettings,
+    out_of_memory_message,
+    settings_not_table7,
+)
 
 LOGGER = logging.getLogger("prettyflow")
 
@@ -140,18 +146,6 @@ def training_summary(record: Mapping[str, Any]) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------- training
-
-
-def _batches(
-    order: list[int], batch_size: int, micro_batch_size: int, lengths: list[int]
-) -> Iterator[list[list[int]]]:
-    """Per optimizer step: its micro-batches (the step's examples sorted by length)."""
-    for start in range(0, len(order), batch_size):
-        step = sorted(order[start : start + batch_size], key=lambda i: (lengths[i], i))
-        yield [
-            step[index : index + micro_batch_size]
-            for index in range(0, len(step), micro_batch_size)
-        ]
 
 
 def _scheduler(optimizer: Any, name: str, warmup: int, total: int) -> Any:
@@ -295,6 +289,11 @@ def train_lora(
             torch.use_deterministic_algorithms(True, warn_only=True)
         try:
             model = apply_lora(model, settings)
+            if settings.gradient_checkpointing:
+                # Non-reentrant: the frozen base's inputs need no gradients.
+                model.activation_checkpointing_enable(
+                    activation_checkpointing_kwargs={"use_reentrant": False}
+                )
             model.to(device)
             loss_head = _choose_loss_head(model, collate(examples[:1], pad_id, device))
             loss_function = LOSS_FUNCTIONS[loss_head]
@@ -441,7 +440,7 @@ def _train_loop(
     ) as bar:
         for _epoch in range(settings.epochs):
             order = torch.randperm(len(examples), generator=generator).tolist()
-            for micro_batches in _batches(
+            for micro_batches in step_batches(
                 order, settings.batch_size, settings.micro_batch_size, lengths
             ):
                 if step == total_steps:
@@ -454,8 +453,17 @@ def _train_loop(
                 step_loss = 0.0
                 for batch in micro_batches:
                     inputs = collate([examples[i] for i in batch], pad_id, device)
-                    loss_sum, _ = loss_function(model, **inputs)
-                    (loss_sum / tokens).backward()
+                    try:
+                        loss_sum, _ = loss_function(model, **inputs)
+                        (loss_sum / tokens).backward()
+                    except Exception as error:
+                        if not is_out_of_memory(error):
+                            raise
+                        raise type(error)(
+                            out_of_memory_message(
+                                step + 1, inputs["input_ids"].shape, device, settings
+                            )
+                        ) from error
                     step_loss += float(loss_sum.detach())
                 if settings.max_grad_norm is not None:
                     torch.nn.utils.clip_grad_norm_(trainable, settings.max_grad_norm)

@@ -39,8 +39,9 @@ class TrainingSettings:
     accumulation = ``batch_size / micro_batch_size`` (must divide). Not in
     Table 7: ``micro_batch_size``, ``max_length`` (Alpaca's ``model_max_length``
     512), ``max_steps`` (an optional cap on optimizer steps), ``max_grad_norm``
-    (the Hugging Face Trainer's default 1.0, which Alpaca used) and
-    ``layers_to_transform`` (LoRA on these decoder layers only; ``None`` = all).
+    (the Hugging Face Trainer's default 1.0, which Alpaca used),
+    ``layers_to_transform`` (LoRA on these decoder layers only; ``None`` = all)
+    and ``gradient_checkpointing`` (activations recomputed in the backward pass).
     """
 
     learning_rate: float = 2e-5
@@ -59,6 +60,9 @@ class TrainingSettings:
     max_steps: int | None = None
     max_grad_norm: float | None = 1.0
     layers_to_transform: tuple[int, ...] | None = None
+    # Recompute activations in the backward pass: less memory for about a third
+    # more compute (what to turn on when a training step runs out of GPU memory).
+    gradient_checkpointing: bool = False
 
     def __post_init__(self) -> None:
         def fail(field: str, message: str) -> None:
@@ -112,6 +116,8 @@ class TrainingSettings:
             not is_number(self.max_grad_norm) or not self.max_grad_norm > 0
         ):
             fail("max_grad_norm", "must be null or a number > 0")
+        if not isinstance(self.gradient_checkpointing, bool):
+            fail("gradient_checkpointing", "must be true or false")
         if self.layers_to_transform is not None:
             layers = self.layers_to_transform
             if isinstance(layers, str) or not isinstance(layers, (list, tuple)):
@@ -179,3 +185,19 @@ def settings_not_table7(settings: Mapping[str, Any]) -> dict[str, Any]:
         if not same:
             differing[key] = value
     return differing
+
+
+def out_of_memory_message(
+    step: int, shape: Any, device: Any, settings: TrainingSettings
+) -> str:
+    """What to change when a training step runs out of memory."""
+    return (
+        f"out of memory on {device} in training step {step} (a micro batch of "
+        f"{shape[0]} examples, {shape[1]} tokens each): lower train.settings."
+        f"micro_batch_size (now {settings.micro_batch_size}; batch_size stays, by "
+        "gradient accumulation), set gradient_checkpointing: true"
+        + (" (it is on)" if settings.gradient_checkpointing else "")
+        + f", lower max_length (now {settings.max_length}) or lora_rank, or train "
+        "the base model in bfloat16 (models.<base>.dtype); other processes on the "
+        "GPU also take its memory"
+    )
