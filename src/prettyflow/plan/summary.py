@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import re
 from typing import TYPE_CHECKING, Any
 
 from prettyflow.plan.values import canonical
@@ -20,6 +22,17 @@ class SummaryJobs:
     def target(self) -> str:
         return self.plan.paths.path("summary")
 
+    def _pages(self) -> list[Any]:
+        """The results tables in the paper's order (Table 1, 2, ...), then the rest."""
+        pages = list(self.plan.samples.pages().values())
+
+        def number(page: Any) -> float:
+            title = page.settings(page.task, page.benchmark, page.family)["title"]
+            match = re.match(r"Table (\d+)\b", title)
+            return int(match[1]) if match else math.inf
+
+        return sorted(pages, key=number)
+
     def tables(self) -> list[str]:
         """The CSV of each results table, in the order of :meth:`settings`' tables."""
         return [
@@ -30,7 +43,7 @@ class SummaryJobs:
                 family=page.family,
                 ext="csv",
             )
-            for page in self.plan.samples.pages().values()
+            for page in self._pages()
         ]
 
     def settings(self) -> dict[str, Any]:
@@ -43,7 +56,7 @@ class SummaryJobs:
                         "title"
                     ]
                 }
-                for page in self.plan.samples.pages().values()
+                for page in self._pages()
             ],
             "models": canonical(self.plan.config["models"]),
             "data": [
