@@ -9,6 +9,9 @@ registry entry or a settings object owns, e.g. a refined backend's options or
 is the one place that fills them in, as Snakemake's ``validate(..., set_default=True)``
 does. :func:`validate_config` checks the config with them filled in, the settings
 the plan (:class:`prettyflow.plan.Plan`) and every job read.
+
+Long because it holds every start-up check of the config, one short function per check,
+so that the config is validated once and in one place.
 """
 
 from __future__ import annotations
@@ -252,7 +255,11 @@ def _fail(key: str, message: str) -> None:
 
 
 def _check_references(config: Mapping[str, Any]) -> None:
-    """What the schema cannot say: names that must exist in another section or registry."""
+    """What the schema cannot say: names that must exist in another section or registry.
+
+    Long because it checks every cross-reference of the config (models, families,
+    priors, analyses), each with its own message.
+    """
     from prettyflow.benchmarks import BENCHMARKS
     from prettyflow.plan.values import prior_applies
     from prettyflow.priors.refined import REFINED_BACKENDS

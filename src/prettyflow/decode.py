@@ -302,6 +302,9 @@ def generate_greedy_ids(
     When a batch runs out of (GPU) memory it is retried in halves, down to one
     prompt, and the decode goes on at the smaller size (logged as a warning);
     the results do not depend on the batch size.
+
+    Long because the greedy loop (KV cache, stop strings, finished rows) is one state
+    machine; splitting it would cost a call per generated token.
     """
     if max_new_tokens < 1:
         raise InputError(

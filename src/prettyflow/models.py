@@ -6,6 +6,10 @@ file (e.g. shipped inside a PyPI wheel, see :func:`materialize_packaged_gguf`).
 GGUF loading dequantizes on every load and is slow, so
 :func:`convert_gguf_to_safetensors` turns a GGUF into an ordinary folder once.
 When a resource is absent the error says how to provide it.
+
+Long because loading (hub, local folder, GGUF), adapters (applied, or merged in float32)
+and the model's provenance share ModelSpec and its checks, so that what is loaded is
+what is recorded.
 """
 
 from __future__ import annotations

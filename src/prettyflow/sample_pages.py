@@ -146,6 +146,9 @@ def page_payload(
     the scores in the order of ``metrics``. A metric with no per-sample value on
     the whole page (not computed, e.g. spBLEU without its model) is left out and
     listed in ``notScored``.
+
+    Long because it builds the page's compact rows in one pass over subsets, sentences
+    and systems.
     """
     subsets = list(settings["subsets"])
     systems = [dict(system) for system in settings["systems"]]

@@ -44,6 +44,10 @@ then has, after each column, ``<header> 95% low`` and ``<header> 95% high`` and,
 after each cell and ``Avg.`` column, ``<header> p``; Markdown and LaTeX show
 ``value [low, high]`` and mark with ``*`` the values of non-SFT systems that
 differ from the reference at p < 1 - confidence (0.05 for 95% intervals).
+
+Long because one table's arithmetic (cells, averages, %SFT by formula and reference,
+flags, footnotes, intervals) and its renderings share the Table and Column model, and
+each renderer is short; the renderers are the natural next split.
 """
 
 from __future__ import annotations

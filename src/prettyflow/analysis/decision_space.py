@@ -26,6 +26,10 @@ argmaxes, ranks (:func:`rank_of`) and top-k ids (:func:`top_ids`) alike.
 Divergences are in nats (natural logarithm). The two models must share their
 tokenizer (:func:`prettyflow.analysis.tokenizers.tokenizer_difference`): token
 ids are compared directly.
+
+Long because the analysis of section 2.2 is one computation over one pair of models
+(teacher-forced positions, agreement, divergence, out-of-memory halving) whose parts
+share the per-position records.
 """
 
 from __future__ import annotations
@@ -359,6 +363,9 @@ def teacher_forced_positions(
     - ``sft_top_ids``, ``sft_top_logprobs``, ``foundation_top_ids``,
       ``foundation_top_logprobs``: lists of ``top_k``, most likely first;
     - ``same_prompt``, ``prefix``, ``foundation_prompt``, ``sft_prompt``.
+
+    Long because batching, the out-of-memory halving and the per-position records share
+    one loop state.
     """
     for role, model in (("foundation", foundation), ("SFT", sft)):
         if not model.teacher_forcing:

@@ -271,6 +271,8 @@ def write_divergence_figure(
     """Figure 4: KL(SFT||foundation), JS and cross-entropy, both setups.
 
     Bars are means with 95% confidence intervals (1.96 x SEM); dots are samples.
+
+    Long because it draws one figure with its annotations.
     """
     setups = _present_setups(frame)
     table = divergence_summary(frame, setups)

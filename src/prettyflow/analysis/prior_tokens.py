@@ -269,6 +269,8 @@ def prior_tokens_figure(
     ``Llama2-7B-Alpaca``) and ``source_title`` (default the prior source's
     title, e.g. "SFT Prior"). Score files of other subsets are ignored. Returns
     the table written to ``csv_path``.
+
+    Long because it draws one figure: its panels, lines, n/a panels, legend and titles.
     """
     ks = sorted(int(k) for k in settings["ks"])
     if not ks or len(set(ks)) != len(ks):

@@ -239,7 +239,11 @@ class VLLMBackend(ModelBackend):
         settings (:func:`engine_settings`); ``settings["python"]`` may name the
         vLLM interpreter. A merged adapter is merged by the ``hf`` code (float32,
         then cast) into a temporary folder that vLLM loads; an unmerged one is
-        served as a LoRA (``enable_lora``)."""
+        served as a LoRA (``enable_lora``).
+
+        Long because it starts the engine with its settings, adapter mode and provenance
+        in one place.
+        """
         from prettyflow.models import (
             _locate,
             resolve_adapter,

@@ -139,6 +139,9 @@ def read_crosssum(
     error; a repeated ``source_url`` (one article paired with several
     summaries) gets ``#2``, ``#3``... appended to its later occurrences, so ids
     stay stable for the same file.
+
+    Long because each field of a CrossSum record has its own check and its own error
+    message.
     """
     path = Path(path)
     _check_language(source_lang, "source_lang")

@@ -23,6 +23,10 @@ the checkpoint, the SHA-256 of its ``checkpoints/model.ckpt`` and the
 unbabel-comet version, so that a score never silently comes from another model.
 Inference is deterministic: evaluation mode (no dropout), fixed seeds, no MC
 dropout.
+
+Long because COMET runs in an interpreter of its own: the availability checks, the
+caller's side of the subprocess protocol and the worker's side live together so that
+they cannot disagree.
 """
 
 from __future__ import annotations

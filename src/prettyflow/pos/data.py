@@ -171,6 +171,11 @@ def _read_xglue(path: Path, lines: list[str]) -> list[_Sentence]:
 
 
 def _read_conllu(path: Path, lines: list[str]) -> list[_Sentence]:
+    """The sentences of a CoNLL-U file's ``lines``, with errors naming the line.
+
+    Long because each kind of CoNLL-U line (comment, word, multiword token, empty
+    node) needs its own branch and error.
+    """
     sentences: list[_Sentence] = []
     current: _Sentence | None = None
 

@@ -74,6 +74,9 @@ def decode(
     ``hf``; :mod:`prettyflow.backends`). ``load_model(model_settings, device=,
     threads=)`` returns the loaded model (default: the backend's ``load``; a
     warm worker passes its already loaded model, see :mod:`prettyflow.workers`).
+
+    Long because it is the decode job from start to end (inputs checked, model loaded
+    once, batches, shards, provenance, atomic write), each step a call.
     """
     from prettyflow.backends import model_backend
     from prettyflow.cleaning import STOP_AFTER

@@ -48,6 +48,9 @@ def results_table(
 
     ``settings["not_configured"]`` lists the (``system``, ``subset``) cells with no
     score file, each with the ``reason`` its ``n/a`` footnote gives.
+
+    Long because it reads, checks and aligns every score file of a table before building
+    it.
     """
     results = [read_score_file(path, settings["metrics"]) for path in score_paths]
     _check_one_file_per_cell(results, score_paths)

@@ -222,6 +222,10 @@ def train_lora(
     ``spec`` then only feeds the provenance, and the model gets LoRA layers
     injected (do not reuse it afterwards). Returns the record written to
     ``training.json``. ``output_dir`` appears complete or not at all.
+
+    Long because it is the training job from start to end (load, wrap with LoRA, train,
+    write the adapter atomically) inside one try/finally that cleans up; its parts
+    (data, loss, log, the loop) are in their own functions and modules.
     """
     settings = TrainingSettings() if settings is None else settings
     if getattr(spec, "adapter", None) is not None:
