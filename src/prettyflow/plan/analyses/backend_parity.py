@@ -144,7 +144,9 @@ class BackendParity(Analysis):
         """Two different registered model backends."""
         from prettyflow.backends import MODEL_BACKENDS
 
-        backends = list(settings.get("backends") or [])
+        if not settings:
+            return  # not configured
+        backends = list(settings["backends"])
         for index, backend in enumerate(backends):
             if backend not in MODEL_BACKENDS.names():
                 raise InputError(
