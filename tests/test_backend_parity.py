@@ -231,3 +231,13 @@ def test_config_errors_name_the_key(config, settings, message):
 
     with pytest.raises(ConfigError, match=message):
         validate_config(with_parity(config, **settings))
+
+
+def test_check_inputs_names_a_missing_vllm_environment(config, tmp_path):
+    from prettyflow.preflight import MISSING, needs
+
+    assert not any(n.key == "compute.vllm.python" for n in needs(config))
+    config["compute"]["vllm"] = {"python": str(tmp_path / "no-env" / "bin" / "python")}
+    found = [n for n in needs(with_parity(config)) if n.key == "compute.vllm.python"]
+    assert len(found) == 1 and found[0].status == MISSING
+    assert "make vllm-env" in found[0].note
