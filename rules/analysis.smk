@@ -146,3 +146,32 @@ rule prompt_success_table:
         settings=from_wildcards(plan.analysis("prompt_success").table_settings),
     script:
         "../scripts/prompt_success_table.py"
+
+
+# The main table's systems decoded by two model backends (e.g. hf and vllm):
+# identical answers, first divergence and paired-bootstrap metric differences.
+rule backend_parity_table:
+    input:
+        unpack(from_wildcards(plan.analysis("backend_parity").inputs)),
+    output:
+        csv=paths.pattern("backend_parity_table", ext="csv"),
+        markdown=paths.pattern("backend_parity_table", ext="md"),
+        html=report(
+            paths.pattern("backend_parity_table", ext="html"),
+            caption="../report/backend_parity_table.rst",
+            category="{task} on {benchmark}",
+            subcategory="Tables",
+            labels={"table": "Backend parity", "model family": "{family}"},
+        ),
+    log:
+        paths.log("tables/{task}-{benchmark}-{family}-backend-parity.log"),
+    conda:
+        "../envs/score.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        settings=from_wildcards(plan.analysis("backend_parity").table_settings),
+    script:
+        "../scripts/backend_parity_table.py"

@@ -31,6 +31,7 @@ RESULT_TEMPLATES: dict[str, str] = {
     # Every answer of a table (its file stem) beside its reference.
     "sample_page": "tables/{table}.samples.html",
     "prompt_success_table": "tables/{task}-{benchmark}-{family}-prompt-success.{ext}",
+    "backend_parity_table": "tables/{task}-{benchmark}-{family}-backend-parity.{ext}",
     "prior_tokens": "figures/prior-tokens/{task}-{benchmark}-{family}-{source}.{ext}",
     "adapter": "models/{model}",
     "decision_space": "{task}/analysis/{benchmark}/{family}/{subset}/decision-space.parquet",
@@ -57,6 +58,7 @@ SACREBLEU_DIR = "resources/sacrebleu"
 TABLE_EXTENSIONS = ("csv", "md", "tex", "html")
 FIGURE_EXTENSIONS = ("png", "csv")  # a figure and its numbers
 DICTIONARY_TABLE_EXTENSIONS = ("csv", "md", "html")
+PARITY_TABLE_EXTENSIONS = ("csv", "md", "html")
 
 
 def _fields(template: str) -> list[str]:

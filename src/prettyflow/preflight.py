@@ -165,6 +165,32 @@ def _models(config: Mapping[str, Any]) -> Iterator[Need]:
             )
 
 
+def _vllm(config: Mapping[str, Any]) -> Iterator[Need]:
+    """The vLLM interpreter, when a model or analysis.backend_parity decodes on vllm."""
+    from prettyflow.backends.vllm import (
+        PYTHON_FIELD,
+        environment_problem,
+        vllm_python,
+    )
+
+    backends = {spec.get("backend") for spec in config["models"].values()}
+    parity = (config.get("analysis") or {}).get("backend_parity") or {}
+    if parity.get("runs"):
+        backends.update(parity["backends"])
+    if "vllm" not in backends:
+        return
+    python = vllm_python(config.get("compute"))
+    problem = environment_problem(python)
+    yield Need(
+        "models",
+        PYTHON_FIELD,
+        str(python),
+        "the vLLM environment's interpreter (backend vllm)",
+        MISSING if problem else OK,
+        problem or "",
+    )
+
+
 def _priors(config: Mapping[str, Any]) -> Iterator[Need]:
     for task, settings in config["tasks"].items():
         priors = settings["priors"]
@@ -245,7 +271,7 @@ def needs(config: Mapping[str, Any]) -> list[Need]:
     """Every user-provided file of ``config`` (defaults applied here), once each."""
     config = with_defaults(config)
     found: dict[tuple[str, str], Need] = {}
-    for part in (_data, _dictionaries, _models, _priors, _metrics, _analyses):
+    for part in (_data, _dictionaries, _models, _vllm, _priors, _metrics, _analyses):
         for need in part(config):
             found.setdefault((need.key, need.path), need)
     return list(found.values())

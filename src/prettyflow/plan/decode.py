@@ -35,7 +35,7 @@ class DecodeJobs:
             "task": task,
             "benchmark": benchmark,
             "system": decoded.name,
-            "model": self.plan.models.settings(decoded.model),
+            "model": self.plan.models.settings(decoded.model, decoded.backend),
             "template_name": decoded.template,
             **templates,
             "chat": decoded.chat,

@@ -20,8 +20,9 @@ class Models:
         self.specs = config["models"]
         self.paths = paths
 
-    def settings(self, model: str) -> dict[str, Any]:
-        """What a job needs to load ``model`` (local converted dir when from GGUF).
+    def settings(self, model: str, backend: str | None = None) -> dict[str, Any]:
+        """What a job needs to load ``model`` (local converted dir when from GGUF);
+        ``backend``: on that model backend instead of its own (an analysis's decode).
 
         A model the workflow trains (``base`` + ``train``) is its base model with
         the trained LoRA adapter, prompted in the training's format (the chat
@@ -31,6 +32,8 @@ class Models:
         on another model backend than the default gets ``backend``.
         """
         spec = dict(self.specs[model])
+        if backend is not None:
+            spec["backend"] = backend
         if "train" in spec:
             adapter = self.paths.path("adapter", model=model)
             settings = {
@@ -128,6 +131,18 @@ class Models:
 
     def gguf_settings(self, model: str) -> dict[str, Any]:
         return dict(self.specs[model]["gguf"])
+
+
+def configured_backend(models: Mapping[str, Any], name: str) -> tuple[str, str]:
+    """The model backend of ``models[name]`` and the config key that chose it: its
+    own ``backend``, a trained model's base's, or the default."""
+    seen = {name}
+    spec = models[name]
+    while "backend" not in spec and spec.get("base") in models.keys() - seen:
+        name = spec["base"]
+        seen.add(name)
+        spec = models[name]
+    return spec.get("backend", DEFAULT_BACKEND), f"models.{name}.backend"
 
 
 def _with_backend(settings: dict[str, Any], spec: Mapping[str, Any]) -> dict[str, Any]:

@@ -31,7 +31,8 @@ class System:
 
     ``label`` is the row's fixed label (None: from the model or the prior);
     ``prompts`` names the analysis whose settings give its prompts (None: the
-    task's ``templates[template]``).
+    task's ``templates[template]``); ``backend`` the model backend it decodes
+    with (None: its model's, ``models.<model>.backend``).
     """
 
     name: str
@@ -42,6 +43,7 @@ class System:
     k: int | None = None
     label: str | None = None
     prompts: str | None = None
+    backend: str | None = None
 
 
 def canonical(value: Any) -> Any:

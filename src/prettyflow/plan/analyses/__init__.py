@@ -9,6 +9,7 @@ nothing outside its module branches on its name. The computations are in
 
 from __future__ import annotations
 
+from prettyflow.plan.analyses.backend_parity import BackendParity
 from prettyflow.plan.analyses.base import Analysis, AnalysisRun
 from prettyflow.plan.analyses.control_priors import ControlPriors
 from prettyflow.plan.analyses.decision_space import DecisionSpace
@@ -22,5 +23,6 @@ ANALYSES.register("prior_tokens", PriorTokens)
 ANALYSES.register("control_priors", ControlPriors)
 ANALYSES.register("prompt_success", PromptSuccess)
 ANALYSES.register("decision_space", DecisionSpace)
+ANALYSES.register("backend_parity", BackendParity)
 
 __all__ = ["ANALYSES", "Analysis", "AnalysisRun"]

@@ -13,6 +13,7 @@ from typing import Any
 
 from prettyflow.errors import InputError
 from prettyflow.plan.analyses.base import Analysis
+from prettyflow.plan.models import configured_backend
 
 
 class DecisionSpace(Analysis):
@@ -87,7 +88,7 @@ class DecisionSpace(Analysis):
             for role in ("foundation", "sft_reference"):
                 if spec[role] not in config["models"]:
                     continue  # named by the families check
-                backend, key = _model_backend(config["models"], spec[role])
+                backend, key = configured_backend(config["models"], spec[role])
                 if not MODEL_BACKENDS.get(backend).teacher_forcing:
                     raise InputError(
                         f"backend {backend!r} gives no teacher-forced logits, which "
@@ -95,17 +96,3 @@ class DecisionSpace(Analysis):
                         f"({spec[role]!r}); backends that do: {', '.join(capable)}",
                         field=key,
                     )
-
-
-def _model_backend(models: Mapping[str, Any], name: str) -> tuple[str, str]:
-    """The model backend of ``models[name]`` and the config key that chose it: its
-    own ``backend``, a trained model's base's, or the default."""
-    from prettyflow.backends import DEFAULT_BACKEND
-
-    seen = {name}
-    spec = models[name]
-    while "backend" not in spec and spec.get("base") in models.keys() - seen:
-        name = spec["base"]
-        seen.add(name)
-        spec = models[name]
-    return spec.get("backend", DEFAULT_BACKEND), f"models.{name}.backend"
