@@ -80,6 +80,8 @@ rule sample_page:
         paths.log("tables/{table}.samples.log"),
     wildcard_constraints:
         table=plan.grid.wildcard_pattern(plan.samples.pages()),
+    # A small page from files already here: not worth a cluster job.
+    localrule: True
     conda:
         "../envs/score.yaml"
     threads: 1
@@ -106,6 +108,8 @@ rule run_summary:
         ),
     log:
         paths.log("summary.log"),
+    # A small page from files already here: not worth a cluster job.
+    localrule: True
     conda:
         "../envs/score.yaml"
     threads: 1

@@ -329,6 +329,8 @@ def test_changing_one_prior_source_reruns_only_what_depends_on_it(
             f"{results}/tables/translation-{b}-tiny.samples.html"
             for b in ("flores", "wmt23")
         },
+        # The report's first page reads every results table.
+        "run_summary": {f"{results}/summary.html"},
     }
     assert set(jobs) == set(expected), jobs
     for rule, outputs in expected.items():
@@ -448,6 +450,7 @@ def test_changing_a_training_setting_retrains_and_reruns_only_what_depends_on_it
         "control_priors_table",
         "prior_tokens_figure",
         "sample_page",
+        "run_summary",
     }, jobs
     decoded = {Path(path).stem for path in jobs["gather_decode"]}
     # The SFT reference itself and the systems whose prior it gives; nothing else.
@@ -500,6 +503,7 @@ def test_changing_a_models_cleaning_rescores_without_decoding_again(
         "prior_tokens_figure",
         "prompt_success_table",
         "sample_page",
+        "run_summary",
     }, jobs
     # Every system of the foundation model, none of the SFT model.
     cleaned = {Path(path).stem for path in jobs["gather_decode"]}
@@ -556,7 +560,7 @@ def test_control_priors_table_5(finished_run):
     markdown = (tables / "translation-flores-tiny-control-priors.md").read_text(
         encoding="utf-8"
     )
-    assert markdown.startswith("## Control priors (Table 5)")
+    assert markdown.startswith("## Table 5: control priors")
     # Each decode starts with its drawn word; the draw is in the prior's provenance.
     priors = (
         workdir / "results" / "translation" / "priors" / "flores" / "tiny" / "en-pt"
