@@ -213,3 +213,29 @@ class ModelBackend(ABC):
         """What identifies the weights and the software that ran them (the outputs'
         ``model`` provenance; :func:`prettyflow.model_description.describe_model`
         renders it)."""
+
+
+class HFTokenizerBackend(ModelBackend):
+    """A backend whose prompts are encoded and chat-rendered by a Hugging Face
+    tokenizer (``self.tokenizer``): the ``hf`` backend, and ``vllm``, which is
+    handed token ids, so that both see the same ids."""
+
+    tokenizer: Any
+
+    def encode(
+        self, texts: Sequence[str], *, add_special_tokens: bool = True
+    ) -> list[list[int]]:
+        texts = list(texts)
+        if not texts:
+            return []
+        return self.tokenizer(texts, add_special_tokens=add_special_tokens)["input_ids"]
+
+    def render_chat(
+        self, prompts: Sequence[str], *, system: str | None = None
+    ) -> ChatPrompts:
+        from prettyflow.decode import chat_prompts
+
+        texts, add_special_tokens = chat_prompts(self.tokenizer, prompts, system)
+        return ChatPrompts(
+            texts, self.encode(texts, add_special_tokens=add_special_tokens)
+        )

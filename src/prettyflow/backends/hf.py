@@ -17,7 +17,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-from prettyflow.backends.base import CAUSAL, SEQ2SEQ, ChatPrompts, ModelBackend
+from prettyflow.backends.base import (
+    CAUSAL,
+    SEQ2SEQ,
+    HFTokenizerBackend,
+)
 from prettyflow.errors import InputError
 
 if TYPE_CHECKING:
@@ -27,7 +31,7 @@ if TYPE_CHECKING:
     from prettyflow.models import ModelSpec
 
 
-class HFBackend(ModelBackend):
+class HFBackend(HFTokenizerBackend):
     """A transformers model and its tokenizer (``model`` and ``tokenizer``), in eval mode.
 
     ``spec`` is the :class:`prettyflow.models.ModelSpec` it was loaded from;
@@ -118,24 +122,6 @@ class HFBackend(ModelBackend):
                 f"{self.architecture}",
                 field="architecture",
             )
-
-    def encode(
-        self, texts: Sequence[str], *, add_special_tokens: bool = True
-    ) -> list[list[int]]:
-        texts = list(texts)
-        if not texts:
-            return []
-        return self.tokenizer(texts, add_special_tokens=add_special_tokens)["input_ids"]
-
-    def render_chat(
-        self, prompts: Sequence[str], *, system: str | None = None
-    ) -> ChatPrompts:
-        from prettyflow.decode import chat_prompts
-
-        texts, add_special_tokens = chat_prompts(self.tokenizer, prompts, system)
-        return ChatPrompts(
-            texts, self.encode(texts, add_special_tokens=add_special_tokens)
-        )
 
     def generate(
         self,

@@ -35,7 +35,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from prettyflow.backends.base import CAUSAL, ChatPrompts, ModelBackend
+from prettyflow.backends.base import (
+    CAUSAL,
+    HFTokenizerBackend,
+)
 from prettyflow.errors import InputError, MissingResourceError
 
 if TYPE_CHECKING:
@@ -178,7 +181,7 @@ def _eos_ids(location: str, tokenizer: Any, revision: str | None) -> list[int]:
     return sorted(ids)
 
 
-class VLLMBackend(ModelBackend):
+class VLLMBackend(HFTokenizerBackend):
     """A model served by a vLLM engine in the vLLM interpreter; the Hugging Face
     ``tokenizer`` here encodes and renders prompts."""
 
@@ -328,24 +331,6 @@ class VLLMBackend(ModelBackend):
         if spec.chat_template is not None:
             tokenizer.chat_template = _read_chat_template(spec.chat_template)
         return tokenizer
-
-    def encode(
-        self, texts: Sequence[str], *, add_special_tokens: bool = True
-    ) -> list[list[int]]:
-        texts = list(texts)
-        if not texts:
-            return []
-        return self.tokenizer(texts, add_special_tokens=add_special_tokens)["input_ids"]
-
-    def render_chat(
-        self, prompts: Sequence[str], *, system: str | None = None
-    ) -> ChatPrompts:
-        from prettyflow.decode import chat_prompts
-
-        texts, add_special_tokens = chat_prompts(self.tokenizer, prompts, system)
-        return ChatPrompts(
-            texts, self.encode(texts, add_special_tokens=add_special_tokens)
-        )
 
     def greedy_ids(
         self,
