@@ -74,18 +74,7 @@ class BackendParity(Analysis):
         return added
 
     def targets(self) -> list[str]:
-        return [
-            self.plan.paths.path(
-                "backend_parity_table",
-                task=run.task,
-                benchmark=run.benchmark,
-                family=family,
-                ext=ext,
-            )
-            for run in self.runs()
-            for family in self.plan.grid.families()
-            for ext in PARITY_TABLE_EXTENSIONS
-        ]
+        return self.table_targets("backend_parity_table", PARITY_TABLE_EXTENSIONS)
 
     def _pairs(self, task: str, benchmark: str, family: str) -> list[tuple]:
         """(subset, main system, its decode on each backend), system-major."""

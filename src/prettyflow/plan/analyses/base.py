@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -78,6 +78,17 @@ class Analysis:
     def targets(self) -> list[str]:
         """The files it makes, for every run and family."""
         raise NotImplementedError
+
+    def table_targets(self, kind: str, extensions: Sequence[str]) -> list[str]:
+        """A table per run and family (path ``kind``), in each of ``extensions``."""
+        return [
+            self.plan.paths.path(
+                kind, task=run.task, benchmark=run.benchmark, family=family, ext=ext
+            )
+            for run in self.runs()
+            for family in self.plan.grid.families()
+            for ext in extensions
+        ]
 
     def results_tables(self) -> list[tuple]:
         """Its results tables that get a sample page (:mod:`prettyflow.plan.samples`):

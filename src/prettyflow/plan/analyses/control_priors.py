@@ -49,18 +49,7 @@ class ControlPriors(Analysis):
         return [prior_system(source, k, foundation) for source, k in run.priors]
 
     def targets(self) -> list[str]:
-        return [
-            self.plan.paths.path(
-                "control_table",
-                task=run.task,
-                benchmark=run.benchmark,
-                family=family,
-                ext=ext,
-            )
-            for run in self.runs()
-            for family in self.plan.grid.families()
-            for ext in TABLE_EXTENSIONS
-        ]
+        return self.table_targets("control_table", TABLE_EXTENSIONS)
 
     def results_tables(self) -> list[tuple]:
         return [

@@ -50,18 +50,7 @@ class PromptSuccess(Analysis):
         }
 
     def targets(self) -> list[str]:
-        return [
-            self.plan.paths.path(
-                "prompt_success_table",
-                task=run.task,
-                benchmark=run.benchmark,
-                family=family,
-                ext=ext,
-            )
-            for run in self.runs()
-            for family in self.plan.grid.families()
-            for ext in TABLE_EXTENSIONS
-        ]
+        return self.table_targets("prompt_success_table", TABLE_EXTENSIONS)
 
     def inputs(self, task: str, benchmark: str, family: str) -> dict[str, list[str]]:
         run = self.run(task, benchmark)
