@@ -12,7 +12,7 @@ from pathlib import Path
 # jobs get it too.
 os.environ["PRETTYFLOW_ROOT"] = workflow.basedir
 
-from prettyflow.benchmarks import BENCHMARKS
+from prettyflow.datasets import DATASETS
 from prettyflow.config import (
     ConfigError,
     apply_defaults,
@@ -58,7 +58,7 @@ envvars:
 
 wildcard_constraints:
     task=plan.grid.wildcard_pattern(TASKS.names()),
-    benchmark=plan.grid.wildcard_pattern(BENCHMARKS.names()),
+    benchmark=plan.grid.wildcard_pattern(DATASETS.names()),
     subset="[a-z]{2,3}(-[a-z]{2,3})?",
     pair="[a-z]{2,3}-[a-z]{2,3}",
     family=plan.grid.wildcard_pattern(plan.grid.families()),

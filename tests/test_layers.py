@@ -8,7 +8,7 @@ Layers, top first (a module imports its own layer and those below it only):
    ``prettyflow.preflight`` (the check of the user's files, which reads both);
 1. the outputs: ``prettyflow.analysis``, ``tables``, ``bootstrap``, ``report``,
    ``run_summary``;
-0. everything else (data, metrics, tasks, benchmarks, priors, models, ...).
+0. everything else (data, metrics, tasks, datasets, priors, models, ...).
 
 ``python tests/test_layers.py`` prints the numbers: imports running back up, the
 share of the package's internal imports that sit inside functions, modules over

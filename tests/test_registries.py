@@ -12,9 +12,9 @@ import pytest
 import yaml
 
 from prettyflow.backends import DEFAULT_BACKEND, MODEL_BACKENDS
-from prettyflow.benchmarks import BENCHMARKS
 from prettyflow.cleaning import CLEANING_RULES, DEFAULT_CLEANING
 from prettyflow.config import ConfigError, load_schema, validate_config
+from prettyflow.datasets import DATASETS
 from prettyflow.errors import InputError
 from prettyflow.metrics import METRICS
 from prettyflow.plan.analyses import ANALYSES
@@ -45,7 +45,7 @@ def test_schema_task_names_are_the_registered_tasks(schema):
 
 def test_schema_benchmark_names_are_the_registered_benchmarks(schema):
     names = schema["$defs"]["benchmark_name"]
-    assert sorted(names["enum"]) == sorted(BENCHMARKS.names())
+    assert sorted(names["enum"]) == sorted(DATASETS.names())
     # A task's benchmarks and a prior's benchmarks are named from that one list.
     task = schema["$defs"]["task"]["properties"]["benchmarks"]
     assert task["propertyNames"] == {"$ref": "#/$defs/benchmark_name"}
@@ -54,7 +54,7 @@ def test_schema_benchmark_names_are_the_registered_benchmarks(schema):
     # Every benchmark has its datasets.<name> section, and nothing else does.
     datasets = schema["properties"]["datasets"]
     assert datasets["additionalProperties"] is False
-    assert sorted(datasets["properties"]) == sorted(BENCHMARKS.names())
+    assert sorted(datasets["properties"]) == sorted(DATASETS.names())
 
 
 def test_schema_prior_sources_are_the_registered_sources(schema):
@@ -123,7 +123,7 @@ def test_every_metric_is_for_registered_tasks(name):
 def test_every_task_has_a_metric_and_a_benchmark():
     for task in TASKS:
         assert any(task in metric.tasks for _, metric in METRICS.items()), task
-        assert any(benchmark.task == task for _, benchmark in BENCHMARKS.items()), task
+        assert any(benchmark.task == task for _, benchmark in DATASETS.items()), task
 
 
 def test_a_metric_of_its_own_environment_has_a_per_sample_file():
@@ -135,9 +135,9 @@ def test_a_metric_of_its_own_environment_has_a_per_sample_file():
             assert "{system}" in RESULT_TEMPLATES[name], name
 
 
-@pytest.mark.parametrize("name", BENCHMARKS.names())
+@pytest.mark.parametrize("name", DATASETS.names())
 def test_every_benchmark_serves_a_registered_task(name):
-    assert BENCHMARKS.get(name).task in TASKS
+    assert DATASETS.get(name).task in TASKS
 
 
 def test_every_task_has_a_refined_backend_of_its_kind():
@@ -168,7 +168,7 @@ def test_unknown_name_is_an_input_error_listing_the_registered_names():
         assert name in message
     assert error.value.field == "task"
     for registry in (
-        BENCHMARKS,
+        DATASETS,
         PRIOR_SOURCES,
         REFINED_BACKENDS,
         METRICS,

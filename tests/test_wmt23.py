@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from download_setup import PROXY_VARIABLES, build_tar_gz, listing, serve_folder
 
-from prettyflow.benchmarks.wmt23 import Wmt23Benchmark
 from prettyflow.data.download import DownloadError
 from prettyflow.data.flores import CORE_COLUMNS
 from prettyflow.data.wmt import (
@@ -18,6 +17,7 @@ from prettyflow.data.wmt import (
     prepare_wmt_direction,
     read_wmt_direction,
 )
+from prettyflow.datasets.wmt23 import Wmt23Dataset
 from prettyflow.errors import InputError
 from prettyflow.io import read_parquet, read_provenance
 
@@ -224,7 +224,7 @@ def test_bad_language_codes(tiny_wmt: Path, code: object) -> None:
 
 
 def test_benchmark_prepares_the_demo_subset(tmp_path: Path) -> None:
-    benchmark = Wmt23Benchmark()
+    benchmark = Wmt23Dataset()
     settings = {"local_dir": str(DEMO), "max_samples": 5}
     params = benchmark.data_settings(settings, "en-pt", {})
     assert params == {
@@ -246,7 +246,7 @@ def test_benchmark_prepares_the_demo_subset(tmp_path: Path) -> None:
 
 
 def test_benchmark_files_for_a_real_direction() -> None:
-    benchmark = Wmt23Benchmark()
+    benchmark = Wmt23Dataset()
     files = benchmark.raw_files({}, "en-uk", {}, "data/wmt23")
     assert files == {
         "source": "data/wmt23/txt/sources/generaltest2023.en-uk.src.en",
@@ -263,7 +263,7 @@ def test_benchmark_files_for_a_real_direction() -> None:
 
 
 def test_benchmark_needs_a_root(tmp_path: Path) -> None:
-    benchmark = Wmt23Benchmark()
+    benchmark = Wmt23Dataset()
     with pytest.raises(InputError, match="local_dir"):
         benchmark.raw_files({}, "en-pt", {}, None)
     with pytest.raises(InputError, match="pair"):
@@ -298,7 +298,7 @@ def test_download_from_a_local_server(served: tuple[str, Path], tmp_path: Path) 
     root = downloads / "wmt23"
     settings = {"url": f"{base}/v.0.2.tar.gz", "sha256": checksum, "max_samples": None}
 
-    Wmt23Benchmark().download(settings, root)
+    Wmt23Dataset().download(settings, root)
 
     # The archive is kept beside the root; its top folder is stripped.
     assert (downloads / "wmt23.tar.gz").read_bytes() == archive.read_bytes()
@@ -313,7 +313,7 @@ def test_download_from_a_local_server(served: tuple[str, Path], tmp_path: Path) 
         "xml/wmttest2023.en-pt.all.xml",
     ]
     output = tmp_path / "data" / "en-pt.parquet"
-    benchmark = Wmt23Benchmark()
+    benchmark = Wmt23Dataset()
     frame = benchmark.prepare(
         str(root), output, benchmark.data_settings(settings, "en-pt", {})
     )
@@ -324,7 +324,7 @@ def test_download_without_checksum(served: tuple[str, Path], tmp_path: Path) -> 
     base, folder = served
     build_tar_gz(folder / "a.tar.gz", release_files("wmt23-news-systems-main"))
     root = tmp_path / "downloads" / "wmt23"
-    Wmt23Benchmark().download({"url": f"{base}/a.tar.gz"}, root)
+    Wmt23Dataset().download({"url": f"{base}/a.tar.gz"}, root)
     assert (root / SOURCE).read_bytes() == (DEMO / SOURCE).read_bytes()
 
 
@@ -334,7 +334,7 @@ def test_checksum_mismatch_is_refused(served: tuple[str, Path], tmp_path: Path) 
     downloads = tmp_path / "downloads"
     url = f"{base}/v.0.1.tar.gz"
     with pytest.raises(DownloadError) as caught:
-        Wmt23Benchmark().download({"url": url, "sha256": "0" * 64}, downloads / "wmt23")
+        Wmt23Dataset().download({"url": url, "sha256": "0" * 64}, downloads / "wmt23")
     assert "checksum" in str(caught.value) and url in str(caught.value)
     assert listing(downloads) == []
 
@@ -346,7 +346,7 @@ def test_archive_without_txt_is_refused(
     build_tar_gz(folder / "other.tar.gz", {"other-1.0/xml/a.xml": b"<a/>\n"})
     downloads = tmp_path / "downloads"
     with pytest.raises(InputError, match="no txt/ folder"):
-        Wmt23Benchmark().download({"url": f"{base}/other.tar.gz"}, downloads / "wmt23")
+        Wmt23Dataset().download({"url": f"{base}/other.tar.gz"}, downloads / "wmt23")
     assert listing(downloads) == ["wmt23.tar.gz"]
 
 
@@ -358,5 +358,5 @@ def test_archive_with_several_top_folders_is_refused(
     build_tar_gz(folder / "two.tar.gz", files)
     downloads = tmp_path / "downloads"
     with pytest.raises(InputError, match="one top folder"):
-        Wmt23Benchmark().download({"url": f"{base}/two.tar.gz"}, downloads / "wmt23")
+        Wmt23Dataset().download({"url": f"{base}/two.tar.gz"}, downloads / "wmt23")
     assert listing(downloads) == ["wmt23.tar.gz"]

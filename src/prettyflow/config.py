@@ -260,7 +260,7 @@ def _check_references(config: Mapping[str, Any]) -> None:
     Long because it checks every cross-reference of the config (models, families,
     priors, analyses), each with its own message.
     """
-    from prettyflow.benchmarks import BENCHMARKS
+    from prettyflow.datasets import DATASETS
     from prettyflow.plan.values import prior_applies
     from prettyflow.priors.refined import REFINED_BACKENDS
     from prettyflow.priors.sources import PRIOR_SOURCES
@@ -306,7 +306,7 @@ def _check_references(config: Mapping[str, Any]) -> None:
         ]
         for benchmark_name, entry in settings["benchmarks"].items():
             where = f"{key}.benchmarks.{benchmark_name}"
-            benchmark = BENCHMARKS.get(benchmark_name)
+            benchmark = DATASETS.get(benchmark_name)
             if benchmark.task != task_name:
                 _fail(where, f"benchmark {benchmark_name!r} is for {benchmark.task}")
             if benchmark_name not in datasets:
@@ -393,15 +393,15 @@ def _check_per_subset_settings(config: Mapping[str, Any]) -> None:
     """An entry of a per-subset setting (``datasets.wmt23.refs``, ``datasets.ud.files``)
     names a subset that is run: otherwise it is ignored without a word, and a typo
     (``en_he`` for ``en-he``) silently scores that direction on the default."""
-    from prettyflow.benchmarks import BENCHMARKS
+    from prettyflow.datasets import DATASETS
 
     for name, settings in config["datasets"].items():
-        if name not in BENCHMARKS.names():
+        if name not in DATASETS.names():
             continue  # the schema names unknown benchmarks
         subsets = configured_subsets(config, name)
         if not subsets:
             continue  # a benchmark no task runs: its whole entry is unused
-        for setting in BENCHMARKS.get(name).per_subset_settings:
+        for setting in DATASETS.get(name).per_subset_settings:
             for subset in (settings or {}).get(setting) or {}:
                 if subset not in subsets:
                     _fail(

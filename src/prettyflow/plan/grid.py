@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from prettyflow.benchmarks import BENCHMARKS
+from prettyflow.datasets import DATASETS
 from prettyflow.paths import Paths
 from prettyflow.plan.values import (
     SFT_PREFIX,
@@ -58,7 +58,7 @@ class Grid:
 
     def benchmark(self, task: str, benchmark: str):
         """The benchmark's registry entry, which must serve ``task``."""
-        impl = BENCHMARKS.get(benchmark)
+        impl = DATASETS.get(benchmark)
         if impl.task != task:
             raise ValueError(f"benchmark {benchmark!r} is for {impl.task}, not {task}")
         return impl

@@ -7,5 +7,5 @@
 
 The registry entries stay with their registries: the task
 (:mod:`prettyflow.tasks.pos`), the metric (:mod:`prettyflow.metrics.pos`) and the
-benchmark (:mod:`prettyflow.benchmarks.ud`).
+benchmark (:mod:`prettyflow.datasets.ud`).
 """

@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from prettyflow.benchmarks import BENCHMARKS
+from prettyflow.datasets import DATASETS
 from prettyflow.errors import InputError
 from prettyflow.io import atomic_paths, read_parquet, write_text
 from prettyflow.priors.dictionaries import dictionary_statistics as statistics
@@ -20,14 +20,14 @@ def prepare_data(
     benchmark: str, root: str | None, output_path: str | Path, params: Mapping[str, Any]
 ) -> pd.DataFrame:
     """One subset of a registered benchmark, read, checked and written as Parquet."""
-    return BENCHMARKS.get(benchmark).prepare(root, output_path, params)
+    return DATASETS.get(benchmark).prepare(root, output_path, params)
 
 
 def download_benchmark(
     benchmark: str, settings: Mapping[str, Any], root: str | Path
 ) -> None:
     """Fetch a registered benchmark into ``root`` (needs internet)."""
-    BENCHMARKS.get(benchmark).download(settings, root)
+    DATASETS.get(benchmark).download(settings, root)
 
 
 def merge_dictionary(

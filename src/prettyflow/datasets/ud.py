@@ -8,11 +8,11 @@ from typing import Any
 
 import pandas as pd
 
-from prettyflow.benchmarks.base import OneFilePerSubset
+from prettyflow.datasets.base import OneFilePerSubset
 from prettyflow.pos.data import prepare_pos
 
 
-class UdBenchmark(OneFilePerSubset):
+class UdDataset(OneFilePerSubset):
     """``datasets.ud``: files ({language: path}), max_samples (sentences)."""
 
     name = "ud"

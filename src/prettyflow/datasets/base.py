@@ -26,11 +26,11 @@ from prettyflow.data.download import (
 from prettyflow.errors import InputError, MissingResourceError
 
 
-class Benchmark:
+class Dataset:
     """One data set. Subclasses set ``name``/``task`` and implement the methods."""
 
     name: ClassVar[str]
-    task: ClassVar[str]  # the registered task whose data this benchmark yields
+    task: ClassVar[str]  # the registered task whose data this dataset yields
     # Top folder inside the downloaded archive that becomes the download root;
     # None: the archive's single top folder, whatever it is called (GitHub names
     # it after the tag: ``<repository>-<tag>/``).
@@ -120,7 +120,7 @@ class Benchmark:
         return root
 
 
-class OneFilePerSubset(Benchmark):
+class OneFilePerSubset(Dataset):
     """A benchmark that lists one raw file per subset (``datasets.<name>.files``)."""
 
     file_key: ClassVar[str]  # the rule's name for that input file

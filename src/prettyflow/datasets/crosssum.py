@@ -8,11 +8,11 @@ from typing import Any
 
 import pandas as pd
 
-from prettyflow.benchmarks.base import OneFilePerSubset, split_subset
 from prettyflow.data.crosssum import prepare_crosssum
+from prettyflow.datasets.base import OneFilePerSubset, split_subset
 
 
-class CrossSumBenchmark(OneFilePerSubset):
+class CrossSumDataset(OneFilePerSubset):
     """``datasets.crosssum``: files ({subset: path}), max_samples.
 
     (``demonstration`` is read by the decode step, not here.)

@@ -9,7 +9,6 @@ from typing import Any
 
 import pandas as pd
 
-from prettyflow.benchmarks.base import Benchmark, split_subset
 from prettyflow.data.wmt import (
     WMT23_REF,
     WMT23_TEST_SET,
@@ -18,10 +17,11 @@ from prettyflow.data.wmt import (
     reference_file,
     source_file,
 )
+from prettyflow.datasets.base import Dataset, split_subset
 from prettyflow.errors import InputError
 
 
-class Wmt23Benchmark(Benchmark):
+class Wmt23Dataset(Dataset):
     """``datasets.wmt23``: local_dir (or url, sha256), test_set, ref, refs, max_samples.
 
     ``ref`` names the reference of every direction (default ``refA``); ``refs``

@@ -8,8 +8,8 @@ from typing import Any
 
 import pandas as pd
 
-from prettyflow.benchmarks.base import Benchmark, split_subset
 from prettyflow.data.flores import default_metadata_file, prepare_flores_direction
+from prettyflow.datasets.base import Dataset, split_subset
 from prettyflow.errors import InputError
 
 
@@ -28,7 +28,7 @@ def flores_stem(languages: Mapping[str, Any], code: str) -> str:
 SPLIT_SIZES = {"dev": 997, "devtest": 1012}
 
 
-class FloresBenchmark(Benchmark):
+class FloresDataset(Dataset):
     """``datasets.flores``: local_dir (or url, sha256), split, metadata_file, max_samples."""
 
     name = "flores"

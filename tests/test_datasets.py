@@ -1,4 +1,4 @@
-"""The benchmark registry: names, tasks, and each benchmark against today's readers."""
+"""The dataset registry: names, tasks, and each dataset against today's readers."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 from download_setup import PROXY_VARIABLES, build_tar_gz, listing, serve_folder
 
-from prettyflow.benchmarks import BENCHMARKS, Benchmark
-from prettyflow.benchmarks.crosssum import CrossSumBenchmark
-from prettyflow.benchmarks.flores import FloresBenchmark
-from prettyflow.benchmarks.ud import UdBenchmark
-from prettyflow.benchmarks.wmt23 import Wmt23Benchmark
 from prettyflow.data.crosssum import prepare_crosssum
 from prettyflow.data.flores import prepare_flores_direction
+from prettyflow.datasets import DATASETS, Dataset
+from prettyflow.datasets.crosssum import CrossSumDataset
+from prettyflow.datasets.flores import FloresDataset
+from prettyflow.datasets.ud import UdDataset
+from prettyflow.datasets.wmt23 import Wmt23Dataset
 from prettyflow.errors import InputError, MissingResourceError
 from prettyflow.io import read_parquet, read_provenance
 from prettyflow.pos.data import prepare_pos
@@ -56,33 +56,33 @@ def assert_same_table(new: Path, old: Path) -> None:
 
 
 def test_registry_names_and_tasks() -> None:
-    assert BENCHMARKS.names() == ["flores", "wmt23", "crosssum", "ud"]
-    tasks = {name: benchmark.task for name, benchmark in BENCHMARKS.items()}
+    assert DATASETS.names() == ["flores", "wmt23", "crosssum", "ud"]
+    tasks = {name: benchmark.task for name, benchmark in DATASETS.items()}
     assert tasks == {
         "flores": "translation",
         "wmt23": "translation",
         "crosssum": "summarization",
         "ud": "pos",
     }
-    for name, benchmark in BENCHMARKS.items():
-        assert isinstance(benchmark, Benchmark)
+    for name, benchmark in DATASETS.items():
+        assert isinstance(benchmark, Dataset)
         assert benchmark.name == name
-    assert isinstance(BENCHMARKS.get("flores"), FloresBenchmark)
-    assert isinstance(BENCHMARKS.get("wmt23"), Wmt23Benchmark)
-    assert isinstance(BENCHMARKS.get("crosssum"), CrossSumBenchmark)
-    assert isinstance(BENCHMARKS.get("ud"), UdBenchmark)
+    assert isinstance(DATASETS.get("flores"), FloresDataset)
+    assert isinstance(DATASETS.get("wmt23"), Wmt23Dataset)
+    assert isinstance(DATASETS.get("crosssum"), CrossSumDataset)
+    assert isinstance(DATASETS.get("ud"), UdDataset)
 
 
 def test_unknown_benchmark_lists_the_registered_ones() -> None:
     with pytest.raises(InputError) as caught:
-        BENCHMARKS.get("pos")
+        DATASETS.get("pos")
     assert "flores, wmt23, crosssum, ud" in str(caught.value)
-    assert "pos" not in BENCHMARKS
+    assert "pos" not in DATASETS
 
 
 @pytest.mark.parametrize("subset", ["en-pt", "pt-en", "fr-en"])
 def test_flores_reproduces_todays_table(tmp_path: Path, subset: str) -> None:
-    benchmark = BENCHMARKS.get("flores")
+    benchmark = DATASETS.get("flores")
     source, target = subset.split("-")
     params = benchmark.data_settings(FLORES, subset, LANGUAGES)
     assert params == {
@@ -113,7 +113,7 @@ def test_flores_reproduces_todays_table(tmp_path: Path, subset: str) -> None:
 
 
 def test_flores_raw_files(tmp_path: Path) -> None:
-    benchmark = BENCHMARKS.get("flores")
+    benchmark = DATASETS.get("flores")
     root = FLORES["local_dir"]
     assert benchmark.raw_files(FLORES, "en-pt", LANGUAGES, root) == {
         "source": f"{root}/devtest/eng.devtest",
@@ -138,7 +138,7 @@ def test_flores_raw_files(tmp_path: Path) -> None:
 
 
 def test_flores_needs_a_stem_per_language() -> None:
-    benchmark = BENCHMARKS.get("flores")
+    benchmark = DATASETS.get("flores")
     languages = {"en": {"name": "English", "flores": "eng"}, "he": {"name": "Hebrew"}}
     with pytest.raises(InputError) as caught:
         benchmark.data_settings(FLORES, "en-he", languages)
@@ -146,7 +146,7 @@ def test_flores_needs_a_stem_per_language() -> None:
 
 
 def test_crosssum_reproduces_todays_table(tmp_path: Path) -> None:
-    benchmark = BENCHMARKS.get("crosssum")
+    benchmark = DATASETS.get("crosssum")
     jsonl = CROSSSUM["files"]["en-pt"]
     assert benchmark.raw_files(CROSSSUM, "en-pt", LANGUAGES, None) == {"jsonl": jsonl}
     params = benchmark.data_settings(CROSSSUM, "en-pt", LANGUAGES)
@@ -171,7 +171,7 @@ def test_crosssum_reproduces_todays_table(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("lang", ["fr", "pt"])
 def test_ud_reproduces_todays_table(tmp_path: Path, lang: str) -> None:
-    benchmark = BENCHMARKS.get("ud")
+    benchmark = DATASETS.get("ud")
     treebank = UD["files"][lang]
     assert benchmark.raw_files(UD, lang, LANGUAGES, None) == {"treebank": treebank}
     params = benchmark.data_settings(UD, lang, LANGUAGES)
@@ -186,7 +186,7 @@ def test_ud_reproduces_todays_table(tmp_path: Path, lang: str) -> None:
 
 
 def test_wmt23_prepares_the_demo(tmp_path: Path) -> None:
-    benchmark = BENCHMARKS.get("wmt23")
+    benchmark = DATASETS.get("wmt23")
     settings = {"local_dir": str(DEMO / "wmt23"), "max_samples": None}
     params = benchmark.data_settings(settings, "en-pt", LANGUAGES)
     frame = benchmark.prepare(settings["local_dir"], tmp_path / "t.parquet", params)
@@ -196,7 +196,7 @@ def test_wmt23_prepares_the_demo(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("name", ["crosssum", "ud"])
 def test_subset_without_a_file(name: str) -> None:
-    benchmark = BENCHMARKS.get(name)
+    benchmark = DATASETS.get(name)
     settings = CROSSSUM if name == "crosssum" else UD
     with pytest.raises(InputError) as caught:
         benchmark.raw_files(settings, "de-fr" if name == "crosssum" else "de", {}, None)
@@ -207,14 +207,14 @@ def test_subset_without_a_file(name: str) -> None:
 @pytest.mark.parametrize("name", ["crosssum", "ud"])
 def test_local_only_benchmarks_cannot_download(name: str, tmp_path: Path) -> None:
     with pytest.raises(MissingResourceError, match=f"datasets.{name}"):
-        BENCHMARKS.get(name).download({}, tmp_path / name)
+        DATASETS.get(name).download({}, tmp_path / name)
     assert listing(tmp_path) == []
 
 
 @pytest.mark.parametrize("name", ["flores", "wmt23"])
 def test_prepare_without_a_root(name: str, tmp_path: Path) -> None:
     with pytest.raises(InputError, match=f"datasets.{name}.local_dir"):
-        BENCHMARKS.get(name).prepare(None, tmp_path / "x.parquet", {})
+        DATASETS.get(name).prepare(None, tmp_path / "x.parquet", {})
 
 
 def test_flores_download_from_a_local_server(
@@ -234,7 +234,7 @@ def test_flores_download_from_a_local_server(
     checksum = hashlib.sha256(archive.read_bytes()).hexdigest()
     downloads = tmp_path / "resources" / "downloads"
     root = downloads / "flores101_dataset"
-    benchmark = BENCHMARKS.get("flores")
+    benchmark = DATASETS.get("flores")
     with serve_folder(served) as base:
         url = f"{base}/flores101_dataset.tar.gz"
         settings = {**FLORES, "local_dir": None, "url": url, "sha256": checksum}
