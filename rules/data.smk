@@ -1,7 +1,7 @@
 # Raw benchmark files -> one Parquet table per (task, benchmark, subset).
 
 
-rule download_benchmark:
+rule download_dataset:
     output:
         root=directory(paths.pattern("download")),
     log:
@@ -15,7 +15,7 @@ rule download_benchmark:
     params:
         settings=from_wildcards(plan.data.download_settings),
     script:
-        "../scripts/download_benchmark.py"
+        "../scripts/download_dataset.py"
 
 
 rule prepare_data:

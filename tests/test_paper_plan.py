@@ -60,7 +60,7 @@ DECISION_SPACE_BENCHMARKS = [("translation", "flores")]
 # Tasks with a pseudo (dictionary) prior, hence a dictionary per subset (Table 9).
 DICTIONARY_TASKS = ["translation", "summarization"]
 # Benchmarks the workflow downloads; the others are files the user provides.
-DOWNLOADED_BENCHMARKS = ["flores", "wmt23"]
+DOWNLOADED_DATASETS = ["flores", "wmt23"]
 # Benchmarks scored with COMET, in an environment of its own (Tables 1 and 6).
 COMET_BENCHMARKS = ["flores", "wmt23"]
 # compute.decode.shard_size and compute.refined.shard_size 256 on Flores devtest's
@@ -131,7 +131,7 @@ def expected_job_counts() -> dict[str, int]:
     dictionary_pairs = {subset for task, _, subset in grid if task in DICTIONARY_TASKS}
     table_5_runs = table_8_runs = figure_5_runs = 1  # one benchmark each (Flores)
     return {
-        "download_benchmark": len(DOWNLOADED_BENCHMARKS),
+        "download_dataset": len(DOWNLOADED_DATASETS),
         "prepare_data": len(grid),  # one table per (task, benchmark, subset)
         "merge_dictionary": len(dictionary_pairs),
         "dictionary_statistics": 1,  # Table 9

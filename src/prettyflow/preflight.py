@@ -14,7 +14,7 @@ Each entry is one of:
 - ``n/a``: optional; the tables say the metric was not computed, and why;
 - ``hub``: a Hugging Face hub id, fetched by the job that needs it (``cached``
   when it already is in the cache);
-- ``download``: fetched by rule download_benchmark from the configured ``url``.
+- ``download``: fetched by rule download_dataset from the configured ``url``.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from prettyflow.plan.values import canonical
 
 
 class DataJobs:
-    """Rules download_benchmark, prepare_data, merge_dictionary, dictionary_statistics."""
+    """Rules download_dataset, prepare_data, merge_dictionary, dictionary_statistics."""
 
     def __init__(self, grid: Grid):
         self.grid = grid

@@ -23,11 +23,11 @@ def prepare_data(
     return DATASETS.get(benchmark).prepare(root, output_path, params)
 
 
-def download_benchmark(
-    benchmark: str, settings: Mapping[str, Any], root: str | Path
+def download_dataset(
+    dataset: str, settings: Mapping[str, Any], root: str | Path
 ) -> None:
-    """Fetch a registered benchmark into ``root`` (needs internet)."""
-    DATASETS.get(benchmark).download(settings, root)
+    """Fetch a registered dataset into ``root`` (needs internet)."""
+    DATASETS.get(dataset).download(settings, root)
 
 
 def merge_dictionary(
