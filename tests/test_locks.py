@@ -23,6 +23,7 @@ from prettyflow.locks import (
     ENV_LOCKS,
     LOCKS,
     PYTHON_VERSION,
+    REQUIREMENT_LOCKS,
     TORCH_INPUT,
     env_pip_list,
     normalize,
@@ -126,6 +127,29 @@ def test_lock_pins_torchs_release_and_no_cuda_packages(lock_name):
     assert pins["torch"] == read_lock(REPO_ROOT / TORCH_INPUT)["torch"]
     assert [f"{n}=={v}" for n, v in pins.items() if Version(v).local] == []
     assert [name for name in pins if CUDA_ONLY.match(name)] == []
+
+
+@pytest.mark.parametrize("lock_name", sorted(REQUIREMENT_LOCKS))
+def test_a_requirements_lock_pins_its_requirements_and_not_what_is_uninstalled(
+    lock_name,
+):
+    """locks/vllm.txt (make lock, from locks/vllm.in): every requirement pinned
+    within its specifier, torch's release, and none of the packages the Makefile
+    uninstalls after it."""
+    lock = REQUIREMENT_LOCKS[lock_name]
+    pins = read_lock(REPO_ROOT / lock.path)
+    lines = (REPO_ROOT / lock.requirements).read_text(encoding="utf-8").splitlines()
+    wanted = [
+        ("locks/" + lock.requirements.name, Requirement(line))
+        for line in lines
+        if line.strip() and not line.startswith("#")
+    ]
+    assert wanted, f"{lock.requirements} names no requirement"
+    assert unsatisfied(wanted, pins) == []
+    assert pins["torch"] == read_lock(REPO_ROOT / TORCH_INPUT)["torch"]
+    assert [name for name in lock.unwanted if normalize(name) in pins] == []
+    makefile = (REPO_ROOT / "Makefile").read_text(encoding="utf-8")
+    assert f"VLLM_UNWANTED := {' '.join(lock.unwanted)}" in makefile
 
 
 @pytest.mark.parametrize("env_name", sorted(ENV_LOCKS))

