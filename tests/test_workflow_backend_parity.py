@@ -11,6 +11,7 @@ tokens, so every answer is identical and every metric difference 0. Needs
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import pandas as pd
@@ -75,6 +76,33 @@ def test_the_second_decodes_ran_on_vllm(parity_run):
         assert vllm["backend"] == "vllm" and vllm["vllm"]
         assert vllm["engine"]["max_num_seqs"] == 16
         assert vllm["path"] == hf["path"]
+
+
+def _worker_pid_and_state(log):
+    """(pid, the worker line) of the warm worker that ran the decode of ``log``."""
+    line = next(
+        line
+        for line in log.read_text(encoding="utf-8").splitlines()
+        if "decoding in warm worker pid" in line
+    )
+    return re.search(r"pid (\d+)", line).group(1), line
+
+
+def test_vllm_decodes_run_in_warm_workers_apart_from_hf(parity_run):
+    """A warm worker keeps the vLLM engine: a later vLLM decode of the foundation
+    model finds it loaded (the engine starts once per worker, not per job), in a
+    worker of its own, not the HF model's."""
+    logs = parity_run / "logs" / "translation" / "decode" / "flores" / "tiny" / "en-pt"
+    systems = sorted(
+        folder.name.removeprefix("vllm-")
+        for folder in logs.glob("vllm-*")
+        if folder.is_dir() and not folder.name.startswith("vllm-sft-")
+    )
+    assert len(systems) >= 3, systems
+    vllm = [_worker_pid_and_state(logs / f"vllm-{name}" / "0.log") for name in systems]
+    hf = [_worker_pid_and_state(logs / name / "0.log") for name in systems]
+    assert any("model already loaded" in line for _, line in vllm), vllm
+    assert {pid for pid, _ in vllm}.isdisjoint(pid for pid, _ in hf)
 
 
 def test_hf_and_vllm_give_identical_answers_and_equal_scores(parity_run):
